@@ -1,0 +1,64 @@
+# minidock: two commands on a fresh Debian 12 machine (README.md).
+#   sudo make demo   install what is missing, start a daemon, run a container
+#   sudo make test   the same set-up, then the suite, the report, the book, the import rules
+# `make setup` is idempotent and quick when nothing is missing.
+
+SHELL       := /bin/bash
+VENV        := .venv
+PY          := $(VENV)/bin/python
+BIN         := $(VENV)/bin
+# Debian's own Python 3.11; falls back to whatever python3 is on the PATH.
+HOST_PYTHON := $(shell test -x /usr/bin/python3 && echo /usr/bin/python3 || command -v python3)
+DEB_PACKAGES := busybox-static iproute2 iptables nftables util-linux procps psmisc \
+                python3-venv python3-dev runc crun
+WORKERS     ?= 2
+REPORT_DIR  := docs/report
+DEMO_SOCK   := /run/minidock/minidock.sock
+PYTEST_ARGS ?=
+
+.PHONY: all setup deb venv demo test test-only lint-imports docs bench clean daemon-start daemon-stop
+
+all: setup
+
+setup: deb venv
+
+# Debian packages: only ask apt when one is missing.
+deb:
+	@missing=""; for p in $(DEB_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+
+# The venv, reinstalled only when pyproject.toml changes.
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(PY) || $(HOST_PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test,docs]'
+	@touch $@
+
+# ---------------------------------------------------------------------------
+demo: setup
+	@bash scripts/demo.sh
+
+# ---------------------------------------------------------------------------
+test: setup lint-imports test-only docs
+
+lint-imports: venv
+	$(BIN)/lint-imports
+
+test-only: venv
+	$(BIN)/pytest -n $(WORKERS) --conformance-report=$(REPORT_DIR) $(PYTEST_ARGS)
+
+docs: venv
+	$(BIN)/mkdocs build --strict --site-dir site
+
+bench: setup
+	$(PY) -m bench
+
+clean:
+	rm -rf site $(REPORT_DIR) .pytest_cache build
