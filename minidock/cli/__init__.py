@@ -1,0 +1,1 @@
+"""The `minidock` command line: see minidock.cli.main."""

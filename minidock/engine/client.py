@@ -1,0 +1,83 @@
+"""A small Engine API client over a unix socket, with the standard library only.
+
+Implements: spec/engine.md ENGINE-CLI-001
+Explained:  chapters/05-engine.md#the-client
+
+    Client(host).request(method, path, body) -> (status, headers, bytes)
+    Client(host).json(method, path, body)    -> decoded JSON, or the error tree
+
+Used by the CLI, and by compose and swarm (clients of the API, never of the
+engine's internals). Kept on http.client so that `minidock` starts fast.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import socket
+from typing import Any
+
+from minidock import API_VERSION
+from minidock.errors import (Conflict, InvalidArgument, MinidockError, NotFound,
+                             NotImplemented, Unavailable)
+
+DEFAULT_HOST = "unix:///run/minidock/minidock.sock"
+_BY_STATUS = {400: InvalidArgument, 404: NotFound, 409: Conflict, 501: NotImplemented}
+
+
+class _UnixConnection(http.client.HTTPConnection):
+    def __init__(self, path: str, timeout: float) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self.socket_path = path
+
+    def connect(self) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self.socket_path)
+
+
+class Client:
+    """Talks to one daemon at ``host`` (``unix:///path``)."""
+
+    def __init__(self, host: str = DEFAULT_HOST, timeout: float = 60.0) -> None:
+        if not host.startswith("unix://"):
+            raise InvalidArgument(f"invalid host {host!r}: expected unix:///path/to/socket")
+        self.host = host
+        self.socket_path = host[len("unix://"):]
+        self.timeout = timeout
+
+    def request(self, method: str, path: str, body: bytes | None = None,
+                headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+        """Send one request to /v1.41{path}; return status, headers and body."""
+        connection = _UnixConnection(self.socket_path, self.timeout)
+        try:
+            connection.request(method, f"/v{API_VERSION}{path}", body=body, headers=headers or {})
+            response = connection.getresponse()
+            return response.status, dict(response.getheaders()), response.read()
+        except (FileNotFoundError, ConnectionRefusedError):
+            # [ENGINE-CLI-001] Docker's words when no daemon answers
+            raise Unavailable(f"Cannot connect to the minidock daemon at {self.host}. "
+                              "Is the minidock daemon running?") from None
+        finally:
+            connection.close()
+
+    def json(self, method: str, path: str, body: Any = None,
+             content_type: str = "application/json") -> Any:
+        """Send a body (JSON unless it is bytes), return decoded JSON.
+
+        An error status raises the matching error of the tree, marked
+        ``from_daemon`` so the CLI can say who refused.
+        """
+        data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
+        headers = {"Content-Type": content_type} if data is not None else {}
+        status, _, raw = self.request(method, path, data, headers)
+        if status >= 400:
+            try:
+                message = json.loads(raw)["message"]
+            except (ValueError, KeyError, TypeError):
+                message = raw.decode(errors="replace") or f"HTTP {status}"
+            error = _BY_STATUS.get(status, MinidockError)(message)
+            error.status = status
+            error.from_daemon = True
+            raise error
+        return json.loads(raw) if raw else None

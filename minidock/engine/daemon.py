@@ -1,0 +1,101 @@
+"""`minidockd`: the daemon's start-up. The one place that wires the object graph.
+
+Implements: spec/engine.md ENGINE-D-001 .. ENGINE-D-004
+Explained:  chapters/05-engine.md#the-daemon
+Modelled on: dockerd's cmd/dockerd (flags -> config -> daemon -> API server)
+
+    main(argv): parse flags -> make the roots -> refuse a second daemon on the
+    same socket -> build backends -> serve the API on the unix socket until
+    SIGTERM/SIGINT -> remove the socket and pid file.
+
+Rules: collaborators come in through constructors, built here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+import sys
+
+from minidock.engine.config import DaemonConfig, parse_args
+from minidock.errors import Conflict, MinidockError
+
+log = logging.getLogger("minidockd")
+
+
+def _socket_answers(path: str) -> bool:
+    """Is a daemon already listening on ``path``?"""
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.connect(path)
+        return True
+    except OSError:
+        return False
+    finally:
+        probe.close()
+
+
+def prepare(config: DaemonConfig) -> None:
+    """Make the daemon's directories; refuse to start beside a live daemon on the same socket."""
+    for directory in (config.data_root, config.exec_root, os.path.dirname(config.socket_path)):
+        os.makedirs(directory, mode=0o711, exist_ok=True)
+    if _socket_answers(config.socket_path):
+        # [ENGINE-D-004] one socket, one daemon
+        raise Conflict(f"a daemon is already listening on {config.socket_path}")
+    if os.path.exists(config.socket_path):
+        os.unlink(config.socket_path)  # a stale socket from a daemon that died
+
+
+async def serve(config: DaemonConfig) -> None:
+    """Serve the API until SIGTERM or SIGINT."""
+    from aiohttp import web
+
+    from minidock.engine.api.server import make_app
+    from minidock.engine.system import System
+
+    app = make_app(System(config))
+    runner = web.AppRunner(app, access_log=log if config.debug else None)
+    await runner.setup()
+    site = web.UnixSite(runner, config.socket_path)
+    await site.start()
+    os.chmod(config.socket_path, 0o660)
+    pid_file = os.path.join(config.exec_root, "minidockd.pid")
+    with open(pid_file, "w") as file:
+        file.write(f"{os.getpid()}\n")
+    log.info("API listening on %s", config.socket_path)
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        log.info("shutting down")
+        await runner.cleanup()
+        for path in (config.socket_path, pid_file):
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The `minidockd` command."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s minidockd %(levelname)s %(message)s",
+                        stream=sys.stderr)
+    try:
+        config = parse_args(argv)
+        prepare(config)
+    except MinidockError as error:
+        print(f"minidockd: {error.message}", file=sys.stderr)
+        return 1
+    asyncio.run(serve(config))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
