@@ -1,0 +1,93 @@
+"""Bad bundles and ids: a clear error, and nothing left behind."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+
+import pytest
+
+from tests.runtime.conftest import RUNTIME, cgroup_dirs_named
+
+
+def _assert_refused(result, *words):
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    assert result.stderr.startswith("minidock-runtime: ")
+    for word in words:
+        assert word in result.stderr
+
+
+@pytest.mark.spec("RT-CFG-001", "RT-CFG-005")
+def test_invalid_json(bundle):
+    result = bundle.run(config='{"ociVersion": "1.0.2", "process": ')
+    _assert_refused(result, "invalid JSON", "line 1")
+    assert cgroup_dirs_named(bundle.id) == []
+
+
+@pytest.mark.spec("RT-CFG-002", "RT-CFG-005")
+@pytest.mark.parametrize("change, named", [
+    (lambda c: c["process"].pop("args"), "process.args"),
+    (lambda c: c["process"].__setitem__("args", []), "process.args"),
+    (lambda c: c["process"].__setitem__("args", "sh"), "process.args"),
+    (lambda c: c.pop("ociVersion"), "ociVersion"),
+    (lambda c: c["root"].__setitem__("path", 7), "root.path"),
+    (lambda c: c["process"]["user"].__setitem__("uid", "root"), "process.user.uid"),
+    (lambda c: c["process"].__setitem__("env", ["NOEQUALS"]), "NOEQUALS"),
+    (lambda c: c["process"].__setitem__("cwd", "relative"), "process.cwd"),
+])
+def test_missing_and_mistyped_fields_are_named(bundle, change, named):
+    change(bundle.config)
+    _assert_refused(bundle.run(), named)
+    assert cgroup_dirs_named(bundle.id) == []
+
+
+@pytest.mark.spec("RT-CFG-003", "RT-CFG-005")
+def test_rootfs_outside_the_bundle_or_missing(bundle):
+    bundle.config["root"]["path"] = "../../etc"
+    _assert_refused(bundle.run(), "outside the bundle")
+    bundle.config["root"]["path"] = "/"
+    _assert_refused(bundle.run(), "outside the bundle")
+    bundle.config["root"]["path"] = "no-such-rootfs"
+    _assert_refused(bundle.run(), "does not exist")
+    assert cgroup_dirs_named(bundle.id) == []
+
+
+@pytest.mark.spec("RT-CFG-004", "NS-003")
+def test_unknown_namespace(bundle):
+    bundle.config["linux"]["namespaces"].append({"type": "bogus"})
+    _assert_refused(bundle.run(), "unknown namespace type 'bogus'", "network")
+
+
+@pytest.mark.spec("RT-CLI-001")
+def test_spec_writes_a_config_and_will_not_overwrite(tmp_path):
+    first = subprocess.run([*RUNTIME, "spec", "--bundle", str(tmp_path)], capture_output=True, text=True)
+    assert first.returncode == 0
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert config["process"]["args"] == ["sh"] and config["root"]["path"] == "rootfs"
+    second = subprocess.run([*RUNTIME, "spec", "--bundle", str(tmp_path)], capture_output=True, text=True)
+    _assert_refused(second, "exists")
+
+
+@pytest.mark.spec("RT-CLI-002")
+@pytest.mark.parametrize("bad_id", ["../escape", "a/b", "", "-flag"])
+def test_unsafe_ids_are_refused(bundle, bad_id):
+    bundle.write()
+    result = subprocess.run([*RUNTIME, "run", "--bundle", str(bundle.path), "--", bad_id],
+                            capture_output=True, text=True)
+    _assert_refused(result, "invalid container id")
+
+
+@pytest.mark.spec("RT-CLI-003")
+def test_a_duplicate_id_is_refused(bundle):
+    bundle.config["process"]["args"] = ["sleep", "3"]
+    bundle.write()
+    first = subprocess.Popen([*RUNTIME, "run", "--bundle", str(bundle.path), bundle.id],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(1)
+        second = subprocess.run([*RUNTIME, "run", "--bundle", str(bundle.path), bundle.id],
+                                capture_output=True, text=True, timeout=30)
+        _assert_refused(second, f"container with id exists: {bundle.id}")
+    finally:
+        assert first.wait(30) == 0

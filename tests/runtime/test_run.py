@@ -1,0 +1,131 @@
+"""Conformance of `minidock-runtime run`: a busybox bundle, observed from inside and outside."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+import uuid
+
+import pytest
+
+from tests.runtime.conftest import RUNTIME, cgroup_dirs_named
+
+
+@pytest.mark.spec("RT-RUN-001")
+def test_args_env_cwd_user_and_exit_code(bundle):
+    bundle.config["process"]["env"] = ["PATH=/bin", "GREETING=hello"]
+    bundle.config["process"]["cwd"] = "/tmp"
+    bundle.config["process"]["user"] = {"uid": 65534, "gid": 65534}
+    result = bundle.run("sh", "-c", 'echo "$GREETING"; pwd; id -u; id -g; exit 7')
+    assert result.returncode == 7, result.stderr
+    assert result.stdout.split() == ["hello", "/tmp", "65534", "65534"]
+
+
+@pytest.mark.spec("RT-RUN-002", "NS-002")
+def test_own_hostname_pid_1_and_new_namespaces(bundle):
+    bundle.config["hostname"] = "inside-" + bundle.id[:6]
+    result = bundle.run("sh", "-c", "hostname; echo $$; for n in mnt uts ipc pid net cgroup; "
+                                    "do readlink /proc/self/ns/$n; done")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.split()
+    assert lines[0] == bundle.config["hostname"]
+    assert lines[1] == "1"
+    host = [os.readlink(f"/proc/self/ns/{n}") for n in ("mnt", "uts", "ipc", "pid", "net", "cgroup")]
+    for inside, outside in zip(lines[2:], host):
+        assert inside != outside
+    assert socket.gethostname() != bundle.config["hostname"]
+
+
+@pytest.mark.spec("RT-RUN-003")
+def test_missing_program_is_127_and_signals_are_128_plus_n(bundle):
+    result = bundle.run("no-such-program")
+    assert result.returncode == 127
+    assert "no-such-program" in result.stderr
+
+
+def _children(pid: int) -> list[int]:
+    with open(f"/proc/{pid}/task/{pid}/children") as file:
+        return [int(p) for p in file.read().split()]
+
+
+@pytest.mark.spec("RT-RUN-003")
+def test_a_container_killed_by_a_signal_exits_128_plus_n(bundle):
+    # PID 1 of a namespace ignores signals it has no handler for, even SIGKILL
+    # sent from inside; from the host, SIGKILL always lands.
+    bundle.config["process"]["args"] = ["sleep", "30"]
+    bundle.write()
+    runtime = subprocess.Popen([*RUNTIME, "run", "--bundle", str(bundle.path), bundle.id],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        for _ in range(100):
+            middle = _children(runtime.pid)
+            init = _children(middle[0]) if middle else []
+            if init and os.readlink(f"/proc/{init[0]}/exe").endswith("busybox"):
+                break
+            time.sleep(0.05)
+        os.kill(init[0], signal.SIGKILL)
+        assert runtime.wait(30) == 137
+    finally:
+        if runtime.poll() is None:
+            runtime.kill()
+            runtime.wait()
+
+
+@pytest.mark.spec("RT-RUN-004", "CG-003")
+def test_the_cgroup_is_gone_after_the_container(bundle):
+    result = bundle.run("sh", "-c", "cat /proc/self/cgroup")
+    assert result.returncode == 0
+    assert cgroup_dirs_named(bundle.id) == []
+
+
+@pytest.mark.spec("RT-FS-001")
+def test_mounts_inside_do_not_reach_the_host(bundle):
+    result = bundle.run("sh", "-c", "mount -t tmpfs inside-only /tmp && grep -c inside-only /proc/mounts")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "1"
+    with open("/proc/self/mountinfo") as file:
+        host = file.read()
+    assert "inside-only" not in host
+    assert str(bundle.path) not in host
+
+
+@pytest.mark.spec("RT-FS-002")
+def test_the_root_is_the_rootfs_and_the_host_is_unreachable(bundle, tmp_path):
+    marker = f"/tmp/minidock-host-marker-{uuid.uuid4().hex}"
+    open(marker, "w").close()
+    try:
+        result = bundle.run("sh", "-c", f"echo /*; test -e {marker} && echo LEAK; "
+                                        "test -e /.pivot_root && echo OLDROOT; "
+                                        "grep ' / ' /proc/self/mountinfo | wc -l")
+    finally:
+        os.unlink(marker)
+    assert result.returncode == 0, result.stderr
+    first, *rest = result.stdout.splitlines()
+    assert first.split() == sorted("/" + name for name in os.listdir(bundle.path / "rootfs"))
+    assert "LEAK" not in rest and "OLDROOT" not in rest
+
+
+@pytest.mark.spec("RT-FS-003")
+def test_proc_dev_and_a_read_only_sys(bundle):
+    result = bundle.run("sh", "-c", "ls /dev; echo ---; grep -E ' /(proc|sys|dev/pts|dev/shm) ' /proc/mounts; "
+                                    "echo ---; touch /sys/x 2>&1 || echo sys-refused; "
+                                    "echo hi > /dev/null && head -c 4 /dev/zero | wc -c")
+    assert result.returncode == 0, result.stderr
+    devices, mounts, tail = result.stdout.split("---\n")
+    for name in ("null", "zero", "full", "random", "urandom", "tty", "pts", "shm"):
+        assert name in devices.split(), name
+    assert any(line.split()[1] == "/sys" and line.split()[3].startswith("ro") for line in mounts.splitlines())
+    assert "sys-refused" in tail and tail.split()[-1] == "4"
+
+
+@pytest.mark.spec("RT-FS-004", "CG-002")
+def test_the_container_reads_its_own_limits(bundle):
+    bundle.config["linux"]["resources"] = {"memory": {"limit": 48 * 2**20}, "pids": {"limit": 17}}
+    result = bundle.run("sh", "-c", "if [ -f /sys/fs/cgroup/memory.max ]; then "
+                                    "cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/pids.max; else "
+                                    "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max; fi")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [str(48 * 2**20), "17"]
