@@ -1,0 +1,114 @@
+"""The benchmark harness's pure parts, and one tiny run (no root, well under a second)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+# bench/ is a folder of the repository, not an installed package.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from bench.harness import (  # noqa: E402
+    Benchmark,
+    Contender,
+    Row,
+    Timing,
+    build_rows,
+    median_ms,
+    ratio,
+    render,
+    run_all,
+    run_benchmark,
+)
+
+
+def never() -> bool:
+    return False
+
+
+def fail() -> None:
+    raise RuntimeError("boom")
+
+
+@pytest.mark.spec("BENCH-001")
+def test_median_and_ratio():
+    assert median_ms([0.003, 0.001, 0.002]) == pytest.approx(2.0)
+    assert median_ms([0.001, 0.002, 0.003, 0.004]) == pytest.approx(2.5)
+    assert median_ms([]) is None
+    assert ratio(30.0, 10.0) == pytest.approx(3.0)
+    assert ratio(None, 10.0) is None and ratio(10.0, None) is None and ratio(1.0, 0.0) is None
+
+
+@pytest.mark.spec("BENCH-002")
+def test_rows_carry_ratio_of_subject_to_each_peer():
+    benchmark = Benchmark("b", [], subject="minidock")
+    rows = build_rows(
+        benchmark,
+        [
+            Timing("minidock", [0.030, 0.010, 0.020]),
+            Timing("docker", [0.005, 0.004, 0.006]),
+            Timing("podman", note="not installed"),
+        ],
+    )
+    assert rows[0] == Row("b", "minidock", pytest.approx(20.0), pytest.approx(10.0), 3, None, "")
+    assert rows[1].ratio == pytest.approx(4.0)
+    assert rows[2].median_ms is None and rows[2].ratio is None and rows[2].note == "not installed"
+
+
+@pytest.mark.spec("BENCH-003", "BENCH-004")
+def test_run_interleaves_rounds_and_skips_with_a_note():
+    order: list[str] = []
+    benchmark = Benchmark(
+        "b",
+        [
+            Contender("minidock", lambda: order.append("m")),
+            Contender("peer", lambda: order.append("p")),
+            Contender("absent", lambda: order.append("x"), available=never, missing="not built yet (issue 3)"),
+            Contender("broken", fail),
+        ],
+        rounds=3,
+    )
+    timings = run_benchmark(benchmark)
+    assert order == ["m", "p"] + ["m", "p", "p", "m", "m", "p"]  # probe, then rotating rounds
+    assert [len(t.seconds) for t in timings] == [3, 3, 0, 0]
+    assert timings[2].note == "not built yet (issue 3)"
+    assert timings[3].note == "skipped: boom"
+
+
+@pytest.mark.spec("BENCH-003", "BENCH-004")
+def test_command_line_contenders_and_a_failing_command():
+    benchmark = Benchmark(
+        "b",
+        [
+            Contender("minidock", [sys.executable, "-c", "pass"]),
+            Contender("false", [sys.executable, "-c", "import sys; sys.exit('nope')"]),
+        ],
+        rounds=2,
+    )
+    rows = run_all([benchmark], rounds=1)
+    assert rows[0].rounds == 1 and rows[0].median_ms > 0
+    assert rows[1].rounds == 0 and rows[1].note == "skipped: exit 1: nope"
+
+
+@pytest.mark.spec("BENCH-005")
+def test_render_makes_one_row_per_contender():
+    rows = [
+        Row("a", "minidock", 20.0, 10.0, 3, None, ""),
+        Row("a", "docker", 5.0, 4.0, 3, 4.0, ""),
+        Row("b", "runc", None, None, 0, None, "skipped: exit 1"),
+    ]
+    table = render(rows)
+    assert table.row_count == 3
+    assert [column.header for column in table.columns][:2] == ["benchmark", "contender"]
+
+
+@pytest.mark.spec("BENCH-006")
+def test_the_shipped_benchmarks_are_declared(tmp_path):
+    from bench import cli_startup, isolation
+
+    names = {b.name: [c.name for c in b.contenders] for b in cli_startup.benchmarks(tmp_path)}
+    names.update({b.name: [c.name for c in b.contenders] for b in isolation.benchmarks(tmp_path)})
+    assert names["cli-startup"] == ["minidock", "docker", "podman"]
+    assert names["isolated-process"] == ["unshare (baseline)", "runc", "crun", "minidock-runtime"]
