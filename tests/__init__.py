@@ -1,0 +1,1 @@
+"""minidock's test suite: one folder per topic, plus the harness (tests/harness)."""

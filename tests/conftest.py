@@ -1,0 +1,10 @@
+"""The root conftest: load the harness plugins for every test under tests/.
+
+See tests/harness/__init__.py for what each plugin does, spec/harness.md for their rules.
+"""
+
+pytest_plugins = [
+    "tests.harness.spec_plugin",
+    "tests.harness.engine",
+    "tests.harness.leaks",
+]

@@ -1,0 +1,331 @@
+"""The leak check: a test session MUST leave the host as it found it.
+
+Implements: spec/harness.md HARNESS-LEAK-001 .. HARNESS-LEAK-011
+Explained:  spec/harness.md "Leak check"
+Modelled on: runc's integration tests, which check for leftover mounts and cgroups
+
+At session start (on the xdist controller, or the only process) we snapshot the
+host; at session finish we look again. Every new object is a leak, printed as
+"leak: <kind> <name>", and the session exits non-zero.
+
+    kind      what is compared                               source
+    mount     mount points                                   /proc/self/mountinfo
+    cgroup    directories under /sys/fs/cgroup (v1 and v2)   os.walk (user.slice ignored)
+    link      network links, any type                        ip -j -d link
+    netns     named network namespaces                       ip -j netns list, /run/netns
+    iptables  rules and chains of every table, no counters   iptables-save, ip6tables-save
+    nft       ruleset lines, no counters                     nft list ruleset
+    process   a process holding MINIDOCK_TEST_SESSION=<our token> in its environ,
+              or started during the session in another PID namespace (a container)
+
+The token: at session start we put MINIDOCK_TEST_SESSION=<uuid> in os.environ, so
+every worker, daemon and their children inherit it; pytest, its ancestors and its
+xdist workers are not leaks.
+
+    --no-leak-check             skip all this
+    --leak-check-match=REGEX    report only leaks whose "<kind> <name>" matches
+                                (the harness self-tests use it to ignore what tests
+                                running at the same time create)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import testinfra
+
+TOKEN_VARIABLE = "MINIDOCK_TEST_SESSION"
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+IGNORED_CGROUPS = ("user.slice",)  # logins come and go while tests run
+WORKER_CMDLINE = b"import sys;exec(eval(sys.stdin.readline()))"  # an xdist (execnet) worker
+WORKER_EXIT_WAIT = 3.0  # seconds the xdist workers get to finish exiting
+
+Snapshot = dict[str, Counter]  # kind -> Counter of names (a name can be there twice)
+
+
+@dataclass(frozen=True)
+class Leak:
+    """One object that the session left behind."""
+
+    kind: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"leak: {self.kind} {self.name}"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """--no-leak-check and --leak-check-match."""
+    group = parser.getgroup("minidock-leaks", "minidock leak check")
+    group.addoption("--no-leak-check", action="store_true", default=False,
+                    help="do not compare mounts, cgroups, links, netns, iptables, nft and processes "
+                         "before and after the session")
+    group.addoption("--leak-check-match", default=None, metavar="REGEX",
+                    help="report only the leaks whose '<kind> <name>' matches REGEX")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Start the check on the controller (xdist workers inherit the token, nothing else)."""
+    if hasattr(config, "workerinput") or config.getoption("no_leak_check"):
+        return
+    config.pluginmanager.register(LeakCheck(config), "minidock-leaks")
+
+
+# -- snapshots: one function per kind -------------------------------------------
+
+
+def unescape_mountinfo(field: str) -> str:
+    """mountinfo writes space, tab, newline and backslash as octal escapes (\\040)."""
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
+
+
+def parse_mountinfo(text: str) -> Counter:
+    """Counter of "<mount point> (<fstype>)" from /proc/PID/mountinfo text."""
+    mounts: Counter = Counter()
+    for line in text.splitlines():
+        fields, _, rest = line.partition(" - ")
+        if not rest:
+            continue
+        mounts[f"{unescape_mountinfo(fields.split()[4])} ({rest.split()[0]})"] += 1
+    return mounts
+
+
+def cgroup_directories(root: Path = CGROUP_ROOT) -> Counter:
+    """Counter of every cgroup directory under root, v1 hierarchies and v2 alike."""
+    found: Counter = Counter()
+    for directory, subdirectories, _ in os.walk(root):
+        subdirectories[:] = [d for d in subdirectories if d not in IGNORED_CGROUPS]
+        found[directory] += 1
+    return found
+
+
+def parse_links(ip_json: str) -> Counter:
+    """Counter of "<name> (<type>)" from `ip -j -d link` output."""
+    links: Counter = Counter()
+    for link in json.loads(ip_json or "[]"):
+        kind = link.get("linkinfo", {}).get("info_kind") or link.get("link_type", "?")
+        links[f"{link['ifname']} ({kind})"] += 1
+    return links
+
+
+def parse_netns(ip_json: str, run_netns: list[str]) -> Counter:
+    """Counter of netns names from `ip -j netns list` and the files in /run/netns."""
+    names = {entry["name"] for entry in json.loads(ip_json or "[]")} | set(run_netns)
+    return Counter(names)
+
+
+def parse_iptables_save(text: str, family: str) -> Counter:
+    """Counter of "<family> -t <table> <rule or :chain>", counters stripped."""
+    rules: Counter = Counter()
+    table = "?"
+    for line in text.splitlines():
+        if not line or line.startswith("#") or line == "COMMIT":
+            continue
+        if line.startswith("*"):
+            table = line[1:]
+            continue
+        if line.startswith(":"):
+            line = " ".join(line.split()[:2])  # ":CHAIN POLICY [0:0]" -> ":CHAIN POLICY"
+        rules[f"{family} -t {table} {line}"] += 1
+    return rules
+
+
+def parse_nft_ruleset(text: str) -> Counter:
+    """Counter of ruleset lines, each prefixed by its enclosing blocks ("table inet x / chain y / ...").
+
+    Counters are stripped; tables that iptables-nft manages are left out (iptables-save shows them);
+    only the top of something new is reported (a new table, not each of its rules).
+    """
+    lines: Counter = Counter()
+    stack: list[str] = []
+    skipped_tables: set[str] = set()
+    for raw in text.splitlines():
+        line = re.sub(r"counter packets \d+ bytes \d+", "counter", raw.strip())
+        if not line:
+            continue
+        if line == "}":
+            stack = stack[:-1]
+            continue
+        if stack and "managed by iptables-nft" in line:
+            skipped_tables.add(stack[0])
+            continue
+        opens = line.endswith("{")
+        line = line.removesuffix("{").strip()
+        lines[" / ".join([*stack, line])] += 1
+        if opens:
+            stack.append(line)
+    return Counter({key: n for key, n in lines.items() if key.split(" / ")[0] not in skipped_tables})
+
+
+def snapshot(host) -> Snapshot:
+    """Every kind but processes, as Counters of names; host is a testinfra Host."""
+    state: Snapshot = {
+        "mount": parse_mountinfo(Path("/proc/self/mountinfo").read_text()),
+        "cgroup": cgroup_directories(),
+        "link": parse_links(host.run("ip -j -d link show").stdout),
+        "netns": parse_netns(host.run("ip -j netns list").stdout,
+                             os.listdir("/run/netns") if os.path.isdir("/run/netns") else []),
+    }
+    iptables: Counter = Counter()
+    for command, family in (("iptables-save", "iptables"), ("ip6tables-save", "ip6tables")):
+        if host.exists(command):
+            iptables += parse_iptables_save(host.run(command).stdout, family)
+    state["iptables"] = iptables
+    state["nft"] = parse_nft_ruleset(host.run("nft list ruleset").stdout) if host.exists("nft") else Counter()
+    return state
+
+
+def compare(before: Snapshot, after: Snapshot) -> list[Leak]:
+    """Every name with more copies after than before, as Leaks (nft: only the top of a new block)."""
+    leaks: list[Leak] = []
+    for kind, names in after.items():
+        new = names - before.get(kind, Counter())
+        for name in sorted(new):
+            if kind == "nft" and any(name.startswith(parent + " / ") for parent in new):
+                continue
+            leaks.append(Leak(kind, name))
+    return leaks
+
+
+# -- processes ----------------------------------------------------------------
+
+
+def read_proc(pid: int, name: str) -> bytes:
+    """/proc/PID/name, or b"" if the process is gone or hides it."""
+    try:
+        return Path(f"/proc/{pid}/{name}").read_bytes()
+    except OSError:
+        return b""
+
+
+def process_ids() -> list[int]:
+    """Every PID we can see."""
+    return [int(entry) for entry in os.listdir("/proc") if entry.isdigit()]
+
+
+def start_time(pid: int) -> str:
+    """Field 22 of /proc/PID/stat: when it started, in ticks since boot (with pid, an identity)."""
+    stat = read_proc(pid, "stat").decode(errors="replace")
+    return stat.rpartition(")")[2].split()[19] if stat else ""
+
+
+def parent_of(pid: int) -> int:
+    """The parent PID (field 4 of /proc/PID/stat), 0 if unknown."""
+    stat = read_proc(pid, "stat").decode(errors="replace")
+    return int(stat.rpartition(")")[2].split()[1]) if stat else 0
+
+
+def ancestors_of(pid: int) -> set[int]:
+    """pid and all its ancestors."""
+    found = set()
+    while pid > 0 and pid not in found:
+        found.add(pid)
+        pid = parent_of(pid)
+    return found
+
+
+def pid_namespace(pid: int) -> str:
+    """The pid namespace, as readlink(/proc/PID/ns/pid) shows it; "" if unreadable."""
+    try:
+        return os.readlink(f"/proc/{pid}/ns/pid")
+    except OSError:
+        return ""
+
+
+def describe_process(pid: int) -> str:
+    """'1234 sleep 1000' (the command line, or [comm] for a kernel-less-args process)."""
+    command = read_proc(pid, "cmdline").replace(b"\0", b" ").decode(errors="replace").strip()
+    if not command:
+        command = "[" + read_proc(pid, "comm").decode(errors="replace").strip() + "]"
+    return f"{pid} {command}"
+
+
+def is_xdist_worker(pid: int, controller: int) -> bool:
+    """A direct child of the controller running execnet's bootstrap."""
+    return parent_of(pid) == controller and WORKER_CMDLINE in read_proc(pid, "cmdline")
+
+
+def leaked_processes(token: str, started_before: set[tuple[int, str]]) -> list[int]:
+    """PIDs that hold the token, or that started during the session in another PID namespace."""
+    me = os.getpid()
+    mine = ancestors_of(me)
+    our_namespace = pid_namespace(me)
+    needle = f"\0{TOKEN_VARIABLE}={token}\0".encode()
+    leaked = []
+    for pid in process_ids():
+        if pid in mine:
+            continue
+        if needle in b"\0" + read_proc(pid, "environ"):
+            leaked.append(pid)
+            continue
+        namespace = pid_namespace(pid)
+        if namespace and namespace != our_namespace and (pid, start_time(pid)) not in started_before:
+            leaked.append(pid)
+    return leaked
+
+
+def leaked_processes_after_workers(token: str, started_before: set[tuple[int, str]]) -> list[Leak]:
+    """leaked_processes(), once the xdist workers have had WORKER_EXIT_WAIT seconds to exit."""
+    me = os.getpid()
+    deadline = time.monotonic() + WORKER_EXIT_WAIT
+    while True:
+        pids = [pid for pid in leaked_processes(token, started_before) if read_proc(pid, "stat")]
+        workers = [pid for pid in pids if is_xdist_worker(pid, me)]
+        if not workers or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    return [Leak("process", describe_process(pid)) for pid in pids if pid not in workers]
+
+
+# -- the plugin ---------------------------------------------------------------
+
+
+class LeakCheck:
+    """Snapshot at session start, compare at session finish, report in the terminal summary."""
+
+    def __init__(self, config: pytest.Config):
+        self.config = config
+        self.host = testinfra.get_host("local://")
+        pattern = config.getoption("leak_check_match")
+        self.match = re.compile(pattern) if pattern else None
+        self.token = ""
+        self.before: Snapshot = {}
+        self.started_before: set[tuple[int, str]] = set()
+        self.leaks: list[Leak] = []
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionstart(self) -> None:
+        """The token first (before xdist starts its workers), then the snapshot."""
+        self.token = uuid.uuid4().hex
+        os.environ[TOKEN_VARIABLE] = self.token
+        self.started_before = {(pid, start_time(pid)) for pid in process_ids()}
+        self.before = snapshot(self.host)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        """Runs after xdist has shut its workers down; a leak fails the session."""
+        if not self.token:
+            return
+        leaks = compare(self.before, snapshot(self.host))
+        leaks += leaked_processes_after_workers(self.token, self.started_before)
+        self.leaks = [leak for leak in leaks if not self.match or self.match.search(f"{leak.kind} {leak.name}")]
+        if self.leaks and session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    def pytest_terminal_summary(self, terminalreporter) -> None:
+        """Each leak on its own line, by kind and name."""
+        if not self.leaks:
+            return
+        terminalreporter.section("leak check", red=True, bold=True)
+        for leak in self.leaks:
+            terminalreporter.write_line(str(leak), red=True)
+        terminalreporter.write_line(f"leak check: FAILED: {len(self.leaks)} object(s) left behind "
+                                    "(clean up in a finally or a fixture's teardown)", red=True, bold=True)
