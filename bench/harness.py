@@ -1,6 +1,6 @@
 """The benchmark harness: minidock and its real peers, side by side, in one run.
 
-Implements: spec/bench.md BENCH-001 .. BENCH-007
+Implements: spec/bench.md HARNESS-BENCH-001 .. HARNESS-BENCH-006
 Run:        make bench   (.venv/bin/python -m bench [NAME ...] [--rounds N])
 
     Benchmark(name, contenders, subject="minidock")

@@ -27,6 +27,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,10 +119,32 @@ def grading_environment(
     return env
 
 
+def ini_pythonpath(project: Project) -> list[str]:
+    """The `pythonpath` entries of the project's [tool.pytest.ini_options], if any."""
+    try:
+        config = tomllib.loads((project.root / "pyproject.toml").read_text())
+    except (OSError, tomllib.TOMLDecodeError):
+        return []
+    entries = config.get("tool", {}).get("pytest", {}).get("ini_options", {}).get("pythonpath", [])
+    return entries.split() if isinstance(entries, str) else list(entries)
+
+
 def pytest_command(
-    project: Project, lab: Lab, extra_args: Sequence[str] = (), python: str = sys.executable
+    project: Project,
+    lab: Lab,
+    workspace: Path,
+    extra_args: Sequence[str] = (),
+    python: str = sys.executable,
 ) -> list[str]:
     """The pytest command line for a lab's tests."""
+    # pytest's `pythonpath` ini option puts its folders (the repository, often) in front of
+    # sys.path; give it the same folders with the workspace ahead of them.
+    pythonpath = ini_pythonpath(project)
+    override = (
+        ["-o", "pythonpath=" + " ".join([str(workspace.resolve()), *(str(project.root / e) for e in pythonpath)])]
+        if pythonpath
+        else []
+    )
     return [
         python, "-P", "-m", "pytest",
         *(str(project.root / path) for path in lab.tests),
@@ -129,6 +152,7 @@ def pytest_command(
         "-p", PLUGIN_MODULE,
         "-p", "no:cacheprovider",
         "--import-mode=append",
+        *override,
         "-q", "--tb=short", "--no-header",
         *extra_args,
     ]
@@ -158,7 +182,7 @@ def run_check(
         env["MINIDOCK_LAB_PACKAGE"] = project.package
         env["MINIDOCK_LAB_WORKSPACE"] = str(workspace.resolve())
         completed = subprocess.run(
-            pytest_command(project, lab, extra_args),
+            pytest_command(project, lab, workspace, extra_args),
             cwd=project.root,
             env=env,
             stdout=None if show_output else subprocess.PIPE,

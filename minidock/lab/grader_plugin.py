@@ -1,6 +1,6 @@
 """The pytest plugin that `minidock lab check` loads into the student's test run.
 
-Implements: spec/lab.md LAB-021, LAB-022
+Implements: spec/lab.md LAB-012, LAB-020, LAB-022
 Explained:  labs/README.md#how-check-works
 
 It runs in the pytest subprocess, where `import minidock` means the student's

@@ -1,6 +1,6 @@
 """Lab markers: turn the real source into a student's skeleton.
 
-Implements: spec/lab.md LAB-001 .. LAB-004
+Implements: spec/lab.md LAB-001 .. LAB-006
 Explained:  labs/README.md#for-authors
 Modelled on: rubber-docker's levels, where each level is the last one's solution
 

@@ -1,6 +1,6 @@
 """A student's workspace: a copy of the package with one lab's regions stubbed out.
 
-Implements: spec/lab.md LAB-001 .. LAB-003, LAB-020, LAB-030
+Implements: spec/lab.md LAB-001 .. LAB-006, LAB-030, LAB-031
 Explained:  labs/README.md
 
     <workspace>/

@@ -32,7 +32,7 @@ def fail() -> None:
     raise RuntimeError("boom")
 
 
-@pytest.mark.spec("BENCH-001")
+@pytest.mark.spec("HARNESS-BENCH-001")
 def test_median_and_ratio():
     assert median_ms([0.003, 0.001, 0.002]) == pytest.approx(2.0)
     assert median_ms([0.001, 0.002, 0.003, 0.004]) == pytest.approx(2.5)
@@ -41,7 +41,7 @@ def test_median_and_ratio():
     assert ratio(None, 10.0) is None and ratio(10.0, None) is None and ratio(1.0, 0.0) is None
 
 
-@pytest.mark.spec("BENCH-002")
+@pytest.mark.spec("HARNESS-BENCH-002")
 def test_rows_carry_ratio_of_subject_to_each_peer():
     benchmark = Benchmark("b", [], subject="minidock")
     rows = build_rows(
@@ -57,7 +57,7 @@ def test_rows_carry_ratio_of_subject_to_each_peer():
     assert rows[2].median_ms is None and rows[2].ratio is None and rows[2].note == "not installed"
 
 
-@pytest.mark.spec("BENCH-003", "BENCH-004")
+@pytest.mark.spec("HARNESS-BENCH-003", "HARNESS-BENCH-004")
 def test_run_interleaves_rounds_and_skips_with_a_note():
     order: list[str] = []
     benchmark = Benchmark(
@@ -77,7 +77,7 @@ def test_run_interleaves_rounds_and_skips_with_a_note():
     assert timings[3].note == "skipped: boom"
 
 
-@pytest.mark.spec("BENCH-003", "BENCH-004")
+@pytest.mark.spec("HARNESS-BENCH-003", "HARNESS-BENCH-004")
 def test_command_line_contenders_and_a_failing_command():
     benchmark = Benchmark(
         "b",
@@ -92,7 +92,7 @@ def test_command_line_contenders_and_a_failing_command():
     assert rows[1].rounds == 0 and rows[1].note == "skipped: exit 1: nope"
 
 
-@pytest.mark.spec("BENCH-005")
+@pytest.mark.spec("HARNESS-BENCH-005")
 def test_render_makes_one_row_per_contender():
     rows = [
         Row("a", "minidock", 20.0, 10.0, 3, None, ""),
@@ -104,7 +104,7 @@ def test_render_makes_one_row_per_contender():
     assert [column.header for column in table.columns][:2] == ["benchmark", "contender"]
 
 
-@pytest.mark.spec("BENCH-006")
+@pytest.mark.spec("HARNESS-BENCH-006")
 def test_the_shipped_benchmarks_are_declared(tmp_path):
     from bench import cli_startup, isolation
 

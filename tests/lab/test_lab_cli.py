@@ -214,3 +214,15 @@ def test_python_dash_m_minidock_lab_runs(fake_project):
     )
     assert completed.returncode == 0, completed.stderr
     assert "Shouting" in completed.stdout
+
+
+@pytest.mark.spec("LAB-020")
+def test_the_pytest_pythonpath_option_keeps_the_workspace_first(fake_project, lab_main, capsys):
+    # a project whose pytest config puts its root on sys.path (for `import tests.helpers`)
+    (fake_project / "pytest.ini").unlink()
+    (fake_project / "pyproject.toml").write_text(
+        '[tool.pytest.ini_options]\npythonpath = ["."]\nmarkers = ["spec(*ids): spec IDs"]\n'
+    )
+    assert lab_main("start", "1") == 0
+    shutil.copyfile(fake_project / "fakepkg/greet.py", workspace(fake_project) / "fakepkg/greet.py")
+    assert lab_main("check", "1", "--quiet") == 0, capsys.readouterr().out
