@@ -20,10 +20,15 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 from minidock.errors import MinidockError
-from minidock.lab.catalog import Lab, Project, find_lab, load_catalog
-from minidock.lab.grader import grade_table, run_check
-from minidock.lab.workspace import create_workspace, describe_status, remove_workspace, save_result
+
+if TYPE_CHECKING:
+    from minidock.lab.catalog import Lab, Project
+
+# The verbs import their modules when they run, not when the main CLI builds its parser:
+# `minidock --version` should not pay for tomllib, tokenize and subprocess (~30 ms).
 
 DEFAULT_PACKAGE = "minidock"
 
@@ -66,7 +71,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     reset.add_argument("--dir", type=Path, help="the workspace (default: labs/NN-topic/work)")
     reset.add_argument("--yes", "-y", action="store_true", help="do not ask")
 
-    parser.set_defaults(func=run)
+    # `func` for any parent CLI; `handler` is what minidock/cli/main.py dispatches on
+    parser.set_defaults(func=run, handler=run)
 
 
 def find_root(package: str, start: Path | None = None) -> Path:
@@ -83,6 +89,8 @@ def find_root(package: str, start: Path | None = None) -> Path:
 
 def project_from(args: argparse.Namespace) -> Project:
     """The Project the options describe."""
+    from minidock.lab.catalog import Project
+
     root = (args.root or find_root(args.package)).resolve()
     labs_dir = args.labs_dir.resolve() if args.labs_dir else None
     return Project(root=root, package=args.package, labs_dir=labs_dir)
@@ -107,6 +115,9 @@ def cmd_list(args: argparse.Namespace) -> int:
     from rich.console import Console  # lazily, as everywhere in the CLI
     from rich.table import Table
 
+    from minidock.lab.catalog import load_catalog
+    from minidock.lab.workspace import describe_status
+
     project = project_from(args)
     table = Table(title=f"labs in {project.labs_path}")
     for column in ("lab", "title", "status"):
@@ -119,6 +130,9 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_start(args: argparse.Namespace) -> int:
     """Create the workspace of lab N and say where to begin."""
+    from minidock.lab.catalog import find_lab
+    from minidock.lab.workspace import create_workspace
+
     project = project_from(args)
     lab = find_lab(project, args.number)
     target = workspace_of(project, lab, args.dir)
@@ -138,6 +152,10 @@ def cmd_check(args: argparse.Namespace) -> int:
     """Grade the workspace; exit 0 only with every point earned."""
     from rich.console import Console
 
+    from minidock.lab.catalog import find_lab
+    from minidock.lab.grader import grade_table, run_check
+    from minidock.lab.workspace import save_result
+
     project = project_from(args)
     lab = find_lab(project, args.number)
     target = workspace_of(project, lab, args.dir)
@@ -153,6 +171,9 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_reset(args: argparse.Namespace) -> int:
     """Delete the workspace, after asking unless --yes."""
+    from minidock.lab.catalog import find_lab
+    from minidock.lab.workspace import remove_workspace
+
     project = project_from(args)
     lab = find_lab(project, args.number)
     target = workspace_of(project, lab, args.dir)

@@ -205,7 +205,7 @@ def grade_table(grade: Grade) -> Table:
     from rich.table import Table  # lazily: rich costs ~50 ms to import
 
     table = Table(title=f"lab {grade.lab.number:02d}: {grade.lab.title}")
-    table.add_column("test")
+    table.add_column("test", overflow="fold")
     table.add_column("spec")
     table.add_column("result")
     table.add_column("points", justify="right")
