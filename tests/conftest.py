@@ -7,4 +7,7 @@ pytest_plugins = [
     "tests.harness.spec_plugin",
     "tests.harness.engine",
     "tests.harness.leaks",
+    # pytest's own plugin for testing plugins: tests/harness_selftest runs inner sessions with it.
+    # It is here because pytest only reads pytest_plugins from the root conftest.
+    "pytester",
 ]

@@ -45,6 +45,9 @@ import testinfra
 TOKEN_VARIABLE = "MINIDOCK_TEST_SESSION"
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 IGNORED_CGROUPS = ("user.slice",)  # logins come and go while tests run
+# `ip netns add` makes /run/netns a mount point of its own the first time; that is iproute2's
+# set-up, not a test's leftover (the namespaces themselves are mounts under it, and are checked).
+IGNORED_MOUNTS = ("/run/netns",)
 WORKER_CMDLINE = b"import sys;exec(eval(sys.stdin.readline()))"  # an xdist (execnet) worker
 WORKER_EXIT_WAIT = 3.0  # seconds the xdist workers get to finish exiting
 
@@ -94,7 +97,9 @@ def parse_mountinfo(text: str) -> Counter:
         fields, _, rest = line.partition(" - ")
         if not rest:
             continue
-        mounts[f"{unescape_mountinfo(fields.split()[4])} ({rest.split()[0]})"] += 1
+        point = unescape_mountinfo(fields.split()[4])
+        if point not in IGNORED_MOUNTS:
+            mounts[f"{point} ({rest.split()[0]})"] += 1
     return mounts
 
 
@@ -123,7 +128,12 @@ def parse_netns(ip_json: str, run_netns: list[str]) -> Counter:
 
 
 def parse_iptables_save(text: str, family: str) -> Counter:
-    """Counter of "<family> -t <table> <rule or :chain>", counters stripped."""
+    """Counter of "<family> -t <table> <rule or :chain>", counters stripped.
+
+    A built-in chain with the policy ACCEPT is left out: it is what a table looks like when
+    the first `iptables -t TABLE` loads it, not a leftover. A user chain ("-") or a changed
+    policy (":FORWARD DROP") counts.
+    """
     rules: Counter = Counter()
     table = "?"
     for line in text.splitlines():
@@ -134,6 +144,8 @@ def parse_iptables_save(text: str, family: str) -> Counter:
             continue
         if line.startswith(":"):
             line = " ".join(line.split()[:2])  # ":CHAIN POLICY [0:0]" -> ":CHAIN POLICY"
+            if line.endswith(" ACCEPT"):
+                continue
         rules[f"{family} -t {table} {line}"] += 1
     return rules
 
