@@ -57,6 +57,13 @@ def test_chapter_shows_the_quoted_source(repo_site):
     assert "::: code" not in text
 
 
+@pytest.mark.spec("DOCS-022")
+def test_authors_guide_shows_the_syntax_literally(repo_site):
+    html = (repo_site / "index.html").read_text()
+    assert "<code>::: code minidock.errors:http_status</code>" in html
+    assert "::: code minidock.errors:MinidockError.__init__" in html  # in the fenced example
+
+
 @pytest.mark.spec("DOCS-013")
 def test_builds_without_a_report_and_says_so(book_copy):
     assert not (book_copy / "docs" / "report").exists()
