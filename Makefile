@@ -55,7 +55,7 @@ test-only: venv
 	$(BIN)/pytest -n $(WORKERS) --conformance-report=$(REPORT_DIR) $(PYTEST_ARGS)
 
 docs: venv
-	$(BIN)/mkdocs build --strict --site-dir site
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
 
 bench: setup
 	$(PY) -m bench
