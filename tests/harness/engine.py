@@ -215,7 +215,7 @@ def wait_for_ping(engine: Engine, process: subprocess.Popen, timeout: float = PI
         except OSError as error:
             last_error = error
         time.sleep(0.05)
-    raise RuntimeError(f"the minidock daemon did not answer /_ping within {timeout:.0f} s "
+    raise RuntimeError(f"the minidock daemon did not answer /_ping within {timeout:g} s "
                        f"(last: {last_error})\n--- daemon log ---\n{engine.log()}")
 
 

@@ -48,6 +48,7 @@ IGNORED_CGROUPS = ("user.slice",)  # logins come and go while tests run
 # `ip netns add` makes /run/netns a mount point of its own the first time; that is iproute2's
 # set-up, not a test's leftover (the namespaces themselves are mounts under it, and are checked).
 IGNORED_MOUNTS = ("/run/netns",)
+IPTABLES_NFT_TABLE = re.compile(r"^table (ip|ip6) (filter|nat|mangle|raw|security)$")
 WORKER_CMDLINE = b"import sys;exec(eval(sys.stdin.readline()))"  # an xdist (execnet) worker
 WORKER_EXIT_WAIT = 3.0  # seconds the xdist workers get to finish exiting
 
@@ -153,28 +154,27 @@ def parse_iptables_save(text: str, family: str) -> Counter:
 def parse_nft_ruleset(text: str) -> Counter:
     """Counter of ruleset lines, each prefixed by its enclosing blocks ("table inet x / chain y / ...").
 
-    Counters are stripped; tables that iptables-nft manages are left out (iptables-save shows them);
-    only the top of something new is reported (a new table, not each of its rules).
+    Counters are stripped. The tables of iptables-nft (ip/ip6 filter, nat, mangle, raw, security)
+    are left out: iptables-save shows their rules, and iptables leaves them behind, empty, once
+    it has been used. compare() reports only the top of something new (a table, not its rules).
     """
     lines: Counter = Counter()
     stack: list[str] = []
-    skipped_tables: set[str] = set()
     for raw in text.splitlines():
         line = re.sub(r"counter packets \d+ bytes \d+", "counter", raw.strip())
-        if not line:
+        if not line or line.startswith("#"):
             continue
         if line == "}":
             stack = stack[:-1]
             continue
-        if stack and "managed by iptables-nft" in line:
-            skipped_tables.add(stack[0])
-            continue
         opens = line.endswith("{")
         line = line.removesuffix("{").strip()
-        lines[" / ".join([*stack, line])] += 1
+        path = [*stack, line]
+        if not IPTABLES_NFT_TABLE.match(path[0]):
+            lines[" / ".join(path)] += 1
         if opens:
             stack.append(line)
-    return Counter({key: n for key, n in lines.items() if key.split(" / ")[0] not in skipped_tables})
+    return lines
 
 
 def snapshot(host) -> Snapshot:
