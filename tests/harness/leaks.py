@@ -10,7 +10,8 @@ host; at session finish we look again. Every new object is a leak, printed as
 
     kind      what is compared                               source
     mount     mount points                                   /proc/self/mountinfo
-    cgroup    directories under /sys/fs/cgroup (v1 and v2)   os.walk (user.slice ignored)
+    cgroup    directories under /sys/fs/cgroup (v1 and v2)   os.walk (user.slice ignored, and
+              a new cgroup whose processes are all someone else's)
     link      network links, any type                        ip -j -d link
     netns     named network namespaces                       ip -j netns list, /run/netns
     iptables  rules and chains of every table, no counters   iptables-save, ip6tables-save
@@ -235,6 +236,12 @@ def parent_of(pid: int) -> int:
     return int(stat.rpartition(")")[2].split()[1]) if stat else 0
 
 
+def is_zombie(pid: int) -> bool:
+    """State Z: dead, waiting for its parent to reap it; it holds nothing but its PID."""
+    stat = read_proc(pid, "stat").decode(errors="replace")
+    return not stat or stat.rpartition(")")[2].split()[0] == "Z"
+
+
 def ancestors_of(pid: int) -> set[int]:
     """pid and all its ancestors."""
     found = set()
@@ -273,7 +280,7 @@ def leaked_processes(token: str, started_before: set[tuple[int, str]]) -> list[i
     needle = f"\0{TOKEN_VARIABLE}={token}\0".encode()
     leaked = []
     for pid in process_ids():
-        if pid in mine:
+        if pid in mine or is_zombie(pid):
             continue
         if needle in b"\0" + read_proc(pid, "environ"):
             leaked.append(pid)
@@ -284,7 +291,7 @@ def leaked_processes(token: str, started_before: set[tuple[int, str]]) -> list[i
     return leaked
 
 
-def leaked_processes_after_workers(token: str, started_before: set[tuple[int, str]]) -> list[Leak]:
+def leaked_processes_after_workers(token: str, started_before: set[tuple[int, str]]) -> list[int]:
     """leaked_processes(), once the xdist workers have had WORKER_EXIT_WAIT seconds to exit."""
     me = os.getpid()
     deadline = time.monotonic() + WORKER_EXIT_WAIT
@@ -294,7 +301,30 @@ def leaked_processes_after_workers(token: str, started_before: set[tuple[int, st
         if not workers or time.monotonic() > deadline:
             break
         time.sleep(0.05)
-    return [Leak("process", describe_process(pid)) for pid in pids if pid not in workers]
+    return [pid for pid in pids if pid not in workers]
+
+
+def processes_in_cgroup(directory: str) -> set[int]:
+    """The PIDs in a cgroup and the cgroups below it."""
+    pids: set[int] = set()
+    for path, _, files in os.walk(directory):
+        if "cgroup.procs" in files:
+            try:
+                pids.update(int(pid) for pid in Path(path, "cgroup.procs").read_text().split())
+            except OSError:
+                pass  # removed while we looked
+    return pids
+
+
+def is_someone_elses_cgroup(directory: str, our_processes: set[int]) -> bool:
+    """A new cgroup whose processes are all alive and none is ours belongs to someone else.
+
+    The machine keeps working while the tests run (systemd, logins, other jobs, other test
+    sessions), and makes cgroups for its own processes. A cgroup we leaked is either empty
+    (the usual case: the container exited, the directory stayed) or holds a leaked process.
+    """
+    pids = processes_in_cgroup(directory)
+    return bool(pids) and not pids & our_processes
 
 
 # -- the plugin ---------------------------------------------------------------
@@ -326,8 +356,10 @@ class LeakCheck:
         """Runs after xdist has shut its workers down; a leak fails the session."""
         if not self.token:
             return
-        leaks = compare(self.before, snapshot(self.host))
-        leaks += leaked_processes_after_workers(self.token, self.started_before)
+        processes = leaked_processes_after_workers(self.token, self.started_before)
+        leaks = [leak for leak in compare(self.before, snapshot(self.host))
+                 if not (leak.kind == "cgroup" and is_someone_elses_cgroup(leak.name, set(processes)))]
+        leaks += [Leak("process", describe_process(pid)) for pid in processes]
         self.leaks = [leak for leak in leaks if not self.match or self.match.search(f"{leak.kind} {leak.name}")]
         if self.leaks and session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
             session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import testinfra
 
-from tests.harness.leaks import compare, parse_iptables_save, parse_nft_ruleset, snapshot
+from tests.harness.leaks import compare, is_someone_elses_cgroup, parse_iptables_save, parse_nft_ruleset, snapshot
 from tests.harness_selftest.conftest import output_of
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (netns, mounts, cgroups, iptables)")
@@ -52,11 +52,23 @@ class Objects:
     def test_source(self, clean_up: bool) -> str:
         """An inner test that makes all of them (and, if clean_up, removes them again)."""
         make = f"""\
-import os, subprocess
+import os, subprocess, time
 from pathlib import Path
 
 def sh(*argv):
     subprocess.run(argv, check=True, capture_output=True)
+
+def wait_for_command_line(*argv):
+    wanted = "\\0".join(argv).encode() + b"\\0"
+    for _ in range(200):
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                if Path("/proc", pid, "cmdline").read_bytes() == wanted:
+                    return
+            except OSError:
+                pass
+        time.sleep(0.02)
+    raise AssertionError(f"{{argv}} did not start")
 
 def test_leaves_things_behind():
     sh("ip", "netns", "add", "{self.netns}")
@@ -71,6 +83,7 @@ def test_leaves_things_behind():
     unshare = subprocess.Popen(["env", "-i", "unshare", "--pid", "--fork", "--kill-child",
                                 "sleep", "{self.contained_seconds}"], start_new_session=True)
     Path("{self.unshare_pid_file}").write_text(str(unshare.pid))
+    wait_for_command_line("sleep", "{self.contained_seconds}")
 """
         clean = f"""\
     sh("ip", "netns", "delete", "{self.netns}")
@@ -84,7 +97,6 @@ def test_leaves_things_behind():
     sleeper.wait()
     unshare.kill()  # --kill-child: the sleep in the new PID namespace goes with it
     unshare.wait()
-    import time; time.sleep(0.1)
 """
         return make + (clean if clean_up else "")
 
@@ -205,3 +217,18 @@ def test_nft_reports_the_top_of_what_is_new():
         "leak: nft table inet a / chain c / ip daddr 10.0.0.1 drop",
         "leak: nft table inet new",
     ]
+
+
+@pytest.mark.spec("HARNESS-LEAK-005")
+def test_a_new_cgroup_is_ours_unless_all_its_processes_are_someone_elses(tmp_path):
+    empty = tmp_path / "empty"
+    (empty / "child").mkdir(parents=True)
+    (empty / "cgroup.procs").write_text("")
+    (empty / "child" / "cgroup.procs").write_text("")
+    assert not is_someone_elses_cgroup(str(empty), our_processes=set())
+    theirs = tmp_path / "theirs"
+    (theirs / "child").mkdir(parents=True)
+    (theirs / "cgroup.procs").write_text("")
+    (theirs / "child" / "cgroup.procs").write_text("101\n102\n")
+    assert is_someone_elses_cgroup(str(theirs), our_processes={7})
+    assert not is_someone_elses_cgroup(str(theirs), our_processes={102})
