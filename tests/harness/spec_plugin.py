@@ -222,6 +222,27 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+def _code(text: str) -> str:
+    """An inline code span that survives backticks in the text."""
+    return f"`` {text} ``" if "`" in text else f"`{text}`"
+
+
+def _tests_cell(tests: list[dict]) -> str:
+    """One line per test function; the cases of a parametrized test are counted, not listed."""
+    by_function: dict[str, list[str]] = defaultdict(list)
+    for test in tests:
+        by_function[test["nodeid"].split("[", 1)[0]].append(test["outcome"])
+    lines = []
+    for function, outcomes in by_function.items():
+        if len(outcomes) == 1:
+            summary = outcomes[0]
+        else:
+            counts = {o: outcomes.count(o) for o in ("passed", "failed", "skipped") if o in outcomes}
+            summary = f"×{len(outcomes)}: " + ", ".join(f"{n} {o}" for o, n in counts.items())
+        lines.append(f"{_code(_cell(function))} {summary}")
+    return "<br>".join(lines) or "—"
+
+
 def render_markdown(document: dict) -> str:
     """The report as a page of the docs site: a summary table, then one table per spec file."""
     lines = ["# Conformance report", ""]
@@ -236,8 +257,8 @@ def render_markdown(document: dict) -> str:
         lines += ["", f"## spec/{file}", "", "| ID | level | status | requirement | tests |", "|---|---|---|---|---|"]
         for req in requirements:
             status = req["status"] + (f" ({req['note']})" if req["note"] else "")
-            tests = "<br>".join(f"`{_cell(t['nodeid'])}` {t['outcome']}" for t in req["tests"]) or "—"
-            lines.append(f"| `{req['id']}` | {req['level']} | {_cell(status)} | {_cell(req['text'])} | {tests} |")
+            lines.append(f"| `{req['id']}` | {req['level']} | {_cell(status)} | {_cell(req['text'])} "
+                         f"| {_tests_cell(req['tests'])} |")
     return "\n".join(lines) + "\n"
 
 

@@ -168,3 +168,22 @@ def test_the_report_shows_each_status(inner, workers):
     assert "| `NS-003` | MUST | skipped |" in page
     assert "`test_it.py::test_fail` failed" in page
     assert "conformance: 2 passed, 1 failed, 1 skipped, 2 no test, 1 planned, 1 withdrawn" in output_of(result)
+
+
+@pytest.mark.spec("HARNESS-REPORT-004")
+def test_the_page_counts_the_cases_of_a_parametrized_test():
+    from tests.harness.spec_plugin import render_markdown
+
+    document = {
+        "generated": "now", "engine": "docker", "summary": {"passed": 0, "failed": 1},
+        "requirements": [{
+            "id": "NS-001", "level": "MUST", "text": "A | B MUST hold.", "file": "namespaces.md",
+            "line": 1, "status": "failed", "note": "",
+            "tests": [{"nodeid": "t.py::test_p[a]", "outcome": "passed"},
+                      {"nodeid": "t.py::test_p[`b`]", "outcome": "failed"},
+                      {"nodeid": "t.py::test_q", "outcome": "skipped"}],
+        }],
+    }
+    page = render_markdown(document)
+    assert "Engine: `docker`" in page
+    assert "| `NS-001` | MUST | failed | A \\| B MUST hold. | `t.py::test_p` ×2: 1 passed, 1 failed<br>`t.py::test_q` skipped |" in page
