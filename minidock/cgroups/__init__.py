@@ -4,12 +4,23 @@ Implements: spec/cgroups.md
 Explained:  chapters/02-cgroups.md
 Modelled on: runc's libcontainer/cgroups (fs and fs2 managers)
 
-    detect   Hierarchy, detect(mountinfo_text): v1, v2 or hybrid (pure)
-    driver   open_driver() -> Driver; Driver.create(name) -> a group with
-             set_memory_limit, set_pids_limit, add(pid), remove()
+    detect     Hierarchy, detect(mountinfo_text): v1, v2 or hybrid (pure)
+    resources  Resources.from_oci(linux.resources): checked limits (pure)
+    plan       plan_v1 / plan_v2: Resources -> the files to write (pure)
+    stats      Stats, stats_v1 / stats_v2, oom_kills: reading counters (pure)
+    files      the cgroupfs read/write helpers both drivers share
+    v1, v2     V1Group, V2Group: create, apply, add, freeze/thaw, stats,
+               oom_killed, procs, remove
+    driver     open_driver() -> Driver; Driver.create(name, resources) -> a group
 """
 
 from minidock.cgroups.detect import Hierarchy, detect
-from minidock.cgroups.driver import Driver, open_driver
+from minidock.cgroups.driver import Driver, Group, open_driver
+from minidock.cgroups.plan import plan_v1, plan_v2
+from minidock.cgroups.resources import UNLIMITED, Resources
+from minidock.cgroups.stats import Stats
+from minidock.cgroups.v1 import V1Group
+from minidock.cgroups.v2 import V2Group
 
-__all__ = ["Driver", "Hierarchy", "detect", "open_driver"]
+__all__ = ["UNLIMITED", "Driver", "Group", "Hierarchy", "Resources", "Stats", "V1Group",
+           "V2Group", "detect", "open_driver", "plan_v1", "plan_v2"]
