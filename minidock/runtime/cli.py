@@ -1,14 +1,20 @@
 """`minidock-runtime`: an OCI runtime with runc's command line.
 
-Implements: spec/runtime.md RT-CLI-001 .. RT-CLI-003
+Implements: spec/runtime.md RT-CLI-001 .. RT-CLI-003, RT-VERB-*
 Explained:  chapters/03-runtime.md#the-command
 
-    minidock-runtime spec [--bundle DIR]        write a default config.json
-    minidock-runtime run  [--bundle DIR] ID     create, start, wait, delete
+    minidock-runtime [--root DIR] spec   [--bundle DIR]      write a default config.json
+    minidock-runtime [--root DIR] create [--bundle DIR] ID   init waits for `start`
+    minidock-runtime [--root DIR] start  ID
+    minidock-runtime [--root DIR] run    [--bundle DIR] ID   create + start + wait + delete
+    minidock-runtime [--root DIR] state  ID                  the OCI state as JSON
+    minidock-runtime [--root DIR] kill   ID [SIGNAL]         default TERM
+    minidock-runtime [--root DIR] delete [--force] ID
+    minidock-runtime [--root DIR] exec   [--cwd D] [--env K=V] ID CMD...
+    minidock-runtime [--root DIR] ps     ID                  pids in the container
+    minidock-runtime [--root DIR] list
 
-Today's verbs are the foreground pair the demo needs; create, start, state,
-kill, delete, exec, ps and list follow with issue 3. Errors print as
-`minidock-runtime: <message>` and exit 1, before anything is created.
+Errors print as `minidock-runtime: <message>` and exit 1.
 """
 
 from __future__ import annotations
@@ -16,13 +22,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 
-from minidock.errors import Conflict, InvalidArgument, MinidockError
+from minidock.errors import Conflict, MinidockError
 
 STATE_ROOT = "/run/minidock-runtime"
-_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
 
 def _spec(args: argparse.Namespace) -> int:
@@ -38,36 +42,102 @@ def _spec(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from minidock.runtime import config, run
+    from minidock.runtime import create
 
-    # [RT-CLI-002] a container id is a safe file name
-    if not _ID.match(args.id):
-        raise InvalidArgument(f"invalid container id {args.id!r}: use letters, digits, '_', '.', '-'")
-    checked = config.load(args.bundle)
-    state_dir = os.path.join(args.root, args.id)
-    os.makedirs(args.root, exist_ok=True)
-    try:
-        os.mkdir(state_dir)
-    except FileExistsError:
-        # [RT-CLI-003] two containers never share an id
-        raise Conflict(f"container with id exists: {args.id}") from None
-    try:
-        return run.run(checked, args.id)
-    finally:
-        os.rmdir(state_dir)
+    return create.run(args.bundle, args.id, args.root)
+
+
+def _create(args: argparse.Namespace) -> int:
+    from minidock.runtime import create
+
+    create.create(args.bundle, args.id, args.root)
+    return 0
+
+
+def _start(args: argparse.Namespace) -> int:
+    from minidock.runtime import lifecycle
+
+    lifecycle.start(args.root, args.id)
+    return 0
+
+
+def _state(args: argparse.Namespace) -> int:
+    from minidock.runtime import lifecycle
+
+    print(json.dumps(lifecycle.state(args.root, args.id), indent=2))
+    return 0
+
+
+def _kill(args: argparse.Namespace) -> int:
+    from minidock.runtime import lifecycle
+
+    lifecycle.kill(args.root, args.id, args.signal)
+    return 0
+
+
+def _delete(args: argparse.Namespace) -> int:
+    from minidock.runtime import lifecycle
+
+    lifecycle.delete(args.root, args.id, force=args.force)
+    return 0
+
+
+def _exec(args: argparse.Namespace) -> int:
+    from minidock.runtime import exec as exec_verb
+
+    if not args.command:
+        raise MinidockError("exec needs a command")
+    return exec_verb.exec_in(args.root, args.id, args.command, env=args.env, cwd=args.cwd)
+
+
+def _ps(args: argparse.Namespace) -> int:
+    from minidock.runtime import lifecycle
+
+    pids = lifecycle.ps(args.root, args.id)
+    print(json.dumps(pids) if args.format == "json" else "\n".join(map(str, pids)))
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    from minidock.runtime import lifecycle
+
+    containers = lifecycle.list_all(args.root)
+    if args.format == "json":
+        print(json.dumps(containers, indent=2))
+        return 0
+    print(f"{'ID':<20} {'PID':<8} {'STATUS':<10} {'BUNDLE':<40} CREATED")
+    for c in containers:
+        print(f"{c['id']:<20} {c['pid']:<8} {c['status']:<10} {c['bundle']:<40} {c['created']}")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="minidock-runtime", description="An OCI runtime, runc's verbs.")
     parser.add_argument("--root", default=STATE_ROOT, help="where container state lives")
     verbs = parser.add_subparsers(dest="verb", required=True)
-    spec = verbs.add_parser("spec", help="write a default config.json into the bundle")
-    spec.add_argument("--bundle", "-b", default=".")
-    spec.set_defaults(handler=_spec)
-    run = verbs.add_parser("run", help="create and start a container, wait for it, delete it")
-    run.add_argument("--bundle", "-b", default=".")
-    run.add_argument("id")
-    run.set_defaults(handler=_run)
+
+    def verb(name: str, handler, help_text: str, bundle: bool = False, with_id: bool = True):
+        sub = verbs.add_parser(name, help=help_text)
+        if bundle:
+            sub.add_argument("--bundle", "-b", default=".")
+        if with_id:
+            sub.add_argument("id")
+        sub.set_defaults(handler=handler)
+        return sub
+
+    verb("spec", _spec, "write a default config.json into the bundle", bundle=True, with_id=False)
+    verb("create", _create, "create a container that waits for start", bundle=True)
+    verb("start", _start, "run the program of a created container")
+    verb("run", _run, "create and start a container, wait for it, delete it", bundle=True)
+    verb("state", _state, "print a container's state as JSON")
+    verb("kill", _kill, "send a signal to a container's init").add_argument("signal", nargs="?", default="TERM")
+    verb("delete", _delete, "remove a stopped container").add_argument("--force", "-f", action="store_true")
+    exec_parser = verb("exec", _exec, "run a process in a running container")
+    exec_parser.add_argument("--cwd")
+    exec_parser.add_argument("--env", "-e", action="append", default=[])
+    exec_parser.add_argument("command", nargs=argparse.REMAINDER)
+    verb("ps", _ps, "list the pids in a container").add_argument("--format", "-f", choices=("table", "json"), default="table")
+    verb("list", _list, "list containers", with_id=False).add_argument("--format", "-f", choices=("table", "json"), default="table")
     return parser
 
 

@@ -51,6 +51,13 @@ def _children(pid: int) -> list[int]:
         return [int(p) for p in file.read().split()]
 
 
+def _exe(pid: int) -> str:
+    try:
+        return os.readlink(f"/proc/{pid}/exe")
+    except FileNotFoundError:  # it exited (or exec'd) while we looked
+        return ""
+
+
 @pytest.mark.spec("RT-RUN-003")
 def test_a_container_killed_by_a_signal_exits_128_plus_n(bundle):
     # PID 1 of a namespace ignores signals it has no handler for, even SIGKILL
@@ -60,10 +67,10 @@ def test_a_container_killed_by_a_signal_exits_128_plus_n(bundle):
     runtime = subprocess.Popen([*RUNTIME, "run", "--bundle", str(bundle.path), bundle.id],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
+        init = []
         for _ in range(100):
-            middle = _children(runtime.pid)
-            init = _children(middle[0]) if middle else []
-            if init and os.readlink(f"/proc/{init[0]}/exe").endswith("busybox"):
+            init = [pid for pid in _children(runtime.pid) if _exe(pid).endswith("busybox")]
+            if init:
                 break
             time.sleep(0.05)
         os.kill(init[0], signal.SIGKILL)

@@ -1,0 +1,83 @@
+"""`exec`: run another process inside a running container, by joining its namespaces.
+
+Implements: spec/runtime.md RT-EXEC-001 .. RT-EXEC-003, NS-JOIN-001
+Explained:  chapters/03-runtime.md#exec
+Modelled on: `runc exec` (setns into /proc/PID/ns/*, then fork)
+
+    exec_in(root, id, args, env, cwd) -> exit code
+
+    open /proc/INIT/ns/* ─ join the cgroup ─ setns each (mount last) ─ fork ─ exec
+
+Why fork after setns: like unshare, setns(CLONE_NEWPID) changes only the PID
+namespace of the caller's future children. Why mount last: after joining the
+mount namespace, /proc/INIT is resolved in the container's /proc; the files
+are opened before any setns.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from minidock.cgroups import open_driver
+from minidock.errors import Conflict
+from minidock.kernel import syscalls as sc
+from minidock.namespaces import Namespace
+from minidock.runtime import config as oci_config, state as states
+from minidock.runtime.monitor import exit_code
+from minidock.runtime.state import Status
+
+# the order of joining: user first (it owns the others), mount last
+_JOIN_ORDER = (Namespace.USER, Namespace.IPC, Namespace.UTS, Namespace.NETWORK,
+               Namespace.PID, Namespace.CGROUP, Namespace.TIME, Namespace.MOUNT)
+
+
+def exec_in(root: str, container_id: str, args: list[str], env: list[str] | None = None,
+            cwd: str | None = None) -> int:
+    """Run ``args`` in the container's namespaces and cgroup; return its exit code."""
+    current = states.load(root, container_id)
+    # [RT-EXEC-002] exec needs a running container
+    if states.live_status(current) is not Status.RUNNING:
+        raise Conflict(f"cannot exec in a container that is not running: {container_id}")
+    checked = oci_config.load(current.bundle)
+    environment = dict(checked.env)
+    for entry in env or []:
+        key, _, value = entry.partition("=")
+        environment[key] = value
+    fds = [(kind, os.open(f"/proc/{current.pid}/ns/{kind.proc}", os.O_RDONLY))
+           for kind in _JOIN_ORDER if kind in checked.namespaces]
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            open_driver().create(current.cgroup).add(os.getpid())
+            for kind, fd in fds:
+                sc.setns(fd, kind.flag)
+                os.close(fd)
+            _run(checked, args, environment, cwd or checked.cwd)
+        except BaseException as error:  # noqa: BLE001
+            print(f"minidock-runtime: exec failed: {error}", file=sys.stderr, flush=True)
+        os._exit(127)
+    for _, fd in fds:
+        os.close(fd)
+    _, status = os.waitpid(pid, 0)
+    return exit_code(status)
+
+
+def _run(checked, args: list[str], environment: dict[str, str], cwd: str) -> None:
+    """After the joins: fork once more so the program is inside the PID namespace."""
+    pid = os.fork()
+    if pid != 0:
+        _, status = os.waitpid(pid, 0)
+        os._exit(exit_code(status))
+    os.chdir(cwd)
+    os.setgroups([])
+    os.setgid(checked.gid)
+    os.setuid(checked.uid)
+    try:
+        os.execvpe(args[0], args, environment)
+    except OSError as error:
+        # [RT-EXEC-003] like run: a missing program is 127
+        print(f"minidock-runtime: exec {args[0]!r}: {error.strerror}", file=sys.stderr, flush=True)
+        os._exit(127)

@@ -1,0 +1,94 @@
+"""The container side of the start sequence: from a forked child to the user's program.
+
+Implements: spec/runtime.md RT-RUN-001 .. RT-RUN-003, RT-FS-*
+Explained:  chapters/03-runtime.md#starting-a-container
+Modelled on: runc's `runc init` (nsexec + standard_init_linux.go)
+
+    spawn(config, group, report_fd, start_fd) -> pid of the container's init, in the child
+
+    child:  join cgroup ─ unshare(ns) ─ fork ──────────── report "pid N" ─ _exit(0)
+    init:        (PID 1) rootfs.enter ─ sethostname ─ report "ready" ─ wait for start
+                         ─ chdir ─ setgid/setuid ─ execve(process.args)
+
+Why two forks: unshare(CLONE_NEWPID) does not move the caller into the new PID
+namespace, only its future children; the grandchild is the container's PID 1.
+The monitor is a child subreaper (prctl PR_SET_CHILD_SUBREAPER), so when the
+child exits, init is re-parented to the monitor, which reaps it.
+
+Protocol on report_fd (one short line per write, atomic on a pipe):
+    "pid N"     the child forked init; N is its pid on the host
+    "ready"     init has its root filesystem and waits for the start byte
+    "error MSG" set-up failed; init exits 127
+Init blocks on start_fd until the monitor writes one byte; EOF (the monitor
+died) makes it exit without running anything.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from minidock.kernel import syscalls as sc
+from minidock.namespaces import Namespace, flags_for
+from minidock.runtime import rootfs
+from minidock.runtime.config import RunConfig
+
+EXIT_START_FAILED = 127
+
+
+def _report(fd: int, line: str) -> None:
+    os.write(fd, (line.replace("\n", " ")[:1000] + "\n").encode())
+
+
+def spawn(config: RunConfig, group, cgroup_version: int, report_fd: int, start_fd: int) -> int:
+    """Fork the container; return the first child's pid (init's pid arrives on report_fd)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid != 0:
+        return pid
+    try:
+        group.add(os.getpid())
+        # [NS-002] join the cgroup first: unshare(CLONE_NEWCGROUP) makes the
+        # current group the root of the container's view
+        sc.unshare(flags_for(config.namespaces))
+        if Namespace.PID in config.namespaces:
+            init_pid = os.fork()
+            if init_pid != 0:
+                _report(report_fd, f"pid {init_pid}")
+                os._exit(0)
+        else:
+            _report(report_fd, f"pid {os.getpid()}")
+        _init(config, cgroup_version, report_fd, start_fd)
+    except BaseException as error:  # noqa: BLE001 - report anything, then leave
+        try:
+            _report(report_fd, f"error {error}")
+        finally:
+            os._exit(EXIT_START_FAILED)
+    os._exit(EXIT_START_FAILED)  # not reached: _init execs or raises
+
+
+def _init(config: RunConfig, cgroup_version: int, report_fd: int, start_fd: int) -> None:
+    """Become the container's process: root filesystem, hostname, wait, user, exec."""
+    if Namespace.MOUNT in config.namespaces:
+        rootfs.enter(config.rootfs, cgroup_version)
+    else:
+        os.chroot(config.rootfs)
+    if Namespace.UTS in config.namespaces and config.hostname:
+        sc.sethostname(config.hostname)
+    _report(report_fd, "ready")
+    os.close(report_fd)
+    # [RT-STATE-002] nothing of the user's runs before `start`
+    if os.read(start_fd, 1) != b"\x01":
+        os._exit(EXIT_START_FAILED)  # the monitor is gone: never start
+    os.close(start_fd)
+    os.chdir(config.cwd)
+    os.setgroups([])
+    os.setgid(config.gid)
+    os.setuid(config.uid)
+    try:
+        os.execvpe(config.args[0], list(config.args), config.env)
+    except OSError as error:
+        # [RT-RUN-003] a program that cannot be found fails with 127, like a shell
+        print(f"minidock-runtime: exec {config.args[0]!r}: {error.strerror}", file=sys.stderr, flush=True)
+        os._exit(EXIT_START_FAILED)

@@ -1,0 +1,102 @@
+"""`start`, `state`, `kill`, `delete`, `list`, `ps`: the verbs on an existing container.
+
+Implements: spec/runtime.md RT-VERB-002 .. RT-VERB-006
+Explained:  chapters/03-runtime.md#the-life-cycle
+Modelled on: runc's start.go, state.go, kill.go, delete.go, list.go, ps.go
+
+Rules: each verb reads state.json, corrects its status from the process table
+(state.live_status), and checks the move against state.TRANSITIONS or the
+rule named next to it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import time
+
+from minidock.cgroups import open_driver
+from minidock.errors import Conflict, InvalidArgument
+from minidock.runtime import monitor, state as states
+from minidock.runtime.state import Event, State, Status
+
+
+def start(root: str, container_id: str) -> None:
+    """Let a created container run its program."""
+    current = states.load(root, container_id)
+    # [RT-STATE-001] refuse before asking the monitor: the table says why
+    states.transition(states.live_status(current), Event.STARTED)
+    monitor.request_start(root, container_id)
+
+
+def state(root: str, container_id: str) -> dict:
+    """The OCI state of a container, status corrected from the process table."""
+    current = states.load(root, container_id)
+    current.status = states.live_status(current)
+    return current.to_json()
+
+
+def parse_signal(name: str) -> signal.Signals:
+    """'KILL', 'SIGKILL', 'kill' or '9' -> signal.SIGKILL; anything else is refused."""
+    text = name.upper()
+    if text.isdigit():
+        try:
+            return signal.Signals(int(text))
+        except ValueError:
+            pass
+    else:
+        text = text if text.startswith("SIG") else "SIG" + text
+        if text in signal.Signals.__members__:
+            return signal.Signals[text]
+    raise InvalidArgument(f"unknown signal {name!r}")
+
+
+def kill(root: str, container_id: str, signal_name: str = "TERM") -> None:
+    """Send a signal to a container's init."""
+    signum = parse_signal(signal_name)
+    current = states.load(root, container_id)
+    # [RT-VERB-004] only a live container can be signalled
+    if states.live_status(current) not in (Status.CREATED, Status.RUNNING):
+        raise Conflict("container not running")
+    os.kill(current.pid, signum)
+
+
+def delete(root: str, container_id: str, force: bool = False) -> None:
+    """Remove a stopped container: its cgroup and its state directory."""
+    current = states.load(root, container_id)
+    status = states.live_status(current)
+    if status is not Status.STOPPED:
+        # [RT-VERB-005] deleting a live container needs --force, which kills it first
+        if not force:
+            raise Conflict(f"cannot delete container {container_id} that is not stopped: {status.value}")
+        os.kill(current.pid, signal.SIGKILL)
+        _wait_gone(current)
+    group = open_driver().create(current.cgroup)
+    for pid in group.procs():  # orphans of a container without its own PID namespace
+        os.kill(pid, signal.SIGKILL)
+    group.remove()
+    shutil.rmtree(os.path.join(root, container_id), ignore_errors=True)
+
+
+def _wait_gone(current: State, seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while states.is_alive(current) and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+def list_all(root: str) -> list[dict]:
+    """Every container under ``root``, as OCI state objects."""
+    found = []
+    for name in sorted(os.listdir(root)) if os.path.isdir(root) else []:
+        try:
+            found.append(state(root, name))
+        except Exception:  # noqa: BLE001 - a half-written directory is not a container
+            continue
+    return found
+
+
+def ps(root: str, container_id: str) -> list[int]:
+    """The host pids of every process in the container's cgroup."""
+    current = states.load(root, container_id)
+    return sorted(open_driver().create(current.cgroup).procs())

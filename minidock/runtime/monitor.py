@@ -1,0 +1,229 @@
+"""The monitor: the parent of one container (the containerd-shim / conmon role).
+
+Implements: spec/runtime.md RT-MON-001 .. RT-MON-004
+Explained:  chapters/03-runtime.md#the-monitor
+Modelled on: containerd-shim (one per container, owns stdio, reaps, reports the exit)
+
+    monitor = Monitor(config, state, root, driver)
+    pid = monitor.launch(stdio)     fork the container, wait until init is "ready"
+    monitor.release()               let init exec the user's program (`start`)
+    code = monitor.wait()           reap init, record the exit in state.json
+    monitor.serve(stdout, stderr)   detached: answer `start` on monitor.sock, copy the
+                                    container's output into container.log, reap, record
+
+Rules: the monitor is a child subreaper, so it reaps init even after the
+intermediate child exits. It records the exit code (128+N for signal N) and
+whether the cgroup saw an OOM kill, then leaves: the container's cgroup and
+state directory stay until `delete`.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import selectors
+import signal
+import socket
+
+from minidock.errors import Conflict, SystemError as MinidockSystemError
+from minidock.kernel import syscalls as sc
+from minidock.runtime import init
+from minidock.runtime.config import RunConfig
+from minidock.runtime.state import Event, State, Status, process_start_time, transition
+
+CONTROL_SOCKET = "monitor.sock"
+LOG_FILE = "container.log"
+
+
+def exit_code(wait_status: int) -> int:
+    """Turn a waitpid status into a shell-style exit code (128 + signal when killed)."""
+    if os.WIFSIGNALED(wait_status):
+        return 128 + os.WTERMSIG(wait_status)
+    return os.WEXITSTATUS(wait_status)
+
+
+class Monitor:
+    """Creates, starts, reaps and records one container."""
+
+    def __init__(self, config: RunConfig, state: State, root: str, driver) -> None:
+        self.config = config
+        self.state = state
+        self.root = root
+        self.driver = driver
+        self.group = None
+        self._start_w = -1
+
+    @property
+    def directory(self) -> str:
+        return os.path.join(self.root, self.state.id)
+
+    def launch(self) -> int:
+        """Create the cgroup and the container; return init's pid once it is ready."""
+        sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 1)
+        self.group = self.driver.create(self.state.cgroup)
+        self._apply_limits()
+        report_r, report_w = os.pipe()
+        start_r, self._start_w = os.pipe()
+        os.set_inheritable(self._start_w, False)
+        child = init.spawn(self.config, self.group, self.driver.version, report_w, start_r)
+        os.close(report_w)
+        os.close(start_r)
+        pid, error = 0, None
+        with os.fdopen(report_r) as reports:
+            for line in reports:  # ends when init closes its end ("ready") or dies
+                word, _, rest = line.strip().partition(" ")
+                if word == "pid":
+                    pid = int(rest)
+                elif word == "error":
+                    error = rest
+                elif word == "ready":
+                    break
+        os.waitpid(child, 0)  # the intermediate child exits at once
+        if error or not pid:
+            if pid:
+                _reap(pid)
+            raise MinidockSystemError(f"cannot start container: {error or 'init died before it was ready'}")
+        self.state.pid = pid
+        self.state.pid_start_time = process_start_time(pid)
+        self.state.monitor_pid = os.getpid()
+        self.state.status = transition(self.state.status, Event.CREATED)
+        self.state.save(self.root)
+        return pid
+
+    def _apply_limits(self) -> None:
+        if self.config.memory_limit is not None:
+            self.group.set_memory_limit(self.config.memory_limit)
+        if self.config.pids_limit is not None:
+            self.group.set_pids_limit(self.config.pids_limit)
+
+    def release(self) -> None:
+        """`start`: write the start byte that init waits for."""
+        # [RT-STATE-001] only a created container may start
+        self.state.status = transition(self.state.status, Event.STARTED)
+        os.write(self._start_w, b"\x01")
+        os.close(self._start_w)
+        self._start_w = -1
+        self.state.save(self.root)
+
+    def wait(self) -> int:
+        """Reap init (and any orphans re-parented to us); record and return the exit code."""
+        while True:
+            pid, status = os.waitpid(-1, 0)
+            if pid == self.state.pid:
+                return self._record(exit_code(status))
+
+    def _record(self, code: int) -> int:
+        self.state.exit_code = code
+        self.state.oom_killed = _oom_killed(self.group)
+        self.state.status = transition(self.state.status, Event.EXITED)
+        self.state.save(self.root)
+        return code
+
+    def serve(self, stdout_r: int, stderr_r: int) -> None:
+        """Detached: answer `start` on the control socket, log output, reap, record, leave."""
+        selector = selectors.DefaultSelector()
+        control = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        control.bind(os.path.join(self.directory, CONTROL_SOCKET))
+        control.listen(4)
+        selector.register(control, selectors.EVENT_READ, "control")
+        wake_r, wake_w = os.pipe()
+        os.set_blocking(wake_w, False)
+        signal.set_wakeup_fd(wake_w)
+        signal.signal(signal.SIGCHLD, lambda *_: None)
+        selector.register(wake_r, selectors.EVENT_READ, "signal")
+        streams = {stdout_r: "stdout", stderr_r: "stderr"}
+        for fd in streams:
+            selector.register(fd, selectors.EVENT_READ, "output")
+        log = open(os.path.join(self.directory, LOG_FILE), "a")
+        exited = self._reap_nowait()  # init may have died before the handler was set
+        try:
+            while not exited or streams:
+                for key, _ in selector.select(timeout=None if not exited else 1.0) or [(None, None)]:
+                    if key is None:  # after the exit, stop waiting for stragglers holding the pipes
+                        streams.clear()
+                        break
+                    if key.data == "control":
+                        self._answer(control)
+                    elif key.data == "signal":
+                        os.read(wake_r, 512)
+                        exited = exited or self._reap_nowait()
+                    else:
+                        data = os.read(key.fd, 65536)
+                        if not data:
+                            selector.unregister(key.fd)
+                            streams.pop(key.fd)
+                            continue
+                        _write_log(log, streams[key.fd], data)
+        finally:
+            log.close()
+            control.close()
+            try:
+                os.unlink(os.path.join(self.directory, CONTROL_SOCKET))
+            except FileNotFoundError:
+                pass
+
+    def _answer(self, control: socket.socket) -> None:
+        connection, _ = control.accept()
+        with connection:
+            request = connection.recv(64).decode().strip()
+            try:
+                if request != "start":
+                    raise Conflict(f"unknown monitor request {request!r}")
+                self.release()
+                connection.sendall(b"ok\n")
+            except Conflict as error:
+                connection.sendall(f"error {error.message}\n".encode())
+
+    def _reap_nowait(self) -> bool:
+        """Reap whatever has exited; True once init is among them."""
+        done = False
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return done
+            if pid == 0:
+                return done
+            if pid == self.state.pid:
+                self._record(exit_code(status))
+                done = True
+
+
+def _write_log(log, stream: str, data: bytes) -> None:
+    """Append output to container.log in Docker's json-file format, one line per record."""
+    stamp = datetime.datetime.now(datetime.timezone.utc).isoformat().replace("+00:00", "Z")
+    for line in data.decode(errors="replace").splitlines(keepends=True):
+        log.write(json.dumps({"log": line, "stream": stream, "time": stamp}) + "\n")
+    log.flush()
+
+
+def _oom_killed(group) -> bool:
+    check = getattr(group, "oom_killed", None)
+    try:
+        return bool(check()) if check else False
+    except OSError:
+        return False
+
+
+def _reap(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    except (ProcessLookupError, ChildProcessError):
+        pass
+
+
+def request_start(root: str, container_id: str) -> None:
+    """Ask a detached container's monitor to start it (what `minidock-runtime start` does)."""
+    client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        client.connect(os.path.join(root, container_id, CONTROL_SOCKET))
+        client.sendall(b"start\n")
+        answer = client.recv(1024).decode().strip()
+    except OSError:
+        raise Conflict(f"container {container_id} has no monitor: it is not in created state") from None
+    finally:
+        client.close()
+    if answer != "ok":
+        raise Conflict(answer.removeprefix("error "))

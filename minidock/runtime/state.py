@@ -1,0 +1,143 @@
+"""Container state: the life cycle as a data table, and state.json on disk.
+
+Implements: spec/runtime.md RT-STATE-001 .. RT-STATE-004
+Explained:  chapters/03-runtime.md#the-life-cycle
+Modelled on: the OCI runtime-spec "State" and "Lifecycle" sections; runc's state.json
+
+    creating --created--> created --started--> running --exited--> stopped
+         \\________________exited____________________________________/
+
+    transition(status, event) -> next status, or Conflict naming the rule
+    State(...).save(root) / load(root, id) / live_status(state)
+
+Rules: the table is the only place that says which moves are legal; the
+status on disk is corrected by looking at the process (a pid that is gone is
+"stopped", whatever the file says).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+import os
+import time
+
+from minidock.errors import Conflict, NotFound
+
+
+class Status(enum.Enum):
+    """The OCI statuses."""
+
+    CREATING = "creating"
+    CREATED = "created"
+    RUNNING = "running"
+    STOPPED = "stopped"
+
+
+class Event(enum.Enum):
+    """What happens to a container."""
+
+    CREATED = "created"      # init is ready and waits for start
+    STARTED = "started"      # init has exec'd the user's program
+    EXITED = "exited"        # the process is gone
+
+
+# [RT-STATE-001] the only legal moves; anything else is refused
+TRANSITIONS: dict[tuple[Status, Event], Status] = {
+    (Status.CREATING, Event.CREATED): Status.CREATED,
+    (Status.CREATING, Event.EXITED): Status.STOPPED,
+    (Status.CREATED, Event.STARTED): Status.RUNNING,
+    (Status.CREATED, Event.EXITED): Status.STOPPED,
+    (Status.RUNNING, Event.EXITED): Status.STOPPED,
+}
+
+
+def transition(status: Status, event: Event) -> Status:
+    """Return the status after ``event``, or raise Conflict in runc's words."""
+    try:
+        return TRANSITIONS[(status, event)]
+    except KeyError:
+        if event is Event.STARTED and status is Status.STOPPED:
+            raise Conflict("cannot start a container that has stopped") from None
+        if event is Event.STARTED:
+            raise Conflict(f"cannot start an already {status.value} container") from None
+        raise Conflict(f"container cannot go from {status.value} on {event.value}") from None
+
+
+@dataclasses.dataclass
+class State:
+    """What the runtime remembers about one container (state.json)."""
+
+    id: str
+    bundle: str
+    status: Status
+    pid: int = 0                         # the container's init, as the host sees it
+    pid_start_time: int = 0              # /proc/PID/stat field 22: tells pid reuse apart
+    monitor_pid: int = 0
+    created: str = ""
+    exit_code: int | None = None
+    oom_killed: bool = False
+    cgroup: str = ""
+
+    def to_json(self) -> dict:
+        """The OCI state object (plus minidock's own fields)."""
+        data = dataclasses.asdict(self)
+        data["status"] = self.status.value
+        data["ociVersion"] = "1.0.2"
+        return data
+
+    def save(self, root: str) -> None:
+        """Write state.json atomically (write a temp file, then rename(2))."""
+        directory = os.path.join(root, self.id)
+        temporary = os.path.join(directory, "state.json.tmp")
+        with open(temporary, "w") as file:
+            json.dump(self.to_json(), file, indent=2)
+        os.replace(temporary, os.path.join(directory, "state.json"))
+
+
+def load(root: str, container_id: str) -> State:
+    """Read a container's state.json; NotFound in runc's words if there is none."""
+    try:
+        with open(os.path.join(root, container_id, "state.json")) as file:
+            data = json.load(file)
+    except (FileNotFoundError, NotADirectoryError):
+        raise NotFound(f"container does not exist: {container_id}") from None
+    data.pop("ociVersion", None)
+    data["status"] = Status(data["status"])
+    return State(**data)
+
+
+def process_start_time(pid: int) -> int:
+    """Field 22 of /proc/PID/stat (starttime), or 0 if the process is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as file:
+            text = file.read()
+    except (FileNotFoundError, ProcessLookupError):
+        return 0
+    # the command name (field 2) may hold spaces and parentheses: split after the last ')'
+    return int(text[text.rindex(")") + 2:].split()[19])
+
+
+def is_alive(state: State) -> bool:
+    """Is the container's init still the process we started (not a reused pid, not a zombie)?"""
+    if state.pid <= 0 or process_start_time(state.pid) != state.pid_start_time:
+        return False
+    try:
+        with open(f"/proc/{state.pid}/stat") as file:
+            return file.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def live_status(state: State) -> Status:
+    """The status corrected by the process table: a vanished init means stopped."""
+    # [RT-STATE-003] the file may be stale; the process table is the truth
+    if state.status in (Status.CREATED, Status.RUNNING) and not is_alive(state):
+        return Status.STOPPED
+    return state.status
+
+
+def now() -> str:
+    """An RFC 3339 timestamp, as the OCI state's "created" field."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())

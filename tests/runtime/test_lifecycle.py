@@ -1,0 +1,168 @@
+"""Conformance of the life-cycle verbs: create, start, state, kill, delete, list, ps, exec."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+
+import pytest
+
+from tests.runtime.conftest import RUNTIME, cgroup_dirs_named
+
+
+class Runtime:
+    """minidock-runtime with a private --root, deleting what a test leaves."""
+
+    def __init__(self, root, bundle) -> None:
+        self.root = str(root)
+        self.bundle = bundle
+
+    def __call__(self, *args: str, check: bool = True, timeout: float = 30) -> subprocess.CompletedProcess:
+        result = subprocess.run([*RUNTIME, "--root", self.root, *args], capture_output=True,
+                                text=True, timeout=timeout)
+        if check and result.returncode != 0:
+            raise AssertionError(f"{args} exited {result.returncode}: {result.stderr}")
+        return result
+
+    def create(self, *program: str) -> dict:
+        self.bundle.config["process"]["args"] = list(program)
+        self.bundle.write()
+        self("create", "--bundle", str(self.bundle.path), self.bundle.id)
+        return self.state()
+
+    def state(self) -> dict:
+        return json.loads(self("state", self.bundle.id).stdout)
+
+    def wait_for(self, status: str, seconds: float = 10) -> dict:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            current = self.state()
+            if current["status"] == status:
+                return current
+            time.sleep(0.05)
+        raise AssertionError(f"never {status}: {current}")
+
+
+@pytest.fixture
+def runtime(tmp_path, bundle):
+    rt = Runtime(tmp_path / "state", bundle)
+    yield rt
+    rt("delete", "--force", bundle.id, check=False)
+
+
+def _marker(bundle) -> str:
+    return str(bundle.path / "rootfs" / "tmp" / "started")
+
+
+@pytest.mark.spec("RT-VERB-001", "RT-STATE-002")
+def test_create_waits_for_start(runtime, bundle):
+    state = runtime.create("sh", "-c", "echo yes > /tmp/started; sleep 30")
+    assert state["status"] == "created" and state["id"] == bundle.id
+    assert os.path.exists(f"/proc/{state['pid']}")
+    time.sleep(0.3)
+    assert not os.path.exists(_marker(bundle))  # the program has not run
+
+
+@pytest.mark.spec("RT-VERB-002", "RT-STATE-001")
+def test_start_runs_the_program_once(runtime, bundle):
+    runtime.create("sh", "-c", "echo yes > /tmp/started; sleep 30")
+    runtime("start", bundle.id)
+    assert runtime.state()["status"] == "running"
+    for _ in range(100):
+        if os.path.exists(_marker(bundle)):
+            break
+        time.sleep(0.05)
+    assert open(_marker(bundle)).read() == "yes\n"
+    again = runtime("start", bundle.id, check=False)
+    assert again.returncode == 1
+    assert "cannot start an already running container" in again.stderr
+
+
+@pytest.mark.spec("RT-STATE-001", "RT-STATE-003", "RT-MON-002")
+def test_a_finished_container_is_stopped_with_its_exit_code(runtime, bundle):
+    runtime.create("sh", "-c", "exit 3")
+    runtime("start", bundle.id)
+    state = runtime.wait_for("stopped")
+    assert state["exit_code"] == 3
+    again = runtime("start", bundle.id, check=False)
+    assert "cannot start a container that has stopped" in again.stderr
+
+
+@pytest.mark.spec("RT-VERB-004")
+def test_kill_signals_init(runtime, bundle):
+    runtime.create("sleep", "30")
+    runtime("start", bundle.id)
+    bad = runtime("kill", bundle.id, "NOSUCHSIG", check=False)
+    assert bad.returncode == 1 and "unknown signal 'NOSUCHSIG'" in bad.stderr
+    runtime("kill", bundle.id, "KILL")
+    state = runtime.wait_for("stopped")
+    assert state["exit_code"] == 137
+    late = runtime("kill", bundle.id, check=False)
+    assert late.returncode == 1 and "container not running" in late.stderr
+
+
+@pytest.mark.spec("RT-VERB-005", "RT-STATE-004")
+def test_delete_needs_stopped_or_force(runtime, bundle):
+    state = runtime.create("sleep", "30")
+    runtime("start", bundle.id)
+    refused = runtime("delete", bundle.id, check=False)
+    assert refused.returncode == 1
+    assert f"cannot delete container {bundle.id} that is not stopped: running" in refused.stderr
+    runtime("delete", "--force", bundle.id)
+    assert not os.path.exists(f"/proc/{state['pid']}") or \
+        open(f"/proc/{state['pid']}/stat").read().split(")")[1].split()[0] == "Z"
+    assert cgroup_dirs_named(bundle.id) == []
+    assert not os.path.exists(os.path.join(runtime.root, bundle.id))
+    missing = runtime("state", bundle.id, check=False)
+    assert missing.returncode == 1 and f"container does not exist: {bundle.id}" in missing.stderr
+
+
+@pytest.mark.spec("RT-VERB-006")
+def test_list_and_ps(runtime, bundle):
+    state = runtime.create("sh", "-c", "sleep 30 & sleep 30")
+    runtime("start", bundle.id)
+    time.sleep(0.3)
+    listed = json.loads(runtime("list", "--format", "json").stdout)
+    assert [(c["id"], c["status"]) for c in listed] == [(bundle.id, "running")]
+    pids = json.loads(runtime("ps", "--format", "json", bundle.id).stdout)
+    assert state["pid"] in pids and len(pids) == 2
+    assert bundle.id in runtime("list").stdout
+
+
+@pytest.mark.spec("RT-EXEC-001", "NS-JOIN-001")
+def test_exec_joins_the_namespaces(runtime, bundle):
+    bundle.config["hostname"] = "exec-target"
+    runtime.create("sleep", "30")
+    runtime("start", bundle.id)
+    result = runtime("exec", "--env", "EXTRA=1", bundle.id, "sh", "-c",
+                     'hostname; echo "$EXTRA"; cat /proc/1/cmdline | tr "\\0" " "; echo; echo /*; exit 5',
+                     check=False)
+    assert result.returncode == 5, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "exec-target" and lines[1] == "1"
+    assert lines[2].strip() == "sleep 30"  # PID 1 is the container's init
+    assert "/bin" in lines[3] and "/home" in lines[3]
+
+
+@pytest.mark.spec("RT-EXEC-002", "RT-EXEC-003")
+def test_exec_needs_a_running_container_and_a_real_program(runtime, bundle):
+    runtime.create("sleep", "30")
+    early = runtime("exec", bundle.id, "true", check=False)
+    assert early.returncode == 1 and "not running" in early.stderr
+    runtime("start", bundle.id)
+    missing = runtime("exec", bundle.id, "no-such-program", check=False)
+    assert missing.returncode == 127 and "no-such-program" in missing.stderr
+
+
+@pytest.mark.spec("RT-MON-001", "RT-MON-003")
+def test_the_monitor_keeps_the_output_and_outlives_create(runtime, bundle):
+    state = runtime.create("sh", "-c", "echo out; echo err >&2")
+    monitor = state["monitor_pid"]
+    assert monitor != os.getpid() and os.path.exists(f"/proc/{monitor}")
+    runtime("start", bundle.id)
+    runtime.wait_for("stopped")
+    records = [json.loads(line) for line in open(os.path.join(runtime.root, bundle.id, "container.log"))]
+    assert sorted((r["stream"], r["log"]) for r in records) == [("stderr", "err\n"), ("stdout", "out\n")]
+    assert all(r["time"].endswith("Z") for r in records)
