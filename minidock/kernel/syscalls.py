@@ -14,6 +14,11 @@ into SyscallError naming the call, its arguments and errno:
     pivot_root(new_root, put_old)    pivot_root(2)  (no libc wrapper: syscall(2))
     sethostname(name)                sethostname(2)
     prctl(option, arg2, ...)         prctl(2)
+    capget() / capset(...)           capget(2)      (no libc wrapper: syscall(2))
+    seccomp_set_mode_filter(prog)    seccomp(2)     (prctl(PR_SET_SECCOMP) if absent)
+    ptrace(request, pid)             ptrace(2)      (probes of the breakout tests)
+    keyctl(operation, ...)           keyctl(2)      (no libc wrapper: syscall(2))
+    init_module(image, params)       init_module(2) (no libc wrapper: syscall(2))
 
 Rules: nothing here decides anything; callers pass the flags. Importing this
 module loads libc and does nothing else.
@@ -59,12 +64,40 @@ MNT_DETACH = 0x2
 
 # prctl(2) options used by the runtime.
 PR_SET_PDEATHSIG = 1
+PR_SET_KEEPCAPS = 8
 PR_SET_NAME = 15
-PR_SET_NO_NEW_PRIVS = 38
+PR_GET_SECCOMP = 21
+PR_SET_SECCOMP = 22
+PR_CAPBSET_READ = 23
+PR_CAPBSET_DROP = 24
 PR_SET_CHILD_SUBREAPER = 36
+PR_SET_NO_NEW_PRIVS = 38
+PR_GET_NO_NEW_PRIVS = 39
+PR_CAP_AMBIENT = 47
+PR_CAP_AMBIENT_RAISE = 2
+PR_CAP_AMBIENT_CLEAR_ALL = 4
+
+# seccomp(2): operation and mode, from <linux/seccomp.h>.
+SECCOMP_MODE_FILTER = 2
+SECCOMP_SET_MODE_FILTER = 1
+
+# capget(2)/capset(2): the header version whose data is two 32-bit halves.
+_LINUX_CAPABILITY_VERSION_3 = 0x20080522
+
+# ptrace(2) requests and keyctl(2) operations the breakout probes use.
+PTRACE_ATTACH = 16
+PTRACE_DETACH = 17
+KEYCTL_GET_KEYRING_ID = 0
+KEY_SPEC_SESSION_KEYRING = -3
 
 # pivot_root has no glibc wrapper; its syscall number depends on the architecture.
 _SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "armv7l": 218, "riscv64": 41}
+# The same for the other calls glibc does not wrap (or wraps only recently).
+_SYS_CAPGET = {"x86_64": 125, "aarch64": 90}
+_SYS_CAPSET = {"x86_64": 126, "aarch64": 91}
+_SYS_SECCOMP = {"x86_64": 317, "aarch64": 277}
+_SYS_KEYCTL = {"x86_64": 250, "aarch64": 219}
+_SYS_INIT_MODULE = {"x86_64": 175, "aarch64": 105}
 
 
 class SyscallError(MinidockSystemError):
@@ -136,3 +169,89 @@ def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 
     args = (option, arg2, arg3, arg4, arg5)
     result = _libc.prctl(*(ctypes.c_ulong(a) for a in args))
     return _check("prctl", args, result)
+
+
+def _syscall(call: str, numbers: dict[str, int], args: tuple, *raw) -> int:
+    """syscall(2) by number for this machine; ENOSYS when we do not know the number."""
+    number = numbers.get(platform.machine())
+    if number is None:
+        raise SyscallError(call, args, errno.ENOSYS)
+    return _check(call, args, _libc.syscall(ctypes.c_long(number), *raw))
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
+                ("inheritable", ctypes.c_uint32)]
+
+
+def capget(pid: int = 0) -> tuple[int, int, int]:
+    """Return (effective, permitted, inheritable) of ``pid`` (0: us) as 64-bit masks. See capget(2)."""
+    header = _CapHeader(_LINUX_CAPABILITY_VERSION_3, pid)
+    data = (_CapData * 2)()  # version 3: capabilities 0-31 in data[0], 32-63 in data[1]
+    _syscall("capget", _SYS_CAPGET, (pid,), ctypes.byref(header), data)
+    low, high = data
+    return (low.effective | high.effective << 32,
+            low.permitted | high.permitted << 32,
+            low.inheritable | high.inheritable << 32)
+
+
+def capset(effective: int, permitted: int, inheritable: int) -> None:
+    """Set the calling thread's three capability sets (64-bit masks). See capset(2)."""
+    header = _CapHeader(_LINUX_CAPABILITY_VERSION_3, 0)
+    data = (_CapData * 2)()
+    for half in (0, 1):
+        shift = 32 * half
+        data[half] = _CapData((effective >> shift) & 0xFFFFFFFF, (permitted >> shift) & 0xFFFFFFFF,
+                              (inheritable >> shift) & 0xFFFFFFFF)
+    args = (hex(effective), hex(permitted), hex(inheritable))
+    _syscall("capset", _SYS_CAPSET, args, ctypes.byref(header), data)
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+
+def seccomp_set_mode_filter(program: bytes, flags: int = 0) -> None:
+    """Install a classic BPF program (packed struct sock_filter[]) as a seccomp filter.
+
+    See seccomp(2). The caller needs no_new_privs or CAP_SYS_ADMIN, or the
+    kernel answers EACCES. Falls back to prctl(PR_SET_SECCOMP) (prctl(2)) on a
+    kernel without seccomp(2).
+    """
+    if len(program) % 8:
+        raise ValueError("a BPF program is a whole number of 8-byte instructions")
+    buffer = ctypes.create_string_buffer(program, len(program))
+    fprog = _SockFprog(len(program) // 8, ctypes.cast(buffer, ctypes.c_void_p))
+    args = (f"<{len(program) // 8} instructions>", flags)
+    try:
+        _syscall("seccomp", _SYS_SECCOMP, ("SECCOMP_SET_MODE_FILTER", *args),
+                 ctypes.c_uint(SECCOMP_SET_MODE_FILTER), ctypes.c_uint(flags), ctypes.byref(fprog))
+    except SyscallError as error:
+        if error.errno != errno.ENOSYS or flags:
+            raise
+        result = _libc.prctl(ctypes.c_int(PR_SET_SECCOMP), ctypes.c_ulong(SECCOMP_MODE_FILTER),
+                             ctypes.byref(fprog), ctypes.c_ulong(0), ctypes.c_ulong(0))
+        _check("prctl", ("PR_SET_SECCOMP", *args), result)
+
+
+def ptrace(request: int, pid: int, addr: int = 0, data: int = 0) -> int:
+    """Trace another process (attach, detach, ...). See ptrace(2)."""
+    result = _libc.ptrace(ctypes.c_long(request), ctypes.c_int(pid),
+                          ctypes.c_void_p(addr), ctypes.c_void_p(data))
+    return _check("ptrace", (request, pid), result)
+
+
+def keyctl(operation: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 0) -> int:
+    """Operate on the kernel's key management facility. See keyctl(2)."""
+    args = (operation, arg2, arg3, arg4, arg5)
+    return _syscall("keyctl", _SYS_KEYCTL, args, *(ctypes.c_long(a) for a in args))
+
+
+def init_module(image: bytes, params: str = "") -> None:
+    """Load a kernel module from memory. See init_module(2)."""
+    _syscall("init_module", _SYS_INIT_MODULE, (f"<{len(image)} bytes>", params),
+             ctypes.c_char_p(image), ctypes.c_ulong(len(image)), ctypes.c_char_p(params.encode()))
