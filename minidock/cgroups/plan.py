@@ -1,6 +1,6 @@
 """Plans: which cgroup files to write, and with what, for a set of Resources.
 
-Implements: spec/cgroups.md CG-CPU-001, CG-CPU-002, CG-MEM-003, CG-IO-001
+Implements: spec/cgroups.md CG-CPU-001, CG-CPU-002, CG-MEM-003, CG-IO-001, CG-PIDS-001
 Explained:  chapters/02-cgroups.md#one-limit-two-spellings
 Modelled on: runc's libcontainer/cgroups/fs (v1) and fs2 (v2) Set() functions,
              and its conversions in libcontainer/cgroups/utils.go
@@ -126,7 +126,7 @@ def plan_v1(resources: Resources, bfq: bool = False) -> list[V1Write]:
         plan.append(("cpuset", "cpuset.cpus", r.cpuset_cpus))
     if r.cpuset_mems is not None:
         plan.append(("cpuset", "cpuset.mems", r.cpuset_mems))
-    if r.pids_limit is not None:
+    if r.pids_limit is not None:  # [CG-PIDS-001] v1 pids.max, like v2, says "max" for unlimited
         plan.append(("pids", "pids.max", _max(r.pids_limit)))
     if r.blkio_weight is not None:
         plan.append(("blkio", "blkio.bfq.weight" if bfq else "blkio.weight", str(r.blkio_weight)))

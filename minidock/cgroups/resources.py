@@ -1,6 +1,6 @@
 """Resources: what a container may use, read from the OCI config and checked.
 
-Implements: spec/cgroups.md CG-RES-001 .. CG-RES-006, CG-MEM-001 .. CG-MEM-002
+Implements: spec/cgroups.md CG-RES-001 .. CG-RES-004, CG-RES-007, CG-MEM-001, CG-MEM-002
 Explained:  chapters/02-cgroups.md#resources
 Modelled on: the OCI runtime-spec `linux.resources` object (config-linux.md),
              and the checks runc and dockerd make before touching a cgroup
@@ -183,6 +183,7 @@ class _Section:
 
 def _not_applied(resources: dict) -> list[str]:
     """The OCI fields that are set but that minidock does not apply, by their full names."""
+    # [CG-RES-007] name what is not applied, so the runtime can warn
     names = [f"linux.resources.{s}" for s in NOT_APPLIED_SECTIONS if resources.get(s)]
     for section, keys in NOT_APPLIED.items():
         data = resources.get(section)

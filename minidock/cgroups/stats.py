@@ -136,6 +136,7 @@ def stats_v2(files: Mapping[str, str]) -> Stats:
 
 def _number(text: str | None) -> int | None:
     """'1234\\n' -> 1234; 'max' or a missing file -> None."""
+    # [CG-STAT-002] unknown (no file) and unlimited ("max") are None, never 0
     if text is None or text.strip() in ("", "max"):
         return None
     return int(text.split()[0])

@@ -76,6 +76,7 @@ class V1Group:
 
     def procs(self) -> list[int]:
         """The PIDs of the processes in the group (threads not listed)."""
+        # [CG-PROCS-001] every hierarchy holds the same processes: read one
         controller = "memory" if "memory" in self.paths else next(iter(self.paths))
         return [int(pid) for pid in files.read(self._file(controller, "cgroup.procs")).split()]
 
@@ -100,7 +101,9 @@ class V1Group:
         """Let every task in the group run again."""
         state = self._file("freezer", "freezer.state")
         files.write(state, "THAWED")
-        files.wait_until(lambda: files.read(state).strip() == "THAWED", FREEZE_TIMEOUT)
+        if not files.wait_until(lambda: files.read(state).strip() == "THAWED", FREEZE_TIMEOUT):
+            raise errors.SystemError(f"cannot thaw {self.name}: freezer.state is not THAWED "
+                                     f"after {FREEZE_TIMEOUT:g}s")
 
     def stats(self) -> Stats:
         """Memory, CPU, pids and block I/O counters, where this host has them."""

@@ -91,7 +91,9 @@ class V2Group:
     def thaw(self) -> None:
         """Let every task in the group run again."""
         files.write(self._file("cgroup.freeze"), "0")
-        files.wait_until(lambda: self._frozen() is False, FREEZE_TIMEOUT)
+        if not files.wait_until(lambda: self._frozen() is not True, FREEZE_TIMEOUT):
+            raise errors.SystemError(f"cannot thaw {self.name}: cgroup.events still says "
+                                     f"'frozen 1' after {FREEZE_TIMEOUT:g}s")
 
     def stats(self) -> Stats:
         """Memory, CPU, pids and I/O counters, where this host has them."""
