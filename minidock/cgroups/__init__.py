@@ -11,7 +11,8 @@ Modelled on: runc's libcontainer/cgroups (fs and fs2 managers)
     files      the cgroupfs read/write helpers both drivers share
     v1, v2     V1Group, V2Group: create, apply, add, freeze/thaw, stats,
                oom_killed, procs, remove
-    driver     open_driver() -> Driver; Driver.create(name, resources) -> a group
+    driver     open_driver() -> Driver; Driver.create(name, resources) -> a group,
+               Driver.open(name) -> an existing group, Driver.check(resources)
 """
 
 from minidock.cgroups.detect import Hierarchy, detect

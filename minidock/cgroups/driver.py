@@ -8,6 +8,7 @@ Modelled on: runc's libcontainer/cgroups manager (fs for v1, fs2 for v2)
     resources = Resources.from_oci(config["linux"].get("resources"))
     group = driver.create("minidock/ID", resources)   # check, mkdir, apply
     group.add(pid)                           # write the pid to cgroup.procs
+    group = driver.open("minidock/ID")       # later, from another process: no mkdir, no writes
     group.freeze(); group.thaw()             # pause / unpause
     group.stats(); group.procs()             # docker stats / docker top
     group.oom_killed()                       # after the container exits, before remove()
@@ -76,10 +77,14 @@ class Driver:
             mems = files.read_if_exists(ONLINE_MEMS) or "0"
             check_cpuset(resources, cpus, mems)
 
+    def open(self, name: str) -> V1Group | V2Group:
+        """The group ``name`` as it is, made by an earlier create(): nothing is written."""
+        group_class = V1Group if self.hierarchy.version == 1 else V2Group
+        return group_class(self.hierarchy, _check_name(name))
+
     def create(self, name: str, resources: Resources | None = None) -> V1Group | V2Group:
         """Create (or reuse) the group ``name``, apply ``resources`` to it, and return it."""
-        group_class = V1Group if self.hierarchy.version == 1 else V2Group
-        group = group_class(self.hierarchy, _check_name(name))
+        group = self.open(name)
         if resources is not None:
             self.check(resources)
         group.create()

@@ -29,8 +29,8 @@ def write(path: str, value: str, field: str | None = None) -> None:
             file.write(value)
     except OSError as error:
         what = f"{field}: " if field else ""
-        raise errors.SystemError(f"{what}the kernel refused {value!r} for {path}: "
-                               f"{os.strerror(error.errno or 0)}") from error
+        reason = os.strerror(error.errno or 0)
+        raise errors.SystemError(f"{what}the kernel refused {value!r} for {path}: {reason}") from error
 
 
 def read(path: str) -> str:

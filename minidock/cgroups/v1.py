@@ -107,18 +107,13 @@ class V1Group:
 
     def stats(self) -> Stats:
         """Memory, CPU, pids and block I/O counters, where this host has them."""
-        texts = {}
-        for controller, file in V1_FILES:
-            text = files.read_if_exists(self._file(controller, file)) if controller in self.paths else None
-            if text is not None:
-                texts[file] = text
-        return stats_v1(texts)
+        texts = {file: self._read_if_exists(controller, file) for controller, file in V1_FILES}
+        return stats_v1({file: text for file, text in texts.items() if text is not None})
 
     def oom_killed(self) -> bool:
         """Has the OOM killer killed a task of this group (memory.oom_control oom_kill)?"""
         # [CG-OOM-001] read before remove(): the count goes with the directory
-        text = files.read_if_exists(self._file("memory", "memory.oom_control")) \
-            if "memory" in self.paths else None
+        text = self._read_if_exists("memory", "memory.oom_control")
         return text is not None and oom_kills(text) > 0
 
     def remove(self) -> None:
@@ -133,6 +128,11 @@ class V1Group:
             raise errors.Unavailable(f"the cgroup v1 {controller} controller is not mounted "
                                      f"on this host (needed for {file})")
         return os.path.join(self.paths[controller], file)
+
+    def _read_if_exists(self, controller: str, file: str) -> str | None:
+        if controller not in self.paths:
+            return None
+        return files.read_if_exists(os.path.join(self.paths[controller], file))
 
     def _has(self, controller: str, file: str) -> bool:
         return controller in self.paths and os.path.exists(os.path.join(self.paths[controller], file))

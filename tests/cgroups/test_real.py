@@ -113,6 +113,7 @@ def test_freeze_stops_every_process_until_thawed(lab):
     sleeper = lab.spawn_command(group, "sleep", "60")
     spinner = lab.spawn_command(group, "sh", "-c", "while :; do :; done")
     assert sorted(group.procs()) == sorted([sleeper.pid, spinner.pid])
+    group = lab.driver.open(group.name)  # as `minidock-runtime pause` would, in another process
     group.freeze()
     try:
         before = cpu_ticks(spinner.pid)
