@@ -1,6 +1,6 @@
 """The OCI runtime config (config.json): load it, check it, and default it.
 
-Implements: spec/runtime.md RT-CFG-001 .. RT-CFG-004
+Implements: spec/runtime.md RT-CFG-001 .. RT-CFG-006
 Explained:  chapters/03-runtime.md#the-bundle
 Modelled on: the OCI runtime-spec 1.x config.json, and `runc spec`
 
@@ -18,10 +18,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import resource
 from typing import Any
 
 from minidock.errors import InvalidArgument, NotFound
 from minidock.namespaces import Namespace, parse as parse_namespace
+from minidock.runtime import mounts as oci_mounts
 
 OCI_VERSION = "1.0.2"
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -41,10 +43,15 @@ class RunConfig:
     namespaces: frozenset[Namespace]
     memory_limit: int | None           # linux.resources.memory.limit, bytes
     pids_limit: int | None             # linux.resources.pids.limit
+    additional_gids: tuple[int, ...] = ()
+    mounts: tuple[oci_mounts.Mount, ...] | None = None   # None: rootfs.default_mounts()
+    rlimits: tuple[tuple[int, int, int], ...] = ()       # (RLIMIT_*, soft, hard)
 
 
 def default_config() -> dict[str, Any]:
     """Return the config `minidock-runtime spec` writes: busybox's sh, every namespace but user."""
+    from minidock.runtime.rootfs import DEFAULT_MOUNTS
+
     return {
         "ociVersion": OCI_VERSION,
         "process": {
@@ -53,9 +60,11 @@ def default_config() -> dict[str, Any]:
             "args": ["sh"],
             "env": [f"PATH={DEFAULT_PATH}", "TERM=xterm"],
             "cwd": "/",
+            "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
         },
         "root": {"path": "rootfs", "readonly": False},
         "hostname": "minidock",
+        "mounts": [dict(m) for m in DEFAULT_MOUNTS],
         "linux": {
             "namespaces": [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount", "cgroup")],
             "resources": {},
@@ -112,7 +121,15 @@ def parse(data: Any, bundle: str) -> RunConfig:
             raise InvalidArgument("config.json: each 'linux.namespaces' entry needs a string 'type'")
         kinds.add(parse_namespace(entry["type"]))  # [RT-CFG-004] unknown types are refused
 
+    gids = _field(data, "process.user.additionalGids", list, [])
+    if not all(isinstance(g, int) and not isinstance(g, bool) and g >= 0 for g in gids):
+        raise InvalidArgument("config.json: 'process.user.additionalGids' must be a list of non-negative integers")
+    mounts = oci_mounts.parse(data["mounts"], bundle) if "mounts" in data else None
+
     return RunConfig(
+        additional_gids=tuple(gids),
+        mounts=None if mounts is None else tuple(mounts),
+        rlimits=_rlimits(_field(data, "process.rlimits", list, [])),
         rootfs=rootfs,
         args=tuple(args),
         env=env,
@@ -124,6 +141,26 @@ def parse(data: Any, bundle: str) -> RunConfig:
         memory_limit=_field(data, "linux.resources.memory.limit", int, None),
         pids_limit=_field(data, "linux.resources.pids.limit", int, None),
     )
+
+
+def _rlimits(entries: list) -> tuple[tuple[int, int, int], ...]:
+    """Check process.rlimits: [{"type": "RLIMIT_NOFILE", "soft": N, "hard": N}, ...]."""
+    checked = []
+    for index, entry in enumerate(entries):
+        where = f"process.rlimits[{index}]"
+        if not isinstance(entry, dict):
+            raise InvalidArgument(f"config.json: '{where}' must be an object")
+        name = entry.get("type")
+        # [RT-CFG-006] an unknown rlimit, or soft above hard, is refused
+        if not isinstance(name, str) or not hasattr(resource, name) or not name.startswith("RLIMIT_"):
+            raise InvalidArgument(f"config.json: '{where}.type' {name!r} is not an RLIMIT_* name")
+        soft, hard = entry.get("soft"), entry.get("hard")
+        if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in (soft, hard)):
+            raise InvalidArgument(f"config.json: '{where}' needs non-negative integer soft and hard")
+        if soft > hard:
+            raise InvalidArgument(f"config.json: '{where}': soft {soft} is above hard {hard}")
+        checked.append((getattr(resource, name), soft, hard))
+    return tuple(checked)
 
 
 def load(bundle: str) -> RunConfig:

@@ -26,6 +26,7 @@ died) makes it exit without running anything.
 from __future__ import annotations
 
 import os
+import resource
 import sys
 
 from minidock.kernel import syscalls as sc
@@ -71,7 +72,8 @@ def spawn(config: RunConfig, group, cgroup_version: int, report_fd: int, start_f
 def _init(config: RunConfig, cgroup_version: int, report_fd: int, start_fd: int) -> None:
     """Become the container's process: root filesystem, hostname, wait, user, exec."""
     if Namespace.MOUNT in config.namespaces:
-        rootfs.enter(config.rootfs, cgroup_version)
+        rootfs.enter(config.rootfs, cgroup_version,
+                     None if config.mounts is None else list(config.mounts))
     else:
         os.chroot(config.rootfs)
     if Namespace.UTS in config.namespaces and config.hostname:
@@ -82,8 +84,10 @@ def _init(config: RunConfig, cgroup_version: int, report_fd: int, start_fd: int)
     if os.read(start_fd, 1) != b"\x01":
         os._exit(EXIT_START_FAILED)  # the monitor is gone: never start
     os.close(start_fd)
+    for limit, soft, hard in config.rlimits:
+        resource.setrlimit(limit, (soft, hard))
     os.chdir(config.cwd)
-    os.setgroups([])
+    os.setgroups(list(config.additional_gids))
     os.setgid(config.gid)
     os.setuid(config.uid)
     try:

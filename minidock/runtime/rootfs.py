@@ -1,81 +1,117 @@
-"""The container's root filesystem: private propagation, /proc, /dev, /sys, pivot_root.
+"""The container's root filesystem: private propagation, the mounts, /dev, pivot_root.
 
-Implements: spec/runtime.md RT-FS-001 .. RT-FS-004
+Implements: spec/runtime.md RT-FS-001 .. RT-FS-004, RT-MNT-002, RT-MNT-004
 Explained:  chapters/03-runtime.md#the-root-filesystem
 Modelled on: runc's libcontainer/rootfs_linux.go (prepareRoot, mountToRootfs, pivotRoot)
 
-    plan_mounts(rootfs, cgroup_version) -> list[Mount]   pure, unit tested
-    enter(rootfs, cgroup_version)                        the thin shell, in the child
+    default_mounts() -> list[Mount]               what a config without `mounts` gets (pure)
+    expand_cgroup(mount, version) -> list[Mount]  one `cgroup` entry into what this host needs
+    enter(rootfs, cgroup_version, mounts)         the thin shell, in the container's init
 
 Rules: called only inside a new mount namespace; everything mounted here
-vanishes with that namespace, so nothing leaks onto the host.
+vanishes with that namespace, so nothing leaks onto the host. Every target is
+resolved with mounts.secure_join, so a symlink in the image cannot aim a mount
+at the host.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import stat
 
 from minidock.kernel import syscalls as sc
+from minidock.runtime.mounts import Mount, secure_join, split_options
 
 PUT_OLD = ".pivot_root"
 
-# The device nodes every container gets (runc's DefaultSimpleDevices): name, major, minor.
+# The device nodes every container gets (runc's default devices): name, major, minor.
 DEVICES = (("null", 1, 3), ("zero", 1, 5), ("full", 1, 7),
            ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0))
 
+# The mounts `minidock-runtime spec` writes and Docker gives every container.
+DEFAULT_MOUNTS: list[dict] = [
+    {"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]},
+    {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+     "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+    {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
+     "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
+    {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+     "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
+    {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]},
+    {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]},
+    {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+     "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]},
+]
 
-@dataclasses.dataclass(frozen=True)
-class Mount:
-    """One mount(2) call, target relative to the new root."""
 
-    source: str
-    target: str
-    fstype: str
-    flags: int = 0
-    data: str | None = None
-
-
-def plan_mounts(cgroup_version: int) -> list[Mount]:
-    """Return the mounts a container gets, in order (targets relative to the rootfs)."""
-    nosuid_nodev_noexec = sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC
-    mounts = [
-        Mount("proc", "proc", "proc", nosuid_nodev_noexec),
-        Mount("tmpfs", "dev", "tmpfs", sc.MS_NOSUID | sc.MS_STRICTATIME, "mode=755,size=65536k"),
-        Mount("devpts", "dev/pts", "devpts", sc.MS_NOSUID | sc.MS_NOEXEC,
-              "newinstance,ptmxmode=0666,mode=0620"),
-        Mount("shm", "dev/shm", "tmpfs", nosuid_nodev_noexec, "mode=1777,size=65536k"),
-        Mount("sysfs", "sys", "sysfs", nosuid_nodev_noexec | sc.MS_RDONLY),
-    ]
-    # Inside a cgroup namespace, a fresh cgroup mount shows the container's own
-    # group as its root: the container reads its own limits at the usual paths.
-    if cgroup_version == 2:
-        mounts.append(Mount("cgroup", "sys/fs/cgroup", "cgroup2", nosuid_nodev_noexec))
-    else:
-        mounts.append(Mount("tmpfs", "sys/fs/cgroup", "tmpfs", nosuid_nodev_noexec, "mode=755"))
-        # a v1 controller must be mounted with the same options as on the host
-        # (here cpu and cpuacct are separate; elsewhere they are co-mounted), so
-        # the container gets the two its limits are read from
-        for controller in ("memory", "pids"):
-            mounts.append(Mount("cgroup", f"sys/fs/cgroup/{controller}", "cgroup",
-                                nosuid_nodev_noexec, controller))
+def default_mounts() -> list[Mount]:
+    """The DEFAULT_MOUNTS as Mounts (no bind sources, so no bundle is needed)."""
+    mounts = []
+    for entry in DEFAULT_MOUNTS:
+        flags, propagation, data = split_options(entry["options"])
+        mounts.append(Mount(entry["source"], entry["destination"].lstrip("/"), entry["type"],
+                            flags, data, propagation))
     return mounts
 
 
-def enter(rootfs: str, cgroup_version: int) -> None:
-    """Make ``rootfs`` this mount namespace's root, with the standard filesystems on it."""
+def expand_cgroup(mount: Mount, cgroup_version: int) -> list[Mount]:
+    """Turn one `cgroup` mount into the mounts that show the container its own groups.
+
+    Inside a cgroup namespace, a fresh cgroup mount shows the container's own
+    group as its root: the container reads its own limits at the usual paths.
+    """
+    if cgroup_version == 2:
+        return [Mount("cgroup", mount.target, "cgroup2", mount.flags)]
+    # a v1 controller must be mounted with the same options as on the host
+    # (here cpu and cpuacct are separate; elsewhere they are co-mounted), so
+    # the container gets the two its limits are read from
+    read_only = mount.flags & sc.MS_RDONLY
+    planned = [Mount("tmpfs", mount.target, "tmpfs", mount.flags & ~sc.MS_RDONLY, "mode=755")]
+    for controller in ("memory", "pids"):
+        planned.append(Mount("cgroup", f"{mount.target}/{controller}", "cgroup", mount.flags, controller))
+    if read_only:  # the tmpfs holding the mount points last, once they exist
+        planned.append(Mount("", mount.target, "", sc.MS_REMOUNT | mount.flags, "mode=755"))
+    return planned
+
+
+def _mount_one(rootfs: str, mount: Mount) -> str:
+    """Mount one entry under rootfs; return the resolved target."""
+    target = secure_join(rootfs, mount.target)
+    if mount.flags & sc.MS_REMOUNT:
+        sc.mount(None, target, None, mount.flags, mount.data)
+        return target
+    if mount.is_bind:
+        # the target must be of the source's kind: a file for a file, a dir for a dir
+        if os.path.isdir(mount.source):
+            os.makedirs(target, exist_ok=True)
+        elif not os.path.exists(target):
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            open(target, "a").close()
+        sc.mount(mount.source, target, None, sc.MS_BIND | (mount.flags & sc.MS_REC))
+        # mount(2): MS_BIND ignores the other flags; they take effect on a remount
+        extra = mount.flags & ~(sc.MS_BIND | sc.MS_REC)
+        if extra:
+            sc.mount(None, target, None, sc.MS_BIND | sc.MS_REMOUNT | extra)
+    else:
+        os.makedirs(target, exist_ok=True)
+        sc.mount(mount.source, target, mount.fstype, mount.flags, mount.data)
+    if mount.propagation:
+        sc.mount(None, target, None, mount.propagation)
+    return target
+
+
+def enter(rootfs: str, cgroup_version: int, mounts: list[Mount] | None = None) -> None:
+    """Make ``rootfs`` this mount namespace's root, with the config's mounts on it."""
     # mount_namespaces(7): a new mount namespace starts as a copy whose mounts are
     # still shared with the host; make them private first, or our mounts leak out.
     sc.mount(None, "/", None, sc.MS_REC | sc.MS_PRIVATE)
     # pivot_root(2): new_root must be a mount point, so bind-mount rootfs onto itself
     sc.mount(rootfs, rootfs, None, sc.MS_BIND | sc.MS_REC)
-    for mount in plan_mounts(cgroup_version):
-        target = os.path.join(rootfs, mount.target)
-        os.makedirs(target, exist_ok=True)
-        sc.mount(mount.source, target, mount.fstype, mount.flags, mount.data)
-        if mount.target == "dev":
-            _make_devices(target)
+    for mount in default_mounts() if mounts is None else mounts:
+        for step in expand_cgroup(mount, cgroup_version) if mount.fstype == "cgroup" else [mount]:
+            _mount_one(rootfs, step)
+            if step.target == "dev" and step.fstype == "tmpfs":
+                _make_devices(os.path.join(rootfs, "dev"))
     put_old = os.path.join(rootfs, PUT_OLD)
     os.makedirs(put_old, exist_ok=True)
     sc.pivot_root(rootfs, put_old)

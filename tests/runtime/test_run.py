@@ -117,7 +117,7 @@ def test_the_root_is_the_rootfs_and_the_host_is_unreachable(bundle, tmp_path):
 
 @pytest.mark.spec("RT-FS-003")
 def test_proc_dev_and_a_read_only_sys(bundle):
-    result = bundle.run("sh", "-c", "ls /dev; echo ---; grep -E ' /(proc|sys|dev/pts|dev/shm) ' /proc/mounts; "
+    result = bundle.run("sh", "-c", "ls /dev; echo ---; grep -E ' /(proc|sys|dev/pts|dev/shm|dev/mqueue) ' /proc/mounts; "
                                     "echo ---; touch /sys/x 2>&1 || echo sys-refused; "
                                     "echo hi > /dev/null && head -c 4 /dev/zero | wc -c")
     assert result.returncode == 0, result.stderr
@@ -125,6 +125,7 @@ def test_proc_dev_and_a_read_only_sys(bundle):
     for name in ("null", "zero", "full", "random", "urandom", "tty", "pts", "shm"):
         assert name in devices.split(), name
     assert any(line.split()[1] == "/sys" and line.split()[3].startswith("ro") for line in mounts.splitlines())
+    assert {line.split()[1] for line in mounts.splitlines()} >= {"/proc", "/sys", "/dev/pts", "/dev/shm", "/dev/mqueue"}
     assert "sys-refused" in tail and tail.split()[-1] == "4"
 
 

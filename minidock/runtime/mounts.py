@@ -1,0 +1,131 @@
+"""The config's mounts: OCI `mounts[]` into mount(2) calls, and paths that stay inside the root.
+
+Implements: spec/runtime.md RT-MNT-001 .. RT-MNT-004
+Explained:  chapters/03-runtime.md#mounts
+Modelled on: runc's libcontainer/specconv (options → flags) and the securejoin idea
+
+    parse(entries, bundle) -> list[Mount]     pure: check each entry, split its options
+    secure_join(root, path) -> str            resolve `path` under `root`, symlinks included,
+                                              never leaving `root`
+
+Options split three ways, as mount(8) does: flags (ro, nosuid, bind, ...),
+propagation (rprivate, shared, ...) and the rest, passed to the filesystem
+as its data string (mode=755, size=65536k, newinstance, ...).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+from minidock.errors import InvalidArgument
+from minidock.kernel import syscalls as sc
+
+# option -> (flags to set, flags to clear)
+FLAGS: dict[str, tuple[int, int]] = {
+    "ro": (sc.MS_RDONLY, 0), "rw": (0, sc.MS_RDONLY),
+    "nosuid": (sc.MS_NOSUID, 0), "suid": (0, sc.MS_NOSUID),
+    "nodev": (sc.MS_NODEV, 0), "dev": (0, sc.MS_NODEV),
+    "noexec": (sc.MS_NOEXEC, 0), "exec": (0, sc.MS_NOEXEC),
+    "bind": (sc.MS_BIND, 0), "rbind": (sc.MS_BIND | sc.MS_REC, 0),
+    "strictatime": (sc.MS_STRICTATIME, 0), "relatime": (0, 0), "noatime": (0, 0),
+    "defaults": (0, 0),
+}
+PROPAGATION: dict[str, int] = {
+    "private": sc.MS_PRIVATE, "rprivate": sc.MS_PRIVATE | sc.MS_REC,
+    "slave": sc.MS_SLAVE, "rslave": sc.MS_SLAVE | sc.MS_REC,
+    "shared": sc.MS_SHARED, "rshared": sc.MS_SHARED | sc.MS_REC,
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Mount:
+    """One mount, target relative to the new root (no leading '/')."""
+
+    source: str
+    target: str
+    fstype: str
+    flags: int = 0
+    data: str | None = None
+    propagation: int = 0
+
+    @property
+    def is_bind(self) -> bool:
+        return bool(self.flags & sc.MS_BIND)
+
+
+def split_options(options: list[str]) -> tuple[int, int, str | None]:
+    """Return (flags, propagation, data) for a list of mount options."""
+    flags, propagation, data = 0, 0, []
+    for option in options:
+        if option in FLAGS:
+            set_flags, clear_flags = FLAGS[option]
+            flags = (flags | set_flags) & ~clear_flags
+        elif option in PROPAGATION:
+            propagation = PROPAGATION[option]
+        else:
+            data.append(option)
+    return flags, propagation, ",".join(data) or None
+
+
+def parse(entries: object, bundle: str) -> list[Mount]:
+    """Check the config's `mounts` and turn them into Mounts, in order."""
+    if not isinstance(entries, list):
+        raise InvalidArgument("config.json: 'mounts' must be a list")
+    mounts = []
+    for index, entry in enumerate(entries):
+        where = f"mounts[{index}]"
+        if not isinstance(entry, dict):
+            raise InvalidArgument(f"config.json: {where} must be an object")
+        destination = entry.get("destination")
+        # [RT-MNT-001] every destination is an absolute path in the container
+        if not isinstance(destination, str) or not destination.startswith("/"):
+            raise InvalidArgument(f"config.json: {where}.destination must be an absolute path, got {destination!r}")
+        options = entry.get("options", [])
+        if not isinstance(options, list) or not all(isinstance(o, str) for o in options):
+            raise InvalidArgument(f"config.json: {where}.options must be a list of strings")
+        flags, propagation, data = split_options(options)
+        fstype = entry.get("type") or ("bind" if flags & sc.MS_BIND else "")
+        source = entry.get("source", fstype)
+        if not isinstance(fstype, str) or not isinstance(source, str):
+            raise InvalidArgument(f"config.json: {where}.type and .source must be strings")
+        if fstype == "bind":
+            flags |= sc.MS_BIND
+        if flags & sc.MS_BIND:
+            # bind sources are absolute or relative to the bundle
+            source = os.path.normpath(os.path.join(bundle, source))
+            if not os.path.exists(source):
+                # [RT-MNT-003] a missing bind source is named before anything is mounted
+                raise InvalidArgument(f"config.json: {where}.source {source} does not exist")
+        mounts.append(Mount(source, os.path.normpath(destination).lstrip("/"), fstype, flags, data, propagation))
+    return mounts
+
+
+def secure_join(root: str, path: str, max_links: int = 40) -> str:
+    """Resolve ``path`` as if ``root`` were '/', following symlinks without leaving root.
+
+    A symlink `/etc/evil -> /` or `-> ../../..` inside the rootfs resolves to
+    the rootfs itself, never to the host's '/'.
+    """
+    # [RT-MNT-002] a mount destination that goes through a symlink stays in the rootfs
+    parts = [p for p in path.split("/") if p not in ("", ".")]
+    resolved: list[str] = []
+    links = 0
+    while parts:
+        part = parts.pop(0)
+        if part == "..":
+            if resolved:
+                resolved.pop()
+            continue
+        candidate = os.path.join(root, *resolved, part)
+        if os.path.islink(candidate):
+            links += 1
+            if links > max_links:
+                raise InvalidArgument(f"too many symlinks resolving {path!r} in {root}")
+            target = os.readlink(candidate)
+            if target.startswith("/"):
+                resolved = []
+            parts = [p for p in target.split("/") if p not in ("", ".")] + parts
+            continue
+        resolved.append(part)
+    return os.path.join(root, *resolved)

@@ -1,0 +1,81 @@
+"""Mounts from the config, rlimits and groups: what the process sees, and bad entries refused."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from tests.runtime.test_bad_bundles import _assert_refused
+
+
+def _with_mount(bundle, **entry):
+    bundle.config.setdefault("mounts", [])
+    bundle.config["mounts"] = [*bundle.config["mounts"], entry]
+
+
+@pytest.mark.spec("RT-MNT-001")
+def test_a_relative_destination_is_refused(bundle):
+    _with_mount(bundle, destination="data", type="tmpfs", source="tmpfs")
+    _assert_refused(bundle.run("true"), "mounts[", "destination must be an absolute path")
+
+
+@pytest.mark.spec("RT-MNT-003")
+def test_a_missing_bind_source_is_named(bundle, tmp_path):
+    _with_mount(bundle, destination="/data", type="bind", source=str(tmp_path / "nowhere"), options=["rbind"])
+    _assert_refused(bundle.run("true"), str(tmp_path / "nowhere"), "does not exist")
+
+
+@pytest.mark.spec("RT-MNT-002")
+def test_a_symlink_in_the_image_cannot_aim_a_mount_at_the_host(bundle, tmp_path):
+    host_dir = tmp_path / "host-side"
+    host_dir.mkdir()
+    os.symlink(str(host_dir), bundle.path / "rootfs" / "escape")
+    _with_mount(bundle, destination="/escape/inner", type="tmpfs", source="tmpfs")
+    result = bundle.run("sh", "-c", "grep -c ' /escape/inner \\| /tmp/.*/inner ' /proc/mounts; echo ok")
+    assert result.returncode == 0, result.stderr
+    assert os.listdir(host_dir) == []  # nothing was made on the host side
+    # the mount landed inside the rootfs, at the symlink's target taken as a container path
+    assert (bundle.path / "rootfs" / str(host_dir).lstrip("/") / "inner").is_dir()
+
+
+@pytest.mark.spec("RT-MNT-004")
+def test_bind_mounts_read_only_and_read_write(bundle, tmp_path):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "hello").write_text("from the host\n")
+    _with_mount(bundle, destination="/ro", type="bind", source=str(shared), options=["rbind", "ro"])
+    _with_mount(bundle, destination="/rw", type="bind", source=str(shared), options=["rbind", "rw"])
+    _with_mount(bundle, destination="/scratch", type="tmpfs", source="tmpfs", options=["size=1m", "nosuid"])
+    result = bundle.run("sh", "-c", "cat /ro/hello; touch /ro/x 2>&1 || echo ro-refused; "
+                                    "echo back > /rw/written; grep ' /scratch ' /proc/mounts")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "from the host"
+    assert "ro-refused" in lines
+    assert (shared / "written").read_text() == "back\n"
+    assert not (shared / "x").exists()
+    scratch = [line for line in lines if " /scratch " in line][0]
+    assert "tmpfs" in scratch and "nosuid" in scratch and "size=1024k" in scratch
+
+
+@pytest.mark.spec("RT-CFG-006")
+def test_rlimits_are_set_and_bad_ones_refused(bundle):
+    bundle.config["process"]["rlimits"] = [{"type": "RLIMIT_NOFILE", "soft": 123, "hard": 456}]
+    result = bundle.run("sh", "-c", "ulimit -n; ulimit -Hn")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["123", "456"]
+    bundle.config["process"]["rlimits"] = [{"type": "RLIMIT_BOGUS", "soft": 1, "hard": 1}]
+    _assert_refused(bundle.run(), "RLIMIT_BOGUS")
+    bundle.config["process"]["rlimits"] = [{"type": "RLIMIT_NOFILE", "soft": 9, "hard": 8}]
+    _assert_refused(bundle.run(), "soft 9 is above hard 8")
+
+
+@pytest.mark.spec("RT-RUN-005")
+def test_additional_groups(bundle):
+    bundle.config["process"]["user"] = {"uid": 1000, "gid": 1000, "additionalGids": [5, 27]}
+    result = bundle.run("id", "-G")
+    assert result.returncode == 0, result.stderr
+    assert sorted(result.stdout.split()) == ["1000", "27", "5"]
+    bundle.config["process"]["user"]["additionalGids"] = ["wheel"]
+    _assert_refused(bundle.run(), "additionalGids")
