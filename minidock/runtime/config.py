@@ -21,6 +21,7 @@ import os
 import resource
 from typing import Any
 
+from minidock.cgroups import Resources
 from minidock.errors import InvalidArgument, NotFound
 from minidock.namespaces import Namespace, parse as parse_namespace
 from minidock.runtime import mounts as oci_mounts
@@ -41,8 +42,7 @@ class RunConfig:
     gid: int
     hostname: str | None
     namespaces: frozenset[Namespace]
-    memory_limit: int | None           # linux.resources.memory.limit, bytes
-    pids_limit: int | None             # linux.resources.pids.limit
+    resources: Resources               # linux.resources, checked (minidock.cgroups)
     additional_gids: tuple[int, ...] = ()
     mounts: tuple[oci_mounts.Mount, ...] | None = None   # None: rootfs.default_mounts()
     rlimits: tuple[tuple[int, int, int], ...] = ()       # (RLIMIT_*, soft, hard)
@@ -138,8 +138,7 @@ def parse(data: Any, bundle: str) -> RunConfig:
         gid=_field(data, "process.user.gid", int, 0),
         hostname=_field(data, "hostname", str, None),
         namespaces=frozenset(kinds),
-        memory_limit=_field(data, "linux.resources.memory.limit", int, None),
-        pids_limit=_field(data, "linux.resources.pids.limit", int, None),
+        resources=Resources.from_oci(_field(data, "linux.resources", dict, {})),
     )
 
 

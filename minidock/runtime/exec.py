@@ -51,7 +51,7 @@ def exec_in(root: str, container_id: str, args: list[str], env: list[str] | None
     pid = os.fork()
     if pid == 0:
         try:
-            open_driver().create(current.cgroup).add(os.getpid())
+            open_driver().open(current.cgroup).add(os.getpid())
             for kind, fd in fds:
                 sc.setns(fd, kind.flag)
                 os.close(fd)

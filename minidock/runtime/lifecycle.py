@@ -70,9 +70,11 @@ def delete(root: str, container_id: str, force: bool = False) -> None:
         # [RT-VERB-005] deleting a live container needs --force, which kills it first
         if not force:
             raise Conflict(f"cannot delete container {container_id} that is not stopped: {status.value}")
+        group = open_driver().open(current.cgroup)
+        group.thaw()  # a process frozen by v1's freezer does not die until thawed
         os.kill(current.pid, signal.SIGKILL)
         _wait_gone(current)
-    group = open_driver().create(current.cgroup)
+    group = open_driver().open(current.cgroup)
     for pid in group.procs():  # orphans of a container without its own PID namespace
         os.kill(pid, signal.SIGKILL)
     group.remove()
@@ -99,4 +101,4 @@ def list_all(root: str) -> list[dict]:
 def ps(root: str, container_id: str) -> list[int]:
     """The host pids of every process in the container's cgroup."""
     current = states.load(root, container_id)
-    return sorted(open_driver().create(current.cgroup).procs())
+    return sorted(open_driver().open(current.cgroup).procs())

@@ -61,8 +61,8 @@ class Monitor:
     def launch(self) -> int:
         """Create the cgroup and the container; return init's pid once it is ready."""
         sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 1)
-        self.group = self.driver.create(self.state.cgroup)
-        self._apply_limits()
+        # [RT-RUN-006] limits are in place before the container's first instruction
+        self.group = self.driver.create(self.state.cgroup, self.config.resources)
         report_r, report_w = os.pipe()
         start_r, self._start_w = os.pipe()
         os.set_inheritable(self._start_w, False)
@@ -90,12 +90,6 @@ class Monitor:
         self.state.status = transition(self.state.status, Event.CREATED)
         self.state.save(self.root)
         return pid
-
-    def _apply_limits(self) -> None:
-        if self.config.memory_limit is not None:
-            self.group.set_memory_limit(self.config.memory_limit)
-        if self.config.pids_limit is not None:
-            self.group.set_pids_limit(self.config.pids_limit)
 
     def release(self) -> None:
         """`start`: write the start byte that init waits for."""

@@ -166,3 +166,41 @@ def test_the_monitor_keeps_the_output_and_outlives_create(runtime, bundle):
     records = [json.loads(line) for line in open(os.path.join(runtime.root, bundle.id, "container.log"))]
     assert sorted((r["stream"], r["log"]) for r in records) == [("stderr", "err\n"), ("stdout", "out\n")]
     assert all(r["time"].endswith("Z") for r in records)
+
+
+@pytest.mark.spec("RT-RUN-007", "RT-MON-002")
+def test_an_oom_kill_is_137_and_recorded(runtime, bundle):
+    limit = 32 * 2**20
+    bundle.config["linux"]["resources"] = {"memory": {"limit": limit, "swap": limit}}
+    runtime.create("dd", "if=/dev/zero", "of=/dev/null", "bs=128M", "count=1")
+    runtime("start", bundle.id)
+    state = runtime.wait_for("stopped")
+    assert state["exit_code"] == 137
+    assert state["oom_killed"] is True
+
+
+def _cgroup_file(container_id: str, v1: tuple[str, str], v2: str) -> str:
+    """Read a limit of the container's group from the host side."""
+    v1_path = f"/sys/fs/cgroup/{v1[0]}/minidock-runtime/{container_id}/{v1[1]}"
+    if os.path.exists(v1_path):
+        return open(v1_path).read().strip()
+    return open(f"/sys/fs/cgroup/minidock-runtime/{container_id}/{v2}").read().strip()
+
+
+@pytest.mark.spec("RT-RUN-006")
+def test_cpu_limits_are_applied_before_the_program_runs(runtime, bundle):
+    bundle.config["linux"]["resources"] = {"cpu": {"quota": 50000, "period": 100000, "cpus": "0"}}
+    runtime.create("sleep", "30")
+    quota = _cgroup_file(bundle.id, ("cpu", "cpu.cfs_quota_us"), "cpu.max")
+    cpus = _cgroup_file(bundle.id, ("cpuset", "cpuset.cpus"), "cpuset.cpus")
+    assert quota in ("50000", "50000 100000") and cpus == "0"
+
+
+@pytest.mark.spec("RT-RUN-006", "RT-CFG-005")
+def test_bad_resources_are_refused_before_anything_exists(runtime, bundle):
+    bundle.config["linux"]["resources"] = {"cpu": {"quota": "lots"}}
+    bundle.write()
+    result = runtime("create", "--bundle", str(bundle.path), bundle.id, check=False)
+    assert result.returncode == 1 and "linux.resources.cpu.quota" in result.stderr
+    assert cgroup_dirs_named(bundle.id) == []
+    assert not os.path.exists(os.path.join(runtime.root, bundle.id))
