@@ -47,13 +47,19 @@ def note_ignored(security: Security) -> None:
               "no AppArmor or SELinux support", file=sys.stderr, flush=True)
 
 
-def apply(security: Security, uid: int = 0, gid: int = 0, additional_gids: Iterable[int] = ()) -> None:
-    """Become ``uid``/``gid`` with ``security``'s capabilities, no_new_privs and filter."""
+def apply(security: Security, uid: int = 0, gid: int = 0, additional_gids: Iterable[int] = (),
+          protect_paths: bool = True) -> None:
+    """Become ``uid``/``gid`` with ``security``'s capabilities, no_new_privs and filter.
+
+    ``protect_paths=False`` for `exec`: the process joins a mount namespace whose
+    paths the init already masked.
+    """
     note_ignored(security)
     compiled = seccomp.compile_profile(security.seccomp) if security.seccomp else None
     caps = security.capabilities
     # [RT-SEC-034] /proc and /sys paths masked and read-only while mount(2) still works
-    paths.protect(security.masked_paths, security.readonly_paths)
+    if protect_paths:
+        paths.protect(security.masked_paths, security.readonly_paths)
     if security.no_new_privileges:
         # [RT-SEC-031] no_new_privs: execve never grants more (setuid bits, file caps)
         sc.prctl(sc.PR_SET_NO_NEW_PRIVS, 1)

@@ -20,6 +20,8 @@ import dataclasses
 
 from minidock.errors import InvalidArgument
 from minidock.runtime.security import capabilities, paths, seccomp
+from minidock.runtime.security.capabilities import Capabilities
+from minidock.runtime.security.seccomp import Profile
 
 # Fields minidock reads and does not honour: no LSM is configured on these machines.
 IGNORED_FIELDS = ("process.apparmorProfile", "process.selinuxLabel", "linux.mountLabel")
@@ -29,12 +31,12 @@ IGNORED_FIELDS = ("process.apparmorProfile", "process.selinuxLabel", "linux.moun
 class Security:
     """What apply() does in the container's init, right before execve."""
 
-    capabilities: capabilities.Capabilities | None = None   # None: leave them as they are
+    capabilities: Capabilities | None = None   # None: leave them as they are
     no_new_privileges: bool = False
-    seccomp: seccomp.Profile | None = None                  # None: no filter
-    masked_paths: tuple[str, ...] = ()                      # linux.maskedPaths
-    readonly_paths: tuple[str, ...] = ()                    # linux.readonlyPaths
-    ignored: tuple[str, ...] = ()                           # fields present but not honoured
+    seccomp: Profile | None = None             # None: no filter
+    masked_paths: tuple[str, ...] = ()         # linux.maskedPaths
+    readonly_paths: tuple[str, ...] = ()       # linux.readonlyPaths
+    ignored: tuple[str, ...] = ()              # fields present but not honoured
 
 
 def _get(config: dict, path: str) -> object:
