@@ -4,7 +4,7 @@ Implements: spec/runtime.md RT-RUN-001 .. RT-RUN-003, RT-FS-*
 Explained:  chapters/03-runtime.md#starting-a-container
 Modelled on: runc's `runc init` (nsexec + standard_init_linux.go)
 
-    spawn(config, group, report_fd, start_fd) -> pid of the container's init, in the child
+    spawn(config, group, hierarchy, report_fd, start_fd) -> pid of the container's init, in the child
 
     child:  join cgroup ─ unshare(ns) ─ fork ──────────── report "pid N" ─ _exit(0)
     init:        (PID 1) rootfs.enter ─ sethostname ─ report "ready" ─ wait for start
@@ -29,6 +29,7 @@ import os
 import resource
 import sys
 
+from minidock.cgroups import Hierarchy
 from minidock.kernel import syscalls as sc
 from minidock.namespaces import Namespace, flags_for
 from minidock.runtime import rootfs
@@ -41,7 +42,7 @@ def _report(fd: int, line: str) -> None:
     os.write(fd, (line.replace("\n", " ")[:1000] + "\n").encode())
 
 
-def spawn(config: RunConfig, group, cgroup_version: int, report_fd: int, start_fd: int) -> int:
+def spawn(config: RunConfig, group, hierarchy: Hierarchy, report_fd: int, start_fd: int) -> int:
     """Fork the container; return the first child's pid (init's pid arrives on report_fd)."""
     sys.stdout.flush()
     sys.stderr.flush()
@@ -60,7 +61,7 @@ def spawn(config: RunConfig, group, cgroup_version: int, report_fd: int, start_f
                 os._exit(0)
         else:
             _report(report_fd, f"pid {os.getpid()}")
-        _init(config, cgroup_version, report_fd, start_fd)
+        _init(config, hierarchy, report_fd, start_fd)
     except BaseException as error:  # noqa: BLE001 - report anything, then leave
         try:
             _report(report_fd, f"error {error}")
@@ -69,10 +70,10 @@ def spawn(config: RunConfig, group, cgroup_version: int, report_fd: int, start_f
     os._exit(EXIT_START_FAILED)  # not reached: _init execs or raises
 
 
-def _init(config: RunConfig, cgroup_version: int, report_fd: int, start_fd: int) -> None:
+def _init(config: RunConfig, hierarchy: Hierarchy, report_fd: int, start_fd: int) -> None:
     """Become the container's process: root filesystem, hostname, wait, user, exec."""
     if Namespace.MOUNT in config.namespaces:
-        rootfs.enter(config.rootfs, cgroup_version,
+        rootfs.enter(config.rootfs, hierarchy,
                      None if config.mounts is None else list(config.mounts))
     else:
         os.chroot(config.rootfs)

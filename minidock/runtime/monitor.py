@@ -66,7 +66,7 @@ class Monitor:
         report_r, report_w = os.pipe()
         start_r, self._start_w = os.pipe()
         os.set_inheritable(self._start_w, False)
-        child = init.spawn(self.config, self.group, self.driver.version, report_w, start_r)
+        child = init.spawn(self.config, self.group, self.driver.hierarchy, report_w, start_r)
         os.close(report_w)
         os.close(start_r)
         pid, error = 0, None

@@ -5,8 +5,8 @@ Explained:  chapters/03-runtime.md#the-root-filesystem
 Modelled on: runc's libcontainer/rootfs_linux.go (prepareRoot, mountToRootfs, pivotRoot)
 
     default_mounts() -> list[Mount]               what a config without `mounts` gets (pure)
-    expand_cgroup(mount, version) -> list[Mount]  one `cgroup` entry into what this host needs
-    enter(rootfs, cgroup_version, mounts)         the thin shell, in the container's init
+    expand_cgroup(mount, hierarchy) -> list[Mount]  one `cgroup` entry into what this host needs
+    enter(rootfs, hierarchy, mounts)         the thin shell, in the container's init
 
 Rules: called only inside a new mount namespace; everything mounted here
 vanishes with that namespace, so nothing leaks onto the host. Every target is
@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import stat
 
+from minidock.cgroups import Hierarchy
 from minidock.kernel import syscalls as sc
 from minidock.runtime.mounts import Mount, secure_join, split_options
 
@@ -54,21 +55,25 @@ def default_mounts() -> list[Mount]:
     return mounts
 
 
-def expand_cgroup(mount: Mount, cgroup_version: int) -> list[Mount]:
+def expand_cgroup(mount: Mount, hierarchy: Hierarchy) -> list[Mount]:
     """Turn one `cgroup` mount into the mounts that show the container its own groups.
 
     Inside a cgroup namespace, a fresh cgroup mount shows the container's own
     group as its root: the container reads its own limits at the usual paths.
     """
-    if cgroup_version == 2:
+    if hierarchy.version == 2:
         return [Mount("cgroup", mount.target, "cgroup2", mount.flags)]
-    # a v1 controller must be mounted with the same options as on the host
-    # (here cpu and cpuacct are separate; elsewhere they are co-mounted), so
-    # the container gets the two its limits are read from
+    # v1: a tmpfs with one mount per host hierarchy, each with the host's own
+    # controller set (here cpu and cpuacct are separate; elsewhere co-mounted:
+    # mount(2) refuses a set that differs from an existing hierarchy's)
     read_only = mount.flags & sc.MS_RDONLY
     planned = [Mount("tmpfs", mount.target, "tmpfs", mount.flags & ~sc.MS_RDONLY, "mode=755")]
-    for controller in ("memory", "pids"):
-        planned.append(Mount("cgroup", f"{mount.target}/{controller}", "cgroup", mount.flags, controller))
+    by_mount_point: dict[str, list[str]] = {}
+    for controller, mount_point in sorted(hierarchy.v1_mounts.items()):
+        by_mount_point.setdefault(mount_point, []).append(controller)
+    for mount_point, controllers in sorted(by_mount_point.items()):
+        planned.append(Mount("cgroup", f"{mount.target}/{os.path.basename(mount_point)}", "cgroup",
+                             mount.flags, ",".join(controllers)))
     if read_only:  # the tmpfs holding the mount points last, once they exist
         planned.append(Mount("", mount.target, "", sc.MS_REMOUNT | mount.flags, "mode=755"))
     return planned
@@ -100,7 +105,7 @@ def _mount_one(rootfs: str, mount: Mount) -> str:
     return target
 
 
-def enter(rootfs: str, cgroup_version: int, mounts: list[Mount] | None = None) -> None:
+def enter(rootfs: str, hierarchy: Hierarchy, mounts: list[Mount] | None = None) -> None:
     """Make ``rootfs`` this mount namespace's root, with the config's mounts on it."""
     # mount_namespaces(7): a new mount namespace starts as a copy whose mounts are
     # still shared with the host; make them private first, or our mounts leak out.
@@ -108,7 +113,7 @@ def enter(rootfs: str, cgroup_version: int, mounts: list[Mount] | None = None) -
     # pivot_root(2): new_root must be a mount point, so bind-mount rootfs onto itself
     sc.mount(rootfs, rootfs, None, sc.MS_BIND | sc.MS_REC)
     for mount in default_mounts() if mounts is None else mounts:
-        for step in expand_cgroup(mount, cgroup_version) if mount.fstype == "cgroup" else [mount]:
+        for step in expand_cgroup(mount, hierarchy) if mount.fstype == "cgroup" else [mount]:
             _mount_one(rootfs, step)
             if step.target == "dev" and step.fstype == "tmpfs":
                 _make_devices(os.path.join(rootfs, "dev"))
