@@ -515,6 +515,7 @@ def chroot_trick() -> list[str]:
 
 @pytest.mark.spec("RT-SEC-066")
 def test_the_chroot_trick_stays_inside_after_pivot_root(busybox_bundle, tmp_path):
+    from minidock.cgroups import open_driver
     from minidock.runtime import rootfs
 
     root = tmp_path / "rootfs"
@@ -524,7 +525,7 @@ def test_the_chroot_trick_stays_inside_after_pivot_root(busybox_bundle, tmp_path
 
     def pivoted():
         sc.unshare(sc.CLONE_NEWNS)
-        rootfs.enter(str(root), 2 if os.path.exists("/sys/fs/cgroup/cgroup.controllers") else 1)
+        rootfs.enter(str(root), open_driver().hierarchy)
         security.apply(DEFAULT)  # CAP_SYS_CHROOT is among Docker's defaults: chroot works
         return chroot_trick()
 
