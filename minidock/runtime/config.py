@@ -25,6 +25,7 @@ from minidock.cgroups import Resources
 from minidock.errors import InvalidArgument, NotFound
 from minidock.namespaces import Namespace, parse as parse_namespace
 from minidock.runtime import mounts as oci_mounts
+from minidock.runtime.security import Security, docker_fields, merge, parse as parse_security
 
 OCI_VERSION = "1.0.2"
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -44,14 +45,24 @@ class RunConfig:
     namespaces: frozenset[Namespace]
     resources: Resources               # linux.resources, checked (minidock.cgroups)
     additional_gids: tuple[int, ...] = ()
+    terminal: bool = False                               # process.terminal: a pty as stdio
+    security: Security = Security()                      # capabilities, no_new_privs, seccomp, masked paths
     mounts: tuple[oci_mounts.Mount, ...] | None = None   # None: rootfs.default_mounts()
     rlimits: tuple[tuple[int, int, int], ...] = ()       # (RLIMIT_*, soft, hard)
 
 
 def default_config() -> dict[str, Any]:
-    """Return the config `minidock-runtime spec` writes: busybox's sh, every namespace but user."""
+    """Return the config `minidock-runtime spec` writes: busybox's sh, every namespace but user.
+
+    Security is what `docker run` gives by default: Docker's 14 capabilities,
+    its seccomp profile, masked and read-only paths (security.docker_fields).
+    """
     from minidock.runtime.rootfs import DEFAULT_MOUNTS
 
+    return merge(_base_config(DEFAULT_MOUNTS), docker_fields())
+
+
+def _base_config(default_mounts: list[dict]) -> dict[str, Any]:
     return {
         "ociVersion": OCI_VERSION,
         "process": {
@@ -64,7 +75,7 @@ def default_config() -> dict[str, Any]:
         },
         "root": {"path": "rootfs", "readonly": False},
         "hostname": "minidock",
-        "mounts": [dict(m) for m in DEFAULT_MOUNTS],
+        "mounts": [dict(m) for m in default_mounts],
         "linux": {
             "namespaces": [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount", "cgroup")],
             "resources": {},
@@ -128,6 +139,8 @@ def parse(data: Any, bundle: str) -> RunConfig:
 
     return RunConfig(
         additional_gids=tuple(gids),
+        terminal=_field(data, "process.terminal", bool, False),
+        security=parse_security(data),
         mounts=None if mounts is None else tuple(mounts),
         rlimits=_rlimits(_field(data, "process.rlimits", list, [])),
         rootfs=rootfs,

@@ -22,6 +22,7 @@ import sys
 from minidock.cgroups import open_driver
 from minidock.errors import Conflict, InvalidArgument, MinidockError
 from minidock.runtime import config as oci_config
+from minidock.runtime import terminal
 from minidock.runtime.monitor import Monitor
 from minidock.runtime.state import State, Status, now
 
@@ -65,8 +66,12 @@ def run(bundle: str, container_id: str, root: str) -> int:
         # a SIGTERM or SIGINT aimed at us is meant for the container
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(signum, lambda sig, _: os.kill(pid, sig))
+        output = terminal.proxy(monitor.master) if monitor.master >= 0 else None
         monitor.release()
-        return monitor.wait()
+        code = monitor.wait()
+        if output is not None:
+            output.join(timeout=5)  # what the container printed last
+        return code
     finally:
         # [RT-RUN-004] run deletes what it created, whatever happened
         _abandon(monitor, root, container_id)

@@ -23,7 +23,7 @@ from minidock.cgroups import open_driver
 from minidock.errors import Conflict
 from minidock.kernel import syscalls as sc
 from minidock.namespaces import Namespace
-from minidock.runtime import config as oci_config, state as states
+from minidock.runtime import config as oci_config, security, state as states
 from minidock.runtime.monitor import exit_code
 from minidock.runtime.state import Status
 
@@ -72,9 +72,9 @@ def _run(checked, args: list[str], environment: dict[str, str], cwd: str) -> Non
         _, status = os.waitpid(pid, 0)
         os._exit(exit_code(status))
     os.chdir(cwd)
-    os.setgroups([])
-    os.setgid(checked.gid)
-    os.setuid(checked.uid)
+    # the init already masked /proc and /sys in this mount namespace
+    security.apply(checked.security, uid=checked.uid, gid=checked.gid,
+                   additional_gids=checked.additional_gids, protect_paths=False)
     try:
         os.execvpe(args[0], args, environment)
     except OSError as error:

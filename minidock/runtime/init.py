@@ -8,7 +8,7 @@ Modelled on: runc's `runc init` (nsexec + standard_init_linux.go)
 
     child:  join cgroup ─ unshare(ns) ─ fork ──────────── report "pid N" ─ _exit(0)
     init:        (PID 1) rootfs.enter ─ sethostname ─ report "ready" ─ wait for start
-                         ─ chdir ─ setgid/setuid ─ execve(process.args)
+                         ─ rlimits ─ chdir ─ security.apply (user, caps, seccomp) ─ execve
 
 Why two forks: unshare(CLONE_NEWPID) does not move the caller into the new PID
 namespace, only its future children; the grandchild is the container's PID 1.
@@ -27,12 +27,13 @@ from __future__ import annotations
 
 import os
 import resource
+import socket
 import sys
 
 from minidock.cgroups import Hierarchy
 from minidock.kernel import syscalls as sc
 from minidock.namespaces import Namespace, flags_for
-from minidock.runtime import rootfs
+from minidock.runtime import rootfs, security, terminal
 from minidock.runtime.config import RunConfig
 
 EXIT_START_FAILED = 127
@@ -42,8 +43,13 @@ def _report(fd: int, line: str) -> None:
     os.write(fd, (line.replace("\n", " ")[:1000] + "\n").encode())
 
 
-def spawn(config: RunConfig, group, hierarchy: Hierarchy, report_fd: int, start_fd: int) -> int:
-    """Fork the container; return the first child's pid (init's pid arrives on report_fd)."""
+def spawn(config: RunConfig, group, hierarchy: Hierarchy, report_fd: int, start_fd: int,
+          console: socket.socket | None = None) -> int:
+    """Fork the container; return the first child's pid (init's pid arrives on report_fd).
+
+    With ``console`` (process.terminal), init opens a pty inside the container
+    and sends its master over that socket before it reports "ready".
+    """
     sys.stdout.flush()
     sys.stderr.flush()
     pid = os.fork()
@@ -61,7 +67,7 @@ def spawn(config: RunConfig, group, hierarchy: Hierarchy, report_fd: int, start_
                 os._exit(0)
         else:
             _report(report_fd, f"pid {os.getpid()}")
-        _init(config, hierarchy, report_fd, start_fd)
+        _init(config, hierarchy, report_fd, start_fd, console)
     except BaseException as error:  # noqa: BLE001 - report anything, then leave
         try:
             _report(report_fd, f"error {error}")
@@ -70,7 +76,8 @@ def spawn(config: RunConfig, group, hierarchy: Hierarchy, report_fd: int, start_
     os._exit(EXIT_START_FAILED)  # not reached: _init execs or raises
 
 
-def _init(config: RunConfig, hierarchy: Hierarchy, report_fd: int, start_fd: int) -> None:
+def _init(config: RunConfig, hierarchy: Hierarchy, report_fd: int, start_fd: int,
+          console: socket.socket | None) -> None:
     """Become the container's process: root filesystem, hostname, wait, user, exec."""
     if Namespace.MOUNT in config.namespaces:
         rootfs.enter(config.rootfs, hierarchy,
@@ -79,18 +86,28 @@ def _init(config: RunConfig, hierarchy: Hierarchy, report_fd: int, start_fd: int
         os.chroot(config.rootfs)
     if Namespace.UTS in config.namespaces and config.hostname:
         sc.sethostname(config.hostname)
+    slave = -1
+    if console is not None:
+        # [RT-TTY-001] the pty comes from the container's own devpts
+        master, slave = terminal.open_pty()
+        terminal.send_master(console, master)
+        os.close(master)
+        console.close()
     _report(report_fd, "ready")
     os.close(report_fd)
     # [RT-STATE-002] nothing of the user's runs before `start`
     if os.read(start_fd, 1) != b"\x01":
         os._exit(EXIT_START_FAILED)  # the monitor is gone: never start
     os.close(start_fd)
+    if slave >= 0:
+        terminal.make_controlling(slave)
     for limit, soft, hard in config.rlimits:
         resource.setrlimit(limit, (soft, hard))
     os.chdir(config.cwd)
-    os.setgroups(list(config.additional_gids))
-    os.setgid(config.gid)
-    os.setuid(config.uid)
+    # [RT-SEC-*] user, capabilities, no_new_privs, masked paths, and the seccomp
+    # filter last of all: after it, the calls it refuses are gone for good
+    security.apply(config.security, uid=config.uid, gid=config.gid,
+                   additional_gids=config.additional_gids)
     try:
         os.execvpe(config.args[0], list(config.args), config.env)
     except OSError as error:

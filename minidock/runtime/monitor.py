@@ -28,7 +28,7 @@ import socket
 
 from minidock.errors import Conflict, SystemError as MinidockSystemError
 from minidock.kernel import syscalls as sc
-from minidock.runtime import init
+from minidock.runtime import init, terminal
 from minidock.runtime.config import RunConfig
 from minidock.runtime.state import Event, State, Status, process_start_time, transition
 
@@ -52,6 +52,7 @@ class Monitor:
         self.root = root
         self.driver = driver
         self.group = None
+        self.master = -1       # the pty master, when process.terminal is true
         self._start_w = -1
 
     @property
@@ -66,9 +67,12 @@ class Monitor:
         report_r, report_w = os.pipe()
         start_r, self._start_w = os.pipe()
         os.set_inheritable(self._start_w, False)
-        child = init.spawn(self.config, self.group, self.driver.hierarchy, report_w, start_r)
+        ours, theirs = socket.socketpair() if self.config.terminal else (None, None)
+        child = init.spawn(self.config, self.group, self.driver.hierarchy, report_w, start_r, theirs)
         os.close(report_w)
         os.close(start_r)
+        if theirs is not None:
+            theirs.close()
         pid, error = 0, None
         with os.fdopen(report_r) as reports:
             for line in reports:  # ends when init closes its end ("ready") or dies
@@ -79,7 +83,12 @@ class Monitor:
                     error = rest
                 elif word == "ready":
                     break
-        os.waitpid(child, 0)  # the intermediate child exits at once
+        if pid != child:  # without a PID namespace the child is init itself
+            os.waitpid(child, 0)  # the intermediate child exits at once
+        if ours is not None:
+            if not error:
+                self.master = terminal.receive_master(ours)
+            ours.close()
         if error or not pid:
             if pid:
                 _reap(pid)
@@ -127,6 +136,8 @@ class Monitor:
         signal.signal(signal.SIGCHLD, lambda *_: None)
         selector.register(wake_r, selectors.EVENT_READ, "signal")
         streams = {stdout_r: "stdout", stderr_r: "stderr"}
+        if self.master >= 0:  # with a terminal, everything the container prints comes through the pty
+            streams[self.master] = "stdout"
         for fd in streams:
             selector.register(fd, selectors.EVENT_READ, "output")
         log = open(os.path.join(self.directory, LOG_FILE), "a")
@@ -143,7 +154,10 @@ class Monitor:
                         os.read(wake_r, 512)
                         exited = exited or self._reap_nowait()
                     else:
-                        data = os.read(key.fd, 65536)
+                        try:
+                            data = os.read(key.fd, 65536)
+                        except OSError:  # EIO from a pty master once the slave is closed
+                            data = b""
                         if not data:
                             selector.unregister(key.fd)
                             streams.pop(key.fd)

@@ -21,6 +21,7 @@ Where things happen (this also works under pytest-xdist, where tests run in work
 from __future__ import annotations
 
 import json
+import re
 from collections import defaultdict
 from datetime import datetime, timezone
 from pathlib import Path
@@ -217,6 +218,14 @@ def build_report(
     }
 
 
+_LINK = re.compile(r"\[([^\]]*)\]\(([^)]*)\)")
+
+
+def _unlink(text: str) -> str:
+    """Keep a link's words, drop its target: spec links are relative to spec/, not to the report."""
+    return _LINK.sub(r"\1", text)
+
+
 def _cell(text: str) -> str:
     """Text safe inside a Markdown table cell."""
     return text.replace("|", "\\|").replace("\n", " ")
@@ -257,7 +266,7 @@ def render_markdown(document: dict) -> str:
         lines += ["", f"## spec/{file}", "", "| ID | level | status | requirement | tests |", "|---|---|---|---|---|"]
         for req in requirements:
             status = req["status"] + (f" ({req['note']})" if req["note"] else "")
-            lines.append(f"| `{req['id']}` | {req['level']} | {_cell(status)} | {_cell(req['text'])} "
+            lines.append(f"| `{req['id']}` | {req['level']} | {_cell(status)} | {_cell(_unlink(req['text']))} "
                          f"| {_tests_cell(req['tests'])} |")
     return "\n".join(lines) + "\n"
 

@@ -33,6 +33,12 @@ class Bundle:
         self.config = json.loads((self.path / "config.json").read_text())
         self.id = "t" + uuid.uuid4().hex[:12]
 
+    def privileged(self) -> None:
+        """Give the config what `docker run --privileged` gives (every capability, no filter)."""
+        from minidock.runtime.security import docker_fields, merge
+
+        self.config = merge(self.config, docker_fields(privileged=True))
+
     def write(self, config: dict | str | None = None) -> None:
         text = config if isinstance(config, str) else json.dumps(config or self.config)
         (self.path / "config.json").write_text(text)

@@ -24,11 +24,6 @@ import pytest
 from minidock.runtime import security
 from minidock.runtime.config import RunConfig
 
-# Until the runtime reads the security fields and calls security.apply() in its init,
-# these containers would not be confined and every test would fail for that reason.
-if "security" not in {field.name for field in dataclasses.fields(RunConfig)}:
-    pytest.skip("waiting for integration: RunConfig has no 'security' field yet", allow_module_level=True)
-
 EPERM = "Operation not permitted"
 
 

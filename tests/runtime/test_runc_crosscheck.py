@@ -1,4 +1,5 @@
-"""The same bundle under runc and under minidock-runtime: what the process sees must match."""
+"""The same bundle under runc and under minidock-runtime: what the process sees must match
+(identity, filesystem, limits, and security: capabilities, no_new_privs, seccomp)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,9 @@ echo "cgroup-mounts=$(grep ' cgroup ' /proc/self/mounts | cut -d' ' -f2 | grep -
 echo "memory=$(cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes)"
 echo "pids=$(cat /sys/fs/cgroup/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids/pids.max)"
 echo "sys=$(grep ' /sys ' /proc/self/mounts | cut -d' ' -f4 | cut -d, -f1)"
-echo "visible-pids=$(cd /proc && ls -d [0-9]* | wc -l)"
+echo "pid1=$(cat /proc/1/comm)"
+grep -E '^(CapEff|CapPrm|CapBnd|CapInh|NoNewPrivs|Seccomp):' /proc/self/status | tr -d ' \t' | tr ':' '='
+echo "mount-refused=$(mount -t tmpfs x /mnt 2>&1 >/dev/null | head -c 40)"
 """
 
 

@@ -288,12 +288,13 @@ def test_privileged_is_the_whole_bounding_set_and_no_filter():
 
 
 @pytest.mark.spec("RT-SEC-054")
-def test_only_harmless_device_nodes_may_be_made():
+def test_block_devices_and_host_memory_nodes_are_refused():
     program, _ = default_program()
     mknodat = X86.numbers["mknodat"]
     assert run_bpf(program, mknodat, (-100, 0, 0o020666, 1 << 8 | 3)) == ALLOW       # /dev/null
     assert run_bpf(program, mknodat, (-100, 0, 0o020666, 5 << 8 | 0)) == ALLOW       # /dev/tty
     assert run_bpf(program, mknodat, (-100, 0, 0o020600, 1 << 8 | 1)) == errno_ret(errno.EPERM)  # mem
+    assert run_bpf(program, mknodat, (-100, 0, 0o020600, 1 << 8 | 4)) == errno_ret(errno.EPERM)  # port
     assert run_bpf(program, mknodat, (-100, 0, 0o060600, 8 << 8 | 0)) == errno_ret(errno.EPERM)  # sda
     assert run_bpf(program, mknodat, (-100, 0, 0o010644, 0)) == ALLOW                # a FIFO
     assert run_bpf(program, X86.numbers["mknod"], (0, 0o060600, 8 << 8)) == errno_ret(errno.EPERM)

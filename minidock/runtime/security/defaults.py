@@ -70,30 +70,36 @@ DENIED: dict[str, str | None] = {
 CLONE_NAMESPACE_FLAGS = 0x7E020000  # NEWNS|NEWCGROUP|NEWUTS|NEWIPC|NEWUSER|NEWPID|NEWNET
 
 
-# <sys/stat.h> file types, and the character devices every container's /dev has
-# (runc's DefaultSimpleDevices; rootfs.DEVICES makes them): (major, minor).
+def _bits(mask: int) -> list[int]:
+    """The single-bit values set in ``mask``."""
+    return [1 << i for i in range(64) if mask >> i & 1]
+
+
+# <sys/stat.h> file types, and the character devices that expose the host's memory and ports.
 S_IFMT, S_IFCHR, S_IFBLK = 0o170000, 0o020000, 0o060000
-ALLOWED_DEVICES = ((1, 3), (1, 5), (1, 7), (1, 8), (1, 9), (5, 0))
+DANGEROUS_CHAR_DEVICES = ((1, 1), (1, 2), (1, 4))  # /dev/mem, /dev/kmem, /dev/port
 
 
 def _mknod_rules() -> list[dict]:
-    """mknod(2) only of a regular file, FIFO, socket, or an allowed character device.
+    """mknod(2) of a block device, or of /dev/mem, /dev/kmem or /dev/port, is refused.
 
-    Docker leaves this to the devices cgroup; the runtime has none yet, and without
-    it a container with CAP_MKNOD could make /dev/sda and read the host's disk.
+    Docker leaves devices to the devices cgroup; the runtime has none yet, and
+    without it a container with CAP_MKNOD could make /dev/sda and read the host's
+    disk, or /dev/mem and read its memory. Deny-only rules, so libseccomp (runc)
+    and our compiler read the profile the same way.
     mknod(path, mode, dev) has mode at index 1; mknodat(dirfd, path, mode, dev) at 2.
     The kernel takes dev as a 32-bit (major << 8 | minor) for small numbers.
     """
     rules = []
     for name, mode in (("mknod", 1), ("mknodat", 2)):
-        is_char = {"index": mode, "value": S_IFMT, "valueTwo": S_IFCHR, "op": "SCMP_CMP_MASKED_EQ"}
-        for major, minor in ALLOWED_DEVICES:
-            rules.append({"names": [name], "action": "SCMP_ACT_ALLOW", "args": [
-                is_char, {"index": mode + 1, "value": major << 8 | minor, "op": "SCMP_CMP_EQ"}]})
-        for kind in (S_IFCHR, S_IFBLK):
+        rules.append({"names": [name], "action": "SCMP_ACT_ERRNO", "errnoRet": errno.EPERM,
+                      "args": [{"index": mode, "value": S_IFMT, "valueTwo": S_IFBLK,
+                                "op": "SCMP_CMP_MASKED_EQ"}]})
+        for major, minor in DANGEROUS_CHAR_DEVICES:
             rules.append({"names": [name], "action": "SCMP_ACT_ERRNO", "errnoRet": errno.EPERM,
-                          "args": [{"index": mode, "value": S_IFMT, "valueTwo": kind,
-                                    "op": "SCMP_CMP_MASKED_EQ"}]})
+                          "args": [{"index": mode, "value": S_IFMT, "valueTwo": S_IFCHR,
+                                    "op": "SCMP_CMP_MASKED_EQ"},
+                                   {"index": mode + 1, "value": major << 8 | minor, "op": "SCMP_CMP_EQ"}]})
     return rules
 
 
@@ -105,10 +111,10 @@ def default_profile(kept: Iterable[str]) -> dict:
     if "CAP_SYS_ADMIN" not in kept:
         rules += [
             # [RT-SEC-051] clone(2) may make threads and processes, not namespaces
-            {"names": ["clone"], "action": "SCMP_ACT_ALLOW",
-             "args": [{"index": 0, "value": CLONE_NAMESPACE_FLAGS, "valueTwo": 0,
-                       "op": "SCMP_CMP_MASKED_EQ"}]},
-            {"names": ["clone"], "action": "SCMP_ACT_ERRNO", "errnoRet": errno.EPERM},
+            # one deny rule per flag: "flags & mask != 0" has no single comparison
+            *({"names": ["clone"], "action": "SCMP_ACT_ERRNO", "errnoRet": errno.EPERM,
+               "args": [{"index": 0, "value": bit, "valueTwo": bit, "op": "SCMP_CMP_MASKED_EQ"}]}
+              for bit in _bits(CLONE_NAMESPACE_FLAGS)),
             # clone3 passes its flags in memory, where BPF cannot look: ENOSYS makes
             # glibc fall back to clone, whose flags the rule above can check (as Docker)
             {"names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": errno.ENOSYS},

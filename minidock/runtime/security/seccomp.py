@@ -216,6 +216,16 @@ def _compare(condition: Condition, fail: Label, labels) -> list:
             bpf.load(lo), bpf.jump(low, value_lo, fail, ok), ok]
 
 
+# Most severe first: the order the kernel itself uses between filters (seccomp(2)).
+_SEVERITY = (Action.SCMP_ACT_KILL_PROCESS, Action.SCMP_ACT_KILL_THREAD, Action.SCMP_ACT_TRAP,
+             Action.SCMP_ACT_ERRNO, Action.SCMP_ACT_TRACE, Action.SCMP_ACT_LOG, Action.SCMP_ACT_ALLOW)
+
+
+def _severity(rule: Rule) -> int:
+    """The rank of a rule's action in _SEVERITY (KILL and KILL_THREAD share a value)."""
+    return next(i for i, action in enumerate(_SEVERITY) if action.value == rule.action.value)
+
+
 def compile_profile(profile: Profile, arch: Arch | None = None) -> Compiled:
     """Compile ``profile`` for ``arch`` (this machine's by default) into a BPF program."""
     arch = arch or native()
@@ -241,7 +251,9 @@ def compile_profile(profile: Profile, arch: Arch | None = None) -> Compiled:
 
     for number, rules in by_number.items():
         block: list = []
-        for rule in rules:
+        # [RT-SEC-025] as libseccomp (and so runc) does: when several rules match a
+        # call, the most severe action wins, whatever their order in the profile
+        for rule in sorted(rules, key=_severity):
             next_rule = Label(f"rule{next(labels)}")
             for condition in rule.conditions:
                 block += _compare(condition, next_rule, labels)
