@@ -42,9 +42,10 @@ class RunConfig:
     uid: int
     gid: int
     hostname: str | None
-    namespaces: frozenset[Namespace]
+    namespaces: frozenset[Namespace]   # to create
     resources: Resources               # linux.resources, checked (minidock.cgroups)
     additional_gids: tuple[int, ...] = ()
+    joined_namespaces: tuple[tuple[Namespace, str], ...] = ()   # to join: (kind, path)
     terminal: bool = False                               # process.terminal: a pty as stdio
     security: Security = Security()                      # capabilities, no_new_privs, seccomp, masked paths
     mounts: tuple[oci_mounts.Mount, ...] | None = None   # None: rootfs.default_mounts()
@@ -126,11 +127,21 @@ def parse(data: Any, bundle: str) -> RunConfig:
     if not os.path.isdir(rootfs):
         raise NotFound(f"root filesystem {rootfs} does not exist")
 
-    kinds = set()
+    kinds, joined = set(), {}
     for entry in _field(data, "linux.namespaces", list, []):
         if not isinstance(entry, dict) or not isinstance(entry.get("type"), str):
             raise InvalidArgument("config.json: each 'linux.namespaces' entry needs a string 'type'")
-        kinds.add(parse_namespace(entry["type"]))  # [RT-CFG-004] unknown types are refused
+        kind = parse_namespace(entry["type"])  # [RT-CFG-004] unknown types are refused
+        path = entry.get("path")
+        if path is None:
+            kinds.add(kind)
+            continue
+        # [NS-JOIN-002] a namespace to join is an existing /proc/PID/ns/* (or bind-mounted) file
+        if not isinstance(path, str) or not path.startswith("/"):
+            raise InvalidArgument(f"config.json: the {kind.oci_type} namespace path must be absolute, got {path!r}")
+        if not os.path.exists(path):
+            raise NotFound(f"config.json: the {kind.oci_type} namespace to join, {path}, does not exist")
+        joined[kind] = path
 
     gids = _field(data, "process.user.additionalGids", list, [])
     if not all(isinstance(g, int) and not isinstance(g, bool) and g >= 0 for g in gids):
@@ -151,6 +162,7 @@ def parse(data: Any, bundle: str) -> RunConfig:
         gid=_field(data, "process.user.gid", int, 0),
         hostname=_field(data, "hostname", str, None),
         namespaces=frozenset(kinds),
+        joined_namespaces=tuple(joined.items()),
         resources=Resources.from_oci(_field(data, "linux.resources", dict, {})),
     )
 

@@ -45,7 +45,7 @@ def exec_in(root: str, container_id: str, args: list[str], env: list[str] | None
         key, _, value = entry.partition("=")
         environment[key] = value
     fds = [(kind, os.open(f"/proc/{current.pid}/ns/{kind.proc}", os.O_RDONLY))
-           for kind in _JOIN_ORDER if kind in checked.namespaces]
+           for kind in _JOIN_ORDER if kind in checked.namespaces or kind in dict(checked.joined_namespaces)]
     sys.stdout.flush()
     sys.stderr.flush()
     pid = os.fork()

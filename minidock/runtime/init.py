@@ -6,7 +6,7 @@ Modelled on: runc's `runc init` (nsexec + standard_init_linux.go)
 
     spawn(config, group, hierarchy, report_fd, start_fd) -> pid of the container's init, in the child
 
-    child:  join cgroup ─ unshare(ns) ─ fork ──────────── report "pid N" ─ _exit(0)
+    child:  join cgroup ─ setns(paths) ─ unshare(ns) ─ fork ─ report "pid N" ─ _exit(0)
     init:        (PID 1) rootfs.enter ─ sethostname ─ report "ready" ─ wait for start
                          ─ rlimits ─ chdir ─ security.apply (user, caps, seccomp) ─ execve
 
@@ -59,8 +59,11 @@ def spawn(config: RunConfig, group, hierarchy: Hierarchy, report_fd: int, start_
         group.add(os.getpid())
         # [NS-002] join the cgroup first: unshare(CLONE_NEWCGROUP) makes the
         # current group the root of the container's view
+        join(config.joined_namespaces)
         sc.unshare(flags_for(config.namespaces))
-        if Namespace.PID in config.namespaces:
+        pid_namespace = Namespace.PID in config.namespaces or \
+            any(kind is Namespace.PID for kind, _ in config.joined_namespaces)
+        if pid_namespace:
             init_pid = os.fork()
             if init_pid != 0:
                 _report(report_fd, f"pid {init_pid}")
@@ -74,6 +77,21 @@ def spawn(config: RunConfig, group, hierarchy: Hierarchy, report_fd: int, start_
         finally:
             os._exit(EXIT_START_FAILED)
     os._exit(EXIT_START_FAILED)  # not reached: _init execs or raises
+
+
+# user first: joining it gives the capabilities the other joins need in it
+_JOIN_FIRST = (Namespace.USER,)
+
+
+def join(namespaces: tuple[tuple[Namespace, str], ...]) -> None:
+    """setns(2) into each (kind, path), user namespace first (NS-JOIN-001)."""
+    ordered = sorted(namespaces, key=lambda item: item[0] not in _JOIN_FIRST)
+    for kind, path in ordered:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            sc.setns(fd, kind.flag)
+        finally:
+            os.close(fd)
 
 
 def _init(config: RunConfig, hierarchy: Hierarchy, report_fd: int, start_fd: int,

@@ -204,3 +204,35 @@ def test_bad_resources_are_refused_before_anything_exists(runtime, bundle):
     assert result.returncode == 1 and "linux.resources.cpu.quota" in result.stderr
     assert cgroup_dirs_named(bundle.id) == []
     assert not os.path.exists(os.path.join(runtime.root, bundle.id))
+
+
+@pytest.mark.spec("NS-JOIN-001", "NS-JOIN-002")
+def test_a_second_container_joins_the_first_ones_network_and_ipc(runtime, bundle, busybox_bundle, tmp_path):
+    from tests.runtime.conftest import Bundle
+
+    first = runtime.create("sleep", "30")
+    runtime("start", bundle.id)
+    second = Bundle(busybox_bundle, tmp_path / "second")
+    second.config["linux"]["namespaces"] = [
+        {"type": t} for t in ("pid", "uts", "mount", "cgroup")] + [
+        {"type": "network", "path": f"/proc/{first['pid']}/ns/net"},
+        {"type": "ipc", "path": f"/proc/{first['pid']}/ns/ipc"}]
+    result = second.run("sh", "-c", "for n in net ipc uts; do readlink /proc/self/ns/$n; done")
+    assert result.returncode == 0, result.stderr
+    net, ipc, uts = result.stdout.split()
+    assert net == os.readlink(f"/proc/{first['pid']}/ns/net")
+    assert ipc == os.readlink(f"/proc/{first['pid']}/ns/ipc")
+    assert uts != os.readlink(f"/proc/{first['pid']}/ns/uts")
+    second.config["linux"]["namespaces"][-1]["path"] = "/proc/999999999/ns/ipc"
+    refused = second.run("true")
+    assert refused.returncode == 1 and "/proc/999999999/ns/ipc" in refused.stderr
+
+
+@pytest.mark.spec("NS-JOIN-001")
+def test_the_host_pid_namespace_when_pid_is_left_out(bundle):
+    bundle.config["linux"]["namespaces"] = [{"type": t} for t in ("uts", "mount", "ipc", "cgroup")]
+    result = bundle.run("sh", "-c", "echo $$; readlink /proc/self/ns/pid")
+    assert result.returncode == 0, result.stderr
+    pid, namespace = result.stdout.split()
+    assert pid != "1"
+    assert namespace == os.readlink("/proc/self/ns/pid")
