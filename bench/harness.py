@@ -1,16 +1,21 @@
 """The benchmark harness: minidock and its real peers, side by side, in one run.
 
-Implements: spec/bench.md HARNESS-BENCH-001 .. HARNESS-BENCH-006
+Implements: spec/bench.md HARNESS-BENCH-001 .. HARNESS-BENCH-008
 Run:        make bench   (.venv/bin/python -m bench [NAME ...] [--rounds N])
 
-    Benchmark(name, contenders, subject="minidock")
+    Benchmark(name, contenders, subject="minidock", unit="ms", target=None)
       └── Contender(name, run=argv | callable, available=..., missing="why not")
 
-    run_benchmark(b): probe each contender once (untimed; a failure skips it with a note),
+    run_benchmark(b): probe each contender once (unmeasured; a failure skips it with a note),
                       then `rounds` rounds, every contender once per round, in an order that
                       rotates, so that a slow minute of the machine hits everyone alike
-    build_rows(result): median, fastest, and the ratio subject/contender of the medians
+    build_rows(result): median, lowest, and the ratio subject/contender of the medians
     render(rows): a rich table
+
+Two kinds of benchmark share the table. A timed one (unit "ms") times each run: one
+sample per run. A measuring one (any other unit, e.g. "KiB") has contenders whose run
+is a callable returning its samples in that unit (one per container, say).
+A benchmark's target names the peer the subject should match or beat (ratio <= 1.00x).
 
 Results are printed, never asserted: a benchmark is a measurement, not a test.
 """
@@ -28,7 +33,9 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from rich.table import Table
 
-Runner = Sequence[str] | Callable[[], None]
+Runner = Sequence[str] | Callable[[], None]  # a timed run
+Measure = Callable[[], Sequence[float]]  # a measuring run: its samples, in the benchmark's unit
+TIMED = "ms"
 
 
 def always() -> bool:
@@ -37,30 +44,35 @@ def always() -> bool:
 
 @dataclass(frozen=True)
 class Contender:
-    """One thing to time: a command line, or a callable that raises when it fails."""
+    """One thing to time (a command line, or a callable), or to measure (a Measure).
+
+    Either kind of callable raises when it fails.
+    """
 
     name: str
-    run: Runner
+    run: Runner | Measure
     available: Callable[[], bool] = always
     missing: str = "not installed"  # the note when available() is False
 
 
 @dataclass(frozen=True)
 class Benchmark:
-    """One question ("how long does X take?"), asked of minidock and its peers."""
+    """One question ("how long does X take?", "how much memory?"), asked of minidock and its peers."""
 
     name: str
     contenders: Sequence[Contender]
     rounds: int = 10
     subject: str = "minidock"  # the contender the ratios are about
+    unit: str = TIMED  # TIMED: each run is timed; otherwise each run returns samples in this unit
+    target: str | None = None  # the peer whose median the subject's should be at or below
 
 
 @dataclass
 class Timing:
-    """What one contender did in one benchmark: its times in seconds, or why it has none."""
+    """What one contender did in one benchmark: its samples in the benchmark's unit, or why it has none."""
 
     contender: str
-    seconds: list[float] = field(default_factory=list)
+    samples: list[float] = field(default_factory=list)
     note: str = ""
 
 
@@ -70,11 +82,13 @@ class Row:
 
     benchmark: str
     contender: str
-    median_ms: float | None
-    fastest_ms: float | None
-    rounds: int
+    median: float | None
+    lowest: float | None
+    samples: int
     ratio: float | None  # subject median / this median; None when either is missing
     note: str
+    unit: str = TIMED
+    target: str = ""  # on the target peer's row: the target and whether it was met
 
 
 def on_path(program: str) -> Callable[[], bool]:
@@ -97,8 +111,18 @@ def run_once(run: Runner) -> float:
     return time.perf_counter() - started
 
 
+def sample(benchmark: Benchmark, run: Runner | Measure) -> list[float]:
+    """One run's samples: its wall time in milliseconds, or what it measured."""
+    if benchmark.unit == TIMED:
+        return [run_once(run) * 1000]
+    values = [float(value) for value in run()]
+    if not values:
+        raise RuntimeError("measured nothing")
+    return values
+
+
 def run_benchmark(benchmark: Benchmark, rounds: int | None = None) -> list[Timing]:
-    """Time every available contender, interleaved; one Timing per contender, in order."""
+    """Run every available contender, interleaved; one Timing per contender, in order."""
     timings = [Timing(contender.name) for contender in benchmark.contenders]
     active = []
     for contender, timing in zip(benchmark.contenders, timings):
@@ -106,7 +130,7 @@ def run_benchmark(benchmark: Benchmark, rounds: int | None = None) -> list[Timin
             timing.note = contender.missing
             continue
         try:
-            run_once(contender.run)  # warm-up and probe: page cache, first-run costs
+            sample(benchmark, contender.run)  # warm-up and probe: page cache, first-run costs
         except (RuntimeError, OSError, subprocess.SubprocessError) as error:
             timing.note = f"skipped: {error}"
             continue
@@ -117,47 +141,60 @@ def run_benchmark(benchmark: Benchmark, rounds: int | None = None) -> list[Timin
             if timing.note:
                 continue  # failed in an earlier round
             try:
-                timing.seconds.append(run_once(contender.run))
+                timing.samples.extend(sample(benchmark, contender.run))
             except (RuntimeError, OSError, subprocess.SubprocessError) as error:
                 timing.note = f"failed in round {round_number + 1}: {error}"
     return timings
 
 
-def median_ms(seconds: Sequence[float]) -> float | None:
-    """The median in milliseconds, or None for no samples."""
-    return statistics.median(seconds) * 1000 if seconds else None
+def median(samples: Sequence[float]) -> float | None:
+    """The median, or None for no samples."""
+    return statistics.median(samples) if samples else None
 
 
 def ratio(subject_ms: float | None, other_ms: float | None) -> float | None:
-    """subject / other: 2.0 means the subject takes twice as long."""
+    """subject / other: 2.0 means the subject takes twice as long (or twice the memory)."""
     if subject_ms is None or other_ms is None or other_ms == 0:
         return None
     return subject_ms / other_ms
 
 
+def verdict(target_ratio: float | None) -> str:
+    """The target cell of the target peer's row: the subject at or below the peer, met or not."""
+    if target_ratio is None:
+        return "<= 1.00x: not measured"
+    return f"<= 1.00x: {'met' if target_ratio <= 1.0 else 'missed'}"
+
+
 def build_rows(benchmark: Benchmark, timings: Sequence[Timing]) -> list[Row]:
     """The table's rows for one benchmark (pure)."""
-    medians = {timing.contender: median_ms(timing.seconds) for timing in timings}
-    subject_ms = medians.get(benchmark.subject)
+    medians = {timing.contender: median(timing.samples) for timing in timings}
+    subject_median = medians.get(benchmark.subject)
     rows = []
     for timing in timings:
         is_subject = timing.contender == benchmark.subject
+        row_ratio = None if is_subject else ratio(subject_median, medians[timing.contender])
         rows.append(
             Row(
                 benchmark=benchmark.name,
                 contender=timing.contender,
-                median_ms=medians[timing.contender],
-                fastest_ms=min(timing.seconds) * 1000 if timing.seconds else None,
-                rounds=len(timing.seconds),
-                ratio=None if is_subject else ratio(subject_ms, medians[timing.contender]),
+                median=medians[timing.contender],
+                lowest=min(timing.samples) if timing.samples else None,
+                samples=len(timing.samples),
+                ratio=row_ratio,
                 note=timing.note,
+                unit=benchmark.unit,
+                target=verdict(row_ratio) if timing.contender == benchmark.target else "",
             )
         )
     return rows
 
 
-def format_ms(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1f}"
+def format_value(value: float | None, unit: str) -> str:
+    """12.3 ms, 11454 KiB; - for no value."""
+    if value is None:
+        return "-"
+    return f"{value:.1f} {unit}" if unit == TIMED else f"{value:.0f} {unit}"
 
 
 def render(rows: Sequence[Row]) -> Table:
@@ -165,16 +202,18 @@ def render(rows: Sequence[Row]) -> Table:
     from rich.table import Table
 
     table = Table(
-        title="minidock and its peers (milliseconds, lower is faster)",
+        title="minidock and its peers (lower is better)",
         caption="ratio = the median of the benchmark's minidock contender / this median "
-        "(2.00x: minidock takes twice as long)",
+        "(2.00x: minidock takes twice as long, or twice the memory); "
+        "target: issue 3's goal for minidock against that peer",
     )
     table.add_column("benchmark", no_wrap=True)
     table.add_column("contender", no_wrap=True)
-    table.add_column("median", justify="right")
-    table.add_column("fastest", justify="right")
-    table.add_column("rounds", justify="right")
+    table.add_column("median", justify="right", no_wrap=True)
+    table.add_column("lowest", justify="right", no_wrap=True)
+    table.add_column("samples", justify="right")
     table.add_column("ratio", justify="right")
+    table.add_column("target", no_wrap=True)
     table.add_column("note")
     previous = None
     for row in rows:
@@ -183,10 +222,11 @@ def render(rows: Sequence[Row]) -> Table:
         table.add_row(
             row.benchmark if row.benchmark != previous else "",
             row.contender,
-            format_ms(row.median_ms),
-            format_ms(row.fastest_ms),
-            str(row.rounds),
+            format_value(row.median, row.unit),
+            format_value(row.lowest, row.unit),
+            str(row.samples),
             "-" if row.ratio is None else f"{row.ratio:.2f}x",
+            row.target,
             row.note,
         )
         previous = row.benchmark
