@@ -88,11 +88,13 @@ def swap_max_v2(memory_swap: int, memory_limit: int | None) -> str:
     swap.max = (memory + swap) - memory. Resources.check() has already made
     sure that a limit is set and not above memory_swap.
     """
+    # lab 02: begin: turn v1's memory+swap into v2's swap alone ("max" stays unlimited)
     # [CG-MEM-003] v2 counts swap alone: memory.swap.max = swap - limit
     if memory_swap == UNLIMITED:
         return "max"
     assert memory_limit is not None and memory_limit != UNLIMITED, "Resources.check() was skipped"
     return str(memory_swap - memory_limit)
+    # lab 02: end
 
 
 def _max(value: int) -> str:
@@ -110,12 +112,14 @@ def plan_v1(resources: Resources, bfq: bool = False) -> list[V1Write]:
     """
     r = resources
     plan: list[V1Write] = []
+    # lab 02: begin: plan the v1 memory writes: the limit, then memory+swap, then the reservation (only the fields that are set)
     if r.memory_limit is not None:  # v1 takes -1 itself as "unlimited"
         plan.append(("memory", "memory.limit_in_bytes", str(r.memory_limit)))
     if r.memory_swap is not None:   # after the limit: memsw may never be below it
         plan.append(("memory", "memory.memsw.limit_in_bytes", str(r.memory_swap)))
     if r.memory_reservation is not None:
         plan.append(("memory", "memory.soft_limit_in_bytes", str(r.memory_reservation)))
+    # lab 02: end
     if r.cpu_shares is not None:
         plan.append(("cpu", "cpu.shares", str(r.cpu_shares)))
     if r.cpu_period is not None:    # the period first, so the quota is checked against it
@@ -126,8 +130,10 @@ def plan_v1(resources: Resources, bfq: bool = False) -> list[V1Write]:
         plan.append(("cpuset", "cpuset.cpus", r.cpuset_cpus))
     if r.cpuset_mems is not None:
         plan.append(("cpuset", "cpuset.mems", r.cpuset_mems))
+    # lab 02: begin: plan the v1 pids limit (unlimited is spelled "max")
     if r.pids_limit is not None:  # [CG-PIDS-001] v1 pids.max, like v2, says "max" for unlimited
         plan.append(("pids", "pids.max", _max(r.pids_limit)))
+    # lab 02: end
     if r.blkio_weight is not None:
         plan.append(("blkio", "blkio.bfq.weight" if bfq else "blkio.weight", str(r.blkio_weight)))
     return plan
@@ -159,12 +165,14 @@ def plan_v2(resources: Resources, bfq: bool = False) -> list[V2Write]:
     """
     r = resources
     plan: list[V2Write] = []
+    # lab 02: begin: plan the v2 memory writes: the limit, then swap, then the reservation (only the fields that are set)
     if r.memory_limit is not None:
         plan.append(("memory.max", _max(r.memory_limit)))
     if r.memory_swap is not None:
         plan.append(("memory.swap.max", swap_max_v2(r.memory_swap, r.memory_limit)))
     if r.memory_reservation is not None:
         plan.append(("memory.low", _max(r.memory_reservation)))
+    # lab 02: end
     if r.cpu_shares is not None:
         # [CG-CPU-002] shares become a weight by the runc/crun formula
         plan.append(("cpu.weight", str(cpu_weight_from_shares(r.cpu_shares))))
@@ -177,8 +185,10 @@ def plan_v2(resources: Resources, bfq: bool = False) -> list[V2Write]:
         plan.append(("cpuset.cpus", r.cpuset_cpus))
     if r.cpuset_mems is not None:
         plan.append(("cpuset.mems", r.cpuset_mems))
+    # lab 02: begin: plan the v2 pids limit (unlimited is spelled "max")
     if r.pids_limit is not None:
         plan.append(("pids.max", _max(r.pids_limit)))
+    # lab 02: end
     if r.blkio_weight is not None:
         # [CG-IO-001] BFQ takes the weight as it is; io.weight needs it converted
         if bfq:

@@ -123,12 +123,16 @@ def _bytes(value: str | None) -> bytes | None:
 
 def unshare(flags: int) -> None:
     """Move the calling process into new namespaces. See unshare(2)."""
+    # lab 01: begin: call libc's unshare(2) with these flags; a failure must raise SyscallError
     _check("unshare", (hex(flags),), _libc.unshare(ctypes.c_int(flags)))
+    # lab 01: end
 
 
 def setns(fd: int, nstype: int = 0) -> None:
     """Join the namespace that ``fd`` (an open /proc/PID/ns/* file) refers to. See setns(2)."""
+    # lab 01: begin: call libc's setns(2) on this fd; a failure must raise SyscallError
     _check("setns", (fd, hex(nstype)), _libc.setns(ctypes.c_int(fd), ctypes.c_int(nstype)))
+    # lab 01: end
 
 
 def mount(source: str | None, target: str, fstype: str | None = None,
@@ -160,8 +164,10 @@ def pivot_root(new_root: str, put_old: str) -> None:
 
 def sethostname(name: str) -> None:
     """Set the hostname of the calling process's UTS namespace. See sethostname(2)."""
+    # lab 01: begin: call libc's sethostname(2) with the name's bytes and their length; a failure must raise SyscallError
     raw = name.encode()
     _check("sethostname", (name,), _libc.sethostname(raw, ctypes.c_size_t(len(raw))))
+    # lab 01: end
 
 
 def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 0) -> int:

@@ -107,6 +107,7 @@ def secure_join(root: str, path: str, max_links: int = 40) -> str:
     A symlink `/etc/evil -> /` or `-> ../../..` inside the rootfs resolves to
     the rootfs itself, never to the host's '/'.
     """
+    # lab 03: begin: resolve path component by component under root, following symlinks (absolute ones from root, '..' never above it)
     # [RT-MNT-002] a mount destination that goes through a symlink stays in the rootfs
     parts = [p for p in path.split("/") if p not in ("", ".")]
     resolved: list[str] = []
@@ -129,3 +130,4 @@ def secure_join(root: str, path: str, max_links: int = 40) -> str:
             continue
         resolved.append(part)
     return os.path.join(root, *resolved)
+    # lab 03: end

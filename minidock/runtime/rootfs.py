@@ -107,16 +107,19 @@ def _mount_one(rootfs: str, mount: Mount) -> str:
 
 def enter(rootfs: str, hierarchy: Hierarchy, mounts: list[Mount] | None = None) -> None:
     """Make ``rootfs`` this mount namespace's root, with the config's mounts on it."""
+    # lab 03: begin: make every mount of this namespace private, then make rootfs a mount point of its own
     # mount_namespaces(7): a new mount namespace starts as a copy whose mounts are
     # still shared with the host; make them private first, or our mounts leak out.
     sc.mount(None, "/", None, sc.MS_REC | sc.MS_PRIVATE)
     # pivot_root(2): new_root must be a mount point, so bind-mount rootfs onto itself
     sc.mount(rootfs, rootfs, None, sc.MS_BIND | sc.MS_REC)
+    # lab 03: end
     for mount in default_mounts() if mounts is None else mounts:
         for step in expand_cgroup(mount, hierarchy) if mount.fstype == "cgroup" else [mount]:
             _mount_one(rootfs, step)
             if step.target == "dev" and step.fstype == "tmpfs":
                 _make_devices(os.path.join(rootfs, "dev"))
+    # lab 03: begin: pivot_root into rootfs (the old root goes to PUT_OLD), then detach and remove the old root
     put_old = os.path.join(rootfs, PUT_OLD)
     os.makedirs(put_old, exist_ok=True)
     sc.pivot_root(rootfs, put_old)
@@ -125,6 +128,7 @@ def enter(rootfs: str, hierarchy: Hierarchy, mounts: list[Mount] | None = None) 
     # container cannot walk back to the host's files
     sc.umount2("/" + PUT_OLD, sc.MNT_DETACH)
     os.rmdir("/" + PUT_OLD)
+    # lab 03: end
 
 
 def _make_devices(dev: str) -> None:
