@@ -51,7 +51,10 @@ class V2Group:
                     files.write(os.path.join(parent, "cgroup.subtree_control"),
                                 " ".join("+" + c for c in wanted))
                 except errors.SystemError:
-                    pass  # "no internal processes": the root may hold processes itself
+                    # "no internal processes" (cgroups(7)): a non-root group that holds
+                    # processes itself cannot enable controllers for its children (only
+                    # the root is exempt); the limit that needs one then fails by name
+                    pass
             parent = os.path.join(parent, part)
             os.makedirs(parent, exist_ok=True)
 

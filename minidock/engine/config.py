@@ -70,6 +70,8 @@ def parse_args(argv: list[str] | None) -> DaemonConfig:
     if not _BRIDGE_NAME.match(args.bridge):
         raise InvalidArgument(f"invalid bridge name {args.bridge!r}: 1-15 letters, digits, '_', '.', '-'")
     try:
+        if "/" not in args.bip:
+            raise ValueError("no prefix")
         ipaddress.ip_interface(args.bip)
     except ValueError:
         # [ENGINE-D-003] a bad --bip is refused at start-up, not when the first container starts

@@ -45,8 +45,23 @@ def prepare(config: DaemonConfig) -> None:
     if _socket_answers(config.socket_path):
         # [ENGINE-D-004] one socket, one daemon
         raise Conflict(f"a daemon is already listening on {config.socket_path}")
+    pid_file = os.path.join(config.exec_root, "minidockd.pid")
+    if _pid_file_is_live(pid_file):
+        # [ENGINE-D-004] one exec root, one daemon (dockerd's words, with our file)
+        raise Conflict(f"pid file found, ensure minidockd is not running or delete {pid_file}")
     if os.path.exists(config.socket_path):
         os.unlink(config.socket_path)  # a stale socket from a daemon that died
+
+
+def _pid_file_is_live(path: str) -> bool:
+    """Does ``path`` name a process that is still running?"""
+    try:
+        with open(path) as file:
+            pid = int(file.read().strip())
+        os.kill(pid, 0)
+        return pid != os.getpid()
+    except (FileNotFoundError, ValueError, ProcessLookupError):
+        return False
 
 
 async def serve(config: DaemonConfig) -> None:

@@ -34,19 +34,41 @@ def _normalise(name: str) -> str:
     return clean
 
 
-def check_member(member: tarfile.TarInfo, dest: str) -> str:
-    """Check one tar entry against ``dest``; return its clean relative path."""
-    path = _normalise(member.name)
-    if member.islnk():
-        _normalise(member.linkname)  # [IMG-LAYER-002] a hard link must stay in the layer
-    # [IMG-LAYER-003] never write through a symlink an earlier entry (or layer) made
+def _check_parents(name: str, path: str, dest: str) -> None:
+    """Refuse a path whose parent directories in ``dest`` include a symlink."""
     parent = dest
     for part in path.split("/")[:-1]:
         parent = os.path.join(parent, part)
         if os.path.islink(parent):
-            raise InvalidArgument(f"layer entry {member.name!r} would be written through "
+            raise InvalidArgument(f"layer entry {name!r} would be written through "
                                   f"the symlink {os.path.relpath(parent, dest)!r}")
+
+
+def check_member(member: tarfile.TarInfo, dest: str) -> str:
+    """Check one tar entry against ``dest``; return its clean relative path."""
+    path = _normalise(member.name)
+    # [IMG-LAYER-003] never write through a symlink an earlier entry (or layer) made
+    _check_parents(member.name, path, dest)
+    if member.islnk():
+        # [IMG-LAYER-002] a hard link's target must stay in the layer, also through symlinks
+        if member.linkname.startswith("/") or "/../" in f"/{member.linkname}/":
+            raise InvalidArgument(f"hard link {member.name!r} points at {member.linkname!r}, "
+                                  "outside the layer")
+        _check_parents(member.name, posixpath.normpath(member.linkname), dest)
     return path
+
+
+def _clear_the_way(member: tarfile.TarInfo, path: str, dest: str) -> None:
+    """A later entry replaces an earlier one: remove a file or symlink at its place first.
+
+    Without this, a regular file named like an earlier symlink would be written
+    through that symlink (open(2) follows it).
+    """
+    target = os.path.join(dest, path)
+    if os.path.islink(target) or (os.path.exists(target) and not os.path.isdir(target)):
+        os.unlink(target)
+    elif os.path.isdir(target) and not member.isdir():
+        raise InvalidArgument(f"layer entry {member.name!r} would replace a directory")
 
 
 def unpack(fileobj: BinaryIO, dest: str) -> list[str]:
@@ -54,7 +76,9 @@ def unpack(fileobj: BinaryIO, dest: str) -> list[str]:
     names = []
     with tarfile.open(fileobj=fileobj, mode="r:*") as tar:
         for member in tar:
-            names.append(check_member(member, dest))
+            path = check_member(member, dest)
+            _clear_the_way(member, path, dest)
+            names.append(path)
             # the checks above are ours; 'fully_trusted' keeps tarfile from
             # second-guessing ownership and modes a rootfs needs (setuid, devices)
             extra = {"filter": "fully_trusted"} if hasattr(tarfile, "data_filter") else {}

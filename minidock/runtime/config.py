@@ -36,6 +36,7 @@ class RunConfig:
     """What the runtime needs to start one container, already checked."""
 
     rootfs: str                        # absolute path of the root filesystem
+    readonly_root: bool                # root.readonly: `docker run --read-only`
     args: tuple[str, ...]              # process.args
     env: dict[str, str]                # process.env
     cwd: str                           # process.cwd, absolute
@@ -155,6 +156,7 @@ def parse(data: Any, bundle: str) -> RunConfig:
         mounts=None if mounts is None else tuple(mounts),
         rlimits=_rlimits(_field(data, "process.rlimits", list, [])),
         rootfs=rootfs,
+        readonly_root=_field(data, "root.readonly", bool, False),
         args=tuple(args),
         env=env,
         cwd=cwd,

@@ -99,7 +99,7 @@ def _init(config: RunConfig, hierarchy: Hierarchy, report_fd: int, start_fd: int
     """Become the container's process: root filesystem, hostname, wait, user, exec."""
     if Namespace.MOUNT in config.namespaces:
         rootfs.enter(config.rootfs, hierarchy,
-                     None if config.mounts is None else list(config.mounts))
+                     None if config.mounts is None else list(config.mounts), config.readonly_root)
     else:
         os.chroot(config.rootfs)
     if Namespace.UTS in config.namespaces and config.hostname:

@@ -105,7 +105,8 @@ def _mount_one(rootfs: str, mount: Mount) -> str:
     return target
 
 
-def enter(rootfs: str, hierarchy: Hierarchy, mounts: list[Mount] | None = None) -> None:
+def enter(rootfs: str, hierarchy: Hierarchy, mounts: list[Mount] | None = None,
+          readonly: bool = False) -> None:
     """Make ``rootfs`` this mount namespace's root, with the config's mounts on it."""
     # lab 03: begin: make every mount of this namespace private, then make rootfs a mount point of its own
     # mount_namespaces(7): a new mount namespace starts as a copy whose mounts are
@@ -129,6 +130,9 @@ def enter(rootfs: str, hierarchy: Hierarchy, mounts: list[Mount] | None = None) 
     sc.umount2("/" + PUT_OLD, sc.MNT_DETACH)
     os.rmdir("/" + PUT_OLD)
     # lab 03: end
+    if readonly:
+        # [RT-FS-005] root.readonly: the root, not the mounts on it, becomes read-only
+        sc.mount(None, "/", None, sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY)
 
 
 def _make_devices(dev: str) -> None:

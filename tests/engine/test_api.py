@@ -94,6 +94,15 @@ def test_an_unknown_path_is_a_json_404(engine):
     assert json.loads(body) == {"message": "page not found"}
 
 
+@pytest.mark.spec("ENGINE-ERR-001", "ENGINE-CLI-004")
+def test_the_docker_cli_shows_our_error_message(engine):
+    status, headers, _ = engine.api("GET", "/v1.41/no/such/route")
+    assert headers.get("Content-Type") == "application/json"
+    result = engine.docker_cli("network", "inspect", "--format", "x", "minidock-no-such-net", check=False)
+    assert result.returncode != 0
+    assert '{"message"' not in result.stderr  # decoded, not dumped raw
+
+
 @pytest.mark.spec("ENGINE-CLI-001")
 def test_no_daemon_is_a_clear_error(engine, tmp_path):
     missing = f"unix://{tmp_path}/nobody-here.sock"

@@ -96,6 +96,7 @@ def test_only_unix_sockets_are_served(tmp_path, host):
 @pytest.mark.parametrize("flags, named", [
     (["--bip", "10.0.0.300/24"], "10.0.0.300/24"),
     (["--bip", "not-an-address"], "not-an-address"),
+    (["--bip", "172.29.0.1"], "172.29.0.1"),
     (["--bridge", "a-bridge-name-far-too-long"], "a-bridge-name-far-too-long"),
     (["--bridge", "bad/name"], "bad/name"),
 ])
@@ -118,6 +119,12 @@ def test_a_second_daemon_on_the_same_socket_is_refused(tmp_path):
         assert second.returncode == 1
         assert "already listening" in second.stderr
         assert _ping(str(sock)) == 200  # the first one is unharmed
+        other_socket = base / "other.sock"
+        third = subprocess.run([*DAEMON, "-H", f"unix://{other_socket}", "--data-root", str(base / "data3"),
+                                "--exec-root", str(base / "exec")], capture_output=True, text=True, timeout=30)
+        assert third.returncode == 1 and "pid file found" in third.stderr
+        assert (base / "exec" / "minidockd.pid").read_text().strip() == str(process.pid)
+        assert _ping(str(sock)) == 200
     finally:
         _stop(process)
 

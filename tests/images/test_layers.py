@@ -39,9 +39,33 @@ def test_absolute_and_dotdot_names_are_refused(tmp_path, name):
 
 @pytest.mark.spec("IMG-LAYER-002")
 def test_hard_links_leaving_the_layer_are_refused(tmp_path):
-    with pytest.raises(InvalidArgument, match="climbs out"):
+    with pytest.raises(InvalidArgument, match="outside the layer"):
         layers.unpack(_tar(("passwd", tarfile.LNKTYPE, "../../etc/passwd")), str(tmp_path))
     assert not (tmp_path / "passwd").exists()
+
+
+@pytest.mark.spec("IMG-LAYER-002")
+def test_hard_links_through_a_symlink_are_refused(tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret").write_text("host data")
+    dest = tmp_path / "root"
+    dest.mkdir()
+    archive = _tar(("evil", tarfile.SYMTYPE, str(outside)), ("grab", tarfile.LNKTYPE, "evil/secret"))
+    with pytest.raises(InvalidArgument, match="through the symlink 'evil'"):
+        layers.unpack(archive, str(dest))
+    assert not (dest / "grab").exists()
+
+
+@pytest.mark.spec("IMG-LAYER-003")
+def test_a_file_replacing_a_symlink_does_not_write_through_it(tmp_path):
+    outside = tmp_path / "outside"
+    outside.write_text("untouched")
+    dest = tmp_path / "root"
+    dest.mkdir()
+    layers.unpack(_tar(("same", tarfile.SYMTYPE, str(outside)), ("same", tarfile.REGTYPE, "")), str(dest))
+    assert outside.read_text() == "untouched"
+    assert not (dest / "same").is_symlink() and (dest / "same").read_bytes() == b"x"
 
 
 @pytest.mark.spec("IMG-LAYER-003")

@@ -138,3 +138,12 @@ def test_the_container_reads_its_own_limits(bundle):
                                     "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max; fi")
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == [str(48 * 2**20), "17"]
+
+
+@pytest.mark.spec("RT-FS-005")
+def test_a_read_only_root(bundle):
+    bundle.config["root"]["readonly"] = True
+    result = bundle.run("sh", "-c", "touch /etc/x 2>&1 || echo root-refused; echo ok > /dev/shm/y && cat /dev/shm/y")
+    assert result.returncode == 0, result.stderr
+    assert "root-refused" in result.stdout and result.stdout.strip().endswith("ok")
+    assert not (bundle.path / "rootfs" / "etc" / "x").exists()

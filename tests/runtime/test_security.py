@@ -165,7 +165,7 @@ def test_argument_comparisons_use_all_64_bits(op, value, two, holds, fails):
 
 
 @pytest.mark.spec("RT-SEC-021")
-def test_the_first_matching_rule_decides_then_the_default():
+def test_a_matching_rule_decides_then_the_default():
     program = compiled({"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": errno.EACCES, "syscalls": [
         {"names": ["kill"], "action": "SCMP_ACT_ALLOW", "args": [{"index": 1, "value": 0, "op": "SCMP_CMP_EQ"}]},
         {"names": ["kill", "tkill"], "action": "SCMP_ACT_TRAP", "args": [{"index": 1, "value": 9, "op": "SCMP_CMP_EQ"}]},
@@ -177,6 +177,16 @@ def test_the_first_matching_rule_decides_then_the_default():
     assert run_bpf(program, kill, (1, 15)) == errno_ret(errno.EACCES)
     assert run_bpf(program, X86.numbers["getpid"]) == ALLOW
     assert run_bpf(program, X86.numbers["getppid"]) == errno_ret(errno.EACCES)
+
+
+@pytest.mark.spec("RT-SEC-021")
+def test_the_most_severe_matching_rule_wins_whatever_the_order():
+    # an unconditional ERRNO written after a conditional ALLOW still wins, as in libseccomp
+    program = compiled({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+        {"names": ["clone"], "action": "SCMP_ACT_ALLOW", "args": [{"index": 0, "value": 1, "op": "SCMP_CMP_EQ"}]},
+        {"names": ["clone"], "action": "SCMP_ACT_ERRNO", "errnoRet": errno.EPERM}]})
+    assert run_bpf(program, X86.numbers["clone"], (1,)) == errno_ret(errno.EPERM)
+    assert run_bpf(program, X86.numbers["clone"], (2,)) == errno_ret(errno.EPERM)
 
 
 @pytest.mark.spec("RT-SEC-021")

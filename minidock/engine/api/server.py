@@ -33,8 +33,13 @@ def _version_tuple(text: str) -> tuple[int, int]:
 
 
 def error_response(status: int, message: str) -> web.Response:
-    """The Engine API's error body: {"message": ...}."""
-    return web.json_response({"message": message}, status=status)
+    """The Engine API's error body: {"message": ...}.
+
+    The docker CLI decodes the body only when Content-Type is exactly
+    `application/json` (no charset), else it prints the raw JSON.
+    """
+    body = json.dumps({"message": message}).encode()
+    return web.Response(body=body, status=status, headers={"Content-Type": "application/json"})
 
 
 @web.middleware

@@ -16,13 +16,14 @@ The compiled program, top to bottom:
     ld nr;    jge X32_SYSCALL_BIT -> ret KILL_PROCESS            (x86_64: x32 calls)
     for each syscall named by a rule, in order of first mention:
         jeq nr(name), 0, <next syscall>
-        for each rule naming it: <its conditions, failing to the next rule>; ret action
+        for each rule naming it, most severe action first:
+            <its conditions, failing to the next rule>; ret action
         ret defaultAction                                       no rule matched
     ret defaultAction                                           a syscall no rule names
 
-Rules: rules naming the same syscall are tried in the order written and the first
-whose conditions all hold decides (libseccomp instead merges them and lets the
-strictest action win). A name this architecture lacks is skipped, as runc and
+Rules: rules naming the same syscall are tried most severe action first (KILL,
+TRAP, ERRNO, TRACE, LOG, ALLOW; in the order written within one action), so the
+strictest matching rule wins, as libseccomp (and so runc) decides. A name this architecture lacks is skipped, as runc and
 libseccomp do, and reported in Compiled.skipped. Other architectures (i386,
 x32) are killed, not filtered: stricter than Docker, which also lists them.
 """
@@ -251,7 +252,7 @@ def compile_profile(profile: Profile, arch: Arch | None = None) -> Compiled:
 
     for number, rules in by_number.items():
         block: list = []
-        # [RT-SEC-025] as libseccomp (and so runc) does: when several rules match a
+        # [RT-SEC-021] as libseccomp (and so runc) does: when several rules match a
         # call, the most severe action wins, whatever their order in the profile
         for rule in sorted(rules, key=_severity):
             next_rule = Label(f"rule{next(labels)}")
