@@ -1,5 +1,7 @@
 """An isolated process: the cost of fresh namespaces, with and without an OCI runtime.
 
+Implements: spec/bench.md HARNESS-BENCH-009
+
 Baseline: `unshare --fork --pid --mount-proc --uts --ipc --net true`, namespaces and
 nothing else. Then the OCI runtimes, each running `true` in the same busybox bundle:
 runc and crun (if installed and if they work on this machine: crun refuses a

@@ -1,5 +1,7 @@
 """Monitor memory: what one idle container costs in the process that watches over it.
 
+Implements: spec/bench.md HARNESS-BENCH-010, HARNESS-BENCH-011
+
 minidock-runtime forks one monitor per container (the containerd-shim / conmon role),
 which stays until the container exits. This benchmark starts 20 idle containers
 (`sleep 3600`, detached: `create` then `start`), reads the PSS of each monitor (the

@@ -16,11 +16,13 @@ from bench.harness import (  # noqa: E402
     Row,
     Timing,
     build_rows,
-    median_ms,
+    format_value,
+    median,
     ratio,
     render,
     run_all,
     run_benchmark,
+    verdict,
 )
 
 
@@ -34,9 +36,9 @@ def fail() -> None:
 
 @pytest.mark.spec("HARNESS-BENCH-001")
 def test_median_and_ratio():
-    assert median_ms([0.003, 0.001, 0.002]) == pytest.approx(2.0)
-    assert median_ms([0.001, 0.002, 0.003, 0.004]) == pytest.approx(2.5)
-    assert median_ms([]) is None
+    assert median([3.0, 1.0, 2.0]) == pytest.approx(2.0)
+    assert median([1.0, 2.0, 3.0, 4.0]) == pytest.approx(2.5)
+    assert median([]) is None
     assert ratio(30.0, 10.0) == pytest.approx(3.0)
     assert ratio(None, 10.0) is None and ratio(10.0, None) is None and ratio(1.0, 0.0) is None
 
@@ -47,14 +49,14 @@ def test_rows_carry_ratio_of_subject_to_each_peer():
     rows = build_rows(
         benchmark,
         [
-            Timing("minidock", [0.030, 0.010, 0.020]),
-            Timing("docker", [0.005, 0.004, 0.006]),
+            Timing("minidock", [30.0, 10.0, 20.0]),
+            Timing("docker", [5.0, 4.0, 6.0]),
             Timing("podman", note="not installed"),
         ],
     )
-    assert rows[0] == Row("b", "minidock", pytest.approx(20.0), pytest.approx(10.0), 3, None, "")
+    assert rows[0] == Row("b", "minidock", pytest.approx(20.0), pytest.approx(10.0), 3, None, "", "ms")
     assert rows[1].ratio == pytest.approx(4.0)
-    assert rows[2].median_ms is None and rows[2].ratio is None and rows[2].note == "not installed"
+    assert rows[2].median is None and rows[2].ratio is None and rows[2].note == "not installed"
 
 
 @pytest.mark.spec("HARNESS-BENCH-003", "HARNESS-BENCH-004")
@@ -72,7 +74,7 @@ def test_run_interleaves_rounds_and_skips_with_a_note():
     )
     timings = run_benchmark(benchmark)
     assert order == ["m", "p"] + ["m", "p", "p", "m", "m", "p"]  # probe, then rotating rounds
-    assert [len(t.seconds) for t in timings] == [3, 3, 0, 0]
+    assert [len(t.samples) for t in timings] == [3, 3, 0, 0]
     assert timings[2].note == "not built yet (issue 3)"
     assert timings[3].note == "skipped: boom"
 
@@ -88,8 +90,8 @@ def test_command_line_contenders_and_a_failing_command():
         rounds=2,
     )
     rows = run_all([benchmark], rounds=1)
-    assert rows[0].rounds == 1 and rows[0].median_ms > 0
-    assert rows[1].rounds == 0 and rows[1].note == "skipped: exit 1: nope"
+    assert rows[0].samples == 1 and rows[0].median > 0
+    assert rows[1].samples == 0 and rows[1].note == "skipped: exit 1: nope"
 
 
 @pytest.mark.spec("HARNESS-BENCH-005")
@@ -106,9 +108,48 @@ def test_render_makes_one_row_per_contender():
 
 @pytest.mark.spec("HARNESS-BENCH-006")
 def test_the_shipped_benchmarks_are_declared(tmp_path):
-    from bench import cli_startup, isolation
+    from bench import cli_startup, isolation, monitor_memory
 
-    names = {b.name: [c.name for c in b.contenders] for b in cli_startup.benchmarks(tmp_path)}
-    names.update({b.name: [c.name for c in b.contenders] for b in isolation.benchmarks(tmp_path)})
+    names = {}
+    for topic in (cli_startup, isolation, monitor_memory):
+        names.update({b.name: [c.name for c in b.contenders] for b in topic.benchmarks(tmp_path)})
     assert names["cli-startup"] == ["minidock", "docker", "podman"]
     assert names["isolated-process"] == ["unshare (baseline)", "runc", "crun", "minidock-runtime"]
+    assert names["monitor-memory"] == ["minidock-runtime", "containerd-shim (docker)", "conmon (podman)"]
+    assert list(tmp_path.iterdir()) == []  # declaring builds nothing: bundles are made on first use
+
+
+@pytest.mark.spec("HARNESS-BENCH-007")
+def test_a_measuring_benchmark_collects_samples_in_its_unit():
+    benchmark = Benchmark(
+        "memory",
+        [
+            Contender("minidock", lambda: [300, 100, 200]),
+            Contender("peer", lambda: [50.0, 50.0]),
+            Contender("empty", lambda: []),
+        ],
+        rounds=2,
+        unit="KiB",
+    )
+    rows = run_all([benchmark])
+    assert [row.samples for row in rows] == [6, 4, 0]
+    assert rows[0].median == pytest.approx(200.0) and rows[0].lowest == pytest.approx(100.0)
+    assert rows[1].ratio == pytest.approx(4.0)
+    assert rows[2].note == "skipped: measured nothing"
+    assert {row.unit for row in rows} == {"KiB"}
+    assert format_value(200.0, "KiB") == "200 KiB" and format_value(12.345, "ms") == "12.3 ms"
+    assert format_value(None, "KiB") == "-"
+
+
+@pytest.mark.spec("HARNESS-BENCH-008")
+def test_the_target_peer_row_says_whether_the_target_was_met():
+    assert verdict(0.8) == "<= 1.00x: met" and verdict(1.0) == "<= 1.00x: met"
+    assert verdict(3.1) == "<= 1.00x: missed" and verdict(None) == "<= 1.00x: not measured"
+    benchmark = Benchmark("b", [], subject="minidock", target="runc")
+    rows = build_rows(benchmark, [Timing("minidock", [30.0]), Timing("runc", [10.0]), Timing("crun", [5.0])])
+    assert [row.target for row in rows] == ["", "<= 1.00x: missed", ""]
+    absent = build_rows(benchmark, [Timing("minidock", [30.0]), Timing("runc", note="not installed")])
+    assert absent[1].target == "<= 1.00x: not measured"
+    table = render(rows)
+    headers = [column.header for column in table.columns]
+    assert headers.index("target") == headers.index("ratio") + 1  # printed next to the ratio
