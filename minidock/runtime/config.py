@@ -47,6 +47,8 @@ class RunConfig:
     resources: Resources               # linux.resources, checked (minidock.cgroups)
     additional_gids: tuple[int, ...] = ()
     joined_namespaces: tuple[tuple[Namespace, str], ...] = ()   # to join: (kind, path)
+    uid_mappings: tuple[tuple[int, int, int], ...] = ()   # (containerID, hostID, size)
+    gid_mappings: tuple[tuple[int, int, int], ...] = ()
     terminal: bool = False                               # process.terminal: a pty as stdio
     security: Security = Security()                      # capabilities, no_new_privs, seccomp, masked paths
     mounts: tuple[oci_mounts.Mount, ...] | None = None   # None: rootfs.default_mounts()
@@ -165,8 +167,28 @@ def parse(data: Any, bundle: str) -> RunConfig:
         hostname=_field(data, "hostname", str, None),
         namespaces=frozenset(kinds),
         joined_namespaces=tuple(joined.items()),
+        uid_mappings=_mappings(data, "uidMappings", Namespace.USER in kinds),
+        gid_mappings=_mappings(data, "gidMappings", Namespace.USER in kinds),
         resources=Resources.from_oci(_field(data, "linux.resources", dict, {})),
     )
+
+
+def _mappings(data: dict, name: str, user_namespace: bool) -> tuple[tuple[int, int, int], ...]:
+    """Check linux.uidMappings / gidMappings: [{"containerID", "hostID", "size"}, ...]."""
+    entries = _field(data, f"linux.{name}", list, [])
+    # [NS-USER-002] a new user namespace needs mappings, and mappings need one
+    if user_namespace and not entries:
+        raise InvalidArgument(f"config.json: a user namespace needs 'linux.{name}'")
+    if entries and not user_namespace:
+        raise InvalidArgument(f"config.json: 'linux.{name}' given without a new user namespace")
+    checked = []
+    for index, entry in enumerate(entries):
+        values = [entry.get(k) if isinstance(entry, dict) else None for k in ("containerID", "hostID", "size")]
+        if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in values) or values[2] == 0:
+            raise InvalidArgument(f"config.json: 'linux.{name}[{index}]' needs non-negative integer "
+                                  "containerID and hostID and a positive size")
+        checked.append(tuple(values))
+    return tuple(checked)
 
 
 def _rlimits(entries: list) -> tuple[tuple[int, int, int], ...]:

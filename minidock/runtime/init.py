@@ -6,7 +6,8 @@ Modelled on: runc's `runc init` (nsexec + standard_init_linux.go)
 
     spawn(config, group, hierarchy, report_fd, start_fd) -> pid of the container's init, in the child
 
-    child:  join cgroup ─ setns(paths) ─ unshare(ns) ─ fork ─ report "pid N" ─ _exit(0)
+    child:  join cgroup ─ setns(paths) ─ [unshare(user) ─ "userns" ─ wait for maps]
+            ─ unshare(other ns) ─ fork ─ report "pid N" ─ _exit(0)
     init:        (PID 1) rootfs.enter ─ sethostname ─ report "ready" ─ wait for start
                          ─ rlimits ─ chdir ─ security.apply (user, caps, seccomp) ─ execve
 
@@ -16,6 +17,7 @@ The monitor is a child subreaper (prctl PR_SET_CHILD_SUBREAPER), so when the
 child exits, init is re-parented to the monitor, which reaps it.
 
 Protocol on report_fd (one short line per write, atomic on a pipe):
+    "userns"    the child is in a new user namespace: write its maps, then a byte
     "pid N"     the child forked init; N is its pid on the host
     "ready"     init has its root filesystem and waits for the start byte
     "error MSG" set-up failed; init exits 127
@@ -44,11 +46,13 @@ def _report(fd: int, line: str) -> None:
 
 
 def spawn(config: RunConfig, group, hierarchy: Hierarchy, report_fd: int, start_fd: int,
-          console: socket.socket | None = None) -> int:
+          console: socket.socket | None = None, mapped_fd: int = -1) -> int:
     """Fork the container; return the first child's pid (init's pid arrives on report_fd).
 
     With ``console`` (process.terminal), init opens a pty inside the container
     and sends its master over that socket before it reports "ready".
+    With a new user namespace, the child reports "userns" and waits on
+    ``mapped_fd`` until the monitor has written its uid_map and gid_map.
     """
     sys.stdout.flush()
     sys.stderr.flush()
@@ -60,7 +64,9 @@ def spawn(config: RunConfig, group, hierarchy: Hierarchy, report_fd: int, start_
         # [NS-002] join the cgroup first: unshare(CLONE_NEWCGROUP) makes the
         # current group the root of the container's view
         join(config.joined_namespaces)
-        sc.unshare(flags_for(config.namespaces))
+        if Namespace.USER in config.namespaces:
+            _enter_user_namespace(report_fd, mapped_fd)
+        sc.unshare(flags_for(config.namespaces - {Namespace.USER}))
         pid_namespace = Namespace.PID in config.namespaces or \
             any(kind is Namespace.PID for kind, _ in config.joined_namespaces)
         if pid_namespace:
@@ -77,6 +83,22 @@ def spawn(config: RunConfig, group, hierarchy: Hierarchy, report_fd: int, start_
         finally:
             os._exit(EXIT_START_FAILED)
     os._exit(EXIT_START_FAILED)  # not reached: _init execs or raises
+
+
+def _enter_user_namespace(report_fd: int, mapped_fd: int) -> None:
+    """unshare(CLONE_NEWUSER) alone, have the monitor map us, become the mapped root.
+
+    user_namespaces(7): the maps can only be written from the parent namespace,
+    so the child asks and waits. The other namespaces are made afterwards, so
+    this user namespace owns them (and root in it may mount proc, sysfs, ...).
+    """
+    sc.unshare(Namespace.USER.flag)
+    _report(report_fd, "userns")
+    if os.read(mapped_fd, 1) != b"\x01":
+        raise OSError("the monitor did not map the user namespace")
+    os.close(mapped_fd)
+    os.setresgid(0, 0, 0)
+    os.setresuid(0, 0, 0)
 
 
 # user first: joining it gives the capabilities the other joins need in it
@@ -99,7 +121,8 @@ def _init(config: RunConfig, hierarchy: Hierarchy, report_fd: int, start_fd: int
     """Become the container's process: root filesystem, hostname, wait, user, exec."""
     if Namespace.MOUNT in config.namespaces:
         rootfs.enter(config.rootfs, hierarchy,
-                     None if config.mounts is None else list(config.mounts), config.readonly_root)
+                     None if config.mounts is None else list(config.mounts), config.readonly_root,
+                     user_namespace=Namespace.USER in config.namespaces)
     else:
         os.chroot(config.rootfs)
     if Namespace.UTS in config.namespaces and config.hostname:

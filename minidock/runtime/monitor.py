@@ -68,21 +68,28 @@ class Monitor:
         start_r, self._start_w = os.pipe()
         os.set_inheritable(self._start_w, False)
         ours, theirs = socket.socketpair() if self.config.terminal else (None, None)
-        child = init.spawn(self.config, self.group, self.driver.hierarchy, report_w, start_r, theirs)
+        mapped_r, mapped_w = os.pipe()
+        child = init.spawn(self.config, self.group, self.driver.hierarchy, report_w, start_r, theirs,
+                           mapped_r)
         os.close(report_w)
         os.close(start_r)
+        os.close(mapped_r)
         if theirs is not None:
             theirs.close()
         pid, error = 0, None
         with os.fdopen(report_r) as reports:
             for line in reports:  # ends when init closes its end ("ready") or dies
                 word, _, rest = line.strip().partition(" ")
-                if word == "pid":
+                if word == "userns":
+                    self._map_user_namespace(child)
+                    os.write(mapped_w, b"\x01")
+                elif word == "pid":
                     pid = int(rest)
                 elif word == "error":
                     error = rest
                 elif word == "ready":
                     break
+        os.close(mapped_w)
         if pid != child:  # without a PID namespace the child is init itself
             os.waitpid(child, 0)  # the intermediate child exits at once
         if ours is not None:
@@ -99,6 +106,13 @@ class Monitor:
         self.state.status = transition(self.state.status, Event.CREATED)
         self.state.save(self.root)
         return pid
+
+    def _map_user_namespace(self, child: int) -> None:
+        """Write the child's uid_map and gid_map (user_namespaces(7)), from outside."""
+        for name, mappings in (("uid_map", self.config.uid_mappings), ("gid_map", self.config.gid_mappings)):
+            text = "".join(f"{inside} {outside} {size}\n" for inside, outside, size in mappings)
+            with open(f"/proc/{child}/{name}", "w") as file:
+                file.write(text)  # one write(2): the kernel takes the whole map at once
 
     def release(self) -> None:
         """`start`: write the start byte that init waits for."""

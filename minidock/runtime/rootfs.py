@@ -23,8 +23,6 @@ from minidock.cgroups import Hierarchy
 from minidock.kernel import syscalls as sc
 from minidock.runtime.mounts import Mount, secure_join, split_options
 
-PUT_OLD = ".pivot_root"
-
 # The device nodes every container gets (runc's default devices): name, major, minor.
 DEVICES = (("null", 1, 3), ("zero", 1, 5), ("full", 1, 7),
            ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0))
@@ -106,8 +104,12 @@ def _mount_one(rootfs: str, mount: Mount) -> str:
 
 
 def enter(rootfs: str, hierarchy: Hierarchy, mounts: list[Mount] | None = None,
-          readonly: bool = False) -> None:
-    """Make ``rootfs`` this mount namespace's root, with the config's mounts on it."""
+          readonly: bool = False, user_namespace: bool = False) -> None:
+    """Make ``rootfs`` this mount namespace's root, with the config's mounts on it.
+
+    In a user namespace two things root may not do: mknod(2) (devices are
+    bind-mounted from the host instead) and mount cgroup v1 (left out).
+    """
     # lab 03: begin: make every mount of this namespace private, then make rootfs a mount point of its own
     # mount_namespaces(7): a new mount namespace starts as a copy whose mounts are
     # still shared with the host; make them private first, or our mounts leak out.
@@ -116,30 +118,41 @@ def enter(rootfs: str, hierarchy: Hierarchy, mounts: list[Mount] | None = None,
     sc.mount(rootfs, rootfs, None, sc.MS_BIND | sc.MS_REC)
     # lab 03: end
     for mount in default_mounts() if mounts is None else mounts:
+        if mount.fstype == "cgroup" and user_namespace and hierarchy.version == 1:
+            continue  # [NS-USER-003] v1 cgroup mounts need the initial user namespace
         for step in expand_cgroup(mount, hierarchy) if mount.fstype == "cgroup" else [mount]:
             _mount_one(rootfs, step)
             if step.target == "dev" and step.fstype == "tmpfs":
-                _make_devices(os.path.join(rootfs, "dev"))
-    # lab 03: begin: pivot_root into rootfs (the old root goes to PUT_OLD), then detach and remove the old root
-    put_old = os.path.join(rootfs, PUT_OLD)
-    os.makedirs(put_old, exist_ok=True)
-    sc.pivot_root(rootfs, put_old)
+                _make_devices(os.path.join(rootfs, "dev"), bind=user_namespace)
+    # lab 03: begin: pivot_root into rootfs (the old root stacked under it at "."), then detach the old root
+    # pivot_root(".", "."): the old root is stacked under the new one at the same
+    # place, so no put_old directory is needed in the image (which a mapped root
+    # in a user namespace could not even create); detaching "." then removes the
+    # old root, and the container cannot walk back to the host's files
+    os.chdir(rootfs)
+    sc.pivot_root(".", ".")
+    sc.umount2(".", sc.MNT_DETACH)
     os.chdir("/")
-    # the old root is still mounted under the new one: detach it lazily, so the
-    # container cannot walk back to the host's files
-    sc.umount2("/" + PUT_OLD, sc.MNT_DETACH)
-    os.rmdir("/" + PUT_OLD)
     # lab 03: end
     if readonly:
         # [RT-FS-005] root.readonly: the root, not the mounts on it, becomes read-only
         sc.mount(None, "/", None, sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY)
 
 
-def _make_devices(dev: str) -> None:
-    """Create the standard device nodes and links in a fresh /dev tmpfs."""
+def _make_devices(dev: str, bind: bool = False) -> None:
+    """Create the standard device nodes and links in a fresh /dev tmpfs.
+
+    ``bind``: in a user namespace mknod(2) is refused, so bind-mount the host's
+    nodes (still visible before pivot_root) onto empty files instead.
+    """
     for name, major, minor in DEVICES:
-        os.mknod(os.path.join(dev, name), stat.S_IFCHR | 0o666, os.makedev(major, minor))
-        os.chmod(os.path.join(dev, name), 0o666)  # mknod honours the umask
+        path = os.path.join(dev, name)
+        if bind:
+            open(path, "w").close()
+            sc.mount(f"/dev/{name}", path, None, sc.MS_BIND)
+            continue
+        os.mknod(path, stat.S_IFCHR | 0o666, os.makedev(major, minor))
+        os.chmod(path, 0o666)  # mknod honours the umask
     for link, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
                          ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2"),
                          ("ptmx", "pts/ptmx")):
