@@ -9,6 +9,7 @@ Explained:  chapters/03-runtime.md#the-command
     minidock-runtime [--root DIR] run    [--bundle DIR] ID   create + start + wait + delete
     minidock-runtime [--root DIR] state  ID                  the OCI state as JSON
     minidock-runtime [--root DIR] kill   ID [SIGNAL]         default TERM
+    minidock-runtime [--root DIR] pause  ID / resume ID       freeze / thaw (cgroup freezer)
     minidock-runtime [--root DIR] delete [--force] ID
     minidock-runtime [--root DIR] exec   [--cwd D] [--env K=V] ID CMD...
     minidock-runtime [--root DIR] ps     ID                  pids in the container
@@ -75,6 +76,20 @@ def _kill(args: argparse.Namespace) -> int:
     return 0
 
 
+def _pause(args: argparse.Namespace) -> int:
+    from minidock.runtime import lifecycle
+
+    lifecycle.pause(args.root, args.id)
+    return 0
+
+
+def _resume(args: argparse.Namespace) -> int:
+    from minidock.runtime import lifecycle
+
+    lifecycle.resume(args.root, args.id)
+    return 0
+
+
 def _delete(args: argparse.Namespace) -> int:
     from minidock.runtime import lifecycle
 
@@ -131,6 +146,8 @@ def build_parser() -> argparse.ArgumentParser:
     verb("run", _run, "create and start a container, wait for it, delete it", bundle=True)
     verb("state", _state, "print a container's state as JSON")
     verb("kill", _kill, "send a signal to a container's init").add_argument("signal", nargs="?", default="TERM")
+    verb("pause", _pause, "freeze every process of a container")
+    verb("resume", _resume, "thaw a paused container")
     verb("delete", _delete, "remove a stopped container").add_argument("--force", "-f", action="store_true")
     exec_parser = verb("exec", _exec, "run a process in a running container")
     exec_parser.add_argument("--cwd")

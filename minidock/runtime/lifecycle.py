@@ -1,4 +1,4 @@
-"""`start`, `state`, `kill`, `delete`, `list`, `ps`: the verbs on an existing container.
+"""`start`, `state`, `kill`, `pause`, `resume`, `delete`, `list`, `ps`: verbs on an existing container.
 
 Implements: spec/runtime.md RT-VERB-002 .. RT-VERB-006
 Explained:  chapters/03-runtime.md#the-life-cycle
@@ -37,6 +37,22 @@ def state(root: str, container_id: str) -> dict:
     return current.to_json()
 
 
+def pause(root: str, container_id: str) -> None:
+    """Freeze every process of a running container (`docker pause`)."""
+    current = states.load(root, container_id)
+    current.status = states.transition(states.live_status(current), Event.PAUSED)
+    open_driver().open(current.cgroup).freeze()
+    current.save(root)
+
+
+def resume(root: str, container_id: str) -> None:
+    """Thaw a paused container (`docker unpause`)."""
+    current = states.load(root, container_id)
+    current.status = states.transition(states.live_status(current), Event.RESUMED)
+    open_driver().open(current.cgroup).thaw()
+    current.save(root)
+
+
 def parse_signal(name: str) -> signal.Signals:
     """'KILL', 'SIGKILL', 'kill' or '9' -> signal.SIGKILL; anything else is refused."""
     text = name.upper()
@@ -57,7 +73,7 @@ def kill(root: str, container_id: str, signal_name: str = "TERM") -> None:
     signum = parse_signal(signal_name)
     current = states.load(root, container_id)
     # [RT-VERB-004] only a live container can be signalled
-    if states.live_status(current) not in (Status.CREATED, Status.RUNNING):
+    if states.live_status(current) not in (Status.CREATED, Status.RUNNING, Status.PAUSED):
         raise Conflict("container not running")
     os.kill(current.pid, signum)
 

@@ -5,7 +5,11 @@ Explained:  chapters/03-runtime.md#the-life-cycle
 Modelled on: the OCI runtime-spec "State" and "Lifecycle" sections; runc's state.json
 
     creating --created--> created --started--> running --exited--> stopped
-         \\________________exited____________________________________/
+                                                 |    ^
+                                           paused|    |resumed
+                                                 v    |
+                                                 paused --exited--> stopped
+    (creating and created may also go straight to stopped: init died)
 
     transition(status, event) -> next status, or Conflict naming the rule
     State(...).save(root) / load(root, id) / live_status(state)
@@ -32,6 +36,7 @@ class Status(enum.Enum):
     CREATING = "creating"
     CREATED = "created"
     RUNNING = "running"
+    PAUSED = "paused"
     STOPPED = "stopped"
 
 
@@ -41,6 +46,8 @@ class Event(enum.Enum):
     CREATED = "created"      # init is ready and waits for start
     STARTED = "started"      # init has exec'd the user's program
     EXITED = "exited"        # the process is gone
+    PAUSED = "paused"        # every process frozen (cgroup freezer)
+    RESUMED = "resumed"      # thawed
 
 
 # [RT-STATE-001] the only legal moves; anything else is refused
@@ -50,6 +57,9 @@ TRANSITIONS: dict[tuple[Status, Event], Status] = {
     (Status.CREATED, Event.STARTED): Status.RUNNING,
     (Status.CREATED, Event.EXITED): Status.STOPPED,
     (Status.RUNNING, Event.EXITED): Status.STOPPED,
+    (Status.RUNNING, Event.PAUSED): Status.PAUSED,
+    (Status.PAUSED, Event.RESUMED): Status.RUNNING,
+    (Status.PAUSED, Event.EXITED): Status.STOPPED,
 }
 
 
@@ -62,6 +72,10 @@ def transition(status: Status, event: Event) -> Status:
             raise Conflict("cannot start a container that has stopped") from None
         if event is Event.STARTED:
             raise Conflict(f"cannot start an already {status.value} container") from None
+        if event is Event.PAUSED:
+            raise Conflict(f"container not running: {status.value}") from None
+        if event is Event.RESUMED:
+            raise Conflict(f"container not paused: {status.value}") from None
         raise Conflict(f"container cannot go from {status.value} on {event.value}") from None
 
 
@@ -133,7 +147,7 @@ def is_alive(state: State) -> bool:
 def live_status(state: State) -> Status:
     """The status corrected by the process table: a vanished init means stopped."""
     # [RT-STATE-003] the file may be stale; the process table is the truth
-    if state.status in (Status.CREATED, Status.RUNNING) and not is_alive(state):
+    if state.status in (Status.CREATED, Status.RUNNING, Status.PAUSED) and not is_alive(state):
         return Status.STOPPED
     return state.status
 

@@ -236,3 +236,27 @@ def test_the_host_pid_namespace_when_pid_is_left_out(bundle):
     pid, namespace = result.stdout.split()
     assert pid != "1"
     assert namespace == os.readlink("/proc/self/ns/pid")
+
+
+@pytest.mark.spec("RT-VERB-007", "RT-STATE-001")
+def test_pause_freezes_and_resume_thaws(runtime, bundle):
+    runtime.create("sh", "-c", "while true; do date +%s%N > /tmp/tick; usleep 20000; done")
+    runtime("start", bundle.id)
+    tick = bundle.path / "rootfs" / "tmp" / "tick"
+    time.sleep(0.3)
+    runtime("pause", bundle.id)
+    assert runtime.state()["status"] == "paused"
+    frozen = tick.read_text()
+    time.sleep(0.3)
+    assert tick.read_text() == frozen  # nothing runs while paused
+    again = runtime("pause", bundle.id, check=False)
+    assert again.returncode == 1 and "container not running: paused" in again.stderr
+    runtime("resume", bundle.id)
+    assert runtime.state()["status"] == "running"
+    time.sleep(0.3)
+    assert tick.read_text() != frozen
+    not_paused = runtime("resume", bundle.id, check=False)
+    assert not_paused.returncode == 1 and "container not paused: running" in not_paused.stderr
+    runtime("pause", bundle.id)
+    runtime("delete", "--force", bundle.id)  # a paused container can still be removed
+    assert cgroup_dirs_named(bundle.id) == []
