@@ -25,6 +25,7 @@ from minidock.cgroups import Resources
 from minidock.errors import InvalidArgument, NotFound
 from minidock.namespaces import Namespace, parse as parse_namespace
 from minidock.runtime import mounts as oci_mounts
+from minidock.runtime.hooks import Hooks, parse as parse_hooks
 from minidock.runtime.security import Security, docker_fields, merge, parse as parse_security
 
 OCI_VERSION = "1.0.2"
@@ -50,6 +51,7 @@ class RunConfig:
     uid_mappings: tuple[tuple[int, int, int], ...] = ()   # (containerID, hostID, size)
     gid_mappings: tuple[tuple[int, int, int], ...] = ()
     terminal: bool = False                               # process.terminal: a pty as stdio
+    hooks: Hooks = Hooks()                               # OCI hooks, by stage
     security: Security = Security()                      # capabilities, no_new_privs, seccomp, masked paths
     mounts: tuple[oci_mounts.Mount, ...] | None = None   # None: rootfs.default_mounts()
     rlimits: tuple[tuple[int, int, int], ...] = ()       # (RLIMIT_*, soft, hard)
@@ -155,6 +157,7 @@ def parse(data: Any, bundle: str) -> RunConfig:
         additional_gids=tuple(gids),
         terminal=_field(data, "process.terminal", bool, False),
         security=parse_security(data),
+        hooks=parse_hooks(data),
         mounts=None if mounts is None else tuple(mounts),
         rlimits=_rlimits(_field(data, "process.rlimits", list, [])),
         rootfs=rootfs,

@@ -22,7 +22,7 @@ import sys
 from minidock.cgroups import open_driver
 from minidock.errors import Conflict, InvalidArgument, MinidockError
 from minidock.runtime import config as oci_config
-from minidock.runtime import terminal
+from minidock.runtime import hooks, terminal
 from minidock.runtime.monitor import Monitor
 from minidock.runtime.state import State, Status, now
 
@@ -50,9 +50,10 @@ def _reserve(root: str, container_id: str, bundle: str) -> State:
 
 
 def _abandon(monitor: Monitor, root: str, container_id: str) -> None:
-    """Undo a failed create: cgroup and state directory."""
+    """Undo a create (or finish a run): cgroup, poststop hooks, state directory."""
     if monitor.group is not None:
         monitor.group.remove()
+        hooks.run(monitor.config.hooks, "poststop", monitor.state.to_json(), warn_only=True)
     shutil.rmtree(os.path.join(root, container_id), ignore_errors=True)
 
 
@@ -112,6 +113,7 @@ def _become_monitor(checked, state: State, root: str, result_w: int) -> None:
         os.dup2(stdout_w, 1)
         os.dup2(stderr_w, 2)
         try:
+            control = monitor.listen()
             pid = monitor.launch()
         except MinidockError as error:
             os.write(result_w, f"failed {error.message}\n".encode())
@@ -124,7 +126,7 @@ def _become_monitor(checked, state: State, root: str, result_w: int) -> None:
         os.dup2(devnull, 2)
         os.write(result_w, f"created {pid}\n".encode())
         os.close(result_w)
-        monitor.serve(stdout_r, stderr_r)
+        monitor.serve(control, stdout_r, stderr_r)
     except BaseException:  # noqa: BLE001 - a monitor must never return into the caller's code
         code = 1
     finally:

@@ -33,9 +33,10 @@ import socket
 import sys
 
 from minidock.cgroups import Hierarchy
+from minidock.errors import MinidockError
 from minidock.kernel import syscalls as sc
 from minidock.namespaces import Namespace, flags_for
-from minidock.runtime import rootfs, security, terminal
+from minidock.runtime import hooks, rootfs, security, terminal
 from minidock.runtime.config import RunConfig
 
 EXIT_START_FAILED = 127
@@ -46,13 +47,17 @@ def _report(fd: int, line: str) -> None:
 
 
 def spawn(config: RunConfig, group, hierarchy: Hierarchy, report_fd: int, start_fd: int,
-          console: socket.socket | None = None, mapped_fd: int = -1) -> int:
+          console: socket.socket | None = None, mapped_fd: int = -1,
+          hook_state: dict | None = None, monitor_fds: tuple[int, ...] = ()) -> int:
     """Fork the container; return the first child's pid (init's pid arrives on report_fd).
 
     With ``console`` (process.terminal), init opens a pty inside the container
     and sends its master over that socket before it reports "ready".
     With a new user namespace, the child reports "userns" and waits on
     ``mapped_fd`` until the monitor has written its uid_map and gid_map.
+    ``monitor_fds`` are the monitor's ends of those pipes: the child closes its
+    copies, or init would hold the start pipe's write end itself and never see
+    EOF if the monitor died.
     """
     sys.stdout.flush()
     sys.stderr.flush()
@@ -60,6 +65,8 @@ def spawn(config: RunConfig, group, hierarchy: Hierarchy, report_fd: int, start_
     if pid != 0:
         return pid
     try:
+        for fd in monitor_fds:
+            os.close(fd)
         group.add(os.getpid())
         # [NS-002] join the cgroup first: unshare(CLONE_NEWCGROUP) makes the
         # current group the root of the container's view
@@ -76,7 +83,7 @@ def spawn(config: RunConfig, group, hierarchy: Hierarchy, report_fd: int, start_
                 os._exit(0)
         else:
             _report(report_fd, f"pid {os.getpid()}")
-        _init(config, hierarchy, report_fd, start_fd, console)
+        _init(config, hierarchy, report_fd, start_fd, console, hook_state or {})
     except BaseException as error:  # noqa: BLE001 - report anything, then leave
         try:
             _report(report_fd, f"error {error}")
@@ -117,7 +124,7 @@ def join(namespaces: tuple[tuple[Namespace, str], ...]) -> None:
 
 
 def _init(config: RunConfig, hierarchy: Hierarchy, report_fd: int, start_fd: int,
-          console: socket.socket | None) -> None:
+          console: socket.socket | None, hook_state: dict) -> None:
     """Become the container's process: root filesystem, hostname, wait, user, exec."""
     if Namespace.MOUNT in config.namespaces:
         rootfs.enter(config.rootfs, hierarchy,
@@ -127,6 +134,8 @@ def _init(config: RunConfig, hierarchy: Hierarchy, report_fd: int, start_fd: int
         os.chroot(config.rootfs)
     if Namespace.UTS in config.namespaces and config.hostname:
         sc.sethostname(config.hostname)
+    # [RT-HOOK-002] createContainer hooks run here, inside, before we say "ready"
+    hooks.run(config.hooks, "createContainer", hook_state)
     slave = -1
     if console is not None:
         # [RT-TTY-001] the pty comes from the container's own devpts
@@ -142,6 +151,12 @@ def _init(config: RunConfig, hierarchy: Hierarchy, report_fd: int, start_fd: int
     os.close(start_fd)
     if slave >= 0:
         terminal.make_controlling(slave)
+    # [RT-HOOK-002] startContainer hooks: inside, after start, before the program
+    try:
+        hooks.run(config.hooks, "startContainer", hook_state)
+    except MinidockError as error:
+        print(f"minidock-runtime: {error.message}", file=sys.stderr, flush=True)
+        os._exit(EXIT_START_FAILED)
     for limit, soft, hard in config.rlimits:
         resource.setrlimit(limit, (soft, hard))
     os.chdir(config.cwd)

@@ -18,7 +18,7 @@ import time
 
 from minidock.cgroups import open_driver
 from minidock.errors import Conflict, InvalidArgument
-from minidock.runtime import monitor, state as states
+from minidock.runtime import config as oci_config, hooks, monitor, state as states
 from minidock.runtime.state import Event, State, Status
 
 
@@ -90,16 +90,44 @@ def delete(root: str, container_id: str, force: bool = False) -> None:
         group.thaw()  # a process frozen by v1's freezer does not die until thawed
         os.kill(current.pid, signal.SIGKILL)
         _wait_gone(current)
+        _wait_for_monitor(root, current)
     group = open_driver().open(current.cgroup)
     for pid in group.procs():  # orphans of a container without its own PID namespace
         os.kill(pid, signal.SIGKILL)
     group.remove()
+    _poststop(current)
     shutil.rmtree(os.path.join(root, container_id), ignore_errors=True)
+
+
+def _poststop(current: State) -> None:
+    """[RT-HOOK-003] poststop hooks, from the bundle's config; failures are warnings."""
+    try:
+        checked = oci_config.load(current.bundle)
+    except Exception:  # noqa: BLE001 - the bundle may be gone by now; nothing to run then
+        return
+    current.status = Status.STOPPED
+    hooks.run(checked.hooks, "poststop", current.to_json(), warn_only=True)
 
 
 def _wait_gone(current: State, seconds: float = 10.0) -> None:
     deadline = time.monotonic() + seconds
     while states.is_alive(current) and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+def _wait_for_monitor(root: str, current: State, seconds: float = 5.0) -> None:
+    """Let the monitor record the exit before the state directory goes (it writes state.json)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if states.load(root, current.id).status is Status.STOPPED:
+                return
+        except Exception:  # noqa: BLE001 - mid-rename, or already gone
+            return
+        try:
+            os.kill(current.monitor_pid, 0)
+        except (ProcessLookupError, OSError):
+            return  # no monitor (a foreground run) or it is gone
         time.sleep(0.01)
 
 

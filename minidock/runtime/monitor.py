@@ -28,7 +28,7 @@ import socket
 
 from minidock.errors import Conflict, SystemError as MinidockSystemError
 from minidock.kernel import syscalls as sc
-from minidock.runtime import init, terminal
+from minidock.runtime import hooks, init, terminal
 from minidock.runtime.config import RunConfig
 from minidock.runtime.state import Event, State, Status, process_start_time, transition
 
@@ -69,8 +69,9 @@ class Monitor:
         os.set_inheritable(self._start_w, False)
         ours, theirs = socket.socketpair() if self.config.terminal else (None, None)
         mapped_r, mapped_w = os.pipe()
+        monitor_fds = (report_r, self._start_w, mapped_w) + ((ours.fileno(),) if ours else ())
         child = init.spawn(self.config, self.group, self.driver.hierarchy, report_w, start_r, theirs,
-                           mapped_r)
+                           mapped_r, self.state.to_json(), monitor_fds)
         os.close(report_w)
         os.close(start_r)
         os.close(mapped_r)
@@ -103,6 +104,12 @@ class Monitor:
         self.state.pid = pid
         self.state.pid_start_time = process_start_time(pid)
         self.state.monitor_pid = os.getpid()
+        try:
+            # [RT-HOOK-001] createRuntime (and prestart): outside, init ready, before start
+            hooks.run(self.config.hooks, "createRuntime", self.state.to_json())
+        except MinidockSystemError:
+            _reap(pid)
+            raise
         self.state.status = transition(self.state.status, Event.CREATED)
         self.state.save(self.root)
         return pid
@@ -122,6 +129,8 @@ class Monitor:
         os.close(self._start_w)
         self._start_w = -1
         self.state.save(self.root)
+        # [RT-HOOK-003] poststart: a failure is only a warning
+        hooks.run(self.config.hooks, "poststart", self.state.to_json(), warn_only=True)
 
     def wait(self) -> int:
         """Reap init (and any orphans re-parented to us); record and return the exit code."""
@@ -137,12 +146,20 @@ class Monitor:
         self.state.save(self.root)
         return code
 
-    def serve(self, stdout_r: int, stderr_r: int) -> None:
+    def listen(self) -> socket.socket:
+        """Bind the control socket (before launch, so `create` only succeeds with one)."""
+        path = os.path.join(self.directory, CONTROL_SOCKET)
+        # [RT-MON-003] unix(7): sun_path holds 107 bytes; refuse rather than fail later
+        if len(os.fsencode(path)) > 107:
+            raise Conflict(f"the monitor's socket path {path} is longer than 107 bytes: use a shorter --root or id")
+        control = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        control.bind(path)
+        control.listen(4)
+        return control
+
+    def serve(self, control: socket.socket, stdout_r: int, stderr_r: int) -> None:
         """Detached: answer `start` on the control socket, log output, reap, record, leave."""
         selector = selectors.DefaultSelector()
-        control = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        control.bind(os.path.join(self.directory, CONTROL_SOCKET))
-        control.listen(4)
         selector.register(control, selectors.EVENT_READ, "control")
         wake_r, wake_w = os.pipe()
         os.set_blocking(wake_w, False)

@@ -260,3 +260,29 @@ def test_pause_freezes_and_resume_thaws(runtime, bundle):
     runtime("pause", bundle.id)
     runtime("delete", "--force", bundle.id)  # a paused container can still be removed
     assert cgroup_dirs_named(bundle.id) == []
+
+
+@pytest.mark.spec("RT-MON-003")
+def test_create_refuses_a_monitor_socket_path_that_cannot_exist(bundle, tmp_path):
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    runtime = Runtime(deep, bundle)
+    bundle.write()
+    result = runtime("create", "--bundle", str(bundle.path), bundle.id, check=False)
+    assert result.returncode == 1 and "longer than 107 bytes" in result.stderr
+    assert cgroup_dirs_named(bundle.id) == []
+    assert not (deep / bundle.id).exists()
+
+
+@pytest.mark.spec("RT-MON-003")
+def test_init_never_runs_the_program_when_its_monitor_dies(runtime, bundle):
+    import signal as signals
+
+    state = runtime.create("sh", "-c", "echo yes > /tmp/started")
+    os.kill(state["monitor_pid"], signals.SIGKILL)
+    for _ in range(100):  # init sees EOF on the start pipe and leaves
+        if not os.path.exists(f"/proc/{state['pid']}"):
+            break
+        time.sleep(0.05)
+    assert not os.path.exists(f"/proc/{state['pid']}")
+    assert not os.path.exists(_marker(bundle))
+    assert runtime.state()["status"] == "stopped"
