@@ -202,6 +202,7 @@ def run_check(
 
 def grade_table(grade: Grade) -> Table:
     """The grade as a rich table: one row per test, then the total."""
+    from rich.markup import escape
     from rich.table import Table  # lazily: rich costs ~50 ms to import
 
     table = Table(title=f"lab {grade.lab.number:02d}: {grade.lab.title}")
@@ -213,7 +214,7 @@ def grade_table(grade: Grade) -> Table:
     for row in grade.tests:
         colour = colours.get(row.test.outcome, "red")
         table.add_row(
-            row.test.nodeid,
+            escape(row.test.nodeid),  # parametrized ids hold '[...]', which rich reads as markup
             ", ".join(row.test.specs),
             f"[{colour}]{row.test.outcome}[/{colour}]",
             f"{row.earned}/{row.possible}",

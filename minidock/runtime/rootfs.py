@@ -124,8 +124,8 @@ def enter(rootfs: str, hierarchy: Hierarchy, mounts: list[Mount] | None = None,
             _mount_one(rootfs, step)
             if step.target == "dev" and step.fstype == "tmpfs":
                 _make_devices(os.path.join(rootfs, "dev"), bind=user_namespace)
-    # lab 03: begin: pivot_root into rootfs (the old root stacked under it at "."), then detach the old root
-    # pivot_root(".", "."): the old root is stacked under the new one at the same
+    # lab 03: begin: pivot_root into rootfs (the old root stacked on top of it at "."), then detach the old root
+    # pivot_root(".", "."): the old root is stacked on top of the new one at the same
     # place, so no put_old directory is needed in the image (which a mapped root
     # in a user namespace could not even create); detaching "." then removes the
     # old root, and the container cannot walk back to the host's files
