@@ -226,3 +226,16 @@ def test_the_pytest_pythonpath_option_keeps_the_workspace_first(fake_project, la
     assert lab_main("start", "1") == 0
     shutil.copyfile(fake_project / "fakepkg/greet.py", workspace(fake_project) / "fakepkg/greet.py")
     assert lab_main("check", "1", "--quiet") == 0, capsys.readouterr().out
+
+
+@pytest.mark.spec("LAB-022")
+def test_the_grade_table_prints_parametrized_ids(fake_project):
+    import io
+
+    from rich.console import Console
+
+    lab = load_catalog(Project(fake_project, "fakepkg"))[0]
+    grade = score(lab, [Outcome("t::test_greet_says_hello[/abs]", "test_greet_says_hello", "passed")])
+    out = io.StringIO()
+    Console(file=out, width=200).print(grade_table(grade))  # rich would read '[/abs]' as a closing tag
+    assert "test_greet_says_hello[/abs]" in out.getvalue()
