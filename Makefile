@@ -57,7 +57,9 @@ test-only: venv
 docs: venv
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
 
+# compileall first: with PYTHONDONTWRITEBYTECODE set, every start would compile again
 bench: setup
+	$(PY) -m compileall -q minidock bench
 	$(PY) -m bench
 
 clean:

@@ -34,7 +34,15 @@ import platform
 
 from minidock.errors import SystemError as MinidockSystemError
 
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+def _load_libc() -> ctypes.CDLL:
+    """glibc's soname is libc.so.6; ask ctypes.util (which runs ldconfig) only if that fails."""
+    try:
+        return ctypes.CDLL("libc.so.6", use_errno=True)
+    except OSError:
+        return ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+
+
+_libc = _load_libc()
 
 # clone(2) / unshare(2) flags, from <linux/sched.h>.
 CLONE_NEWNS = 0x00020000
