@@ -55,45 +55,22 @@ def _create(args: argparse.Namespace) -> int:
     return 0
 
 
-def _start(args: argparse.Namespace) -> int:
-    from minidock.runtime import lifecycle
+def _lifecycle(verb: str, *options: str):
+    """A handler that calls lifecycle.VERB(root, id, *those options of args), imported lazily."""
 
-    lifecycle.start(args.root, args.id)
-    return 0
+    def handler(args: argparse.Namespace) -> int:
+        from minidock.runtime import lifecycle
+
+        getattr(lifecycle, verb)(args.root, args.id, *(getattr(args, o) for o in options))
+        return 0
+
+    return handler
 
 
 def _state(args: argparse.Namespace) -> int:
     from minidock.runtime import lifecycle
 
     print(json.dumps(lifecycle.state(args.root, args.id), indent=2))
-    return 0
-
-
-def _kill(args: argparse.Namespace) -> int:
-    from minidock.runtime import lifecycle
-
-    lifecycle.kill(args.root, args.id, args.signal)
-    return 0
-
-
-def _pause(args: argparse.Namespace) -> int:
-    from minidock.runtime import lifecycle
-
-    lifecycle.pause(args.root, args.id)
-    return 0
-
-
-def _resume(args: argparse.Namespace) -> int:
-    from minidock.runtime import lifecycle
-
-    lifecycle.resume(args.root, args.id)
-    return 0
-
-
-def _delete(args: argparse.Namespace) -> int:
-    from minidock.runtime import lifecycle
-
-    lifecycle.delete(args.root, args.id, force=args.force)
     return 0
 
 
@@ -142,13 +119,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     verb("spec", _spec, "write a default config.json into the bundle", bundle=True, with_id=False)
     verb("create", _create, "create a container that waits for start", bundle=True)
-    verb("start", _start, "run the program of a created container")
+    verb("start", _lifecycle("start"), "run the program of a created container")
     verb("run", _run, "create and start a container, wait for it, delete it", bundle=True)
     verb("state", _state, "print a container's state as JSON")
-    verb("kill", _kill, "send a signal to a container's init").add_argument("signal", nargs="?", default="TERM")
-    verb("pause", _pause, "freeze every process of a container")
-    verb("resume", _resume, "thaw a paused container")
-    verb("delete", _delete, "remove a stopped container").add_argument("--force", "-f", action="store_true")
+    verb("kill", _lifecycle("kill", "signal"), "send a signal to a container's init").add_argument("signal", nargs="?", default="TERM")
+    verb("pause", _lifecycle("pause"), "freeze every process of a container")
+    verb("resume", _lifecycle("resume"), "thaw a paused container")
+    verb("delete", _lifecycle("delete", "force"), "remove a stopped container").add_argument("--force", "-f", action="store_true")
     exec_parser = verb("exec", _exec, "run a process in a running container")
     exec_parser.add_argument("--cwd")
     exec_parser.add_argument("--env", "-e", action="append", default=[])
