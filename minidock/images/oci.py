@@ -1,6 +1,6 @@
 """The OCI image model: media types, descriptors, manifests, indexes, image configs.
 
-Implements: spec/images.md IMG-OCI-001 .. IMG-OCI-007
+Implements: spec/images.md IMG-OCI-001 .. IMG-OCI-002, IMG-OCI-005 .. IMG-OCI-006
 Explained:  chapters/04-images.md#the-oci-image-model
 Modelled on: the OCI image-spec (descriptor.md, manifest.md, image-index.md, config.md)
              and Docker's image manifest v2 schema 2, which it grew out of
