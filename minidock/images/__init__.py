@@ -6,4 +6,11 @@ Modelled on: the OCI image-spec; docker's image store and containerd's snapshott
 
     layers     unpack(fileobj, dest): layer tars, refusing escapes
     bootstrap  busybox_layer(), image_archive(): busybox:latest with no network
+    digest     validate(), of_bytes(), Digester: sha256 digests, checked
+    content    ContentStore: blobs by digest, atomic verified writes, gc(roots)
+    reference  parse(), normalize(), familiar(): busybox -> docker.io/library/busybox:latest
+    oci        media types, Descriptor, Manifest, Index, ImageConfig; parse(); diff_id, chain_id
+    platforms  host(), normalize(), choose(): the index entry this host runs
+    store      ImageStore (names -> manifests), add_image()
+    layout     write_layout(), read_layout(): OCI image layouts (skopeo, umoci)
 """
