@@ -5,12 +5,16 @@ Explained:  chapters/03-runtime.md
 Modelled on: runc (verbs, state layout) and containerd-shim (the monitor)
 
     config     RunConfig, load(bundle), default_config()   pure: check the bundle
-    rootfs     plan_mounts() (pure), enter(): mounts, /dev, pivot_root
+    mounts     the config's mounts into mount(2) calls; secure_join
+    rootfs     default_mounts(), expand_cgroup() (pure); enter(): mounts, /dev, pivot_root
+    security   capabilities, seccomp (BPF), no_new_privs, masked paths
+    terminal   a pty from the container's devpts, handed to the monitor
+    hooks      OCI hooks by stage
     init       spawn(): cgroup, unshare, fork PID 1, wait for start, exec
     monitor    Monitor: parent of one container; start on request, reap, log, record
     state      Status, TRANSITIONS, transition(), State and state.json
     create     create() (detached) and run() (foreground)
-    lifecycle  start, state, kill, delete, list, ps
+    lifecycle  start, state, kill, pause, resume, delete, list, ps
     exec       exec_in(): setns into a running container
     cli        the `minidock-runtime` command (runc's verbs)
 """

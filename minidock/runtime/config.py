@@ -9,8 +9,10 @@ Modelled on: the OCI runtime-spec 1.x config.json, and `runc spec`
 
 Rules: pure but for reading one file; a bad config is rejected before anything
 is created, so a refused container leaves no mount, cgroup or process behind.
-This is the subset the current runtime honours; issue 3 grows it to the whole
-runtime-spec (mounts, capabilities, seccomp, rlimits, hooks, terminal).
+Honoured: process (args, env, cwd, user with additionalGids, rlimits, terminal,
+capabilities, noNewPrivileges), root (path, readonly), hostname, mounts, hooks,
+linux (namespaces with paths, uid/gid mappings, resources, seccomp, masked and
+read-only paths). Not yet: linux.devices, sysctl, intelRdt, personality.
 """
 
 from __future__ import annotations

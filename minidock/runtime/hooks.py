@@ -5,7 +5,8 @@ Explained:  chapters/03-runtime.md#hooks
 Modelled on: the OCI runtime-spec "POSIX-platform Hooks" (runc's libcontainer/configs hooks)
 
     stage             where it runs               when                          on failure
-    createRuntime     runtime's namespaces        init is ready, before start   create fails
+    createRuntime     runtime's namespaces        namespaces made, before       create fails
+                                                  pivot_root
     prestart          (the old name of createRuntime, still honoured first)
     createContainer   the container's namespaces  after pivot_root, before ready create fails
     startContainer    the container's namespaces  after start, before the program  exit 127

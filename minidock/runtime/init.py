@@ -8,7 +8,7 @@ Modelled on: runc's `runc init` (nsexec + standard_init_linux.go)
 
     child:  join cgroup ─ setns(paths) ─ [unshare(user) ─ "userns" ─ wait for maps]
             ─ unshare(other ns) ─ fork ─ report "pid N" ─ _exit(0)
-    init:        (PID 1) rootfs.enter ─ sethostname ─ report "ready" ─ wait for start
+    init:        (PID 1) ["hooks" ─ wait] ─ rootfs.enter ─ sethostname ─ report "ready" ─ wait for start
                          ─ rlimits ─ chdir ─ security.apply (user, caps, seccomp) ─ execve
 
 Why two forks: unshare(CLONE_NEWPID) does not move the caller into the new PID
@@ -18,6 +18,7 @@ child exits, init is re-parented to the monitor, which reaps it.
 
 Protocol on report_fd (one short line per write, atomic on a pipe):
     "userns"    the child is in a new user namespace: write its maps, then a byte
+    "hooks"     init's namespaces exist: run createRuntime hooks, then a byte
     "pid N"     the child forked init; N is its pid on the host
     "ready"     init has its root filesystem and waits for the start byte
     "error MSG" set-up failed; init exits 127
@@ -47,14 +48,15 @@ def _report(fd: int, line: str) -> None:
 
 
 def spawn(config: RunConfig, group, hierarchy: Hierarchy, report_fd: int, start_fd: int,
-          console: socket.socket | None = None, mapped_fd: int = -1,
+          console: socket.socket | None = None, go_fd: int = -1,
           hook_state: dict | None = None, monitor_fds: tuple[int, ...] = ()) -> int:
     """Fork the container; return the first child's pid (init's pid arrives on report_fd).
 
     With ``console`` (process.terminal), init opens a pty inside the container
     and sends its master over that socket before it reports "ready".
-    With a new user namespace, the child reports "userns" and waits on
-    ``mapped_fd`` until the monitor has written its uid_map and gid_map.
+    Two handshakes wait on ``go_fd`` for the monitor's byte: after "userns"
+    (the monitor writes the uid_map and gid_map) and, when there are
+    createRuntime hooks, after "hooks" (the monitor runs them, before pivot_root).
     ``monitor_fds`` are the monitor's ends of those pipes: the child closes its
     copies, or init would hold the start pipe's write end itself and never see
     EOF if the monitor died.
@@ -72,7 +74,7 @@ def spawn(config: RunConfig, group, hierarchy: Hierarchy, report_fd: int, start_
         # current group the root of the container's view
         join(config.joined_namespaces)
         if Namespace.USER in config.namespaces:
-            _enter_user_namespace(report_fd, mapped_fd)
+            _enter_user_namespace(report_fd, go_fd)
         sc.unshare(flags_for(config.namespaces - {Namespace.USER}))
         pid_namespace = Namespace.PID in config.namespaces or \
             any(kind is Namespace.PID for kind, _ in config.joined_namespaces)
@@ -83,7 +85,7 @@ def spawn(config: RunConfig, group, hierarchy: Hierarchy, report_fd: int, start_
                 os._exit(0)
         else:
             _report(report_fd, f"pid {os.getpid()}")
-        _init(config, hierarchy, report_fd, start_fd, console, hook_state or {})
+        _init(config, hierarchy, report_fd, start_fd, console, hook_state or {}, go_fd)
     except BaseException as error:  # noqa: BLE001 - report anything, then leave
         try:
             _report(report_fd, f"error {error}")
@@ -92,7 +94,14 @@ def spawn(config: RunConfig, group, hierarchy: Hierarchy, report_fd: int, start_
     os._exit(EXIT_START_FAILED)  # not reached: _init execs or raises
 
 
-def _enter_user_namespace(report_fd: int, mapped_fd: int) -> None:
+def _wait_for_go(report_fd: int, go_fd: int, word: str) -> None:
+    """Report ``word`` and block until the monitor writes its go-ahead byte."""
+    _report(report_fd, word)
+    if os.read(go_fd, 1) != b"\x01":
+        raise OSError(f"the monitor did not answer {word!r}")
+
+
+def _enter_user_namespace(report_fd: int, go_fd: int) -> None:
     """unshare(CLONE_NEWUSER) alone, have the monitor map us, become the mapped root.
 
     user_namespaces(7): the maps can only be written from the parent namespace,
@@ -100,10 +109,7 @@ def _enter_user_namespace(report_fd: int, mapped_fd: int) -> None:
     this user namespace owns them (and root in it may mount proc, sysfs, ...).
     """
     sc.unshare(Namespace.USER.flag)
-    _report(report_fd, "userns")
-    if os.read(mapped_fd, 1) != b"\x01":
-        raise OSError("the monitor did not map the user namespace")
-    os.close(mapped_fd)
+    _wait_for_go(report_fd, go_fd, "userns")
     os.setresgid(0, 0, 0)
     os.setresuid(0, 0, 0)
 
@@ -124,8 +130,13 @@ def join(namespaces: tuple[tuple[Namespace, str], ...]) -> None:
 
 
 def _init(config: RunConfig, hierarchy: Hierarchy, report_fd: int, start_fd: int,
-          console: socket.socket | None, hook_state: dict) -> None:
+          console: socket.socket | None, hook_state: dict, go_fd: int) -> None:
     """Become the container's process: root filesystem, hostname, wait, user, exec."""
+    if config.hooks.of("createRuntime") or config.hooks.of("prestart"):
+        # [RT-HOOK-001] the namespaces exist, pivot_root has not happened: the
+        # monitor runs createRuntime hooks now, as the runtime spec orders
+        _wait_for_go(report_fd, go_fd, "hooks")
+    os.close(go_fd)
     if Namespace.MOUNT in config.namespaces:
         rootfs.enter(config.rootfs, hierarchy,
                      None if config.mounts is None else list(config.mounts), config.readonly_root,
@@ -153,7 +164,7 @@ def _init(config: RunConfig, hierarchy: Hierarchy, report_fd: int, start_fd: int
         terminal.make_controlling(slave)
     # [RT-HOOK-002] startContainer hooks: inside, after start, before the program
     try:
-        hooks.run(config.hooks, "startContainer", hook_state)
+        hooks.run(config.hooks, "startContainer", {**hook_state, "status": "running"})
     except MinidockError as error:
         print(f"minidock-runtime: {error.message}", file=sys.stderr, flush=True)
         os._exit(EXIT_START_FAILED)

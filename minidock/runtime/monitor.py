@@ -68,29 +68,38 @@ class Monitor:
         start_r, self._start_w = os.pipe()
         os.set_inheritable(self._start_w, False)
         ours, theirs = socket.socketpair() if self.config.terminal else (None, None)
-        mapped_r, mapped_w = os.pipe()
-        monitor_fds = (report_r, self._start_w, mapped_w) + ((ours.fileno(),) if ours else ())
+        go_r, go_w = os.pipe()
+        monitor_fds = (report_r, self._start_w, go_w) + ((ours.fileno(),) if ours else ())
         child = init.spawn(self.config, self.group, self.driver.hierarchy, report_w, start_r, theirs,
-                           mapped_r, self.state.to_json(), monitor_fds)
+                           go_r, self.state.to_json(), monitor_fds)
         os.close(report_w)
         os.close(start_r)
-        os.close(mapped_r)
+        os.close(go_r)
         if theirs is not None:
             theirs.close()
-        pid, error = 0, None
+        pid, error, hooks_asked = 0, None, False
         with os.fdopen(report_r) as reports:
             for line in reports:  # ends when init closes its end ("ready") or dies
                 word, _, rest = line.strip().partition(" ")
                 if word == "userns":
                     self._map_user_namespace(child)
-                    os.write(mapped_w, b"\x01")
+                    os.write(go_w, b"\x01")
                 elif word == "pid":
                     pid = int(rest)
+                elif word == "hooks":
+                    hooks_asked = True
                 elif word == "error":
                     error = rest
                 elif word == "ready":
                     break
-        os.close(mapped_w)
+                # init's "hooks" may overtake the child's "pid": run them once both are in
+                if hooks_asked and pid and not error:
+                    hooks_asked = False
+                    error = self._create_runtime_hooks(pid)
+                    if error:
+                        break
+                    os.write(go_w, b"\x01")
+        os.close(go_w)
         if pid != child:  # without a PID namespace the child is init itself
             os.waitpid(child, 0)  # the intermediate child exits at once
         if ours is not None:
@@ -104,15 +113,18 @@ class Monitor:
         self.state.pid = pid
         self.state.pid_start_time = process_start_time(pid)
         self.state.monitor_pid = os.getpid()
-        try:
-            # [RT-HOOK-001] createRuntime (and prestart): outside, init ready, before start
-            hooks.run(self.config.hooks, "createRuntime", self.state.to_json())
-        except MinidockSystemError:
-            _reap(pid)
-            raise
         self.state.status = transition(self.state.status, Event.CREATED)
         self.state.save(self.root)
         return pid
+
+    def _create_runtime_hooks(self, pid: int) -> str | None:
+        """[RT-HOOK-001] createRuntime (and prestart): outside, namespaces made, before pivot_root."""
+        self.state.pid = pid
+        try:
+            hooks.run(self.config.hooks, "createRuntime", self.state.to_json())
+        except MinidockSystemError as failure:
+            return failure.message
+        return None
 
     def _map_user_namespace(self, child: int) -> None:
         """Write the child's uid_map and gid_map (user_namespaces(7)), from outside."""

@@ -5,9 +5,9 @@ Explained:  chapters/03-runtime.md#the-life-cycle
 Modelled on: the OCI runtime-spec "State" and "Lifecycle" sections; runc's state.json
 
     creating --created--> created --started--> running --exited--> stopped
-                                                 |    ^
-                                           paused|    |resumed
-                                                 v    |
+                                                 |   ^
+                                          paused |   | resumed
+                                                 v   |
                                                  paused --exited--> stopped
     (creating and created may also go straight to stopped: init died)
 

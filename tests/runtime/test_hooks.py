@@ -50,6 +50,25 @@ def test_runtime_side_hooks_run_in_order_with_the_state(bundle, tmp_path):
     assert log[1][1]["status"] == "running" and log[2][1]["status"] == "stopped"
 
 
+@pytest.mark.spec("RT-HOOK-001", "RT-HOOK-002")
+def test_create_runtime_runs_before_pivot_root_and_create_container(bundle, tmp_path):
+    # createRuntime (outside) sees the init's root still the host's; createContainer then runs inside
+    outside = tmp_path / "outside.sh"
+    outside.write_text(f"#!/bin/sh\nPID=$(sed 's/.*\"pid\": *\\([0-9]*\\).*/\\1/')\n"
+                       f"awk '$5 == \"/\" {{print $4}}' /proc/$PID/mountinfo > {tmp_path}/root-seen\n"
+                       f"touch {bundle.path}/rootfs/tmp/from-runtime\n")
+    outside.chmod(0o755)
+    bundle.config["hooks"] = {
+        "createRuntime": [{"path": str(outside)}],
+        "createContainer": [{"path": "/bin/sh", "args": ["sh", "-c",
+                                                         "test -e /tmp/from-runtime && echo after > /tmp/order"]}]}
+    result = bundle.run("true")
+    assert result.returncode == 0, result.stderr
+    # the mount at init's "/" is still the host's root (after pivot_root it is the bundle's rootfs)
+    assert (tmp_path / "root-seen").read_text().split() == ["/"]
+    assert (bundle.path / "rootfs" / "tmp" / "order").read_text() == "after\n"
+
+
 @pytest.mark.spec("RT-HOOK-002")
 def test_container_side_hooks_run_inside(bundle):
     bundle.config["hooks"] = {
