@@ -1,25 +1,139 @@
-"""Layers: unpack a layer tar into a directory, refusing anything that escapes it.
+"""Layers: apply a layer tar onto a directory, whiteouts included, refusing anything that escapes it.
 
-Implements: spec/images.md IMG-LAYER-001 .. IMG-LAYER-003
+Implements: spec/images.md IMG-LAYER-001 .. IMG-LAYER-011
 Explained:  chapters/04-images.md#layers
-Modelled on: containerd's archive.Apply (the checks, not the code)
+Modelled on: containerd's archive.Apply (applyNaive) and the OCI image-spec's "Representing Changes"
 
+    open_layer(fileobj)          gzip or plain, told by magic bytes -> a seekable plain tar
+    read_members(tar)            every header, or InvalidArgument for a corrupt/truncated tar
     check_member(member, dest)   raise InvalidArgument if this entry would escape dest
-    unpack(fileobj, dest)        check every entry, then extract; returns the names
+    apply(fileobj, dest)         check the whole layer, then apply it entry by entry
+    unpack(fileobj, dest)        the same (the name the bootstrap and the CLI use)
+    set_attributes(path, ...)    owner, mode, xattrs, mtime: in the order the kernel needs
 
-Rules: a layer is untrusted input. Absolute names, `..` components, hard
-links that point outside, and entries that would be written *through* a
-symlink are refused before anything is written.
+Whiteouts, the OCI way of writing a deletion into a tar:
+
+    dir/.wh.NAME        NAME (a file, a link or a whole directory) is deleted from the lower content
+    dir/.wh..wh..opq    dir is opaque: everything the lower content had in it is gone
+
+A whiteout hides *lower* content only, never what its own layer adds, whatever the order of
+the entries; the whiteout files themselves never appear in the result.
+
+Rules: a layer is untrusted input. Absolute names, `..` components, hard links that point
+outside, and entries that would be written *through* a symlink are refused before anything
+of that entry is written. Two passes: the whole stream is read first (decompressed into a
+temporary file if need be), so a corrupt gzip, a truncated tar or a bad name anywhere in it
+is refused before anything of the layer is written; then the entries are applied in order.
 """
 
 from __future__ import annotations
 
+import decimal
+import errno
+import gzip
+import io
 import os
 import posixpath
+import shutil
+import stat
 import tarfile
+import tempfile
+import zlib
 from typing import BinaryIO
 
 from minidock.errors import InvalidArgument
+
+WHITEOUT_PREFIX = ".wh."
+OPAQUE_WHITEOUT = ".wh..wh..opq"
+WHITEOUT_META_PREFIX = ".wh..wh."  # aufs bookkeeping (.wh..wh.plnk, ...): never content
+XATTR_PAX_PREFIX = "SCHILY.xattr."  # how GNU tar, Go's archive/tar and docker store xattrs
+OVERLAY_XATTR_PREFIX = "trusted.overlay."  # overlayfs's own markers: state, not content
+GZIP_MAGIC = b"\x1f\x8b"
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+_BUFFER = 1 << 20
+_DEVICE_TYPES = {tarfile.CHRTYPE: stat.S_IFCHR, tarfile.BLKTYPE: stat.S_IFBLK}
+
+
+# -- reading: the whole stream is checked before anything is written ------------------------
+
+
+def open_layer(fileobj: BinaryIO) -> BinaryIO:
+    """Return the layer as a seekable, uncompressed tar, positioned at its start.
+
+    gzip is recognised by its magic bytes (not by a media type: docker's own archives
+    mix both) and decompressed completely into a temporary file, so a corrupt or cut
+    stream is found here, before anything is written.
+    """
+    seekable = fileobj.seekable() if hasattr(fileobj, "seekable") else False
+    head = fileobj.read(4)
+    if seekable:
+        fileobj.seek(-len(head), io.SEEK_CUR)
+        stream: BinaryIO = fileobj
+    else:
+        stream = _Prepend(head, fileobj)
+    if head.startswith(ZSTD_MAGIC):
+        # [IMG-LAYER-004] only gzip and plain tars; say so rather than "invalid header"
+        raise InvalidArgument("the layer is zstd-compressed, which minidock does not read: "
+                              "recompress it with gzip")
+    if not head.startswith(GZIP_MAGIC):
+        return stream if seekable else _spool(stream)
+    plain = tempfile.TemporaryFile()
+    try:
+        with gzip.GzipFile(fileobj=stream, mode="rb") as unzipped:
+            shutil.copyfileobj(unzipped, plain, _BUFFER)
+    except (OSError, EOFError, zlib.error) as error:
+        plain.close()
+        # [IMG-LAYER-005] a corrupt or truncated gzip stream is refused before any write
+        raise InvalidArgument(f"the layer is not a valid gzip stream ({error}): nothing was written") from None
+    plain.seek(0)
+    return plain
+
+
+class _Prepend(io.RawIOBase):
+    """A non-seekable stream with the bytes we peeked at put back in front."""
+
+    def __init__(self, head: bytes, rest: BinaryIO) -> None:
+        self._head, self._rest = head, rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # type: ignore[override]
+        data = self._head[:len(buffer)] or self._rest.read(len(buffer))
+        self._head = self._head[len(data):] if self._head else b""
+        buffer[:len(data)] = data
+        return len(data)
+
+
+def _spool(stream: BinaryIO) -> BinaryIO:
+    """Copy a non-seekable plain tar into a temporary file: tarfile needs to seek."""
+    spooled = tempfile.TemporaryFile()
+    shutil.copyfileobj(stream, spooled, _BUFFER)
+    spooled.seek(0)
+    return spooled
+
+
+def read_members(tar: tarfile.TarFile) -> list[tarfile.TarInfo]:
+    """Read every header of ``tar``; a truncated or corrupt archive is InvalidArgument.
+
+    tarfile reads a cut header or a garbage block after the first entry as the end of
+    the archive, silently. So we also require what every tar writer puts at the end:
+    a zero block where the reading stopped.
+    """
+    try:
+        members = tar.getmembers()
+    except tarfile.TarError as error:
+        # [IMG-LAYER-005] e.g. "unexpected end of data": an entry's data is cut short
+        raise InvalidArgument(f"the layer is not a valid tar ({error}): nothing was written") from None
+    tar.fileobj.seek(tar.offset)
+    if tar.fileobj.read(tarfile.BLOCKSIZE) != tarfile.NUL * tarfile.BLOCKSIZE:
+        # [IMG-LAYER-005] a cut or garbled header is not the end-of-archive block
+        raise InvalidArgument(f"the layer tar is truncated or corrupt after {len(members)} entries "
+                              "(no end-of-archive block): nothing was written")
+    return members
+
+
+# -- checks: names first, then the destination as it is on disk now ---------------------------
 
 
 def _normalise(name: str) -> str:
@@ -34,6 +148,27 @@ def _normalise(name: str) -> str:
     return clean
 
 
+def _check_name(member: tarfile.TarInfo) -> str:
+    """The checks that need only the entry itself: run on every entry before any write."""
+    path = _normalise(member.name)
+    base = posixpath.basename(path)
+    if base.startswith(WHITEOUT_PREFIX) and not base.startswith(WHITEOUT_META_PREFIX):
+        if base[len(WHITEOUT_PREFIX):] in ("", ".", ".."):
+            # [IMG-LAYER-001] `.wh...` would delete the parent directory
+            raise InvalidArgument(f"layer entry {member.name!r} is a whiteout of no name")
+    if path == "." and not member.isdir():
+        raise InvalidArgument(f"layer entry {member.name!r} would replace the root of the layer")
+    if member.islnk() and (member.linkname.startswith("/") or "/../" in f"/{member.linkname}/"):
+        # [IMG-LAYER-002] a hard link's target must stay in the layer
+        raise InvalidArgument(f"hard link {member.name!r} points at {member.linkname!r}, "
+                              "outside the layer")
+    if not (member.isreg() or member.isdir() or member.issym() or member.islnk()
+            or member.ischr() or member.isblk() or member.isfifo()):
+        raise InvalidArgument(f"layer entry {member.name!r} has the tar type "
+                              f"{member.type!r}, which a layer cannot hold")
+    return path
+
+
 def _check_parents(name: str, path: str, dest: str) -> None:
     """Refuse a path whose parent directories in ``dest`` include a symlink."""
     parent = dest
@@ -46,41 +181,198 @@ def _check_parents(name: str, path: str, dest: str) -> None:
 
 def check_member(member: tarfile.TarInfo, dest: str) -> str:
     """Check one tar entry against ``dest``; return its clean relative path."""
-    path = _normalise(member.name)
+    path = _check_name(member)
     # [IMG-LAYER-003] never write through a symlink an earlier entry (or layer) made
     _check_parents(member.name, path, dest)
     if member.islnk():
-        # [IMG-LAYER-002] a hard link's target must stay in the layer, also through symlinks
-        if member.linkname.startswith("/") or "/../" in f"/{member.linkname}/":
-            raise InvalidArgument(f"hard link {member.name!r} points at {member.linkname!r}, "
-                                  "outside the layer")
+        # [IMG-LAYER-002] ... nor through a symlink
         _check_parents(member.name, posixpath.normpath(member.linkname), dest)
     return path
 
 
+# -- writing ----------------------------------------------------------------------------------
+
+
+def _remove(target: str) -> None:
+    """Remove whatever is at ``target`` (a directory with its contents); never follow a symlink."""
+    if os.path.isdir(target) and not os.path.islink(target):
+        shutil.rmtree(target)
+    elif os.path.lexists(target):
+        os.unlink(target)
+
+
 def _clear_the_way(member: tarfile.TarInfo, path: str, dest: str) -> None:
-    """A later entry replaces an earlier one: remove a file or symlink at its place first.
+    """A later entry replaces an earlier one: remove what is at its place first.
 
     Without this, a regular file named like an earlier symlink would be written
-    through that symlink (open(2) follows it).
+    through that symlink (open(2) follows it). Only a directory entry onto a
+    directory merges with it.
     """
     target = os.path.join(dest, path)
-    if os.path.islink(target) or (os.path.exists(target) and not os.path.isdir(target)):
+    if os.path.isdir(target) and not os.path.islink(target):
+        if not member.isdir():
+            # [IMG-LAYER-011] a file where the lower content has a directory replaces it
+            shutil.rmtree(target)
+    elif os.path.lexists(target):
+        # [IMG-LAYER-003] replace a file or symlink, never write through it
         os.unlink(target)
-    elif os.path.isdir(target) and not member.isdir():
-        raise InvalidArgument(f"layer entry {member.name!r} would replace a directory")
+
+
+def _make_parents(dest: str, path: str) -> None:
+    """Create the missing directories above ``path`` (a layer need not list them)."""
+    parent = os.path.dirname(os.path.join(dest, path))
+    if not os.path.isdir(parent):
+        os.makedirs(parent, mode=0o755)
+
+
+def _create(tar: tarfile.TarFile, member: tarfile.TarInfo, target: str, dest: str) -> None:
+    """Create the file system object one entry describes (without its attributes)."""
+    if member.isdir():
+        if not os.path.isdir(target):
+            os.mkdir(target, 0o700)  # the real mode comes last, once the children are in
+    elif member.isreg():
+        # O_EXCL | O_NOFOLLOW: _clear_the_way emptied the place; if something appeared, fail
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        with os.fdopen(fd, "wb") as out, tar.extractfile(member) as data:  # type: ignore[union-attr]
+            shutil.copyfileobj(data, out, _BUFFER)
+    elif member.issym():
+        os.symlink(member.linkname, target)
+    elif member.islnk():
+        source = os.path.join(dest, posixpath.normpath(member.linkname))
+        if not os.path.lexists(source) or (os.path.isdir(source) and not os.path.islink(source)):
+            raise InvalidArgument(f"hard link {member.name!r} points at {member.linkname!r}, "
+                                  "which is no file of the layer")
+        # [IMG-LAYER-008] a hard link, to the link itself if it is a symlink
+        os.link(source, target, follow_symlinks=False)
+    elif member.isfifo():
+        os.mkfifo(target, 0o600)
+    else:
+        # [IMG-LAYER-008] character and block devices (mknod(2) needs CAP_MKNOD)
+        kind = _DEVICE_TYPES[member.type]
+        os.mknod(target, 0o600 | kind, os.makedev(member.devmajor, member.devminor))
+
+
+def _mtime_ns(member: tarfile.TarInfo) -> int:
+    """The entry's mtime in nanoseconds, exact when a PAX header carries the fraction."""
+    exact = member.pax_headers.get("mtime")
+    if exact is not None:
+        return int(decimal.Decimal(exact) * 1_000_000_000)
+    return int(member.mtime) * 1_000_000_000
+
+
+def xattrs_of(member: tarfile.TarInfo) -> dict[str, bytes]:
+    """The extended attributes a PAX header carries (values may be binary)."""
+    return {key[len(XATTR_PAX_PREFIX):]: value.encode("utf-8", "surrogateescape")
+            for key, value in member.pax_headers.items() if key.startswith(XATTR_PAX_PREFIX)}
+
+
+def set_attributes(path: str, *, uid: int, gid: int, mode: int, mtime_ns: int,
+                   xattrs: dict[str, bytes], symlink: bool) -> None:
+    """Give ``path`` its owner, mode, xattrs and mtime, in the order the kernel needs.
+
+    chown(2) clears setuid/setgid and the security.capability xattr, so it goes first;
+    writing an xattr or a mode does not change the mtime, so utimensat(2) goes last.
+    """
+    if os.geteuid() == 0:  # as tarfile does: only root can give files away
+        os.chown(path, uid, gid, follow_symlinks=False)
+    for name, value in sorted(xattrs.items()):
+        if name.startswith(OVERLAY_XATTR_PREFIX):
+            continue  # a layer must not forge overlayfs whiteouts or opaque markers
+        try:
+            os.setxattr(path, name, value, follow_symlinks=False)
+        except OSError as error:
+            # [IMG-LAYER-010] "where present": a file system without xattrs (or this
+            # namespace of them) keeps the file, without the attribute
+            if error.errno not in (errno.ENOTSUP, errno.EPERM):
+                raise
+    if not symlink:  # a symlink's mode is always 0777 on Linux
+        # [IMG-LAYER-009] the permission bits, setuid/setgid/sticky included
+        os.chmod(path, stat.S_IMODE(mode))
+    os.utime(path, ns=(mtime_ns, mtime_ns), follow_symlinks=False)
+
+
+def _set_attributes(member: tarfile.TarInfo, target: str) -> None:
+    set_attributes(target, uid=member.uid, gid=member.gid, mode=member.mode,
+                   mtime_ns=_mtime_ns(member), xattrs=xattrs_of(member), symlink=member.issym())
+
+
+def _hide_lower(dest: str, directory: str, written: set[str]) -> None:
+    """Make ``directory`` opaque: remove what is in it that this layer did not write."""
+    keep = set(written)
+    for path in written:  # and the directories above what it wrote
+        while path not in ("", "."):
+            path = posixpath.dirname(path)
+            keep.add(path)
+
+    def sweep(relative: str) -> None:
+        for name in os.listdir(os.path.join(dest, relative)):
+            child = posixpath.join(relative, name) if relative != "." else name
+            full = os.path.join(dest, child)
+            if child not in keep:
+                _remove(full)
+            elif os.path.isdir(full) and not os.path.islink(full):
+                sweep(child)
+
+    sweep(directory)
+
+
+def apply(fileobj: BinaryIO, dest: str) -> list[str]:
+    """Apply the layer tar ``fileobj`` onto the directory ``dest``; return the entries' paths.
+
+    ``dest`` may hold the layers below (the copy snapshotter, flattening an image):
+    whiteouts delete from it, entries replace what it has at their paths.
+    """
+    plain = open_layer(fileobj)
+    try:
+        with tarfile.open(fileobj=plain, mode="r:") as tar:
+            return _apply_members(tar, read_members(tar), dest)
+    except tarfile.TarError as error:  # tarfile.open on a file that is no tar at all
+        raise InvalidArgument(f"the layer is not a valid tar ({error}): nothing was written") from None
+    finally:
+        if plain is not fileobj:
+            plain.close()
+
+
+def _apply_members(tar: tarfile.TarFile, members: list[tarfile.TarInfo], dest: str) -> list[str]:
+    """apply(), once the whole layer has been read: check every name, then write in order."""
+    for member in members:
+        _check_name(member)  # [IMG-LAYER-001] every name, before the first write
+    names, written, opaque, directories = [], set(), [], []
+    for member in members:
+        path = check_member(member, dest)
+        names.append(path)
+        parent, base = posixpath.split(path)
+        parent = parent or "."
+        if base == OPAQUE_WHITEOUT:
+            # [IMG-LAYER-007] hide the lower contents, at the end: order must not matter
+            opaque.append(parent)
+            continue
+        if base.startswith(WHITEOUT_META_PREFIX):
+            continue
+        if base.startswith(WHITEOUT_PREFIX):
+            hidden = posixpath.normpath(posixpath.join(parent, base[len(WHITEOUT_PREFIX):]))
+            if hidden not in written:  # [IMG-LAYER-006] lower content only
+                _remove(os.path.join(dest, hidden))
+            continue
+        target = os.path.join(dest, path)
+        _make_parents(dest, path)
+        _clear_the_way(member, path, dest)
+        _create(tar, member, target, dest)
+        written.add(path)
+        if member.isdir():
+            directories.append((member, target))  # its mtime changes with every child
+        elif not member.islnk():
+            _set_attributes(member, target)
+    for directory in opaque:
+        _hide_lower(dest, directory, written)
+    for member, target in reversed(directories):
+        _set_attributes(member, target)
+    return names
 
 
 def unpack(fileobj: BinaryIO, dest: str) -> list[str]:
-    """Extract the layer tar ``fileobj`` into ``dest``, entry by entry, checking each first."""
-    names = []
-    with tarfile.open(fileobj=fileobj, mode="r:*") as tar:
-        for member in tar:
-            path = check_member(member, dest)
-            _clear_the_way(member, path, dest)
-            names.append(path)
-            # the checks above are ours; 'fully_trusted' keeps tarfile from
-            # second-guessing ownership and modes a rootfs needs (setuid, devices)
-            extra = {"filter": "fully_trusted"} if hasattr(tarfile, "data_filter") else {}
-            tar.extract(member, dest, set_attrs=True, **extra)
-    return names
+    """Extract the layer tar ``fileobj`` into ``dest``, entry by entry, checking each first.
+
+    The name the bootstrap and the CLI use; the same as apply().
+    """
+    return apply(fileobj, dest)
