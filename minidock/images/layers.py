@@ -296,7 +296,24 @@ def _set_attributes(member: tarfile.TarInfo, target: str) -> None:
                    mtime_ns=_mtime_ns(member), xattrs=xattrs_of(member), symlink=member.issym())
 
 
-def _hide_lower(dest: str, directory: str, written: set[str]) -> None:
+def _remember_parents(dest: str, path: str, saved: dict[str, tuple[int, int]]) -> None:
+    """Note the times of the directories above ``path`` before this layer changes them.
+
+    Creating or removing a name changes its directory's mtime. A directory the layer
+    does not list is one it leaves unchanged, so apply() puts its times back at the end.
+    """
+    while path not in ("", "."):
+        path = posixpath.dirname(path) or "."
+        if path in saved:
+            return
+        try:
+            info = os.lstat(os.path.join(dest, path))
+        except FileNotFoundError:
+            continue
+        saved[path] = (info.st_atime_ns, info.st_mtime_ns)
+
+
+def _hide_lower(dest: str, directory: str, written: set[str], saved: dict[str, tuple[int, int]]) -> None:
     """Make ``directory`` opaque: remove what is in it that this layer did not write."""
     keep = set(written)
     for path in written:  # and the directories above what it wrote
@@ -309,6 +326,7 @@ def _hide_lower(dest: str, directory: str, written: set[str]) -> None:
             child = posixpath.join(relative, name) if relative != "." else name
             full = os.path.join(dest, child)
             if child not in keep:
+                _remember_parents(dest, child, saved)
                 _remove(full)
             elif os.path.isdir(full) and not os.path.islink(full):
                 sweep(child)
@@ -338,6 +356,7 @@ def _apply_members(tar: tarfile.TarFile, members: list[tarfile.TarInfo], dest: s
     for member in members:
         _check_name(member)  # [IMG-LAYER-001] every name, before the first write
     names, written, opaque, directories = [], set(), [], []
+    saved: dict[str, tuple[int, int]] = {}  # directory -> (atime, mtime) before this layer
     for member in members:
         path = check_member(member, dest)
         names.append(path)
@@ -355,6 +374,7 @@ def _apply_members(tar: tarfile.TarFile, members: list[tarfile.TarInfo], dest: s
                 _remove(os.path.join(dest, hidden))
             continue
         target = os.path.join(dest, path)
+        _remember_parents(dest, path, saved)
         _make_parents(dest, path)
         _clear_the_way(member, path, dest)
         _create(tar, member, target, dest)
@@ -364,7 +384,11 @@ def _apply_members(tar: tarfile.TarFile, members: list[tarfile.TarInfo], dest: s
         elif not member.islnk():
             _set_attributes(member, target)
     for directory in opaque:
-        _hide_lower(dest, directory, written)
+        _hide_lower(dest, directory, written, saved)
+    for directory, times in saved.items():
+        # [IMG-LAYER-009] a directory the layer does not list keeps its times
+        if os.path.isdir(os.path.join(dest, directory)):
+            os.utime(os.path.join(dest, directory), ns=times, follow_symlinks=False)
     for member, target in reversed(directories):
         _set_attributes(member, target)
     return names

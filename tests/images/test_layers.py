@@ -288,3 +288,13 @@ def test_xattrs_from_pax_headers_are_restored_and_overlay_markers_are_not(tmp_pa
     assert os.getxattr(tmp_path / "ping", "security.capability") == capability
     assert "trusted.overlay.opaque" not in os.listxattr(tmp_path / "dir")
     assert "trusted.overlay.opaque" not in os.listxattr(tmp_path / "ping")
+
+
+@pytest.mark.spec("IMG-LAYER-012")
+def test_a_directory_the_layer_does_not_list_keeps_its_mtime(tmp_path):
+    _lower(tmp_path)
+    before = {name: os.stat(tmp_path / name).st_mtime_ns for name in ("etc", "var", "var/cache")}
+    layers.apply(layer(("etc/new", REG, b"n"), ("var/.wh.keep", REG, b""),
+                       ("var/cache/.wh..wh..opq", REG, b"")), str(tmp_path))
+    assert {name: os.stat(tmp_path / name).st_mtime_ns for name in before} == before
+    assert (tmp_path / "etc/new").exists() and not (tmp_path / "var/keep").exists()
