@@ -371,6 +371,7 @@ def _apply_members(tar: tarfile.TarFile, members: list[tarfile.TarInfo], dest: s
         if base.startswith(WHITEOUT_PREFIX):
             hidden = posixpath.normpath(posixpath.join(parent, base[len(WHITEOUT_PREFIX):]))
             if hidden not in written:  # [IMG-LAYER-006] lower content only
+                _remember_parents(dest, hidden, saved)
                 _remove(os.path.join(dest, hidden))
             continue
         target = os.path.join(dest, path)
