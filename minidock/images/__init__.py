@@ -4,7 +4,9 @@ Implements: spec/images.md
 Explained:  chapters/04-images.md
 Modelled on: the OCI image-spec; docker's image store and containerd's snapshotter
 
-    layers     unpack(fileobj, dest): layer tars, refusing escapes
+    layers     apply(fileobj, dest): layer tars with whiteouts, gzip or plain, refusing escapes
+    diff       diff_upper(), diff_directories(): changes back into a layer tar
+    snapshots  OverlaySnapshotter, CopySnapshotter: prepare/view/commit -> mounts; mount_all()
     bootstrap  busybox_layer(), image_archive(): busybox:latest with no network
     digest     validate(), of_bytes(), Digester: sha256 digests, checked
     content    ContentStore: blobs by digest, atomic verified writes, gc(roots)
