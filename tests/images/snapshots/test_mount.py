@@ -64,3 +64,21 @@ def test_overlay_is_supported_here_and_the_check_leaves_nothing(tmp_path):
     assert overlay_supported(str(tmp_path)) is True
     assert not [line for line in open("/proc/self/mountinfo") if str(tmp_path) in line]
     assert os.listdir(tmp_path) == []
+
+
+@needs_root
+@pytest.mark.spec("IMG-SNAP-011")
+def test_the_copy_snapshotter_copies_the_whole_parent_tree_faithfully(tmp_path):
+    from minidock.images import layers
+    from minidock.images.snapshots import CopySnapshotter
+    from tests.images.snapshots.trees import describe
+    from tests.images.test_diff import base_layer
+    snapshots = CopySnapshotter(str(tmp_path / "root"))
+    snapshots.prepare("a")
+    layers.apply(base_layer(), snapshots.fs("1"))
+    snapshots.commit("A", "a")
+    [mount] = snapshots.prepare("c", "A")
+    assert mount == Mount("bind", snapshots.fs("2"), ("rw", "rbind"))
+    assert describe(snapshots.fs("2")) == describe(snapshots.fs("1"))  # links, devices, xattrs, times
+    assert os.stat(os.path.join(snapshots.fs("2"), "etc/passwd")).st_ino != \
+        os.stat(os.path.join(snapshots.fs("1"), "etc/passwd")).st_ino  # a copy, not the same files
