@@ -1,7 +1,7 @@
 """Fixtures for the book's tests: the hooks as modules, and a copy of the book's inputs.
 
 The build tests never touch the real files: they copy what `mkdocs build` reads
-(mkdocs.yml, docs/, chapters/, spec/, the labs' README.md pages, minidock/) into a
+(mkdocs.yml, docs/, chapters/, spec/, the labs' README.md pages, minidock/, tests/) into a
 temporary directory, break the copy, and build it there.
 """
 
@@ -46,6 +46,7 @@ def copy_book(dest: Path) -> Path:
     shutil.copy2(REPO / "mkdocs.yml", dest / "mkdocs.yml")
     shutil.copytree(REPO / "docs", dest / "docs", ignore=ignore)
     shutil.copytree(REPO / "minidock", dest / "minidock", ignore=ignore)
+    shutil.copytree(REPO / "tests", dest / "tests", ignore=ignore)  # chapters quote tests too
     for pattern in ("chapters/*.md", "spec/*.md", "labs/README.md", "labs/*/README.md"):
         for path in REPO.glob(pattern):
             target = dest / path.relative_to(REPO)
