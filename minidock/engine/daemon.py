@@ -69,9 +69,11 @@ async def serve(config: DaemonConfig) -> None:
     from aiohttp import web
 
     from minidock.engine.api.server import make_app
+    from minidock.engine.images import ImageService
     from minidock.engine.system import System
 
-    app = make_app(System(config))
+    images = ImageService(config.data_root)
+    app = make_app(System(config), images)
     runner = web.AppRunner(app, access_log=log if config.debug else None)
     await runner.setup()
     site = web.UnixSite(runner, config.socket_path)

@@ -108,8 +108,21 @@ async def read_json(request: web.Request) -> dict:
     return body
 
 
-def make_app(system: system_routes.SystemBackend) -> web.Application:
-    """Build the application: middlewares, then each router's routes."""
-    app = web.Application(middlewares=[headers_middleware, errors_middleware, version_middleware])
+def make_app(system: system_routes.SystemBackend, images=None, containers=None) -> web.Application:
+    """Build the application: middlewares, then each router's routes.
+
+    Each router is a module of minidock.engine.api with register(app, backend, add_route);
+    a backend left out (None) leaves its routes out (the API tests of one router).
+    """
+    app = web.Application(middlewares=[headers_middleware, errors_middleware, version_middleware],
+                          client_max_size=0)  # image archives and build contexts are large
     system_routes.register(app, system, add_route)
+    if images is not None:
+        from minidock.engine.api import images as image_routes
+
+        image_routes.register(app, images, add_route)
+    if containers is not None:
+        from minidock.engine.api import containers as container_routes
+
+        container_routes.register(app, containers, add_route)
     return app
