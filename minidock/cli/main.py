@@ -5,7 +5,8 @@ Explained:  chapters/05-engine.md#the-cli
 Modelled on: docker/cli (cobra commands -> API client calls)
 
     minidock [-H unix:///path] version | info
-    minidock image bootstrap busybox [-o FILE | --bundle DIR]
+    minidock image ... / images / load / ...   minidock/cli/images.py
+    minidock run / ps / logs / ...             minidock/cli/containers.py
     minidock lab list | start N | check N | reset N
 
 Rules: the CLI never touches the daemon's data; it sends requests. Imports are
@@ -19,15 +20,10 @@ import os
 import sys
 
 import minidock
+from minidock.cli.common import client as _client
 from minidock.errors import MinidockError
 
 DEFAULT_HOST = "unix:///run/minidock/minidock.sock"
-
-
-def _client(args: argparse.Namespace):
-    from minidock.engine.client import Client
-
-    return Client(args.host)
 
 
 def cmd_version(args: argparse.Namespace) -> int:
@@ -65,46 +61,6 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_image_bootstrap(args: argparse.Namespace) -> int:
-    """Build busybox:latest from the host's busybox-static, then load, save or unpack it."""
-    from minidock.images import bootstrap
-
-    if args.name != "busybox":
-        raise MinidockError(f"cannot bootstrap {args.name!r}: the only embedded image is 'busybox'")
-    layer = bootstrap.busybox_layer()
-    if args.bundle:
-        return _write_bundle(layer, args.bundle)
-    archive = bootstrap.image_archive(layer, "busybox:latest")
-    if args.output:
-        with open(args.output, "wb") as file:
-            file.write(archive)
-        print(f"wrote busybox:latest ({bootstrap.image_id(layer)}) to {args.output}")
-        return 0
-    # the Docker way: the client builds an archive and the daemon loads it
-    _client(args).json("POST", "/images/load?quiet=1", archive, content_type="application/x-tar")
-    print(f"Loaded image: busybox:latest ({bootstrap.image_id(layer)})")
-    return 0
-
-
-def _write_bundle(layer: bytes, bundle: str) -> int:
-    """Unpack the busybox layer as an OCI bundle for minidock-runtime."""
-    import io
-    import json
-
-    from minidock.images import layers
-    from minidock.runtime.config import default_config
-
-    rootfs = os.path.join(bundle, "rootfs")
-    if os.path.exists(rootfs):
-        raise MinidockError(f"{rootfs} already exists: remove it or choose another --bundle")
-    os.makedirs(rootfs)
-    layers.unpack(io.BytesIO(layer), rootfs)
-    with open(os.path.join(bundle, "config.json"), "w") as file:
-        json.dump(default_config(), file, indent=2)
-    print(f"wrote an OCI bundle of busybox:latest to {bundle}")
-    return 0
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="minidock", description="A readable Docker, in Python.")
     parser.add_argument("-H", "--host", default=os.environ.get("MINIDOCK_HOST", DEFAULT_HOST),
@@ -115,16 +71,12 @@ def build_parser() -> argparse.ArgumentParser:
     verbs.add_parser("version", help="show client and server versions").set_defaults(handler=cmd_version)
     verbs.add_parser("info", help="show system-wide information").set_defaults(handler=cmd_info)
 
-    image = verbs.add_parser("image", help="manage images").add_subparsers(dest="image_verb", required=True)
-    boot = image.add_parser("bootstrap", help="build the embedded busybox image (no network)")
-    boot.add_argument("name", help="the embedded image to build: busybox")
-    where = boot.add_mutually_exclusive_group()
-    where.add_argument("-o", "--output", help="write the image archive here instead of loading it")
-    where.add_argument("--bundle", help="unpack it as an OCI bundle for minidock-runtime")
-    boot.set_defaults(handler=cmd_image_bootstrap)
-
+    # each topic adds its own verbs; their handlers import what they need when run
+    from minidock.cli import containers, images
     from minidock.lab.cli import add_parser as add_lab_parser
 
+    images.add_parsers(verbs)
+    containers.add_parsers(verbs)
     add_lab_parser(verbs)
     return parser
 
