@@ -19,12 +19,14 @@ state directory stay until `delete`.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import os
 import selectors
 import signal
 import socket
+from collections.abc import Iterator
 
 from minidock.errors import Conflict, SystemError as MinidockSystemError
 from minidock.kernel import syscalls as sc
@@ -160,12 +162,9 @@ class Monitor:
 
     def listen(self) -> socket.socket:
         """Bind the control socket (before launch, so `create` only succeeds with one)."""
-        path = os.path.join(self.directory, CONTROL_SOCKET)
-        # [RT-MON-003] unix(7): sun_path holds 107 bytes; refuse rather than fail later
-        if len(os.fsencode(path)) > 107:
-            raise Conflict(f"the monitor's socket path {path} is longer than 107 bytes: use a shorter --root or id")
         control = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        control.bind(path)
+        with short_path(self.directory, CONTROL_SOCKET) as path:
+            control.bind(path)
         control.listen(4)
         return control
 
@@ -241,6 +240,21 @@ class Monitor:
                 done = True
 
 
+@contextlib.contextmanager
+def short_path(directory: str, name: str) -> Iterator[str]:
+    """A path to ``directory``/``name`` that fits in a unix socket address.
+
+    unix(7): sun_path holds 107 bytes, and a daemon's state directories nest deep
+    (`<exec-root>/runtime/<64 hex>/monitor.sock`). /proc/self/fd/N/NAME, N an O_PATH
+    descriptor of the directory, names the same place in a few bytes.
+    """
+    fd = os.open(directory, os.O_PATH | os.O_DIRECTORY)
+    try:
+        yield f"/proc/self/fd/{fd}/{name}"
+    finally:
+        os.close(fd)
+
+
 def _write_log(log, stream: str, data: bytes) -> None:
     """Append output to container.log in Docker's json-file format, one line per record."""
     stamp = datetime.datetime.now(datetime.timezone.utc).isoformat().replace("+00:00", "Z")
@@ -269,7 +283,8 @@ def request_start(root: str, container_id: str) -> None:
     """Ask a detached container's monitor to start it (what `minidock-runtime start` does)."""
     client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
-        client.connect(os.path.join(root, container_id, CONTROL_SOCKET))
+        with short_path(os.path.join(root, container_id), CONTROL_SOCKET) as path:
+            client.connect(path)
         client.sendall(b"start\n")
         answer = client.recv(1024).decode().strip()
     except OSError:
