@@ -69,12 +69,17 @@ async def serve(config: DaemonConfig) -> None:
     from aiohttp import web
 
     from minidock.engine.api.server import make_app
+    from minidock.engine.containers import ContainerService
     from minidock.engine.images import ImageService
     from minidock.engine.system import System
 
     images = ImageService(config.data_root)
-    app = make_app(System(config), images)
-    runner = web.AppRunner(app, access_log=log if config.debug else None)
+    containers = ContainerService(config.data_root, config.exec_root, images)
+    images.in_use = containers.users_of
+    await containers.restore(config.live_restore)
+    app = make_app(System(config, images, containers), images, containers)
+    HalfCloseRunner = _half_close_runner()
+    runner = HalfCloseRunner(app, access_log=log if config.debug else None)
     await runner.setup()
     site = web.UnixSite(runner, config.socket_path)
     await site.start()
@@ -92,12 +97,39 @@ async def serve(config: DaemonConfig) -> None:
         await stop.wait()
     finally:
         log.info("shutting down")
+        await containers.shutdown(config.live_restore)
         await runner.cleanup()
         for path in (config.socket_path, pid_file):
             try:
                 os.unlink(path)
             except FileNotFoundError:
                 pass
+
+
+def _half_close_runner():
+    """An aiohttp AppRunner whose connections survive the client's half-close.
+
+    The docker CLI attaches without stdin by shutting its side of the socket for
+    writing (CloseWrite) and then reading the container's output. asyncio closes a
+    transport on EOF unless the protocol's eof_received() says to keep it open.
+    """
+    from aiohttp import web, web_protocol, web_server
+
+    class Handler(web_protocol.RequestHandler):
+        def eof_received(self) -> bool:
+            return True  # the other half may still be written: a hijacked stream
+
+    class Server(web_server.Server):
+        def __call__(self) -> Handler:
+            return Handler(self, loop=self._loop, **self._kwargs)
+
+    class Runner(web.AppRunner):
+        async def _make_server(self) -> web_server.Server:
+            server = await super()._make_server()
+            server.__class__ = Server
+            return server
+
+    return Runner
 
 
 def main(argv: list[str] | None = None) -> int:

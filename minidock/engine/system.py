@@ -26,8 +26,10 @@ _GOARCH = {"x86_64": "amd64", "aarch64": "arm64"}
 class System:
     """Answers for the system routes; satisfies api.system.SystemBackend."""
 
-    def __init__(self, config: DaemonConfig) -> None:
+    def __init__(self, config: DaemonConfig, images=None, containers=None) -> None:
         self.config = config
+        self.images = images
+        self.containers = containers
 
     def version(self) -> dict:
         """The body of GET /version, in the Engine API's field names."""
@@ -50,15 +52,19 @@ class System:
         }
 
     def info(self) -> dict:
-        """The body of GET /info (containers and images are counted once they exist)."""
+        """The body of GET /info."""
         cgroup_version = str(open_driver().version)
+        states = [c.state.status for c in self.containers.containers.values()] if self.containers else []
         return {
             "ID": self._daemon_id(),
             "Name": socket.gethostname(),
             "ServerVersion": minidock.__version__,
-            "Containers": 0, "ContainersRunning": 0, "ContainersPaused": 0, "ContainersStopped": 0,
-            "Images": 0,
-            "Driver": "overlay2",
+            "Containers": len(states),
+            "ContainersRunning": states.count("running"),
+            "ContainersPaused": states.count("paused"),
+            "ContainersStopped": len(states) - states.count("running") - states.count("paused"),
+            "Images": len(self.images.records()) if self.images else 0,
+            "Driver": self.images.driver if self.images else "overlay2",
             "DockerRootDir": self.config.data_root,
             "ExecRoot": self.config.exec_root,
             "OperatingSystem": _os_release().get("PRETTY_NAME", "Linux"),

@@ -31,6 +31,10 @@ from minidock.runtime.hooks import Hooks, parse as parse_hooks
 from minidock.runtime.security import Security, docker_fields, merge, parse as parse_security
 
 OCI_VERSION = "1.0.2"
+# An annotation (runtime-spec: free for implementations) telling the monitor where to
+# write the container's output, instead of container.log in the state directory: an
+# engine keeps logs after the runtime has forgotten the container.
+LOG_PATH = "org.minidock.log-path"
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -57,6 +61,7 @@ class RunConfig:
     security: Security = Security()                      # capabilities, no_new_privs, seccomp, masked paths
     mounts: tuple[oci_mounts.Mount, ...] | None = None   # None: rootfs.default_mounts()
     rlimits: tuple[tuple[int, int, int], ...] = ()       # (RLIMIT_*, soft, hard)
+    log_path: str | None = None                          # annotation LOG_PATH: where the monitor logs
 
 
 def default_config() -> dict[str, Any]:
@@ -154,6 +159,10 @@ def parse(data: Any, bundle: str) -> RunConfig:
     if not all(isinstance(g, int) and not isinstance(g, bool) and g >= 0 for g in gids):
         raise InvalidArgument("config.json: 'process.user.additionalGids' must be a list of non-negative integers")
     mounts = oci_mounts.parse(data["mounts"], bundle) if "mounts" in data else None
+    annotations = _field(data, "annotations", dict, {})
+    log_path = annotations.get(LOG_PATH)
+    if log_path is not None and (not isinstance(log_path, str) or not log_path.startswith("/")):
+        raise InvalidArgument(f"config.json: annotation {LOG_PATH!r} must be an absolute path")
 
     return RunConfig(
         additional_gids=tuple(gids),
@@ -162,6 +171,7 @@ def parse(data: Any, bundle: str) -> RunConfig:
         hooks=parse_hooks(data),
         mounts=None if mounts is None else tuple(mounts),
         rlimits=_rlimits(_field(data, "process.rlimits", list, [])),
+        log_path=log_path,
         rootfs=rootfs,
         readonly_root=_field(data, "root.readonly", bool, False),
         args=tuple(args),

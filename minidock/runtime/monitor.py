@@ -182,7 +182,7 @@ class Monitor:
             streams[self.master] = "stdout"
         for fd in streams:
             selector.register(fd, selectors.EVENT_READ, "output")
-        log = open(os.path.join(self.directory, LOG_FILE), "a")
+        log = open(self.config.log_path or os.path.join(self.directory, LOG_FILE), "a")
         exited = self._reap_nowait()  # init may have died before the handler was set
         try:
             while not exited or streams:

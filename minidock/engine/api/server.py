@@ -55,6 +55,9 @@ async def errors_middleware(request: web.Request, handler) -> web.StreamResponse
         return error_response(405, "method not allowed")
     except web.HTTPException:
         raise
+    except ConnectionResetError:  # the client went away mid-stream: nobody to answer
+        log.debug("client left during %s %s", request.method, request.path)
+        return web.Response(status=499)
     except Exception as error:  # noqa: BLE001 - a bug in minidock: log it, answer 500
         log.exception("internal error on %s %s", request.method, request.path)
         return error_response(500, f"internal error: {error}")

@@ -1,0 +1,218 @@
+"""Container routes: /containers/*.
+
+Implements: spec/engine.md ENGINE-CTR-001 .. ENGINE-CTR-009, ENGINE-LOG-001 .. ENGINE-LOG-004
+Explained:  chapters/05-engine.md#the-api
+Modelled on: moby's api/server/router/container
+
+    POST   /containers/create?name=           201 {"Id", "Warnings"}
+    POST   /containers/{id}/start|stop|restart|kill|pause|unpause|rename|resize
+    POST   /containers/{id}/wait?condition=   headers at once, {"StatusCode"} at the exit
+    POST   /containers/{id}/attach            101, then the output stream (framed without a TTY)
+    GET    /containers/json, /containers/{id}/json, /logs, /top
+    DELETE /containers/{id}?force=
+
+    register(app, containers, add_route)
+
+Rules: a stream's headers go out before the first byte of output, as dockerd
+flushes them: the docker CLI sends `wait` and `attach` before `start`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from aiohttp import web
+
+from minidock.engine import logs
+from minidock.engine.api.server import read_json
+from minidock.engine.containers import ContainerService, NotModified
+from minidock.errors import InvalidArgument
+
+RAW_STREAM = "application/vnd.docker.raw-stream"
+MULTIPLEXED = "application/vnd.docker.multiplexed-stream"
+
+
+def flag(request: web.Request, name: str, default: bool = False) -> bool:
+    """A boolean query parameter as the Engine API reads it: 1/true/True yes, 0/false/"" no."""
+    value = request.query.get(name)
+    if value is None:
+        return default
+    return value.lower() in ("1", "true", "yes")
+
+
+def number(request: web.Request, name: str) -> int | None:
+    value = request.query.get(name)
+    if value in (None, ""):
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise InvalidArgument(f"invalid value for {name}: {value!r}") from None
+
+
+def parse_filters(request: web.Request) -> dict[str, list[str]]:
+    """?filters={"status":["exited"]} (or the old {"status":{"exited":true}} form)."""
+    raw = request.query.get("filters")
+    if not raw:
+        return {}
+    try:
+        decoded = json.loads(raw)
+    except ValueError:
+        raise InvalidArgument(f"invalid filter: {raw!r}") from None
+    if not isinstance(decoded, dict):
+        raise InvalidArgument(f"invalid filter: {raw!r}")
+    return {key: list(value) if isinstance(value, (list, dict)) else [str(value)]
+            for key, value in decoded.items()}
+
+
+def register(app: web.Application, containers: ContainerService, add_route) -> None:
+    """Add the container routes to ``app``, answered by ``containers``."""
+
+    async def create(request: web.Request) -> web.Response:
+        body = await read_json(request)
+        container = await containers.create(body, request.query.get("name"))
+        return web.json_response({"Id": container.id, "Warnings": []}, status=201)
+
+    async def start(request: web.Request) -> web.Response:
+        try:
+            await containers.start(request.match_info["id"])
+        except NotModified:
+            return web.Response(status=304)
+        return web.Response(status=204)
+
+    async def stop(request: web.Request) -> web.Response:
+        stopped = await containers.stop(request.match_info["id"], number(request, "t"))
+        return web.Response(status=204 if stopped else 304)
+
+    async def restart(request: web.Request) -> web.Response:
+        await containers.restart(request.match_info["id"], number(request, "t"))
+        return web.Response(status=204)
+
+    async def kill(request: web.Request) -> web.Response:
+        await containers.kill(request.match_info["id"], request.query.get("signal") or "KILL")
+        return web.Response(status=204)
+
+    async def pause(request: web.Request) -> web.Response:
+        await containers.pause(request.match_info["id"])
+        return web.Response(status=204)
+
+    async def unpause(request: web.Request) -> web.Response:
+        await containers.unpause(request.match_info["id"])
+        return web.Response(status=204)
+
+    async def rename(request: web.Request) -> web.Response:
+        await containers.rename(request.match_info["id"], request.query.get("name", ""))
+        return web.Response(status=204)
+
+    async def resize(request: web.Request) -> web.Response:
+        containers.get(request.match_info["id"])
+        return web.Response(status=200)
+
+    async def remove(request: web.Request) -> web.Response:
+        await containers.remove(request.match_info["id"], force=flag(request, "force"))
+        return web.Response(status=204)
+
+    async def wait(request: web.Request) -> web.StreamResponse:
+        container = containers.get(request.match_info["id"])
+        condition = request.query.get("condition") or "not-running"
+        if condition not in ("not-running", "next-exit", "removed"):
+            raise InvalidArgument(f"invalid condition: {condition!r}")
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        await response.prepare(request)  # [ENGINE-CTR-005] headers now, the answer at the exit
+        await response.write(b"")
+        await containers.wait(container.id, condition)
+        body = {"StatusCode": container.state.exit_code, "Error": None}
+        if container.state.error:
+            body["Error"] = {"Message": container.state.error}
+        await response.write(json.dumps(body).encode() + b"\n")
+        await response.write_eof()
+        return response
+
+    async def list_containers(request: web.Request) -> web.Response:
+        chosen = containers.list(all=flag(request, "all"), filters=parse_filters(request),
+                                 limit=number(request, "limit") or -1)
+        return web.json_response([c.summary() for c in chosen])
+
+    async def inspect(request: web.Request) -> web.Response:
+        return web.json_response(containers.get(request.match_info["id"]).inspect())
+
+    async def top(request: web.Request) -> web.Response:
+        return web.json_response(await containers.top(request.match_info["id"]))
+
+    async def container_logs(request: web.Request) -> web.StreamResponse:
+        container = containers.get(request.match_info["id"])
+        want = {name for name in ("stdout", "stderr") if flag(request, name)}
+        if not want:
+            # Docker's words
+            raise InvalidArgument("You must choose at least one stream")
+        tail_text = request.query.get("tail", "all")
+        tail = None if tail_text in ("all", "") else number(request, "tail")
+        since = logs.parse_since(request.query.get("since"))
+        until = logs.parse_since(request.query.get("until"))
+        timestamps = flag(request, "timestamps")
+        tty = bool(container.config.get("Tty"))
+        response = web.StreamResponse(headers={"Content-Type": RAW_STREAM if tty else MULTIPLEXED})
+        await response.prepare(request)
+        records, offset = [], 0
+        while True:  # [ENGINE-LOG-001] what is there now, then (with follow) what comes
+            more, after = await asyncio.to_thread(logs.read, container.log_path, offset)
+            if after == offset:
+                break
+            records.extend(more)
+            offset = after
+        for record in logs.select(records, since, until, tail):
+            if record.stream in want:
+                await response.write(logs.render(record, tty, timestamps))
+        if flag(request, "follow") and container.running:
+            async for record in containers.follow(container, offset):
+                if record.stream in want:
+                    await response.write(logs.render(record, tty, timestamps))
+        await response.write_eof()
+        return response
+
+    async def attach(request: web.Request) -> web.StreamResponse:
+        container = containers.get(request.match_info["id"])
+        want = {name for name in ("stdout", "stderr") if flag(request, name)}
+        tty = bool(container.config.get("Tty"))
+        upgrade = request.headers.get("Upgrade", "").lower() == "tcp"
+        headers = {"Content-Type": RAW_STREAM if tty else MULTIPLEXED}
+        if upgrade:
+            headers.update({"Connection": "Upgrade", "Upgrade": "tcp"})
+        response = web.StreamResponse(status=101 if upgrade else 200, reason="UPGRADED" if upgrade else None,
+                                      headers=headers)
+        response.force_close()  # a hijacked connection carries one stream, then closes
+        offset = await asyncio.to_thread(_log_size, container.log_path)
+        containers.expect_run(container)  # attached before start: stay for the run to come
+        await response.prepare(request)  # [ENGINE-CTR-006] 101 at once: the CLI starts the container next
+        await response.write(b"")
+        if flag(request, "logs"):
+            for record in await asyncio.to_thread(logs.read_all, container.log_path):
+                if record.stream in want:
+                    await response.write(logs.render(record, tty))
+        if flag(request, "stream", True):
+            async for record in containers.follow(container, offset, until_exit=True):
+                if record.stream in want:
+                    await response.write(logs.render(record, tty))
+        await response.write_eof()
+        return response
+
+    add_route(app, "POST", "/containers/create", create)
+    add_route(app, "GET", "/containers/json", list_containers)
+    add_route(app, "GET", "/containers/{id}/json", inspect)
+    add_route(app, "GET", "/containers/{id}/logs", container_logs)
+    add_route(app, "GET", "/containers/{id}/top", top)
+    for verb, handler in (("start", start), ("stop", stop), ("restart", restart), ("kill", kill),
+                          ("pause", pause), ("unpause", unpause), ("rename", rename), ("resize", resize),
+                          ("wait", wait), ("attach", attach)):
+        add_route(app, "POST", f"/containers/{{id}}/{verb}", handler)
+    add_route(app, "DELETE", "/containers/{id}", remove)
+
+
+def _log_size(path: str) -> int:
+    import os
+
+    try:
+        return os.path.getsize(path)
+    except FileNotFoundError:
+        return 0

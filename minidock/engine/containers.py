@@ -1,0 +1,525 @@
+"""The container service: create, start, stop, wait, remove, list; the runtime does the rest.
+
+Implements: spec/engine.md ENGINE-CTR-001 .. ENGINE-CTR-009, ENGINE-CTR-020 .. ENGINE-CTR-026
+Explained:  chapters/05-engine.md#containers
+Modelled on: moby's daemon (create.go, start.go, stop.go, delete.go, monitor.go) with
+             containerd + runc below it folded into one call of minidock-runtime
+
+    created ──start──▶ running ──(exit)──▶ exited ──start──▶ running ...
+       │                 │  ▲                 │
+       │            pause│  │unpause          └──rm──▶ (gone)
+       └──rm──▶ (gone)   ▼  │
+                        paused
+
+    start:  mount the image snapshot at <exec-root>/containers/<id>/rootfs, write
+            config.json beside it, `minidock-runtime create` (which forks the monitor),
+            `start`, then watch the monitor's pidfd.
+    exit:   the monitor has recorded the exit code in the runtime's state: read it,
+            `delete` the runtime's container, unmount, save, wake the waiters.
+
+Rules: every move is saved (Container.save) before it is answered; the runtime's
+state, not ours, says whether a process runs, so a daemon that died comes back
+right (restore).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import secrets
+import shutil
+import sys
+from typing import Any
+
+from minidock.engine import bundle, logs
+from minidock.engine.container import Container, check_name, now
+from minidock.engine.images import ImageService
+from minidock.engine.names import random_name
+from minidock.errors import Conflict, InvalidArgument, MinidockError, NotFound
+from minidock.images.snapshots import mount as mounting
+from minidock.runtime import lifecycle
+from minidock.runtime.config import LOG_PATH
+
+log = logging.getLogger("minidockd.containers")
+
+# Config/HostConfig fields minidock does not honour yet: refused, never silently dropped
+UNSUPPORTED_HOST = ("Binds", "Mounts", "PortBindings", "Links", "VolumesFrom", "Devices", "Dns",
+                    "ExtraHosts", "Tmpfs")
+
+
+class NotModified(MinidockError):
+    """304: the container is already in the state asked for (start a running one)."""
+
+    status = 304
+
+
+class ContainerService:
+    """The containers of one daemon."""
+
+    def __init__(self, data_root: str, exec_root: str, images: ImageService) -> None:
+        self.images = images
+        self.data_root = os.path.join(data_root, "containers")
+        self.exec_root = os.path.join(exec_root, "containers")
+        self.runtime_root = os.path.join(exec_root, "runtime")
+        for directory in (self.data_root, self.exec_root, self.runtime_root):
+            os.makedirs(directory, mode=0o711, exist_ok=True)
+        self.containers: dict[str, Container] = {}
+        self._exited: dict[str, asyncio.Event] = {}     # set when the current run ends
+        self._removed: dict[str, asyncio.Event] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._watches: dict[str, int] = {}              # id -> pidfd of its monitor
+
+    # -- finding ------------------------------------------------------------------------------
+
+    def get(self, name_or_id: str) -> Container:
+        """By name (with or without '/'), full ID or unique ID prefix; Docker's words if none."""
+        key = name_or_id.lstrip("/")
+        if key in self.containers:
+            return self.containers[key]
+        for container in self.containers.values():
+            if container.name == key:
+                return container
+        matches = [c for c in self.containers.values() if key and c.id.startswith(key)]
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            raise InvalidArgument(f"multiple IDs found with provided prefix: {key}")
+        # [ENGINE-CTR-021] Docker's words
+        raise NotFound(f"No such container: {name_or_id}")
+
+    def users_of(self, image_id: str) -> list[str]:
+        """The containers made from ``image_id`` (rmi refuses to delete it from under them)."""
+        return [c.id for c in self.containers.values() if c.image_id == image_id]
+
+    def _lock(self, container_id: str) -> asyncio.Lock:
+        return self._locks.setdefault(container_id, asyncio.Lock())
+
+    # -- create -------------------------------------------------------------------------------
+
+    async def create(self, body: dict, name: str | None) -> Container:
+        """POST /containers/create: check, record, prepare the writable layer. Nothing runs yet."""
+        if name:
+            name = check_name(name)
+            if any(c.name == name for c in self.containers.values()):
+                # [ENGINE-CTR-020] Docker's words
+                used = next(c for c in self.containers.values() if c.name == name)
+                raise Conflict(f'Conflict. The container name "/{name}" is already in use by container '
+                               f'"{used.id}". You have to remove (or rename) that container to be able to reuse that name.')
+        else:
+            taken = {c.name for c in self.containers.values()}
+            name = random_name(taken)
+        config, host = _split_body(body)
+        image_name = config.get("Image")
+        if not image_name:
+            raise InvalidArgument("config.Image is required")
+        record = await asyncio.to_thread(self.images.lookup, image_name)
+        image_config = record.config.get("config") or {}
+        args = bundle.command(config, image_config)  # [ENGINE-CTR-010] refused now, not at start
+        container_id = secrets.token_hex(32)
+        container = Container(
+            id=container_id, name=name, created=now(), image_id=record.id, image_name=image_name,
+            config={**config, "Image": image_name}, host_config=host, path=args[0], args=args[1:],
+            root=os.path.join(self.data_root, container_id), driver=self.images.driver)
+        os.makedirs(container.root, mode=0o700)
+        try:
+            await asyncio.to_thread(self.images.prepare_container, container_id, record)
+            container.save()
+        except BaseException:
+            await asyncio.to_thread(self.images.remove_container, container_id)
+            shutil.rmtree(container.root, ignore_errors=True)
+            raise
+        self.containers[container_id] = container
+        self._removed[container_id] = asyncio.Event()
+        return container
+
+    # -- start and the exit -------------------------------------------------------------------
+
+    def bundle_dir(self, container: Container) -> str:
+        return os.path.join(self.exec_root, container.id)
+
+    async def start(self, name_or_id: str) -> None:
+        container = self.get(name_or_id)
+        async with self._lock(container.id):
+            if container.running:
+                raise NotModified("container already started")
+            if container.state.status == "removing":
+                raise Conflict(f"container {container.id} is marked for removal and cannot be started")
+            try:
+                await self._start(container)
+            except MinidockError as error:
+                container.state.error = error.message
+                container.state.exit_code = 128
+                container.save()
+                raise
+
+    async def _start(self, container: Container) -> None:
+        bundle_dir = self.bundle_dir(container)
+        rootfs = os.path.join(bundle_dir, "rootfs")
+        os.makedirs(rootfs, exist_ok=True)
+        mounts = await asyncio.to_thread(self.images.container_mounts, container.id)
+        await asyncio.to_thread(mounting.mount_all, mounts, rootfs)
+        try:
+            await asyncio.to_thread(self._write_bundle, container, bundle_dir, rootfs)
+            await self._runtime("create", "--bundle", bundle_dir, container.id)
+            self.expect_run(container)
+            state = await asyncio.to_thread(lifecycle.state, self.runtime_root, container.id)
+            container.state.monitor_pid = state.get("monitor_pid", 0)
+            self._watch(container)
+            await asyncio.to_thread(lifecycle.start, self.runtime_root, container.id)
+        except BaseException:
+            await asyncio.to_thread(self._forget_runtime, container)
+            await asyncio.to_thread(mounting.unmount, rootfs)
+            raise
+        container.state.status = "running"
+        container.state.pid = state["pid"]
+        container.state.exit_code = 0
+        container.state.error = ""
+        container.state.oom_killed = False
+        container.state.started_at = now()
+        container.save()
+
+    def _write_bundle(self, container: Container, bundle_dir: str, rootfs: str) -> dict:
+        """config.json, /etc/hostname and /etc/hosts for this run."""
+        hostname = container.config.get("Hostname") or container.id[:12]
+        with open(os.path.join(container.root, "hostname"), "w") as file:
+            file.write(hostname + "\n")
+        with open(os.path.join(container.root, "hosts"), "w") as file:
+            file.write(f"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n")
+        extra = [{"destination": f"/etc/{name}", "type": "bind", "source": os.path.join(container.root, name),
+                  "options": ["rbind", "rprivate"]}
+                 for name in ("hostname", "hosts") if os.path.isdir(os.path.join(rootfs, "etc"))]
+        record = self.images.lookup(container.image_id)
+        document = bundle.oci_config(container.id, container.config, container.host_config,
+                                     record.config.get("config") or {}, rootfs, extra)
+        document["annotations"] = {LOG_PATH: container.log_path}
+        with open(os.path.join(bundle_dir, "config.json"), "w") as file:
+            json.dump(document, file, indent=1)
+        return document
+
+    async def _runtime(self, *args: str) -> str:
+        """Run `minidock-runtime --root <exec-root>/runtime ARGS`; its stderr becomes the error."""
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "minidock.runtime.cli", "--root", self.runtime_root, *args,
+            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        out, err = await process.communicate()
+        if process.returncode != 0:
+            message = err.decode(errors="replace").strip().removeprefix("minidock-runtime: ")
+            raise MinidockError(f"failed to create the container's task: {message}")
+        return out.decode()
+
+    def expect_run(self, container: Container) -> asyncio.Event:
+        """The event set when the current (or next) run of ``container`` ends."""
+        return self._exited.setdefault(container.id, asyncio.Event())
+
+    def _watch(self, container: Container) -> None:
+        """Wake _exited() when the container's monitor leaves (it has recorded the exit)."""
+        loop = asyncio.get_running_loop()
+        try:
+            fd = os.pidfd_open(container.state.monitor_pid)
+        except ProcessLookupError:
+            loop.call_soon(lambda: asyncio.ensure_future(self._exited_now(container.id)))
+            return
+        self._watches[container.id] = fd
+        loop.add_reader(fd, lambda: asyncio.ensure_future(self._exited_now(container.id)))
+
+    async def _exited_now(self, container_id: str) -> None:
+        fd = self._watches.pop(container_id, None)
+        if fd is not None:
+            asyncio.get_running_loop().remove_reader(fd)
+            os.close(fd)
+        container = self.containers.get(container_id)
+        if container is None:
+            return
+        async with self._lock(container_id):
+            await self._record_exit(container)
+        if container.host_config.get("AutoRemove"):
+            try:
+                await self.remove(container_id, force=True)
+            except NotFound:
+                pass
+
+    async def _record_exit(self, container: Container) -> None:
+        """Read the exit from the runtime, forget the runtime's container, unmount, save."""
+        try:
+            state = await asyncio.to_thread(lifecycle.state, self.runtime_root, container.id)
+            code, oom = state.get("exit_code"), bool(state.get("oom_killed"))
+        except MinidockError:
+            code, oom = None, False
+        await asyncio.to_thread(self._forget_runtime, container)
+        await asyncio.to_thread(mounting.unmount, os.path.join(self.bundle_dir(container), "rootfs"))
+        container.state.status = "exited"
+        container.state.exit_code = 137 if code is None else code
+        container.state.oom_killed = oom
+        container.state.pid = 0
+        container.state.monitor_pid = 0
+        container.state.finished_at = now()
+        container.save()
+        event = self._exited.pop(container.id, None)
+        if event is not None:
+            event.set()
+
+    def _forget_runtime(self, container: Container) -> None:
+        try:
+            lifecycle.delete(self.runtime_root, container.id, force=True)
+        except MinidockError:
+            pass
+        shutil.rmtree(os.path.join(self.runtime_root, container.id), ignore_errors=True)
+
+    # -- signals, stop, wait ------------------------------------------------------------------
+
+    async def kill(self, name_or_id: str, signal: str = "KILL") -> None:
+        container = self.get(name_or_id)
+        if not container.running:
+            # Docker's words
+            raise Conflict(f"Container {container.id} is not running")
+        lifecycle.parse_signal(signal)  # a bad name is a 400 before anything is sent
+        await asyncio.to_thread(lifecycle.kill, self.runtime_root, container.id, signal)
+
+    async def stop(self, name_or_id: str, timeout: float | None = None) -> bool:
+        """SIGTERM (or the image's StopSignal), then SIGKILL after ``timeout``; False if not running."""
+        container = self.get(name_or_id)
+        if not container.running:
+            return False
+        event = self._exited.get(container.id)
+        if container.state.status == "paused":
+            await asyncio.to_thread(lifecycle.resume, self.runtime_root, container.id)
+            container.state.status = "running"
+        stop_signal = container.config.get("StopSignal") or "TERM"
+        grace = 10 if timeout is None else timeout
+        try:
+            await asyncio.to_thread(lifecycle.kill, self.runtime_root, container.id, stop_signal)
+        except MinidockError:
+            pass
+        if event is not None:
+            try:
+                await asyncio.wait_for(event.wait(), timeout=max(grace, 0))
+                return True
+            except asyncio.TimeoutError:
+                pass
+        try:
+            await asyncio.to_thread(lifecycle.kill, self.runtime_root, container.id, "KILL")
+        except MinidockError:
+            pass
+        if event is not None:
+            await asyncio.wait_for(event.wait(), timeout=30)
+        return True
+
+    async def wait(self, name_or_id: str, condition: str = "not-running") -> Container:
+        """Return once the condition holds: not-running, next-exit or removed."""
+        container = self.get(name_or_id)
+        if condition not in ("not-running", "next-exit", "removed"):
+            raise InvalidArgument(f"invalid condition: {condition!r}")
+        removed = self._removed.setdefault(container.id, asyncio.Event())
+        if condition == "removed":
+            await removed.wait()
+            return container
+        if condition == "not-running" and not container.running:
+            return container
+        event = self.expect_run(container)  # not started yet: the run that comes
+        waiter = asyncio.ensure_future(event.wait())
+        gone = asyncio.ensure_future(removed.wait())
+        try:
+            await asyncio.wait({waiter, gone}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiter.cancel()
+            gone.cancel()
+        return container
+
+    async def restart(self, name_or_id: str, timeout: float | None = None) -> None:
+        await self.stop(name_or_id, timeout)
+        await self.start(name_or_id)
+
+    async def pause(self, name_or_id: str) -> None:
+        container = self.get(name_or_id)
+        if container.state.status == "paused":
+            raise Conflict(f"Container {container.id} is already paused")
+        if not container.running:
+            raise Conflict(f"Container {container.id} is not running")
+        await asyncio.to_thread(lifecycle.pause, self.runtime_root, container.id)
+        container.state.status = "paused"
+        container.save()
+
+    async def unpause(self, name_or_id: str) -> None:
+        container = self.get(name_or_id)
+        if container.state.status != "paused":
+            raise Conflict(f"Container {container.id} is not paused")
+        await asyncio.to_thread(lifecycle.resume, self.runtime_root, container.id)
+        container.state.status = "running"
+        container.save()
+
+    # -- remove, rename -----------------------------------------------------------------------
+
+    async def remove(self, name_or_id: str, force: bool = False) -> None:
+        container = self.get(name_or_id)
+        if container.running:
+            if not force:
+                # [ENGINE-CTR-023] Docker's words
+                raise Conflict(f"You cannot remove a {container.state.status} container {container.id}. "
+                               "Stop the container before attempting removal or force remove")
+            await self.stop(container.id, timeout=0)
+        async with self._lock(container.id):
+            if container.id not in self.containers:
+                return
+            container.state.status = "removing"
+            container.save()
+            await asyncio.to_thread(self.images.remove_container, container.id)
+            shutil.rmtree(self.bundle_dir(container), ignore_errors=True)
+            shutil.rmtree(container.root, ignore_errors=True)
+            del self.containers[container.id]
+        self._locks.pop(container.id, None)
+        removed = self._removed.pop(container.id, None)
+        if removed is not None:
+            removed.set()
+
+    async def rename(self, name_or_id: str, new_name: str) -> None:
+        container = self.get(name_or_id)
+        new_name = check_name(new_name)
+        if any(c.name == new_name and c.id != container.id for c in self.containers.values()):
+            raise Conflict(f'Error when allocating new name: Conflict. The container name "/{new_name}" '
+                           "is already in use")
+        container.name = new_name
+        container.save()
+
+    # -- list, top ----------------------------------------------------------------------------
+
+    def list(self, all: bool = False, filters: dict[str, list[str]] | None = None,
+             limit: int = -1) -> list[Container]:
+        """GET /containers/json: newest first; running only unless ``all``."""
+        chosen = sorted(self.containers.values(), key=lambda c: c.created, reverse=True)
+        filters = filters or {}
+        if not all and not filters.get("status"):
+            chosen = [c for c in chosen if c.running]
+        chosen = [c for c in chosen if _matches(c, filters)]
+        return chosen[:limit] if limit > 0 else chosen
+
+    async def top(self, name_or_id: str) -> dict:
+        container = self.get(name_or_id)
+        if not container.running:
+            raise Conflict(f"Container {container.id} is not running")
+        pids = await asyncio.to_thread(lifecycle.ps, self.runtime_root, container.id)
+        rows = []
+        for pid in pids:
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as file:
+                    cmd = file.read().replace(b"\0", b" ").decode(errors="replace").strip()
+                uid = os.stat(f"/proc/{pid}").st_uid
+            except OSError:
+                continue
+            rows.append([str(uid), str(pid), cmd])
+        return {"Titles": ["UID", "PID", "CMD"], "Processes": rows}
+
+    # -- the daemon's life --------------------------------------------------------------------
+
+    async def restore(self, live_restore: bool) -> None:
+        """Read every record; re-adopt containers whose runtime container still runs."""
+        for entry in sorted(os.listdir(self.data_root)):
+            path = os.path.join(self.data_root, entry, "config.v2.json")
+            try:
+                container = Container.load(path)
+            except (OSError, ValueError, TypeError, KeyError):
+                # a create that died before its first save: nothing to keep
+                log.warning("removing the unreadable container record %s", entry)
+                await asyncio.to_thread(self.images.remove_container, entry)
+                shutil.rmtree(os.path.join(self.data_root, entry), ignore_errors=True)
+                continue
+            self.containers[container.id] = container
+            self._removed[container.id] = asyncio.Event()
+            if container.state.status == "removing":
+                await self.remove(container.id, force=True)
+                continue
+            if not container.running:
+                continue
+            try:
+                runtime_state = await asyncio.to_thread(lifecycle.state, self.runtime_root, container.id)
+                alive = runtime_state.get("status") in ("running", "paused", "created")
+            except MinidockError:
+                alive = False
+            if alive and live_restore:
+                self._exited[container.id] = asyncio.Event()
+                container.state.monitor_pid = runtime_state.get("monitor_pid", 0)
+                self._watch(container)
+                continue
+            if alive:
+                try:
+                    await asyncio.to_thread(lifecycle.kill, self.runtime_root, container.id, "KILL")
+                except MinidockError:
+                    pass
+                await asyncio.sleep(0.2)
+            await self._record_exit(container)
+
+    async def shutdown(self, live_restore: bool) -> None:
+        """Stop every running container (unless they are to live on), then stop watching."""
+        if not live_restore:
+            running = [c.id for c in self.containers.values() if c.running]
+            await asyncio.gather(*(self.stop(cid, timeout=10) for cid in running), return_exceptions=True)
+        for container_id in list(self._watches):
+            fd = self._watches.pop(container_id)
+            asyncio.get_running_loop().remove_reader(fd)
+            os.close(fd)
+
+    # -- logs ---------------------------------------------------------------------------------
+
+    async def follow(self, container: Container, offset: int, until_exit: bool = True):
+        """Yield log records written from ``offset`` on, until the container stops running."""
+        while True:
+            records, offset = await asyncio.to_thread(logs.read, container.log_path, offset)
+            for record in records:
+                yield record
+            if records:
+                continue
+            if until_exit and not container.running and container.id not in self._exited:
+                records, offset = await asyncio.to_thread(logs.read, container.log_path, offset)
+                for record in records:
+                    yield record
+                return
+            if container.id not in self.containers:
+                return
+            await asyncio.sleep(0.05)
+
+
+def _split_body(body: dict) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The create body holds Config's fields at the top level, and HostConfig."""
+    host = body.get("HostConfig") or {}
+    if not isinstance(host, dict):
+        raise InvalidArgument("json: cannot unmarshal HostConfig: an object is expected")
+    config = {key: value for key, value in body.items() if key not in ("HostConfig", "NetworkingConfig")}
+    for key, kind in (("Cmd", (list, str, type(None))), ("Entrypoint", (list, str, type(None))),
+                      ("Env", (list, type(None))), ("Image", (str,)), ("Labels", (dict, type(None))),
+                      ("Tty", (bool,)), ("WorkingDir", (str,)), ("User", (str,))):
+        if key in config and not isinstance(config[key], kind):
+            # [ENGINE-CTR-024] a field of the wrong type is a 400 naming it
+            raise InvalidArgument(f"json: cannot unmarshal {type(config[key]).__name__} into Go struct "
+                                  f"field ContainerConfig.{key}")
+    for key in UNSUPPORTED_HOST:
+        if host.get(key):
+            raise InvalidArgument(f"HostConfig.{key} is not supported by minidock yet")
+    policy = (host.get("RestartPolicy") or {}).get("Name") or "no"
+    if policy not in ("no", ""):
+        raise InvalidArgument(f"restart policy {policy!r} is not supported by minidock yet")
+    return config, host
+
+
+def _matches(container: Container, filters: dict[str, list[str]]) -> bool:
+    """`ps --filter`: id, name, status, label, ancestor, exited."""
+    for key, values in filters.items():
+        if key == "id" and not any(container.id.startswith(v) for v in values):
+            return False
+        if key == "name" and not any(v.lstrip("/") in container.name for v in values):
+            return False
+        if key == "status" and container.state.status not in values:
+            return False
+        if key == "exited" and (container.state.status != "exited"
+                                or str(container.state.exit_code) not in values):
+            return False
+        if key == "ancestor" and not any(v in (container.image_name, container.image_id) for v in values):
+            return False
+        if key == "label":
+            labels = container.config.get("Labels") or {}
+            for wanted in values:
+                name, sep, value = wanted.partition("=")
+                if name not in labels or (sep and labels[name] != value):
+                    return False
+    return True
+
