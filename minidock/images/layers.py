@@ -315,6 +315,7 @@ def _remember_parents(dest: str, path: str, saved: dict[str, tuple[int, int]]) -
 
 def _hide_lower(dest: str, directory: str, written: set[str], saved: dict[str, tuple[int, int]]) -> None:
     """Make ``directory`` opaque: remove what is in it that this layer did not write."""
+    # lab 04: begin: remove everything under directory but what this layer wrote and the directories above it
     keep = set(written)
     for path in written:  # and the directories above what it wrote
         while path not in ("", "."):
@@ -332,6 +333,7 @@ def _hide_lower(dest: str, directory: str, written: set[str], saved: dict[str, t
                 sweep(child)
 
     sweep(directory)
+    # lab 04: end
 
 
 def apply(fileobj: BinaryIO, dest: str) -> list[str]:
@@ -369,10 +371,12 @@ def _apply_members(tar: tarfile.TarFile, members: list[tarfile.TarInfo], dest: s
         if base.startswith(WHITEOUT_META_PREFIX):
             continue
         if base.startswith(WHITEOUT_PREFIX):
+            # lab 04: begin: delete the lower content this .wh. whiteout names, unless this layer wrote it
             hidden = posixpath.normpath(posixpath.join(parent, base[len(WHITEOUT_PREFIX):]))
             if hidden not in written:  # [IMG-LAYER-006] lower content only
                 _remember_parents(dest, hidden, saved)
                 _remove(os.path.join(dest, hidden))
+            # lab 04: end
             continue
         target = os.path.join(dest, path)
         _remember_parents(dest, path, saved)
