@@ -123,6 +123,7 @@ class ContainerService:
             config={**config, "Image": image_name}, host_config=host, path=args[0], args=args[1:],
             root=os.path.join(self.data_root, container_id), driver=self.images.driver)
         os.makedirs(container.root, mode=0o700)
+        open(container.log_path, "ab").close()  # followers open it before the first run
         try:
             await asyncio.to_thread(self.images.prepare_container, container_id, record)
             container.save()
@@ -462,21 +463,26 @@ class ContainerService:
     # -- logs ---------------------------------------------------------------------------------
 
     async def follow(self, container: Container, offset: int, until_exit: bool = True):
-        """Yield log records written from ``offset`` on, until the container stops running."""
-        while True:
-            records, offset = await asyncio.to_thread(logs.read, container.log_path, offset)
-            for record in records:
-                yield record
-            if records:
-                continue
-            if until_exit and not container.running and container.id not in self._exited:
-                records, offset = await asyncio.to_thread(logs.read, container.log_path, offset)
+        """Yield log records written from ``offset`` on, until the container stops running.
+
+        [ENGINE-CTR-006] The log stays open from the first read: with `--rm` the
+        container and its log are removed at the exit, maybe before the last read.
+        """
+        with open(container.log_path, "rb") as file:
+            while True:
+                records, offset = await asyncio.to_thread(logs.read_open, file, offset)
                 for record in records:
                     yield record
-                return
-            if container.id not in self.containers:
-                return
-            await asyncio.sleep(0.05)
+                if records:
+                    continue
+                if until_exit and not container.running and container.id not in self._exited:
+                    records, offset = await asyncio.to_thread(logs.read_open, file, offset)
+                    for record in records:
+                        yield record
+                    return
+                if container.id not in self.containers:
+                    return
+                await asyncio.sleep(0.05)
 
 
 def _split_body(body: dict) -> tuple[dict[str, Any], dict[str, Any]]:

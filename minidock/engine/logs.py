@@ -7,7 +7,7 @@ Modelled on: moby's daemon/logger/jsonfilelog (reader) and pkg/stdcopy (framing)
     {"log": "hi\\n", "stream": "stdout", "time": "2026-12-01T21:00:00.123Z"}   one line per record
 
     Record(stream, data, time)
-    read(path, offset) -> ([Record], next offset)     whole lines only
+    read(path, offset) -> ([Record], next offset)     whole lines only (read_open: from an open file)
     select(records, since, until, tail)               what `logs --since --until --tail` keep
     frame(stream, data) -> bytes                       stdcopy: [stream, 0, 0, 0, len uint32 BE] + data
     render(record, tty, timestamps) -> bytes           framed without a TTY, raw with one
@@ -38,10 +38,16 @@ def read(path: str, offset: int = 0, limit: int = 1 << 20) -> tuple[list[Record]
     """The whole records from ``offset`` on (at most ``limit`` bytes); the offset after them."""
     try:
         with open(path, "rb") as file:
-            file.seek(offset)
-            chunk = file.read(limit)
+            return read_open(file, offset, limit)
     except FileNotFoundError:
         return [], offset
+
+
+def read_open(file, offset: int, limit: int = 1 << 20) -> tuple[list[Record], int]:
+    """read() from a file already open: a follower keeps its descriptor, so it reads to the
+    end even after `run --rm` has removed the container and unlinked the log."""
+    file.seek(offset)
+    chunk = file.read(limit)
     end = chunk.rfind(b"\n") + 1  # a half-written last line waits for the next read
     records = []
     for line in chunk[:end].splitlines():
