@@ -330,7 +330,8 @@ def cmd_image_bootstrap(args: argparse.Namespace) -> int:
     if args.name == "debian":
         return _bootstrap_debian(args)
     if args.name != "busybox":
-        raise MinidockError(f"cannot bootstrap {args.name!r}: the embedded images are 'busybox' and 'debian'")
+        raise MinidockError(f"cannot bootstrap {args.name!r}: the only embedded image is 'busybox' "
+                            "('debian' is made with debootstrap from a mirror)")
     layer = bootstrap.busybox_layer()
     if args.bundle:
         return _write_bundle(layer, args.bundle)
