@@ -73,7 +73,8 @@ class _LayerWriter:
     """Writes entries into a PAX tar, turning repeated inodes into hard links."""
 
     def __init__(self, out: BinaryIO, mtime: int | None) -> None:
-        self.tar = tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT)
+        # "w|", a stream: ``out`` may be a pipe or a gzip stream that cannot tell() or seek()
+        self.tar = tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT)
         self.mtime = mtime
         self.seen: dict[tuple[int, int], str] = {}  # (st_dev, st_ino) -> first path written
 
