@@ -39,6 +39,7 @@ class DaemonConfig:
     live_restore: bool = False
     insecure_registries: tuple[str, ...] = ()
     debug: bool = False
+    shutdown_timeout: int = 15
 
 
 def parse_host(host: str) -> str:
@@ -60,6 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--bip", default=DEFAULT_BIP, help="the bridge's address and subnet (CIDR)")
     parser.add_argument("--live-restore", action="store_true", help="keep containers running while the daemon is down")
     parser.add_argument("--insecure-registry", action="append", default=[], help="a registry reached over plain HTTP")
+    parser.add_argument("--shutdown-timeout", type=int, default=15,
+                        help="seconds running containers get to stop when the daemon stops")
     parser.add_argument("-D", "--debug", action="store_true", help="log every request")
     return parser
 
@@ -85,4 +88,5 @@ def parse_args(argv: list[str] | None) -> DaemonConfig:
         live_restore=args.live_restore,
         insecure_registries=tuple(args.insecure_registry),
         debug=args.debug,
+        shutdown_timeout=args.shutdown_timeout,
     )

@@ -450,11 +450,14 @@ class ContainerService:
                 await asyncio.sleep(0.2)
             await self._record_exit(container)
 
-    async def shutdown(self, live_restore: bool) -> None:
-        """Stop every running container (unless they are to live on), then stop watching."""
+    async def shutdown(self, live_restore: bool, timeout: float = 15) -> None:
+        """Stop every running container (unless they are to live on), then stop watching.
+
+        Each gets its stop signal and at most ``timeout`` seconds (dockerd's --shutdown-timeout).
+        """
         if not live_restore:
             running = [c.id for c in self.containers.values() if c.running]
-            await asyncio.gather(*(self.stop(cid, timeout=10) for cid in running), return_exceptions=True)
+            await asyncio.gather(*(self.stop(cid, timeout=timeout) for cid in running), return_exceptions=True)
         for container_id in list(self._watches):
             fd = self._watches.pop(container_id)
             asyncio.get_running_loop().remove_reader(fd)

@@ -97,7 +97,7 @@ async def serve(config: DaemonConfig) -> None:
         await stop.wait()
     finally:
         log.info("shutting down")
-        await containers.shutdown(config.live_restore)
+        await containers.shutdown(config.live_restore, config.shutdown_timeout)
         await runner.cleanup()
         for path in (config.socket_path, pid_file):
             try:

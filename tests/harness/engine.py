@@ -196,6 +196,7 @@ def daemon_argv(root: Path, index: int) -> list[str]:
         "--exec-root", str(root / "exec"),
         "--bridge", f"mdt{index}",
         "--bip", f"10.213.{index}.1/24",
+        "--shutdown-timeout", "3",  # well inside STOP_TIMEOUT
     ]
 
 

@@ -25,7 +25,7 @@ import argparse, http.server, json, os, signal, socketserver, sys
 from pathlib import Path
 
 parser = argparse.ArgumentParser()
-for flag in ("-H", "--data-root", "--exec-root", "--bridge", "--bip"):
+for flag in ("-H", "--data-root", "--exec-root", "--bridge", "--bip", "--shutdown-timeout"):
     parser.add_argument(flag)
 args = parser.parse_args()
 if os.environ.get("FAKE_DAEMON_FAIL"):
