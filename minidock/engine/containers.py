@@ -35,6 +35,7 @@ from typing import Any
 
 from minidock.engine import bundle, logs
 from minidock.engine.container import Container, check_name, now
+from minidock.engine.execs import ExecService
 from minidock.engine.images import ImageService
 from minidock.engine.names import random_name
 from minidock.errors import Conflict, InvalidArgument, MinidockError, NotFound
@@ -70,6 +71,7 @@ class ContainerService:
         self._removed: dict[str, asyncio.Event] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._watches: dict[str, int] = {}              # id -> pidfd of its monitor
+        self.execs = ExecService(self.runtime_root, self.exec_root)
 
     # -- finding ------------------------------------------------------------------------------
 

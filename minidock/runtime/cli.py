@@ -11,7 +11,7 @@ Explained:  chapters/03-runtime.md#the-command
     minidock-runtime [--root DIR] kill   ID [SIGNAL]         default TERM
     minidock-runtime [--root DIR] pause  ID / resume ID       freeze / thaw (cgroup freezer)
     minidock-runtime [--root DIR] delete [--force] ID
-    minidock-runtime [--root DIR] exec   [--cwd D] [--env K=V] ID CMD...
+    minidock-runtime [--root DIR] exec   [--cwd D] [--env K=V] [--user UID[:GID]] ID CMD...
     minidock-runtime [--root DIR] ps     ID                  pids in the container
     minidock-runtime [--root DIR] list
 
@@ -79,7 +79,8 @@ def _exec(args: argparse.Namespace) -> int:
 
     if not args.command:
         raise MinidockError("exec needs a command")
-    return exec_verb.exec_in(args.root, args.id, args.command, env=args.env, cwd=args.cwd)
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    return exec_verb.exec_in(args.root, args.id, command, env=args.env, cwd=args.cwd, user=args.user)
 
 
 def _ps(args: argparse.Namespace) -> int:
@@ -129,6 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     exec_parser = verb("exec", _exec, "run a process in a running container")
     exec_parser.add_argument("--cwd")
     exec_parser.add_argument("--env", "-e", action="append", default=[])
+    exec_parser.add_argument("--user", "-u", help="UID[:GID] to run as (default: the container's user)")
     exec_parser.add_argument("command", nargs=argparse.REMAINDER)
     verb("ps", _ps, "list the pids in a container").add_argument("--format", "-f", choices=("table", "json"), default="table")
     verb("list", _list, "list containers", with_id=False).add_argument("--format", "-f", choices=("table", "json"), default="table")

@@ -20,7 +20,7 @@ import os
 import sys
 
 from minidock.cgroups import open_driver
-from minidock.errors import Conflict
+from minidock.errors import Conflict, InvalidArgument
 from minidock.kernel import syscalls as sc
 from minidock.namespaces import Namespace
 from minidock.runtime import config as oci_config, security, state as states
@@ -33,13 +33,18 @@ _JOIN_ORDER = (Namespace.USER, Namespace.IPC, Namespace.UTS, Namespace.NETWORK,
 
 
 def exec_in(root: str, container_id: str, args: list[str], env: list[str] | None = None,
-            cwd: str | None = None) -> int:
-    """Run ``args`` in the container's namespaces and cgroup; return its exit code."""
+            cwd: str | None = None, user: str | None = None) -> int:
+    """Run ``args`` in the container's namespaces and cgroup; return its exit code.
+
+    ``user`` is runc's `--user UID[:GID]`; by default the container's own user.
+    """
     current = states.load(root, container_id)
     # [RT-EXEC-002] exec needs a running container
     if states.live_status(current) is not Status.RUNNING:
         raise Conflict(f"cannot exec in a container that is not running: {container_id}")
     checked = oci_config.load(current.bundle)
+    if user is not None:
+        checked = _as_user(checked, user)
     environment = dict(checked.env)
     for entry in env or []:
         key, _, value = entry.partition("=")
@@ -63,6 +68,16 @@ def exec_in(root: str, container_id: str, args: list[str], env: list[str] | None
         os.close(fd)
     _, status = os.waitpid(pid, 0)
     return exit_code(status)
+
+
+def _as_user(checked, user: str):
+    """The config with process.user replaced by "UID[:GID]" (numbers only, as runc's --user)."""
+    import dataclasses
+
+    uid, _, gid = user.partition(":")
+    if not uid.isdigit() or (gid and not gid.isdigit()):
+        raise InvalidArgument(f"invalid --user {user!r}: expected UID[:GID] in numbers")
+    return dataclasses.replace(checked, uid=int(uid), gid=int(gid or 0), additional_gids=())
 
 
 def _run(checked, args: list[str], environment: dict[str, str], cwd: str) -> None:

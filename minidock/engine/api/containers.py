@@ -175,17 +175,9 @@ def register(app: web.Application, containers: ContainerService, add_route) -> N
         container = containers.get(request.match_info["id"])
         want = {name for name in ("stdout", "stderr") if flag(request, name)}
         tty = bool(container.config.get("Tty"))
-        upgrade = request.headers.get("Upgrade", "").lower() == "tcp"
-        headers = {"Content-Type": RAW_STREAM if tty else MULTIPLEXED}
-        if upgrade:
-            headers.update({"Connection": "Upgrade", "Upgrade": "tcp"})
-        response = web.StreamResponse(status=101 if upgrade else 200, reason="UPGRADED" if upgrade else None,
-                                      headers=headers)
-        response.force_close()  # a hijacked connection carries one stream, then closes
         offset = await asyncio.to_thread(_log_size, container.log_path)
         containers.expect_run(container)  # attached before start: stay for the run to come
-        await response.prepare(request)  # [ENGINE-CTR-006] 101 at once: the CLI starts the container next
-        await response.write(b"")
+        response = await _hijack(request, tty)
         if flag(request, "logs"):
             for record in await asyncio.to_thread(logs.read_all, container.log_path):
                 if record.stream in want:
@@ -197,6 +189,39 @@ def register(app: web.Application, containers: ContainerService, add_route) -> N
         await response.write_eof()
         return response
 
+    async def exec_create(request: web.Request) -> web.Response:
+        container = containers.get(request.match_info["id"])
+        instance = containers.execs.create(container, await read_json(request))
+        return web.json_response({"Id": instance.id}, status=201)
+
+    async def exec_start(request: web.Request) -> web.StreamResponse:
+        instance = containers.execs.get(request.match_info["id"])
+        body = await read_json(request)
+        containers.execs.begin(instance)
+        if body.get("Detach"):
+            async def drain() -> None:
+                async for _ in containers.execs.run(instance):
+                    pass
+            asyncio.ensure_future(drain())
+            return web.Response(status=200)
+        response = await _hijack(request, instance.tty)
+        async for stream, data in containers.execs.run(instance):
+            if (stream == "stdout" and instance.attach_stdout) or (stream == "stderr" and instance.attach_stderr):
+                await response.write(data if instance.tty else logs.frame(stream, data))
+        await response.write_eof()
+        return response
+
+    async def exec_json(request: web.Request) -> web.Response:
+        return web.json_response(containers.execs.get(request.match_info["id"]).inspect())
+
+    async def exec_resize(request: web.Request) -> web.Response:
+        containers.execs.get(request.match_info["id"])
+        return web.Response(status=201)
+
+    add_route(app, "POST", "/containers/{id}/exec", exec_create)
+    add_route(app, "POST", "/exec/{id}/start", exec_start)
+    add_route(app, "GET", "/exec/{id}/json", exec_json)
+    add_route(app, "POST", "/exec/{id}/resize", exec_resize)
     add_route(app, "POST", "/containers/create", create)
     add_route(app, "GET", "/containers/json", list_containers)
     add_route(app, "GET", "/containers/{id}/json", inspect)
@@ -207,6 +232,23 @@ def register(app: web.Application, containers: ContainerService, add_route) -> N
                           ("wait", wait), ("attach", attach)):
         add_route(app, "POST", f"/containers/{{id}}/{verb}", handler)
     add_route(app, "DELETE", "/containers/{id}", remove)
+
+
+async def _hijack(request: web.Request, tty: bool) -> web.StreamResponse:
+    """Answer 101 (or 200 to a client that did not ask to upgrade) and send the headers now.
+
+    [ENGINE-CTR-006] The headers go at once: the CLI starts the container only after them.
+    """
+    upgrade = request.headers.get("Upgrade", "").lower() == "tcp"
+    headers = {"Content-Type": RAW_STREAM if tty else MULTIPLEXED}
+    if upgrade:
+        headers.update({"Connection": "Upgrade", "Upgrade": "tcp"})
+    response = web.StreamResponse(status=101 if upgrade else 200, reason="UPGRADED" if upgrade else None,
+                                  headers=headers)
+    response.force_close()  # a hijacked connection carries one stream, then closes
+    await response.prepare(request)
+    await response.write(b"")
+    return response
 
 
 def _log_size(path: str) -> int:
