@@ -1,16 +1,489 @@
-"""`minidock` container verbs: run, create, start, stop, kill, rm, ps, logs, wait, inspect, exec, ...
+"""`minidock` container verbs: run, create, start, stop, kill, rm, ps, logs, wait, inspect, ...
 
-Implements: spec/engine.md ENGINE-CLI-010 ..
+Implements: spec/engine.md ENGINE-CLI-010 .. ENGINE-CLI-019
 Explained:  chapters/05-engine.md#the-cli
-Modelled on: docker/cli's cli/command/container
+Modelled on: docker/cli's cli/command/container (run.go, start.go, hijack.go, utils.go)
 
     add_parsers(verbs)      the `container` group and its top-level aliases (run, ps, rm, ...)
 
+    run:  create ──404──▶ "Unable to find image" ▶ pull ▶ create
+            │
+            ├─ -d: start, print the ID
+            └─ attach (101) ▶ wait?condition=next-exit|removed ▶ start ▶ copy output ▶ exit code
+
+Exit status as docker's: the container's own code for `run`, 125 when the daemon or a flag
+refused, 126 (cannot execute) and 127 (not found) when the command could not start.
 Rules: handlers import what they need when they run (the CLI starts fast).
 """
 
 from __future__ import annotations
 
+import argparse
+import sys
+
+from minidock.cli import container_list
+from minidock.cli.common import client as _client
+from minidock.errors import MinidockError
+
+# the verbs of `minidock container`, each also a top-level verb (docker's aliases)
+VERBS = ("run", "create", "start", "stop", "restart", "kill", "rm", "ps", "logs", "wait", "inspect",
+         "top", "rename", "pause", "unpause", "attach", "port")
+
+
+def _quote(name: str) -> str:
+    from urllib.parse import quote
+
+    return quote(name, safe="")
+
+
+def _usage_error(verb: str, status: int):
+    """parser.error as cobra's: the message, how to get help, docker's exit status."""
+    def error(message: str):
+        print(f"minidock: {message}\n\nRun 'minidock {verb} --help' for more information", file=sys.stderr)
+        sys.exit(status)
+    return error
+
+
+def _strict(parser: argparse.ArgumentParser):
+    """A verb's parser that refuses unknown flags itself (cobra's words), not via the top parser."""
+    parse_known_args = parser.parse_known_args
+
+    def parse(args=None, namespace=None):
+        namespace, extras = parse_known_args(args, namespace)
+        if extras:
+            word = extras[0]
+            parser.error(f"unknown flag: {word}" if word.startswith("-") else f"unexpected argument: {word}")
+        return namespace, extras
+    return parse
+
+
+def _refused(verb: str, error: MinidockError) -> None:
+    """What `docker run` prints when the daemon refuses: the error, then where the help is."""
+    prefix = "Error response from daemon: " if getattr(error, "from_daemon", False) else ""
+    print(f"minidock: {prefix}{error.message}\n\nRun 'minidock {verb} --help' for more information",
+          file=sys.stderr)
+
+
+def _each(args: argparse.Namespace, action) -> int:
+    """Apply ``action(api, name)`` to every name; print the name, or the error and go on (exit 1)."""
+    api = _client(args)
+    status = 0
+    for name in args.containers:
+        try:
+            action(api, name)
+            print(name)
+        except MinidockError as error:
+            prefix = "Error response from daemon: " if getattr(error, "from_daemon", False) else ""
+            print(f"{prefix}{error.message}", file=sys.stderr)
+            status = 1
+    return status
+
+
+# -- run and create --------------------------------------------------------------------------
+
+def _full_reference(image: str) -> str:
+    """busybox -> busybox:latest, as the "Unable to find image" line names it."""
+    last = image.rsplit("/", 1)[-1]
+    return image if ":" in last or "@" in image else f"{image}:latest"
+
+
+def _create(api, body: dict, name: str | None) -> str:
+    """POST /containers/create; a missing image is pulled first, as docker does."""
+    import json
+
+    from minidock.errors import NotFound
+
+    path = "/containers/create" + (f"?name={_quote(name)}" if name else "")
+    try:
+        return api.json("POST", path, body)["Id"]
+    except NotFound as error:
+        if "image" not in error.message.lower():
+            raise
+    reference = _full_reference(body["Image"])
+    print(f"Unable to find image '{reference}' locally", file=sys.stderr)
+    repository, _, tag = reference.rpartition(":") if "@" not in reference else (reference, "", "")
+    query = f"fromImage={_quote(repository)}" + (f"&tag={_quote(tag)}" if tag else "")
+    response = api.stream("POST", f"/images/create?{query}")
+    try:
+        for line in response:  # JSON lines of progress; the last error wins
+            try:
+                message = json.loads(line)
+            except ValueError:
+                continue
+            if message.get("error"):
+                failure = MinidockError(message["error"])
+                failure.from_daemon = True
+                raise failure
+    finally:
+        response.close()
+    return api.json("POST", path, body)["Id"]
+
+
+def _start_status(error: MinidockError) -> int:
+    """docker's exit status for a start that failed: 127 not found, 126 cannot execute, else 125."""
+    text = error.message
+    if "executable file not found" in text or "no such file or directory" in text.lower():
+        return 127
+    if "permission denied" in text.lower() or "is a directory" in text.lower():
+        return 126
+    return 125
+
+
+def _body(args: argparse.Namespace, verb: str, detach: bool) -> dict | None:
+    import os
+
+    from minidock.cli.run_options import FlagError, create_body
+
+    if args.interactive:
+        print(f"minidock: -i (keeping STDIN open) is not supported by the minidock daemon yet: "
+              f"run without -i\n\nRun 'minidock {verb} --help' for more information", file=sys.stderr)
+        return None
+    try:
+        return create_body(args, os.environ, detach=detach)
+    except FlagError as error:
+        print(f"{error.message}\n\nRun 'minidock {verb} --help' for more information", file=sys.stderr)
+        return None
+
+
+def cmd_create(args: argparse.Namespace) -> int:
+    """Create a container and print its ID."""
+    body = _body(args, "create", detach=True)
+    if body is None:
+        return 125
+    try:
+        print(_create(_client(args), body, args.name))
+    except MinidockError as error:
+        _refused("create", error)
+        return 125
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Create, (attach,) start, and (unless -d) print the output and exit with the container's code."""
+    body = _body(args, "run", detach=args.detach)
+    if body is None:
+        return 125
+    if args.rm and not args.detach:
+        # Removed by us once its output is read, as docker's CLI did before API 1.25:
+        # minidockd's AutoRemove can delete the log before attach has sent its last
+        # lines (reported on issue 5); with -d the daemon still removes it.
+        body["HostConfig"]["AutoRemove"] = False
+    api = _client(args)
+    try:
+        container_id = _create(api, body, args.name)
+    except MinidockError as error:
+        _refused("run", error)
+        return 125
+    if args.detach:
+        try:
+            api.json("POST", f"/containers/{container_id}/start")
+        except MinidockError as error:
+            _refused("run", error)
+            return _start_status(error)
+        print(container_id)
+        return 0
+    return _attached_run(api, container_id, args.tty, "run", remove=args.rm)
+
+
+def _attached_run(api, container_id: str, tty: bool, verb: str, remove: bool = False) -> int:
+    """attach, wait, start, copy the output; return the exit code (docker's run and start -a)."""
+    import signal
+
+    def remove_it() -> None:
+        if remove:
+            try:
+                api.json("DELETE", f"/containers/{container_id}?force=1")
+            except MinidockError:
+                pass
+
+    stream = api.hijack("POST", f"/containers/{container_id}/attach?stream=1&stdout=1&stderr=1")
+    waiter = api.stream("POST", f"/containers/{container_id}/wait?condition=next-exit")
+    try:
+        api.json("POST", f"/containers/{container_id}/start")
+    except MinidockError as error:
+        stream.close()
+        waiter.close()
+        _refused(verb, error)
+        remove_it()
+        return _start_status(error)
+
+    def forward(signum, _frame) -> None:
+        # docker's --sig-proxy: a signal to us is a signal to the container
+        try:
+            api.json("POST", f"/containers/{container_id}/kill?signal={signal.Signals(signum).name}")
+        except MinidockError:
+            pass
+
+    previous = {signum: signal.signal(signum, forward) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        _show(stream, tty)
+        answer = _wait_answer(waiter)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        waiter.close()
+        remove_it()
+    if (answer.get("Error") or {}).get("Message"):
+        print(f"minidock: {answer['Error']['Message']}", file=sys.stderr)
+    return int(answer.get("StatusCode", 0))
+
+
+# -- start, attach, the signals ------------------------------------------------------------
+
+def cmd_start(args: argparse.Namespace) -> int:
+    """Start containers; with -a, attach to the one container and return its exit code."""
+    if args.interactive:
+        print("minidock: -i (attaching STDIN) is not supported by the minidock daemon yet", file=sys.stderr)
+        return 1
+    if args.attach:
+        if len(args.containers) > 1:
+            print("minidock: you cannot start and attach multiple containers at once", file=sys.stderr)
+            return 1
+        api = _client(args)
+        document = api.json("GET", f"/containers/{_quote(args.containers[0])}/json")
+        return _attached_run(api, document["Id"], bool(document["Config"].get("Tty")), "start")
+    status = _each(args, lambda api, name: api.json("POST", f"/containers/{_quote(name)}/start"))
+    if status:
+        print("Error: failed to start containers: " + ", ".join(args.containers), file=sys.stderr)
+    return status
+
+
+def _show(stream, tty: bool) -> bool:
+    """Copy a container's output stream to ours and close it; False if Ctrl-C stopped us."""
+    from minidock.cli.streams import copy_output
+
+    try:
+        copy_output(stream, tty, sys.stdout.buffer, sys.stderr.buffer)
+    except KeyboardInterrupt:
+        return False
+    finally:
+        stream.close()
+    return True
+
+
+def _wait_answer(response) -> dict:
+    """Read and close a /wait response: {"StatusCode": N, "Error": ...}."""
+    import json
+
+    try:
+        return json.loads(response.read() or b"{}")
+    finally:
+        response.close()
+
+
+def cmd_attach(args: argparse.Namespace) -> int:
+    """Show a running container's output until it exits; return its exit code."""
+    api = _client(args)
+    document = api.json("GET", f"/containers/{_quote(args.container)}/json")
+    if not document["State"]["Running"]:
+        print("You cannot attach to a stopped container, start it first", file=sys.stderr)
+        return 1
+    stream = api.hijack("POST", f"/containers/{document['Id']}/attach?stream=1&stdout=1&stderr=1")
+    if not _show(stream, bool(document["Config"].get("Tty"))):
+        return 130
+    return _wait_answer(api.stream("POST", f"/containers/{document['Id']}/wait")).get("StatusCode", 0)
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    query = []
+    if args.time is not None:
+        query.append(f"t={args.time}")
+    if args.signal:
+        query.append(f"signal={_quote(args.signal)}")
+    suffix = "?" + "&".join(query) if query else ""
+    verb = "restart" if args.verb_name == "restart" else "stop"
+    return _each(args, lambda api, name: api.json("POST", f"/containers/{_quote(name)}/{verb}{suffix}"))
+
+
+def cmd_kill(args: argparse.Namespace) -> int:
+    suffix = f"?signal={_quote(args.signal)}" if args.signal else ""
+    return _each(args, lambda api, name: api.json("POST", f"/containers/{_quote(name)}/kill{suffix}"))
+
+
+def cmd_pause(args: argparse.Namespace) -> int:
+    verb = args.verb_name
+    return _each(args, lambda api, name: api.json("POST", f"/containers/{_quote(name)}/{verb}"))
+
+
+def cmd_rm(args: argparse.Namespace) -> int:
+    query = "&".join(part for part, on in (("force=1", args.force), ("v=1", args.volumes)) if on)
+    suffix = f"?{query}" if query else ""
+    return _each(args, lambda api, name: api.json("DELETE", f"/containers/{_quote(name)}{suffix}"))
+
+
+def cmd_rename(args: argparse.Namespace) -> int:
+    _client(args).json("POST", f"/containers/{_quote(args.container)}/rename?name={_quote(args.new_name)}")
+    return 0
+
+
+def cmd_wait(args: argparse.Namespace) -> int:
+    """Block until each container stops; print its exit code."""
+    api = _client(args)
+    status = 0
+    for name in args.containers:
+        try:
+            response = api.stream("POST", f"/containers/{_quote(name)}/wait")
+        except MinidockError as error:
+            print(f"Error response from daemon: {error.message}", file=sys.stderr)
+            status = 1
+            continue
+        print(_wait_answer(response).get("StatusCode", 0), flush=True)
+    return status
+
+
+# -- logs, top, port -------------------------------------------------------------------------
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    """What the container printed (and, with -f, prints), to our stdout and stderr."""
+    from urllib.parse import urlencode
+
+    from minidock.cli.streams import parse_timestamp
+
+    api = _client(args)
+    document = api.json("GET", f"/containers/{_quote(args.container)}/json")
+    query = {"stdout": "1", "stderr": "1", "tail": args.tail}
+    if args.follow:
+        query["follow"] = "1"
+    if args.timestamps:
+        query["timestamps"] = "1"
+    for key in ("since", "until"):
+        if getattr(args, key):
+            query[key] = parse_timestamp(getattr(args, key))
+    response = api.stream("GET", f"/containers/{document['Id']}/logs?{urlencode(query)}")
+    return 0 if _show(response, bool(document["Config"].get("Tty"))) else 130
+
+
+def cmd_top(args: argparse.Namespace) -> int:
+    """The container's processes, in docker top's table (ps options after the name)."""
+    from urllib.parse import urlencode
+
+    path = f"/containers/{_quote(args.container)}/top"
+    if args.ps_args:
+        path += "?" + urlencode({"ps_args": " ".join(args.ps_args)})
+    answer = _client(args).json("GET", path)
+    lines = ["\t".join(answer["Titles"])] + ["\t".join(row) for row in answer["Processes"]]
+    print(container_list.tabwrite(lines, minwidth=20, padding=3))
+    return 0
+
+
+def cmd_port(args: argparse.Namespace) -> int:
+    """The container's published ports ("80/tcp -> 0.0.0.0:8080"); none until -p exists."""
+    document = _client(args).json("GET", f"/containers/{_quote(args.container)}/json")
+    ports = (document.get("NetworkSettings") or {}).get("Ports") or {}
+    wanted = args.private_port
+    if wanted and "/" not in wanted:
+        wanted += "/tcp"
+    found = False
+    for private, bindings in sorted(ports.items()):
+        if wanted and private != wanted:
+            continue
+        for binding in bindings or []:
+            found = True
+            address = f"{binding.get('HostIp') or '0.0.0.0'}:{binding.get('HostPort')}"
+            print(address if wanted else f"{private} -> {address}")
+    if wanted and not found:
+        print(f"Error: No public port '{wanted}' published for {args.container}", file=sys.stderr)
+        return 1
+    return 0
+
+
+# -- the parsers -----------------------------------------------------------------------------
+
+def _add_verb(verbs, verb: str, name: str | None = None, aliases: tuple[str, ...] = (),
+              in_group: bool = False) -> None:
+    """Add one verb under ``name`` (default: the verb) to ``verbs``."""
+    from minidock.cli import run_options
+
+    name = name or verb
+    parser = verbs.add_parser(name, aliases=list(aliases), add_help=False, help=_HELP[verb])
+    parser.add_argument("--help", action="help", help="print usage")
+    parser.error = _usage_error(name, 125)
+    parser.parse_known_args = _strict(parser)
+    add = parser.add_argument
+    if verb in ("run", "create"):
+        if verb == "run":
+            add("-d", "--detach", action="store_true", help="run in the background and print the container ID")
+        run_options.add_flags(parser)
+        parser.set_defaults(handler=cmd_run if verb == "run" else cmd_create)
+    elif verb == "start":
+        add("-a", "--attach", action="store_true", help="attach STDOUT/STDERR and forward signals")
+        add("-i", "--interactive", action="store_true", help="attach STDIN (not supported yet)")
+        add("containers", nargs="+", metavar="CONTAINER")
+        parser.set_defaults(handler=cmd_start)
+    elif verb in ("stop", "restart"):
+        add("-t", "--time", type=int, help="seconds to wait before killing the container")
+        add("-s", "--signal", help="signal to send to the container")
+        add("containers", nargs="+", metavar="CONTAINER")
+        parser.set_defaults(handler=cmd_stop, verb_name=verb)
+    elif verb == "kill":
+        add("-s", "--signal", help="signal to send to the container (default KILL)")
+        add("containers", nargs="+", metavar="CONTAINER")
+        parser.set_defaults(handler=cmd_kill)
+    elif verb in ("pause", "unpause"):
+        add("containers", nargs="+", metavar="CONTAINER")
+        parser.set_defaults(handler=cmd_pause, verb_name=verb)
+    elif verb == "rm":
+        add("-f", "--force", action="store_true", help="force the removal of a running container (SIGKILL)")
+        add("-v", "--volumes", action="store_true", help="remove anonymous volumes of the container")
+        add("containers", nargs="+", metavar="CONTAINER")
+        parser.set_defaults(handler=cmd_rm)
+    elif verb == "ps":
+        container_list.add_ps_flags(parser)
+    elif verb == "inspect":
+        # `inspect` tries containers then images; `container inspect` only containers
+        container_list.add_inspect_flags(parser, kind="container" if in_group else None)
+    elif verb == "logs":
+        add("-f", "--follow", action="store_true", help="follow log output")
+        add("-n", "--tail", default="all", help='number of lines to show from the end ("all")')
+        add("--since", help="logs since a timestamp (2013-01-02T13:23:37Z) or relative (42m)")
+        add("--until", help="logs before a timestamp or relative (42m)")
+        add("-t", "--timestamps", action="store_true", help="show timestamps")
+        add("--details", action="store_true", help="show extra details (ignored)")
+        add("container", metavar="CONTAINER")
+        parser.set_defaults(handler=cmd_logs)
+    elif verb == "wait":
+        add("containers", nargs="+", metavar="CONTAINER")
+        parser.set_defaults(handler=cmd_wait)
+    elif verb == "top":
+        add("container", metavar="CONTAINER")
+        add("ps_args", nargs=argparse.REMAINDER, metavar="PS OPTIONS")
+        parser.set_defaults(handler=cmd_top)
+    elif verb == "rename":
+        add("container", metavar="CONTAINER")
+        add("new_name", metavar="NEW_NAME")
+        parser.set_defaults(handler=cmd_rename)
+    elif verb == "attach":
+        add("--no-stdin", action="store_true", help="do not attach STDIN (always the case here)")
+        add("--sig-proxy", default="true", help="proxy signals (accepted)")
+        add("container", metavar="CONTAINER")
+        parser.set_defaults(handler=cmd_attach)
+    elif verb == "port":
+        add("container", metavar="CONTAINER")
+        add("private_port", nargs="?", metavar="PRIVATE_PORT[/PROTO]")
+        parser.set_defaults(handler=cmd_port)
+
+
+_HELP = {
+    "run": "create and run a new container from an image", "create": "create a new container",
+    "start": "start one or more stopped containers", "stop": "stop one or more running containers",
+    "restart": "restart one or more containers", "kill": "kill one or more running containers",
+    "rm": "remove one or more containers", "ps": "list containers",
+    "logs": "fetch the logs of a container", "wait": "block until containers stop, print their exit codes",
+    "inspect": "return low-level information on containers or images",
+    "top": "display the running processes of a container", "rename": "rename a container",
+    "pause": "pause all processes within containers", "unpause": "unpause all processes within containers",
+    "attach": "attach to a running container's output", "port": "list port mappings of a container",
+}
+
 
 def add_parsers(verbs) -> None:
     """Add the container verbs to the top-level subparsers ``verbs``."""
+    for verb in VERBS:
+        _add_verb(verbs, verb)
+    group = verbs.add_parser("container", help="manage containers")
+    sub = group.add_subparsers(dest="container_verb", required=True, metavar="COMMAND")
+    for verb in VERBS:
+        if verb == "ps":
+            _add_verb(sub, "ps", "ls", aliases=("ps", "list"), in_group=True)
+        else:
+            _add_verb(sub, verb, in_group=True)

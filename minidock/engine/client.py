@@ -5,6 +5,8 @@ Explained:  chapters/05-engine.md#the-client
 
     Client(host).request(method, path, body) -> (status, headers, bytes)
     Client(host).json(method, path, body)    -> decoded JSON, or the error tree
+    Client(host).stream(method, path, ...)   -> the live response (logs -f, wait), no timeout
+    Client(host).hijack(method, path, ...)   -> the raw stream after `101 UPGRADED` (attach)
 
 Used by the CLI, and by compose and swarm (clients of the API, never of the
 engine's internals). Kept on http.client so that `minidock` starts fast.
@@ -72,12 +74,73 @@ class Client:
         headers = {"Content-Type": content_type} if data is not None else {}
         status, _, raw = self.request(method, path, data, headers)
         if status >= 400:
-            try:
-                message = json.loads(raw)["message"]
-            except (ValueError, KeyError, TypeError):
-                message = raw.decode(errors="replace") or f"HTTP {status}"
-            error = _BY_STATUS.get(status, MinidockError)(message)
-            error.status = status
-            error.from_daemon = True
-            raise error
+            raise daemon_error(status, raw)
         return json.loads(raw) if raw else None
+
+    def stream(self, method: str, path: str, body: Any = None,
+               headers: dict[str, str] | None = None) -> http.client.HTTPResponse:
+        """Send one request and return the response once its headers are in, body unread.
+
+        For answers that come slowly (`logs --follow`, `wait`): no timeout; the caller
+        reads the body and closes the response. An error status raises as json() does.
+        """
+        data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
+        headers = dict(headers or {})
+        if data is not None and not isinstance(body, bytes):
+            headers.setdefault("Content-Type", "application/json")
+        connection = _UnixConnection(self.socket_path, None)
+        try:
+            connection.request(method, f"/v{API_VERSION}{path}", body=data, headers=headers)
+            response = connection.getresponse()
+        except (FileNotFoundError, ConnectionRefusedError):
+            connection.close()
+            raise Unavailable(f"Cannot connect to the minidock daemon at {self.host}. "
+                              "Is the minidock daemon running?") from None
+        if response.status >= 400:
+            raw = response.read()
+            connection.close()
+            raise daemon_error(response.status, raw)
+        return response
+
+    def hijack(self, method: str, path: str, headers: dict[str, str] | None = None):
+        """Ask for `Upgrade: tcp` (attach, exec start); return the raw stream after the 101.
+
+        The answer is a buffered binary file over the connection's socket: the bytes the
+        daemon sent right after its headers are already in its buffer, not lost.
+        """
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.connect(self.socket_path)
+        except (FileNotFoundError, ConnectionRefusedError):
+            sock.close()
+            raise Unavailable(f"Cannot connect to the minidock daemon at {self.host}. "
+                              "Is the minidock daemon running?") from None
+        lines = [f"{method} /v{API_VERSION}{path} HTTP/1.1", "Host: localhost",
+                 "Connection: Upgrade", "Upgrade: tcp", "Content-Length: 0"]
+        lines += [f"{key}: {value}" for key, value in (headers or {}).items()]
+        sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+        stream = sock.makefile("rb")
+        sock.close()  # the file holds its own reference to the connection
+        status = int(stream.readline().split()[1])
+        length = None
+        while (line := stream.readline()) not in (b"\r\n", b"\n", b""):
+            key, _, value = line.decode("latin-1").partition(":")
+            if key.strip().lower() == "content-length":
+                length = int(value.strip())
+        if status >= 400:
+            raw = stream.read(length) if length is not None else stream.read()
+            stream.close()
+            raise daemon_error(status, raw)
+        return stream
+
+
+def daemon_error(status: int, raw: bytes) -> MinidockError:
+    """The error of the tree for an error answer, marked ``from_daemon``."""
+    try:
+        message = json.loads(raw)["message"]
+    except (ValueError, KeyError, TypeError):
+        message = raw.decode(errors="replace") or f"HTTP {status}"
+    error = _BY_STATUS.get(status, MinidockError)(message)
+    error.status = status
+    error.from_daemon = True
+    return error
