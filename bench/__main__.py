@@ -8,10 +8,10 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench import cli_startup, isolation, monitor_memory
+from bench import cli_startup, commit, isolation, layer_unpack, monitor_memory
 from bench.harness import Benchmark, render, run_all
 
-TOPICS = [cli_startup, isolation, monitor_memory]
+TOPICS = [cli_startup, isolation, monitor_memory, layer_unpack, commit]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -3,19 +3,21 @@
 Implements: spec/bench.md HARNESS-BENCH-001 .. HARNESS-BENCH-008
 Run:        make bench   (.venv/bin/python -m bench [NAME ...] [--rounds N])
 
-    Benchmark(name, contenders, subject="minidock", unit="ms", target=None)
-      └── Contender(name, run=argv | callable, available=..., missing="why not")
+    Benchmark(name, contenders, subject="minidock", unit="ms", target=None, target_ratio=1.0)
+      └── Contender(name, run=argv | callable, available=..., missing="why not", reset=None)
 
     run_benchmark(b): probe each contender once (unmeasured; a failure skips it with a note),
                       then `rounds` rounds, every contender once per round, in an order that
-                      rotates, so that a slow minute of the machine hits everyone alike
+                      rotates, so that a slow minute of the machine hits everyone alike;
+                      a contender's reset() runs, untimed, before each of its runs
     build_rows(result): median, lowest, and the ratio subject/contender of the medians
     render(rows): a rich table
 
 Two kinds of benchmark share the table. A timed one (unit "ms") times each run: one
 sample per run. A measuring one (any other unit, e.g. "KiB") has contenders whose run
 is a callable returning its samples in that unit (one per container, say).
-A benchmark's target names the peer the subject should match or beat (ratio <= 1.00x).
+A benchmark's target names the peer the subject should match or beat (ratio <= 1.00x),
+or stay near: target_ratio 1.5 asks for at most 1.5 times the peer's median.
 
 Results are printed, never asserted: a benchmark is a measurement, not a test.
 """
@@ -53,6 +55,7 @@ class Contender:
     run: Runner | Measure
     available: Callable[[], bool] = always
     missing: str = "not installed"  # the note when available() is False
+    reset: Callable[[], None] | None = None  # untimed, before every run: e.g. remove the last one's output
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,7 @@ class Benchmark:
     subject: str = "minidock"  # the contender the ratios are about
     unit: str = TIMED  # TIMED: each run is timed; otherwise each run returns samples in this unit
     target: str | None = None  # the peer whose median the subject's should be at or below
+    target_ratio: float = 1.0  # ... times this: 1.5 = "within 1.5x of the peer"
 
 
 @dataclass
@@ -121,6 +125,13 @@ def sample(benchmark: Benchmark, run: Runner | Measure) -> list[float]:
     return values
 
 
+def reset_and_sample(benchmark: Benchmark, contender: Contender) -> list[float]:
+    """The contender's reset (untimed, unmeasured), then one run's samples."""
+    if contender.reset is not None:
+        contender.reset()
+    return sample(benchmark, contender.run)
+
+
 def run_benchmark(benchmark: Benchmark, rounds: int | None = None) -> list[Timing]:
     """Run every available contender, interleaved; one Timing per contender, in order."""
     timings = [Timing(contender.name) for contender in benchmark.contenders]
@@ -130,7 +141,7 @@ def run_benchmark(benchmark: Benchmark, rounds: int | None = None) -> list[Timin
             timing.note = contender.missing
             continue
         try:
-            sample(benchmark, contender.run)  # warm-up and probe: page cache, first-run costs
+            reset_and_sample(benchmark, contender)  # warm-up and probe: page cache, first-run costs
         except (RuntimeError, OSError, subprocess.SubprocessError) as error:
             timing.note = f"skipped: {error}"
             continue
@@ -141,7 +152,7 @@ def run_benchmark(benchmark: Benchmark, rounds: int | None = None) -> list[Timin
             if timing.note:
                 continue  # failed in an earlier round
             try:
-                timing.samples.extend(sample(benchmark, contender.run))
+                timing.samples.extend(reset_and_sample(benchmark, contender))
             except (RuntimeError, OSError, subprocess.SubprocessError) as error:
                 timing.note = f"failed in round {round_number + 1}: {error}"
     return timings
@@ -159,11 +170,11 @@ def ratio(subject_ms: float | None, other_ms: float | None) -> float | None:
     return subject_ms / other_ms
 
 
-def verdict(target_ratio: float | None) -> str:
-    """The target cell of the target peer's row: the subject at or below the peer, met or not."""
+def verdict(target_ratio: float | None, limit: float = 1.0) -> str:
+    """The target cell of the target peer's row: the subject at or below ``limit`` times the peer, met or not."""
     if target_ratio is None:
-        return "<= 1.00x: not measured"
-    return f"<= 1.00x: {'met' if target_ratio <= 1.0 else 'missed'}"
+        return f"<= {limit:.2f}x: not measured"
+    return f"<= {limit:.2f}x: {'met' if target_ratio <= limit else 'missed'}"
 
 
 def build_rows(benchmark: Benchmark, timings: Sequence[Timing]) -> list[Row]:
@@ -184,7 +195,7 @@ def build_rows(benchmark: Benchmark, timings: Sequence[Timing]) -> list[Row]:
                 ratio=row_ratio,
                 note=timing.note,
                 unit=benchmark.unit,
-                target=verdict(row_ratio) if timing.contender == benchmark.target else "",
+                target=verdict(row_ratio, benchmark.target_ratio) if timing.contender == benchmark.target else "",
             )
         )
     return rows
@@ -205,7 +216,7 @@ def render(rows: Sequence[Row]) -> Table:
         title="minidock and its peers (lower is better)",
         caption="ratio = the median of the benchmark's minidock contender / this median "
         "(2.00x: minidock takes twice as long, or twice the memory); "
-        "target: issue 3's goal for minidock against that peer",
+        "target: the issue's goal for minidock against that peer",
     )
     table.add_column("benchmark", no_wrap=True)
     table.add_column("contender", no_wrap=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -153,3 +154,25 @@ def test_the_target_peer_row_says_whether_the_target_was_met():
     table = render(rows)
     headers = [column.header for column in table.columns]
     assert headers.index("target") == headers.index("ratio") + 1  # printed next to the ratio
+
+
+@pytest.mark.spec("HARNESS-BENCH-003")
+def test_a_reset_runs_before_every_run_and_is_not_timed():
+    order: list[str] = []
+    benchmark = Benchmark(
+        "b",
+        [Contender("minidock", lambda: order.append("run"), reset=lambda: order.append("reset") or time.sleep(0.05))],
+        rounds=2,
+    )
+    timings = run_benchmark(benchmark)
+    assert order == ["reset", "run"] * 3  # the probe's too
+    assert len(timings[0].samples) == 2 and max(timings[0].samples) < 50  # ms: the 50 ms sleep is not in them
+
+
+@pytest.mark.spec("HARNESS-BENCH-008")
+def test_a_target_may_allow_a_ratio_above_one():
+    assert verdict(1.4, 1.5) == "<= 1.50x: met" and verdict(1.6, 1.5) == "<= 1.50x: missed"
+    assert verdict(None, 1.5) == "<= 1.50x: not measured"
+    benchmark = Benchmark("b", [], subject="minidock", target="umoci", target_ratio=1.5)
+    rows = build_rows(benchmark, [Timing("minidock", [14.0]), Timing("umoci", [10.0])])
+    assert rows[1].target == "<= 1.50x: met"
