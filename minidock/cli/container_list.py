@@ -147,24 +147,25 @@ def cmd_ps(args: argparse.Namespace) -> int:
     # docker's formatter: "table" off, spaces trimmed, and \t, \n typed in a shell made real
     body = (form[len("table"):] if is_table else form).strip(" ")
     body = body.replace("\\t", "\t").replace("\\n", "\n")
+    header = Row(PS_HEADERS)
+    header.labels = {}
     try:
         template = Template(body)
+        header_line = template.execute(header)  # as docker, a template that cannot run fails at once
     except TemplateError as error:
-        print(f"template parsing error: {error}", file=sys.stderr)
+        print(f"failed to execute template: {error}", file=sys.stderr)
         return 1
     path = "/containers/json" + (f"?{urlencode(query)}" if query else "")
     summaries = _client(args).json("GET", path)
     lines = []
     if is_table:
-        header = Row(PS_HEADERS)
-        header.labels = {}
-        lines.append(template.execute(header))
+        lines.append(header_line)
     now = time.time()
     for summary in summaries:
         try:
             lines.append(template.execute(ps_row(summary, trunc=not args.no_trunc, now=now)))
         except TemplateError as error:
-            print(f"template: {error}", file=sys.stderr)
+            print(f"failed to execute template: {error}", file=sys.stderr)
             return 1
     if lines:
         print(tabwrite(lines) if is_table else "\n".join(lines))
@@ -183,7 +184,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
             template = Template("{{json .}}" if args.format == "json" else args.format)
         except TemplateError as error:
             print(f"template parsing error: {error}", file=sys.stderr)
-            return 1
+            return 64  # docker's status for a template that does not parse
     api = _client(args)
     found, status = [], 0
     for name in args.names:
@@ -210,7 +211,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         try:
             print(template.execute(document))
         except TemplateError as error:
-            print(f"template: {error}", file=sys.stderr)
+            print(f"template parsing error: {error}", file=sys.stderr)  # docker's words, though it ran
             return 1
     return status
 

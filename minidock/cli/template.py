@@ -14,7 +14,8 @@ Modelled on: Go's text/template (lex.go, parse.go, exec.go) with docker/cli's ex
 
 Rules: data is what json.loads gives (dicts, lists, str, int, float, bool, None), or a
 dict whose values may be callables (`{{.Label "k"}}` calls one). Values print as Go's
-fmt prints them: [a b] for lists, map[k:v] for maps, <nil>, <no value> for a missing key.
+fmt prints them: [a b] for lists, map[k:v] for maps, {v1 v2} for structs, <nil>; a
+missing key is an error, as docker runs templates with missingkey=error.
 """
 
 from __future__ import annotations
@@ -56,8 +57,29 @@ def to_text(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         return "[" + " ".join(to_text(item) for item in value) + "]"
     if isinstance(value, dict):
+        if _is_struct(value):
+            return "{" + " ".join(to_text(item) for item in value.values()) + "}"
         return "map[" + " ".join(f"{key}:{to_text(value[key])}" for key in sorted(value)) + "]"
     return str(value)
+
+
+def _is_struct(value: dict) -> bool:
+    """Was this a Go struct (fields in order, all Capitalised) rather than a map (sorted keys)?
+
+    JSON cannot say; docker's documents name struct fields in CamelCase, while maps
+    (Labels, Networks, Ports) are keyed by what users wrote, mostly in lower case.
+    """
+    return bool(value) and all(key[:1].isupper() for key in value)
+
+
+def _go_order(value: Any) -> Any:
+    """Maps sorted by key, as Go's json.Marshal writes them; structs keep their order."""
+    if isinstance(value, dict):
+        keys = list(value) if _is_struct(value) else sorted(value)
+        return {key: _go_order(value[key]) for key in keys}
+    if isinstance(value, list):
+        return [_go_order(item) for item in value]
+    return value
 
 
 def truth(value: Any) -> bool:
@@ -66,8 +88,8 @@ def truth(value: Any) -> bool:
 
 
 def to_json(value: Any) -> str:
-    """Go's json.Marshal: compact, with <, > and & escaped."""
-    text = json.dumps(None if value is MISSING else value, separators=(",", ":"), ensure_ascii=False)
+    """Go's json.Marshal: compact, maps sorted, with <, > and & escaped."""
+    text = json.dumps(None if value is MISSING else _go_order(value), separators=(",", ":"), ensure_ascii=False)
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
@@ -373,6 +395,10 @@ class _Runner:
         for name in [part for part in chain.split(".") if part]:
             if isinstance(value, dict):
                 value = value.get(name, MISSING)
+                if value is MISSING:
+                    # docker runs templates with missingkey=error
+                    raise TemplateError(f'template: :1: executing "" at <{chain}>: '
+                                        f'map has no entry for key "{name}"')
             elif value is None or value is MISSING:
                 raise TemplateError(f"template: :1: nil pointer evaluating .{name}")
             else:
