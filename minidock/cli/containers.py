@@ -39,6 +39,11 @@ def _quote(name: str) -> str:
 def _usage_error(verb: str, status: int):
     """parser.error as cobra's: the message, how to get help, docker's exit status."""
     def error(message: str):
+        if message.startswith("the following arguments are required"):
+            # cobra's argument checks: their own words, and status 1
+            print(f"minidock: 'minidock {verb}' requires at least 1 argument\n\n"
+                  f"See 'minidock {verb} --help'.", file=sys.stderr)
+            sys.exit(1)
         print(f"minidock: {message}\n\nRun 'minidock {verb} --help' for more information", file=sys.stderr)
         sys.exit(status)
     return error
@@ -179,10 +184,19 @@ def cmd_run(args: argparse.Namespace) -> int:
             api.json("POST", f"/containers/{container_id}/start")
         except MinidockError as error:
             _refused("run", error)
+            if args.rm:  # dockerd removes it itself; minidockd keeps it (reported on issue 5)
+                _remove_quietly(api, container_id)
             return _start_status(error)
         print(container_id)
         return 0
     return _attached_run(api, container_id, args.tty, "run", remove=args.rm)
+
+
+def _remove_quietly(api, container_id: str) -> None:
+    try:
+        api.json("DELETE", f"/containers/{container_id}?force=1")
+    except MinidockError:
+        pass
 
 
 def _attached_run(api, container_id: str, tty: bool, verb: str, remove: bool = False) -> int:
@@ -191,10 +205,7 @@ def _attached_run(api, container_id: str, tty: bool, verb: str, remove: bool = F
 
     def remove_it() -> None:
         if remove:
-            try:
-                api.json("DELETE", f"/containers/{container_id}?force=1")
-            except MinidockError:
-                pass
+            _remove_quietly(api, container_id)
 
     stream = api.hijack("POST", f"/containers/{container_id}/attach?stream=1&stdout=1&stderr=1")
     waiter = api.stream("POST", f"/containers/{container_id}/wait?condition=next-exit")

@@ -83,6 +83,9 @@ def test_run_flags_reach_the_container(engine, busybox, names, tmp_path):
                      "-h", "myhost", busybox, "sh", "-c", script).stdout.splitlines()
     assert out[:4] == ["one from-file", "/tmp", "1000", "myhost"]
     assert engine.cli("run", "--rm", "--entrypoint", "echo", busybox, "via", "entrypoint").stdout == "via entrypoint\n"
+    # -t: one raw stream from a terminal, which writes \r\n
+    tty = engine.cli("run", "--rm", "-t", busybox, "sh", "-c", "tty >/dev/null && echo a-tty", input=b"")
+    assert tty.stdout == b"a-tty\r\n"  # bytes: text mode would fold the \r\n
 
 
 @pytest.mark.spec("ENGINE-CLI-011", "ENGINE-CLI-012")
@@ -123,6 +126,26 @@ def test_bad_input_is_refused_with_125_and_dockers_words(engine, busybox, names)
         assert missing.returncode == 125
         assert "Unable to find image 'mdcli-no-such-image:latest' locally" in missing.stderr
         assert "Error response from daemon:" in missing.stderr
+
+
+@pytest.mark.spec("ENGINE-CLI-013")
+def test_a_start_that_fails_exits_125_and_run_rm_leaves_nothing(engine, busybox, names):
+    for detach in ([], ["-d"]):
+        name = names()
+        result = engine.cli("run", *detach, "--rm", "--name", name, "-u", "mdcli-nobody", busybox, "true",
+                            check=False)
+        assert result.returncode == 125
+        assert "unable to find user mdcli-nobody" in result.stderr
+        assert engine.cli("ps", "-a", "-q", "--filter", f"name={name}").stdout == ""
+
+
+@pytest.mark.spec("ENGINE-CLI-013", "ENGINE-CLI-020")
+def test_usage_errors_exit_as_dockers_do(engine):
+    for cli in _clis(engine):
+        missing = cli("rm", check=False)
+        assert missing.returncode == 1 and "requires at least 1 argument" in missing.stderr
+        unknown = cli("ps", "--no-such-flag", check=False)
+        assert unknown.returncode == 125 and "unknown flag: --no-such-flag" in unknown.stderr
 
 
 @pytest.mark.spec("ENGINE-CLI-013")
@@ -341,3 +364,32 @@ def test_the_create_body_has_dockers_fields():
     assert nano_cpus("1.5") == 1_500_000_000
     with pytest.raises(FlagError, match='invalid argument "x" for "--cpus" flag'):
         create_body(parser.parse_args(["--cpus", "x", "busybox"]), {})
+
+
+@pytest.mark.spec("ENGINE-CLI-017")
+def test_frames_are_split_to_stdout_and_stderr():
+    import io
+
+    from minidock.cli.streams import copy_output
+
+    def frame(stream: int, data: bytes) -> bytes:
+        return bytes([stream, 0, 0, 0]) + len(data).to_bytes(4, "big") + data
+
+    out, err = io.BytesIO(), io.BytesIO()
+    copy_output(io.BytesIO(frame(1, b"one\n") + frame(2, b"oops\n") + frame(1, b"two\n")), False, out, err)
+    assert (out.getvalue(), err.getvalue()) == (b"one\ntwo\n", b"oops\n")
+    out = io.BytesIO()
+    copy_output(io.BytesIO(b"\x01raw tty bytes\r\n"), True, out, io.BytesIO())
+    assert out.getvalue() == b"\x01raw tty bytes\r\n"
+
+
+@pytest.mark.spec("ENGINE-CLI-017")
+def test_since_values_are_sent_as_docker_sends_them():
+    from minidock.cli.streams import parse_timestamp
+
+    assert parse_timestamp("10m", now=1000.0) == "400"
+    assert parse_timestamp("1h30m", now=10000.0) == "4600"
+    assert parse_timestamp("1700000000") == "1700000000"
+    assert parse_timestamp("2023-11-14T22:13:20Z") == "1700000000.000000000"
+    with pytest.raises(Exception, match="failed to parse"):
+        parse_timestamp("yesterday")
