@@ -69,19 +69,26 @@ def _refused(verb: str, error: MinidockError) -> None:
           file=sys.stderr)
 
 
-def _each(args: argparse.Namespace, action) -> int:
-    """Apply ``action(api, name)`` to every name; print the name, or the error and go on (exit 1)."""
+def _each(args: argparse.Namespace, action, missing_ok: bool = False) -> list[str]:
+    """Apply ``action(api, name)`` to every name; print the name, or the error and go on.
+
+    Returns the names that failed (the verb then exits 1). ``missing_ok``: a container
+    that does not exist is said but is no failure (docker's `rm -f`).
+    """
+    from minidock.errors import NotFound
+
     api = _client(args)
-    status = 0
+    failed = []
     for name in args.containers:
         try:
             action(api, name)
-            print(name)
+            print(name, flush=True)
         except MinidockError as error:
             prefix = "Error response from daemon: " if getattr(error, "from_daemon", False) else ""
-            print(f"{prefix}{error.message}", file=sys.stderr)
-            status = 1
-    return status
+            print(f"{prefix}{error.message}", file=sys.stderr, flush=True)
+            if not (missing_ok and isinstance(error, NotFound)):
+                failed.append(name)
+    return failed
 
 
 # -- run and create --------------------------------------------------------------------------
@@ -253,10 +260,10 @@ def cmd_start(args: argparse.Namespace) -> int:
         api = _client(args)
         document = api.json("GET", f"/containers/{_quote(args.containers[0])}/json")
         return _attached_run(api, document["Id"], bool(document["Config"].get("Tty")), "start")
-    status = _each(args, lambda api, name: api.json("POST", f"/containers/{_quote(name)}/start"))
-    if status:
-        print("Error: failed to start containers: " + ", ".join(args.containers), file=sys.stderr)
-    return status
+    failed = _each(args, lambda api, name: api.json("POST", f"/containers/{_quote(name)}/start"))
+    if failed:
+        print("Error: failed to start containers: " + ", ".join(failed), file=sys.stderr)
+    return 1 if failed else 0
 
 
 def _show(stream, tty: bool) -> bool:
@@ -295,34 +302,43 @@ def cmd_attach(args: argparse.Namespace) -> int:
     return _wait_answer(api.stream("POST", f"/containers/{document['Id']}/wait")).get("StatusCode", 0)
 
 
+def _post_each(args: argparse.Namespace, action: str, query: str = "") -> int:
+    """POST /containers/{name}/{action}{query} for each name given; 1 if any failed."""
+    failed = _each(args, lambda api, name: api.json("POST", f"/containers/{_quote(name)}/{action}{query}"))
+    return 1 if failed else 0
+
+
 def cmd_stop(args: argparse.Namespace) -> int:
+    """stop and restart: the stop signal, then SIGKILL after -t seconds."""
     query = []
     if args.time is not None:
         query.append(f"t={args.time}")
     if args.signal:
-        query.append(f"signal={_quote(args.signal)}")
-    suffix = "?" + "&".join(query) if query else ""
-    verb = "restart" if args.verb_name == "restart" else "stop"
-    return _each(args, lambda api, name: api.json("POST", f"/containers/{_quote(name)}/{verb}{suffix}"))
+        query.append(f"signal={_quote(args.signal)}")  # API 1.42's; minidockd does not read it yet
+    return _post_each(args, args.verb_name, "?" + "&".join(query) if query else "")
 
 
 def cmd_kill(args: argparse.Namespace) -> int:
-    suffix = f"?signal={_quote(args.signal)}" if args.signal else ""
-    return _each(args, lambda api, name: api.json("POST", f"/containers/{_quote(name)}/kill{suffix}"))
+    """Send a signal (SIGKILL unless -s) to each container."""
+    return _post_each(args, "kill", f"?signal={_quote(args.signal)}" if args.signal else "")
 
 
 def cmd_pause(args: argparse.Namespace) -> int:
-    verb = args.verb_name
-    return _each(args, lambda api, name: api.json("POST", f"/containers/{_quote(name)}/{verb}"))
+    """pause and unpause: freeze or thaw every process of each container."""
+    return _post_each(args, args.verb_name)
 
 
 def cmd_rm(args: argparse.Namespace) -> int:
+    """Remove containers (-f: running ones too; a missing one is said but no failure)."""
     query = "&".join(part for part, on in (("force=1", args.force), ("v=1", args.volumes)) if on)
     suffix = f"?{query}" if query else ""
-    return _each(args, lambda api, name: api.json("DELETE", f"/containers/{_quote(name)}{suffix}"))
+    failed = _each(args, lambda api, name: api.json("DELETE", f"/containers/{_quote(name)}{suffix}"),
+                   missing_ok=args.force)
+    return 1 if failed else 0
 
 
 def cmd_rename(args: argparse.Namespace) -> int:
+    """Give a container a new name (it prints nothing, as docker's)."""
     _client(args).json("POST", f"/containers/{_quote(args.container)}/rename?name={_quote(args.new_name)}")
     return 0
 

@@ -211,6 +211,8 @@ def test_an_unknown_container_is_named_in_dockers_words(engine, busybox, names):
             assert "Error response from daemon: No such container: mdcli-nosuch" in result.stderr, verb
         both = cli("rm", "mdcli-nosuch", name, check=False)
         assert both.returncode == 1 and both.stdout == f"{name}\n"  # the others are still done
+        forced = cli("rm", "-f", "mdcli-nosuch", check=False)  # -f: said, but no failure
+        assert forced.returncode == 0 and "No such container: mdcli-nosuch" in forced.stderr
         name = names()
         engine.cli("create", "--name", name, busybox, "true")
         inspect = cli("inspect", "mdcli-nosuch", check=False)
