@@ -423,7 +423,9 @@ def _add_verb(verbs, verb: str, name: str | None = None, aliases: tuple[str, ...
 
     name = name or verb
     parser = verbs.add_parser(name, aliases=list(aliases), add_help=False, help=_HELP[verb])
-    parser.add_argument("--help", action="help", help="print usage")
+    # -h is --hostname for run and create, as in docker; --help everywhere
+    parser.add_argument(*(("--help",) if verb in ("run", "create") else ("-h", "--help")),
+                        action="help", help="print usage")
     parser.error = _usage_error(name, 125)
     parser.parse_known_args = _strict(parser)
     add = parser.add_argument
