@@ -5,15 +5,14 @@ Explained:  chapters/05-engine.md#the-cli
 Modelled on: docker/cli's cli/command/container (run.go, start.go, hijack.go, utils.go)
 
     add_parsers(verbs)      the `container` group and its top-level aliases (run, ps, rm, ...)
+    cmd_<verb>(args) -> exit status, one per verb
 
-    run:  create ──404──▶ "Unable to find image" ▶ pull ▶ create
-            │
-            ├─ -d: start, print the ID
-            └─ attach (101) ▶ wait?condition=next-exit|removed ▶ start ▶ copy output ▶ exit code
+    run -d:  create ──404──▶ "Unable to find image" ▶ pull ▶ create ──▶ start ──▶ print the ID
+    run:     create ──▶ attach ▶ wait ▶ start ▶ output ▶ exit code      (minidock/cli/container_run.py)
+    ps, inspect                                                       (minidock/cli/container_list.py)
 
-Exit status as docker's: the container's own code for `run`, 125 when the daemon or a flag
-refused, 126 (cannot execute) and 127 (not found) when the command could not start.
-Rules: handlers import what they need when they run (the CLI starts fast).
+Rules: a verb given several names acts on each and says each, as docker's do; handlers
+import what they need when they run (the CLI starts fast).
 """
 
 from __future__ import annotations
@@ -22,6 +21,7 @@ import argparse
 import sys
 
 from minidock.cli import container_list
+from minidock.cli import container_run as run
 from minidock.cli.common import client as _client
 from minidock.errors import MinidockError
 
@@ -62,13 +62,6 @@ def _strict(parser: argparse.ArgumentParser):
     return parse
 
 
-def _refused(verb: str, error: MinidockError) -> None:
-    """What `docker run` prints when the daemon refuses: the error, then where the help is."""
-    prefix = "Error response from daemon: " if getattr(error, "from_daemon", False) else ""
-    print(f"minidock: {prefix}{error.message}\n\nRun 'minidock {verb} --help' for more information",
-          file=sys.stderr)
-
-
 def _each(args: argparse.Namespace, action, missing_ok: bool = False) -> list[str]:
     """Apply ``action(api, name)`` to every name; print the name, or the error and go on.
 
@@ -93,86 +86,22 @@ def _each(args: argparse.Namespace, action, missing_ok: bool = False) -> list[st
 
 # -- run and create --------------------------------------------------------------------------
 
-def _full_reference(image: str) -> str:
-    """busybox -> busybox:latest, as the "Unable to find image" line names it."""
-    last = image.rsplit("/", 1)[-1]
-    return image if ":" in last or "@" in image else f"{image}:latest"
-
-
-def _create(api, body: dict, name: str | None) -> str:
-    """POST /containers/create; a missing image is pulled first, as docker does."""
-    import json
-
-    from minidock.errors import NotFound
-
-    path = "/containers/create" + (f"?name={_quote(name)}" if name else "")
-    try:
-        return api.json("POST", path, body)["Id"]
-    except NotFound as error:
-        if "image" not in error.message.lower():
-            raise
-    reference = _full_reference(body["Image"])
-    print(f"Unable to find image '{reference}' locally", file=sys.stderr)
-    repository, _, tag = reference.rpartition(":") if "@" not in reference else (reference, "", "")
-    query = f"fromImage={_quote(repository)}" + (f"&tag={_quote(tag)}" if tag else "")
-    response = api.stream("POST", f"/images/create?{query}")
-    try:
-        for line in response:  # JSON lines of progress; the last error wins
-            try:
-                message = json.loads(line)
-            except ValueError:
-                continue
-            if message.get("error"):
-                failure = MinidockError(message["error"])
-                failure.from_daemon = True
-                raise failure
-    finally:
-        response.close()
-    return api.json("POST", path, body)["Id"]
-
-
-def _start_status(error: MinidockError) -> int:
-    """docker's exit status for a start that failed: 127 not found, 126 cannot execute, else 125."""
-    text = error.message
-    if "executable file not found" in text or "no such file or directory" in text.lower():
-        return 127
-    if "permission denied" in text.lower() or "is a directory" in text.lower():
-        return 126
-    return 125
-
-
-def _body(args: argparse.Namespace, verb: str, detach: bool) -> dict | None:
-    import os
-
-    from minidock.cli.run_options import FlagError, create_body
-
-    if args.interactive:
-        print(f"minidock: -i (keeping STDIN open) is not supported by the minidock daemon yet: "
-              f"run without -i\n\nRun 'minidock {verb} --help' for more information", file=sys.stderr)
-        return None
-    try:
-        return create_body(args, os.environ, detach=detach)
-    except FlagError as error:
-        print(f"{error.message}\n\nRun 'minidock {verb} --help' for more information", file=sys.stderr)
-        return None
-
-
 def cmd_create(args: argparse.Namespace) -> int:
     """Create a container and print its ID."""
-    body = _body(args, "create", detach=True)
+    body = run.request_body(args, "create", detach=True)
     if body is None:
         return 125
     try:
-        print(_create(_client(args), body, args.name))
+        print(run.create(_client(args), body, args.name))
     except MinidockError as error:
-        _refused("create", error)
+        run.refused("create", error)
         return 125
     return 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Create, (attach,) start, and (unless -d) print the output and exit with the container's code."""
-    body = _body(args, "run", detach=args.detach)
+    body = run.request_body(args, "run", detach=args.detach)
     if body is None:
         return 125
     if args.rm and not args.detach:
@@ -182,68 +111,21 @@ def cmd_run(args: argparse.Namespace) -> int:
         body["HostConfig"]["AutoRemove"] = False
     api = _client(args)
     try:
-        container_id = _create(api, body, args.name)
+        container_id = run.create(api, body, args.name)
     except MinidockError as error:
-        _refused("run", error)
+        run.refused("run", error)
         return 125
     if args.detach:
         try:
             api.json("POST", f"/containers/{container_id}/start")
         except MinidockError as error:
-            _refused("run", error)
+            run.refused("run", error)
             if args.rm:  # dockerd removes it itself; minidockd keeps it (reported on issue 5)
-                _remove_quietly(api, container_id)
-            return _start_status(error)
+                run.remove_quietly(api, container_id)
+            return run.start_status(error)
         print(container_id)
         return 0
-    return _attached_run(api, container_id, args.tty, "run", remove=args.rm)
-
-
-def _remove_quietly(api, container_id: str) -> None:
-    try:
-        api.json("DELETE", f"/containers/{container_id}?force=1")
-    except MinidockError:
-        pass
-
-
-def _attached_run(api, container_id: str, tty: bool, verb: str, remove: bool = False) -> int:
-    """attach, wait, start, copy the output; return the exit code (docker's run and start -a)."""
-    import signal
-
-    def remove_it() -> None:
-        if remove:
-            _remove_quietly(api, container_id)
-
-    stream = api.hijack("POST", f"/containers/{container_id}/attach?stream=1&stdout=1&stderr=1")
-    waiter = api.stream("POST", f"/containers/{container_id}/wait?condition=next-exit")
-    try:
-        api.json("POST", f"/containers/{container_id}/start")
-    except MinidockError as error:
-        stream.close()
-        waiter.close()
-        _refused(verb, error)
-        remove_it()
-        return _start_status(error)
-
-    def forward(signum, _frame) -> None:
-        # docker's --sig-proxy: a signal to us is a signal to the container
-        try:
-            api.json("POST", f"/containers/{container_id}/kill?signal={signal.Signals(signum).name}")
-        except MinidockError:
-            pass
-
-    previous = {signum: signal.signal(signum, forward) for signum in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        _show(stream, tty)
-        answer = _wait_answer(waiter)
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-        waiter.close()
-        remove_it()
-    if (answer.get("Error") or {}).get("Message"):
-        print(f"minidock: {answer['Error']['Message']}", file=sys.stderr)
-    return int(answer.get("StatusCode", 0))
+    return run.attached_run(api, container_id, args.tty, "run", remove=args.rm)
 
 
 # -- start, attach, the signals ------------------------------------------------------------
@@ -259,34 +141,11 @@ def cmd_start(args: argparse.Namespace) -> int:
             return 1
         api = _client(args)
         document = api.json("GET", f"/containers/{_quote(args.containers[0])}/json")
-        return _attached_run(api, document["Id"], bool(document["Config"].get("Tty")), "start")
+        return run.attached_run(api, document["Id"], bool(document["Config"].get("Tty")), "start")
     failed = _each(args, lambda api, name: api.json("POST", f"/containers/{_quote(name)}/start"))
     if failed:
         print("Error: failed to start containers: " + ", ".join(failed), file=sys.stderr)
     return 1 if failed else 0
-
-
-def _show(stream, tty: bool) -> bool:
-    """Copy a container's output stream to ours and close it; False if Ctrl-C stopped us."""
-    from minidock.cli.streams import copy_output
-
-    try:
-        copy_output(stream, tty, sys.stdout.buffer, sys.stderr.buffer)
-    except KeyboardInterrupt:
-        return False
-    finally:
-        stream.close()
-    return True
-
-
-def _wait_answer(response) -> dict:
-    """Read and close a /wait response: {"StatusCode": N, "Error": ...}."""
-    import json
-
-    try:
-        return json.loads(response.read() or b"{}")
-    finally:
-        response.close()
 
 
 def cmd_attach(args: argparse.Namespace) -> int:
@@ -297,9 +156,9 @@ def cmd_attach(args: argparse.Namespace) -> int:
         print("You cannot attach to a stopped container, start it first", file=sys.stderr)
         return 1
     stream = api.hijack("POST", f"/containers/{document['Id']}/attach?stream=1&stdout=1&stderr=1")
-    if not _show(stream, bool(document["Config"].get("Tty"))):
+    if not run.show_output(stream, bool(document["Config"].get("Tty"))):
         return 130
-    return _wait_answer(api.stream("POST", f"/containers/{document['Id']}/wait")).get("StatusCode", 0)
+    return run.wait_answer(api.stream("POST", f"/containers/{document['Id']}/wait")).get("StatusCode", 0)
 
 
 def _post_each(args: argparse.Namespace, action: str, query: str = "") -> int:
@@ -354,7 +213,7 @@ def cmd_wait(args: argparse.Namespace) -> int:
             print(f"Error response from daemon: {error.message}", file=sys.stderr)
             status = 1
             continue
-        print(_wait_answer(response).get("StatusCode", 0), flush=True)
+        print(run.wait_answer(response).get("StatusCode", 0), flush=True)
     return status
 
 
@@ -377,7 +236,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
         if getattr(args, key):
             query[key] = parse_timestamp(getattr(args, key))
     response = api.stream("GET", f"/containers/{document['Id']}/logs?{urlencode(query)}")
-    return 0 if _show(response, bool(document["Config"].get("Tty"))) else 130
+    return 0 if run.show_output(response, bool(document["Config"].get("Tty"))) else 130
 
 
 def cmd_top(args: argparse.Namespace) -> int:

@@ -1,0 +1,172 @@
+"""How `run`, `start -a` and `attach` meet a container: create, attach, wait, start, read.
+
+Implements: spec/engine.md ENGINE-CLI-010, ENGINE-CLI-011, ENGINE-CLI-013, ENGINE-CLI-019
+Explained:  chapters/05-engine.md#the-cli
+Modelled on: docker/cli's cli/command/container (run.go, start.go, hijack.go, utils.go)
+
+    create(api, body, name) -> id           404 for the image: "Unable to find image", pull, again
+    request_body(args, verb, detach)        the create body, or None once the error is printed
+    attached_run(api, id, tty, verb, remove) -> exit code
+
+    attach (101) ──▶ wait?condition=next-exit ──▶ start ──▶ copy the output ──▶ the wait's answer
+    (both streams are open before start, so not a byte of a short-lived container is missed)
+
+Exit status as docker's: 125 when the daemon or a flag refused, 126 (cannot execute) and
+127 (not found) when the command could not start, else the container's own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from minidock.errors import MinidockError
+
+
+def _quote(text: str) -> str:
+    from urllib.parse import quote  # here, not at the top: the CLI starts fast
+
+    return quote(text, safe="")
+
+
+def refused(verb: str, error: MinidockError) -> None:
+    """What `docker run` prints when the daemon refuses: the error, then where the help is."""
+    prefix = "Error response from daemon: " if getattr(error, "from_daemon", False) else ""
+    print(f"minidock: {prefix}{error.message}\n\nRun 'minidock {verb} --help' for more information",
+          file=sys.stderr)
+
+
+def full_reference(image: str) -> str:
+    """busybox -> busybox:latest, as the "Unable to find image" line names it."""
+    last = image.rsplit("/", 1)[-1]
+    return image if ":" in last or "@" in image else f"{image}:latest"
+
+
+def create(api, body: dict, name: str | None) -> str:
+    """POST /containers/create; a missing image is pulled first, as docker does."""
+    import json
+
+    from minidock.errors import NotFound
+
+    path = "/containers/create" + (f"?name={_quote(name)}" if name else "")
+    try:
+        return api.json("POST", path, body)["Id"]
+    except NotFound as error:
+        if "image" not in error.message.lower():
+            raise
+    reference = full_reference(body["Image"])
+    print(f"Unable to find image '{reference}' locally", file=sys.stderr)
+    repository, _, tag = reference.rpartition(":") if "@" not in reference else (reference, "", "")
+    query = f"fromImage={_quote(repository)}" + (f"&tag={_quote(tag)}" if tag else "")
+    response = api.stream("POST", f"/images/create?{query}")
+    try:
+        for line in response:  # JSON lines of progress; the last error wins
+            try:
+                message = json.loads(line)
+            except ValueError:
+                continue
+            if message.get("error"):
+                failure = MinidockError(message["error"])
+                failure.from_daemon = True
+                raise failure
+    finally:
+        response.close()
+    return api.json("POST", path, body)["Id"]
+
+
+def start_status(error: MinidockError) -> int:
+    """docker's exit status for a start that failed: 127 not found, 126 cannot execute, else 125."""
+    text = error.message
+    if "executable file not found" in text or "no such file or directory" in text.lower():
+        return 127
+    if "permission denied" in text.lower() or "is a directory" in text.lower():
+        return 126
+    return 125
+
+
+def request_body(args: argparse.Namespace, verb: str, detach: bool) -> dict | None:
+    """The create body for `run`/`create` flags; None once a refusal is printed (exit 125)."""
+    import os
+
+    from minidock.cli.run_options import FlagError, create_body
+
+    if args.interactive:
+        print(f"minidock: -i (keeping STDIN open) is not supported by the minidock daemon yet: "
+              f"run without -i\n\nRun 'minidock {verb} --help' for more information", file=sys.stderr)
+        return None
+    try:
+        return create_body(args, os.environ, detach=detach)
+    except FlagError as error:
+        print(f"{error.message}\n\nRun 'minidock {verb} --help' for more information", file=sys.stderr)
+        return None
+
+
+def remove_quietly(api, container_id: str) -> None:
+    """DELETE ?force=1, for `--rm`; a container already gone is fine."""
+    try:
+        api.json("DELETE", f"/containers/{container_id}?force=1")
+    except MinidockError:
+        pass
+
+
+def attached_run(api, container_id: str, tty: bool, verb: str, remove: bool = False) -> int:
+    """attach, wait, start, copy the output; return the exit code (docker's run and start -a)."""
+    import signal
+
+    def remove_it() -> None:
+        if remove:
+            remove_quietly(api, container_id)
+
+    stream = api.hijack("POST", f"/containers/{container_id}/attach?stream=1&stdout=1&stderr=1")
+    waiter = api.stream("POST", f"/containers/{container_id}/wait?condition=next-exit")
+    try:
+        api.json("POST", f"/containers/{container_id}/start")
+    except MinidockError as error:
+        stream.close()
+        waiter.close()
+        refused(verb, error)
+        remove_it()
+        return start_status(error)
+
+    def forward(signum, _frame) -> None:
+        # docker's --sig-proxy: a signal to us is a signal to the container
+        try:
+            api.json("POST", f"/containers/{container_id}/kill?signal={signal.Signals(signum).name}")
+        except MinidockError:
+            pass
+
+    previous = {signum: signal.signal(signum, forward) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        show_output(stream, tty)
+        answer = wait_answer(waiter)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        waiter.close()
+        remove_it()
+    if (answer.get("Error") or {}).get("Message"):
+        print(f"minidock: {answer['Error']['Message']}", file=sys.stderr)
+    return int(answer.get("StatusCode", 0))
+
+
+def show_output(stream, tty: bool) -> bool:
+    """Copy a container's output stream to ours and close it; False if Ctrl-C stopped us."""
+    from minidock.cli.streams import copy_output
+
+    try:
+        copy_output(stream, tty, sys.stdout.buffer, sys.stderr.buffer)
+    except KeyboardInterrupt:
+        return False
+    finally:
+        stream.close()
+    return True
+
+
+def wait_answer(response) -> dict:
+    """Read and close a /wait response: {"StatusCode": N, "Error": ...}."""
+    import json
+
+    try:
+        return json.loads(response.read() or b"{}")
+    finally:
+        response.close()
