@@ -14,8 +14,9 @@ Modelled on: Go's text/template (lex.go, parse.go, exec.go) with docker/cli's ex
 
 Rules: data is what json.loads gives (dicts, lists, str, int, float, bool, None), or a
 dict whose values may be callables (`{{.Label "k"}}` calls one). Values print as Go's
-fmt prints them: [a b] for lists, map[k:v] for maps, {v1 v2} for structs, <nil>; a
-missing key is an error, as docker runs templates with missingkey=error.
+fmt prints them: [a b] for lists, map[k:v] for maps, {v1 v2} for structs, a null as the
+typed nil it was (Nil); a missing key is an error, as docker runs templates with
+missingkey=error.
 """
 
 from __future__ import annotations
@@ -30,6 +31,49 @@ class TemplateError(Exception):
 
 
 MISSING = type("Missing", (), {"__repr__": lambda self: "<no value>"})()
+
+
+class Nil:
+    """A JSON null that was a typed Go nil: a slice prints [], a map map[], a pointer <nil>.
+
+    docker runs --format on its typed structs, so `{{.Config.Entrypoint}}` of a null
+    prints [] there. JSON cannot say the type: the field's name does (NIL_KINDS).
+    """
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+
+    def __bool__(self) -> bool:
+        return False
+
+    def __len__(self) -> int:
+        return 0
+
+    def __eq__(self, other: object) -> bool:
+        return other is None or isinstance(other, Nil)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+# the nullable fields of docker's inspect documents that are not slices
+NIL_KINDS = {
+    "map": {"Volumes", "ExposedPorts", "Labels", "Ports", "Networks", "Data", "PortBindings", "StorageOpt",
+            "Sysctls", "Tmpfs", "Annotations", "Options", "Metadata", "LogConfig.Config", "DriverOpts"},
+    "pointer": {"Health", "PidsLimit", "OomKillDisable", "MemorySwappiness", "Init", "Healthcheck",
+                "StopTimeout", "Node", "Config", "ContainerConfig", "IPAMConfig"},
+}
+
+
+def _nil(chain: str) -> Nil:
+    """The typed nil for a null found at ``chain`` (.HostConfig.LogConfig.Config, .Config.Env)."""
+    names = [part for part in chain.split(".") if part]
+    for kind, fields in NIL_KINDS.items():
+        if ".".join(names[-2:]) in fields:
+            return Nil(kind)
+    for kind, fields in NIL_KINDS.items():
+        if names and names[-1] in fields:
+            return Nil(kind)
+    return Nil("slice")
 
 _TOKEN = re.compile(r"""
     \s*(?:
@@ -50,6 +94,8 @@ def to_text(value: Any) -> str:
         return "<no value>"
     if value is None:
         return "<nil>"
+    if isinstance(value, Nil):
+        return {"slice": "[]", "map": "map[]"}.get(value.kind, "<nil>")
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float) and value.is_integer() and abs(value) < 1e21:
@@ -74,6 +120,8 @@ def _is_struct(value: dict) -> bool:
 
 def _go_order(value: Any) -> Any:
     """Maps sorted by key, as Go's json.Marshal writes them; structs keep their order."""
+    if isinstance(value, Nil):
+        return None
     if isinstance(value, dict):
         keys = list(value) if _is_struct(value) else sorted(value)
         return {key: _go_order(value[key]) for key in keys}
@@ -107,7 +155,7 @@ def _index(value: Any, *keys: Any) -> Any:
 def _printf(form: str, *args: Any) -> str:
     # Go's verbs %s %v %d %q map onto Python's; %v and %s print as to_text does
     converted = re.sub(r"%v", "%s", form)
-    values = tuple(to_text(a) if isinstance(a, (list, dict, bool, type(None))) or a is MISSING else a
+    values = tuple(to_text(a) if isinstance(a, (list, dict, bool, type(None), Nil)) or a is MISSING else a
                    for a in args)
     try:
         return converted % values
@@ -395,16 +443,18 @@ class _Runner:
         for name in [part for part in chain.split(".") if part]:
             if isinstance(value, dict):
                 value = value.get(name, MISSING)
+                if value is MISSING and name in NIL_KINDS["pointer"] | NIL_KINDS["map"]:
+                    value = None  # a field of docker's struct that the JSON left out (omitempty)
                 if value is MISSING:
                     # docker runs templates with missingkey=error
                     raise TemplateError(f'template: :1: executing "" at <{chain}>: '
                                         f'map has no entry for key "{name}"')
-            elif value is None or value is MISSING:
+            elif value is None or value is MISSING or isinstance(value, Nil):
                 raise TemplateError(f"template: :1: nil pointer evaluating .{name}")
             else:
                 raise TemplateError(f"template: :1: can't evaluate field {name} in type "
                                     f"{_go_type(value)}")
-        return value
+        return _nil(chain) if value is None and chain.strip(".") else value
 
 
 def _describe(operand: tuple) -> str:

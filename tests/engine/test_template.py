@@ -17,6 +17,8 @@ DOCUMENT = {
     "Config": {"Env": ["A=1", "B=2"], "Labels": {"b": "2", "a": "<1>"}, "Cmd": ["sleep", "60"],
                "Entrypoint": None, "Tty": False},
     "Mounts": [],
+    "Health": None,
+    "Volumes": None,
     "NetworkSettings": {"Networks": {"bridge": {"IPAddress": "10.0.0.2"}}},
 }
 
@@ -28,7 +30,11 @@ DOCUMENT = {
     ("{{.State.Pid}} {{.State.Running}} {{.Config.Tty}}", "42 true false"),
     ("{{.Config.Cmd}}", "[sleep 60]"),
     ("{{.Config.Labels}}", "map[a:<1> b:2]"),
-    ("{{.Config.Entrypoint}}", "<nil>"),
+    ("{{.Config.Entrypoint}}", "[]"),
+    ("{{json .Config.Entrypoint}} {{len .Config.Entrypoint}}", "null 0"),
+    ("{{.Health}} {{.Volumes}}", "<nil> map[]"),
+    ("{{.State.Health}}", "<nil>"),  # left out of the JSON, but a field of docker's State
+    ("{{if .Config.Entrypoint}}set{{else}}unset{{end}}", "unset"),
     ('{{index .Config.Labels "nothing"}}', "<no value>"),
     ("{{json .Config.Labels}}", '{"a":"\\u003c1\\u003e","b":"2"}'),
     ("{{.State}}", "{running true 0 42}"),
@@ -55,7 +61,7 @@ DOCUMENT = {
     ("{{json .}}", '{"Id":"4f1c","Name":"/web","State":{"Status":"running","Running":true,"ExitCode":0,'
                    '"Pid":42},"Config":{"Env":["A=1","B=2"],"Labels":{"a":"\\u003c1\\u003e","b":"2"},'
                    '"Cmd":["sleep","60"],"Entrypoint":null,"Tty":false},"Mounts":[],'
-                   '"NetworkSettings":{"Networks":{"bridge":{"IPAddress":"10.0.0.2"}}}}'),
+                   '"Health":null,"Volumes":null,"NetworkSettings":{"Networks":{"bridge":{"IPAddress":"10.0.0.2"}}}}'),
 ])
 def test_templates_print_as_go_does(text, expected):
     assert render(text, DOCUMENT) == expected
