@@ -281,6 +281,8 @@ def test_inspect_and_its_format(engine, busybox, names):
     ours = engine.cli("inspect", "-f", form, name).stdout
     assert ours == f"created /{name} {container_id} {{\"k\":\"v\"}} v\n"
     assert engine.docker_cli("inspect", "-f", form, name).stdout == ours
+    nulls = "{{.Config.Entrypoint}} {{.Config.Volumes}} {{.State.Health}} {{json .Config.Entrypoint}}"
+    assert engine.cli("inspect", "-f", nulls, name).stdout == engine.docker_cli("inspect", "-f", nulls, name).stdout
     config = json.loads(engine.cli("inspect", "--format", "{{json .Config}}", name).stdout)
     assert config["Labels"] == {"k": "v"} and "A=1" in config["Env"]
     env = "{{range .Config.Env}}{{if eq . \"A=1\"}}found{{end}}{{end}}"
