@@ -41,13 +41,22 @@ from minidock.engine.names import random_name
 from minidock.errors import Conflict, InvalidArgument, MinidockError, NotFound
 from minidock.images.snapshots import mount as mounting
 from minidock.runtime import lifecycle
-from minidock.runtime.config import LOG_PATH
+from minidock.runtime import monitor
+from minidock.runtime.config import LOG_PATH, OPEN_STDIN
 
 log = logging.getLogger("minidockd.containers")
 
 # Config/HostConfig fields minidock does not honour yet: refused, never silently dropped
 UNSUPPORTED_HOST = ("Binds", "Mounts", "PortBindings", "Links", "VolumesFrom", "Devices", "Dns",
                     "ExtraHosts", "Tmpfs")
+
+
+DETACH_KEYS = b"\x10\x11"  # ctrl-p ctrl-q, Docker's default
+
+
+def find_detach(chunk: bytes, keys: bytes = DETACH_KEYS) -> int:
+    """Where the detach sequence starts in ``chunk`` (-1: not there)."""
+    return chunk.find(keys)
 
 
 class NotModified(MinidockError):
@@ -197,6 +206,8 @@ class ContainerService:
         document = bundle.oci_config(container.id, container.config, container.host_config,
                                      record.config.get("config") or {}, rootfs, extra)
         document["annotations"] = {LOG_PATH: container.log_path}
+        if container.config.get("OpenStdin"):
+            document["annotations"][OPEN_STDIN] = "true"
         with open(os.path.join(bundle_dir, "config.json"), "w") as file:
             json.dump(document, file, indent=1)
         return document
@@ -351,6 +362,45 @@ class ContainerService:
         await asyncio.to_thread(lifecycle.resume, self.runtime_root, container.id)
         container.state.status = "running"
         container.save()
+
+    # -- input and the terminal -------------------------------------------------------------
+
+    async def feed_stdin(self, container: Container, source, detached: asyncio.Event | None) -> None:
+        """Copy ``source`` (the client's bytes) to the container's stdin through its monitor.
+
+        Waits for the run to begin (attach comes before start). With ``detached`` (a TTY),
+        ctrl-p ctrl-q sets it instead of being sent: the client leaves, the container stays.
+        """
+        while not container.running:
+            if container.id not in self.containers or container.id not in self._exited:
+                return
+            await asyncio.sleep(0.02)
+        try:
+            sock = await asyncio.to_thread(monitor.connect, self.runtime_root, container.id, "stdin")
+        except MinidockError:
+            return
+        loop = asyncio.get_running_loop()
+        sock.setblocking(False)
+        try:
+            async for chunk in source:
+                at = find_detach(chunk) if detached is not None else -1
+                if at >= 0:
+                    if at:
+                        await loop.sock_sendall(sock, chunk[:at])
+                    detached.set()
+                    return
+                await loop.sock_sendall(sock, chunk)
+        except OSError:
+            return
+        finally:
+            sock.close()  # [ENGINE-TTY-001] the client's end is the container's end of input
+
+    async def resize(self, name_or_id: str, rows: int, columns: int) -> None:
+        container = self.get(name_or_id)
+        if not container.running:
+            raise Conflict(f"Container {container.id} is not running")
+        if rows and columns and container.config.get("Tty"):
+            await asyncio.to_thread(monitor.request_resize, self.runtime_root, container.id, rows, columns)
 
     # -- remove, rename -----------------------------------------------------------------------
 

@@ -117,6 +117,9 @@ def _half_close_runner():
 
     class Handler(web_protocol.RequestHandler):
         def eof_received(self) -> bool:
+            parser = self._payload_parser
+            if parser is not None and hasattr(parser, "feed_eof"):
+                parser.feed_eof()  # a hijacked stream's input ended (api/hijack.Input)
             return True  # the other half may still be written: a hijacked stream
 
     class Server(web_server.Server):

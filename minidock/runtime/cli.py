@@ -11,7 +11,7 @@ Explained:  chapters/03-runtime.md#the-command
     minidock-runtime [--root DIR] kill   ID [SIGNAL]         default TERM
     minidock-runtime [--root DIR] pause  ID / resume ID       freeze / thaw (cgroup freezer)
     minidock-runtime [--root DIR] delete [--force] ID
-    minidock-runtime [--root DIR] exec   [--cwd D] [--env K=V] [--user UID[:GID]] ID CMD...
+    minidock-runtime [--root DIR] exec   [--cwd D] [--env K=V] [--user UID[:GID]] [--tty [--resize-fd N]] ID CMD...
     minidock-runtime [--root DIR] ps     ID                  pids in the container
     minidock-runtime [--root DIR] list
 
@@ -80,7 +80,8 @@ def _exec(args: argparse.Namespace) -> int:
     if not args.command:
         raise MinidockError("exec needs a command")
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
-    return exec_verb.exec_in(args.root, args.id, command, env=args.env, cwd=args.cwd, user=args.user)
+    return exec_verb.exec_in(args.root, args.id, command, env=args.env, cwd=args.cwd, user=args.user,
+                               tty=args.tty, resize_fd=args.resize_fd)
 
 
 def _ps(args: argparse.Namespace) -> int:
@@ -131,6 +132,8 @@ def build_parser() -> argparse.ArgumentParser:
     exec_parser.add_argument("--cwd")
     exec_parser.add_argument("--env", "-e", action="append", default=[])
     exec_parser.add_argument("--user", "-u", help="UID[:GID] to run as (default: the container's user)")
+    exec_parser.add_argument("--tty", "-t", action="store_true", help="give the process a terminal (the container's devpts)")
+    exec_parser.add_argument("--resize-fd", type=int, default=-1, help="a descriptor carrying 'ROWS COLUMNS' lines")
     exec_parser.add_argument("command", nargs=argparse.REMAINDER)
     verb("ps", _ps, "list the pids in a container").add_argument("--format", "-f", choices=("table", "json"), default="table")
     verb("list", _list, "list containers", with_id=False).add_argument("--format", "-f", choices=("table", "json"), default="table")

@@ -35,6 +35,8 @@ OCI_VERSION = "1.0.2"
 # write the container's output, instead of container.log in the state directory: an
 # engine keeps logs after the runtime has forgotten the container.
 LOG_PATH = "org.minidock.log-path"
+# "true": keep the container's stdin open for the monitor to feed (`docker run -i`)
+OPEN_STDIN = "org.minidock.open-stdin"
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -62,6 +64,7 @@ class RunConfig:
     mounts: tuple[oci_mounts.Mount, ...] | None = None   # None: rootfs.default_mounts()
     rlimits: tuple[tuple[int, int, int], ...] = ()       # (RLIMIT_*, soft, hard)
     log_path: str | None = None                          # annotation LOG_PATH: where the monitor logs
+    open_stdin: bool = False                             # annotation OPEN_STDIN: stdin fed by the monitor
 
 
 def default_config() -> dict[str, Any]:
@@ -172,6 +175,7 @@ def parse(data: Any, bundle: str) -> RunConfig:
         mounts=None if mounts is None else tuple(mounts),
         rlimits=_rlimits(_field(data, "process.rlimits", list, [])),
         log_path=log_path,
+        open_stdin=annotations.get(OPEN_STDIN) == "true",
         rootfs=rootfs,
         readonly_root=_field(data, "root.readonly", bool, False),
         args=tuple(args),

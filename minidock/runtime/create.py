@@ -108,8 +108,12 @@ def _become_monitor(checked, state: State, root: str, result_w: int) -> None:
         devnull = os.open(os.devnull, os.O_RDWR)
         stdout_r, stdout_w = os.pipe()
         stderr_r, stderr_w = os.pipe()
-        # the container inherits fds 0-2 from us across fork: /dev/null in, pipes out
-        os.dup2(devnull, 0)
+        # the container inherits fds 0-2 from us across fork: /dev/null in (or a pipe we
+        # feed, with OPEN_STDIN), pipes out
+        stdin_r, stdin_w = os.pipe() if checked.open_stdin and not checked.terminal else (-1, -1)
+        os.dup2(stdin_r if stdin_r >= 0 else devnull, 0)
+        if stdin_w >= 0:
+            os.set_inheritable(stdin_w, False)
         os.dup2(stdout_w, 1)
         os.dup2(stderr_w, 2)
         try:
@@ -120,13 +124,14 @@ def _become_monitor(checked, state: State, root: str, result_w: int) -> None:
             _abandon(monitor, root, state.id)
             code = 1
             return
-        for fd in (stdout_w, stderr_w):
+        for fd in (stdout_w, stderr_w, *((stdin_r,) if stdin_r >= 0 else ())):
             os.close(fd)
+        os.dup2(devnull, 0)
         os.dup2(devnull, 1)
         os.dup2(devnull, 2)
         os.write(result_w, f"created {pid}\n".encode())
         os.close(result_w)
-        monitor.serve(control, stdout_r, stderr_r)
+        monitor.serve(control, stdout_r, stderr_r, stdin_w)
     except BaseException:  # noqa: BLE001 - a monitor must never return into the caller's code
         code = 1
     finally:

@@ -17,13 +17,15 @@ are opened before any setns.
 from __future__ import annotations
 
 import os
+import select
+import signal
 import sys
 
 from minidock.cgroups import open_driver
 from minidock.errors import Conflict, InvalidArgument
 from minidock.kernel import syscalls as sc
 from minidock.namespaces import Namespace
-from minidock.runtime import config as oci_config, security, state as states
+from minidock.runtime import config as oci_config, security, state as states, terminal
 from minidock.runtime.monitor import exit_code
 from minidock.runtime.state import Status
 
@@ -33,10 +35,14 @@ _JOIN_ORDER = (Namespace.USER, Namespace.IPC, Namespace.UTS, Namespace.NETWORK,
 
 
 def exec_in(root: str, container_id: str, args: list[str], env: list[str] | None = None,
-            cwd: str | None = None, user: str | None = None) -> int:
+            cwd: str | None = None, user: str | None = None, tty: bool = False,
+            resize_fd: int = -1) -> int:
     """Run ``args`` in the container's namespaces and cgroup; return its exit code.
 
     ``user`` is runc's `--user UID[:GID]`; by default the container's own user.
+    ``tty``: as `runc exec -t`, the process gets a terminal from the container's own
+    devpts; we copy our stdin to it and its output to our stdout. ``resize_fd``, if
+    given, carries "ROWS COLUMNS" lines for the terminal's window size.
     """
     current = states.load(root, container_id)
     # [RT-EXEC-002] exec needs a running container
@@ -60,6 +66,9 @@ def exec_in(root: str, container_id: str, args: list[str], env: list[str] | None
             for kind, fd in fds:
                 sc.setns(fd, kind.flag)
                 os.close(fd)
+            if tty:
+                # [RT-EXEC-004] after the mount namespace: /dev/ptmx is the container's
+                _run_on_terminal(checked, args, environment, cwd or checked.cwd, resize_fd)
             _run(checked, args, environment, cwd or checked.cwd)
         except BaseException as error:  # noqa: BLE001
             print(f"minidock-runtime: exec failed: {error}", file=sys.stderr, flush=True)
@@ -80,12 +89,67 @@ def _as_user(checked, user: str):
     return dataclasses.replace(checked, uid=int(uid), gid=int(gid or 0), additional_gids=())
 
 
+def _run_on_terminal(checked, args: list[str], environment: dict[str, str], cwd: str,
+                     resize_fd: int) -> None:
+    """Fork the program onto a new terminal; copy between it and our stdio until it exits."""
+    master, slave = terminal.open_pty()
+    terminal.set_window_size(master, 24, 80)  # until the caller says otherwise
+    pid = os.fork()
+    if pid == 0:
+        os.close(master)
+        terminal.make_controlling(slave)  # a session of its own: ^C reaches its foreground
+        _exec(checked, args, environment, cwd)
+    os.close(slave)
+    _copy_terminal(master, resize_fd)
+    _, status = os.waitpid(pid, 0)
+    os._exit(exit_code(status))
+
+
+def _copy_terminal(master: int, resize_fd: int) -> None:
+    """stdin -> master, master -> stdout, resize lines -> TIOCSWINSZ; until the terminal closes."""
+    sources = [0, master] + ([resize_fd] if resize_fd >= 0 else [])
+    pending = b""
+    while True:
+        ready, _, _ = select.select(sources, [], [])
+        if master in ready:
+            try:
+                data = os.read(master, 65536)
+            except OSError:  # EIO: the program and all its children have closed the terminal
+                return
+            if not data:
+                return
+            os.write(1, data)
+        if 0 in ready:
+            data = os.read(0, 65536)
+            if data:
+                os.write(master, data)
+            else:
+                sources.remove(0)  # the caller's input ended; the program goes on
+        if resize_fd in ready:
+            data = os.read(resize_fd, 256)
+            if not data:
+                sources.remove(resize_fd)
+                continue
+            pending += data
+            while b"\n" in pending:
+                line, _, pending = pending.partition(b"\n")
+                rows, _, columns = line.decode().partition(" ")
+                if rows.isdigit() and columns.isdigit():
+                    terminal.set_window_size(master, int(rows), int(columns))
+
+
 def _run(checked, args: list[str], environment: dict[str, str], cwd: str) -> None:
     """After the joins: fork once more so the program is inside the PID namespace."""
     pid = os.fork()
     if pid != 0:
         _, status = os.waitpid(pid, 0)
         os._exit(exit_code(status))
+    _exec(checked, args, environment, cwd)
+
+
+def _exec(checked, args: list[str], environment: dict[str, str], cwd: str) -> None:
+    """In the container: working directory, security, then the program (or 127)."""
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # Python ignores it; programs expect the default
     os.chdir(cwd)
     # the init already masked /proc and /sys in this mount namespace
     security.apply(checked.security, uid=checked.uid, gid=checked.gid,

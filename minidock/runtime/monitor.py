@@ -56,6 +56,8 @@ class Monitor:
         self.group = None
         self.master = -1       # the pty master, when process.terminal is true
         self._start_w = -1
+        self._stdin_w = -1     # the write end of a pipe stdin (OPEN_STDIN without a terminal)
+        self._selector = None
 
     @property
     def directory(self) -> str:
@@ -168,9 +170,11 @@ class Monitor:
         control.listen(4)
         return control
 
-    def serve(self, control: socket.socket, stdout_r: int, stderr_r: int) -> None:
-        """Detached: answer `start` on the control socket, log output, reap, record, leave."""
+    def serve(self, control: socket.socket, stdout_r: int, stderr_r: int, stdin_w: int = -1) -> None:
+        """Detached: answer requests on the control socket, log output, reap, record, leave."""
+        self._stdin_w = stdin_w
         selector = selectors.DefaultSelector()
+        self._selector = selector
         selector.register(control, selectors.EVENT_READ, "control")
         wake_r, wake_w = os.pipe()
         os.set_blocking(wake_w, False)
@@ -192,6 +196,8 @@ class Monitor:
                         break
                     if key.data == "control":
                         self._answer(control)
+                    elif key.data == "stdin":
+                        self._feed(key.fileobj)
                     elif key.data == "signal":
                         os.read(wake_r, 512)
                         exited = exited or self._reap_nowait()
@@ -214,16 +220,51 @@ class Monitor:
                 pass
 
     def _answer(self, control: socket.socket) -> None:
+        """One request per connection: `start`, `resize ROWS COLS`, or `stdin` (then the bytes)."""
         connection, _ = control.accept()
-        with connection:
-            request = connection.recv(64).decode().strip()
-            try:
-                if request != "start":
-                    raise Conflict(f"unknown monitor request {request!r}")
+        request, _, rest = connection.recv(256).partition(b"\n")
+        word, *values = request.decode(errors="replace").split()
+        try:
+            if word == "start":
                 self.release()
+            elif word == "resize" and len(values) == 2 and all(v.isdigit() for v in values):
+                if self.master >= 0:  # [RT-MON-005] a terminal's window size
+                    terminal.set_window_size(self.master, int(values[0]), int(values[1]))
+            elif word == "stdin" and (self.master >= 0 or self._stdin_w >= 0):
+                # [RT-MON-005] what the connection sends next is the container's input
                 connection.sendall(b"ok\n")
-            except Conflict as error:
-                connection.sendall(f"error {error.message}\n".encode())
+                if rest:
+                    self._write_input(rest)
+                self._selector.register(connection, selectors.EVENT_READ, "stdin")
+                return
+            else:
+                raise Conflict(f"unknown monitor request {request.decode(errors='replace')!r}")
+            connection.sendall(b"ok\n")
+        except Conflict as error:
+            connection.sendall(f"error {error.message}\n".encode())
+        connection.close()
+
+    def _feed(self, connection: socket.socket) -> None:
+        """Copy input from a `stdin` connection; its end closes a pipe stdin (`docker run -i`)."""
+        try:
+            data = connection.recv(65536)
+        except OSError:
+            data = b""
+        if data:
+            self._write_input(data)
+            return
+        self._selector.unregister(connection)
+        connection.close()
+        if self._stdin_w >= 0:  # the stdin's one writer is gone: the container reads EOF
+            os.close(self._stdin_w)
+            self._stdin_w = -1
+
+    def _write_input(self, data: bytes) -> None:
+        target = self.master if self.master >= 0 else self._stdin_w
+        try:
+            os.write(target, data)
+        except OSError:
+            pass  # the container closed its stdin, or exited
 
     def _reap_nowait(self) -> bool:
         """Reap whatever has exited; True once init is among them."""
@@ -279,17 +320,38 @@ def _reap(pid: int) -> None:
         pass
 
 
-def request_start(root: str, container_id: str) -> None:
-    """Ask a detached container's monitor to start it (what `minidock-runtime start` does)."""
+def connect(root: str, container_id: str, request: str) -> socket.socket:
+    """Send ``request`` to a detached container's monitor; return the connection after its "ok"."""
     client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         with short_path(os.path.join(root, container_id), CONTROL_SOCKET) as path:
             client.connect(path)
-        client.sendall(b"start\n")
-        answer = client.recv(1024).decode().strip()
+        client.sendall(request.encode() + b"\n")
+        answer = b""
+        while not answer.endswith(b"\n"):
+            chunk = client.recv(1)
+            if not chunk:
+                break
+            answer += chunk
     except OSError:
-        raise Conflict(f"container {container_id} has no monitor: it is not in created state") from None
-    finally:
         client.close()
-    if answer != "ok":
-        raise Conflict(answer.removeprefix("error "))
+        raise Conflict(f"container {container_id} has no monitor: it is not running") from None
+    if answer.decode().strip() != "ok":
+        client.close()
+        raise Conflict(answer.decode().strip().removeprefix("error ") or "the monitor hung up")
+    return client
+
+
+def request_start(root: str, container_id: str) -> None:
+    """Ask a detached container's monitor to start it (what `minidock-runtime start` does)."""
+    try:
+        connect(root, container_id, "start").close()
+    except Conflict as error:
+        if "has no monitor" in error.message:
+            raise Conflict(f"container {container_id} has no monitor: it is not in created state") from None
+        raise
+
+
+def request_resize(root: str, container_id: str, rows: int, columns: int) -> None:
+    """Set the window size of a detached container's terminal."""
+    connect(root, container_id, f"resize {rows} {columns}").close()

@@ -75,6 +75,11 @@ def copy_window_size(source: int, master: int) -> None:
         pass  # not a terminal: keep the kernel's default
 
 
+def set_window_size(master: int, rows: int, columns: int) -> None:
+    """TIOCSWINSZ: the kernel tells the foreground process group (SIGWINCH)."""
+    fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
+
+
 def proxy(master: int, stdin: int = 0, stdout: int = 1) -> threading.Thread:
     """Copy stdin → master and master → stdout until the container's side closes.
 

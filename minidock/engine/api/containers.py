@@ -29,8 +29,7 @@ from minidock.engine.api.server import read_json
 from minidock.engine.containers import ContainerService, NotModified
 from minidock.errors import InvalidArgument
 
-RAW_STREAM = "application/vnd.docker.raw-stream"
-MULTIPLEXED = "application/vnd.docker.multiplexed-stream"
+from minidock.engine.api.hijack import MULTIPLEXED, RAW_STREAM, take_input, upgrade
 
 
 def flag(request: web.Request, name: str, default: bool = False) -> bool:
@@ -106,7 +105,7 @@ def register(app: web.Application, containers: ContainerService, add_route) -> N
         return web.Response(status=204)
 
     async def resize(request: web.Request) -> web.Response:
-        containers.get(request.match_info["id"])
+        await containers.resize(request.match_info["id"], number(request, "h") or 0, number(request, "w") or 0)
         return web.Response(status=200)
 
     async def remove(request: web.Request) -> web.Response:
@@ -177,15 +176,36 @@ def register(app: web.Application, containers: ContainerService, add_route) -> N
         tty = bool(container.config.get("Tty"))
         offset = await asyncio.to_thread(_log_size, container.log_path)
         containers.expect_run(container)  # attached before start: stay for the run to come
-        response = await _hijack(request, tty)
-        if flag(request, "logs"):
-            for record in await asyncio.to_thread(logs.read_all, container.log_path):
-                if record.stream in want:
-                    await response.write(logs.render(record, tty))
-        if flag(request, "stream", True):
-            async for record in containers.follow(container, offset, until_exit=True):
-                if record.stream in want:
-                    await response.write(logs.render(record, tty))
+        response = await upgrade(request, tty)
+        detached = asyncio.Event()
+        feeding = None
+        if flag(request, "stdin") and container.config.get("OpenStdin"):
+            # [ENGINE-TTY-001] the client's bytes become the container's input
+            feeding = asyncio.ensure_future(
+                containers.feed_stdin(container, take_input(request), detached if tty else None))
+
+        async def output() -> None:
+            if flag(request, "logs"):
+                for record in await asyncio.to_thread(logs.read_all, container.log_path):
+                    if record.stream in want:
+                        await response.write(logs.render(record, tty))
+            if flag(request, "stream", True):
+                async for record in containers.follow(container, offset, until_exit=True):
+                    if record.stream in want:
+                        await response.write(logs.render(record, tty))
+
+        copying = asyncio.ensure_future(output())
+        stop = asyncio.ensure_future(detached.wait())
+        try:
+            await asyncio.wait({copying, stop}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+            if feeding is not None:
+                feeding.cancel()
+            if not copying.done():  # [ENGINE-TTY-003] detached: the container goes on
+                copying.cancel()
+        if copying.done() and not copying.cancelled() and copying.exception():
+            raise copying.exception()
         await response.write_eof()
         return response
 
@@ -204,8 +224,9 @@ def register(app: web.Application, containers: ContainerService, add_route) -> N
                     pass
             asyncio.ensure_future(drain())
             return web.Response(status=200)
-        response = await _hijack(request, instance.tty)
-        async for stream, data in containers.execs.run(instance):
+        response = await upgrade(request, instance.tty)
+        source = take_input(request) if instance.attach_stdin else None
+        async for stream, data in containers.execs.run(instance, source):
             if (stream == "stdout" and instance.attach_stdout) or (stream == "stderr" and instance.attach_stderr):
                 await response.write(data if instance.tty else logs.frame(stream, data))
         await response.write_eof()
@@ -215,7 +236,8 @@ def register(app: web.Application, containers: ContainerService, add_route) -> N
         return web.json_response(containers.execs.get(request.match_info["id"]).inspect())
 
     async def exec_resize(request: web.Request) -> web.Response:
-        containers.execs.get(request.match_info["id"])
+        instance = containers.execs.get(request.match_info["id"])
+        containers.execs.resize(instance, number(request, "h") or 0, number(request, "w") or 0)
         return web.Response(status=201)
 
     add_route(app, "POST", "/containers/{id}/exec", exec_create)
@@ -232,23 +254,6 @@ def register(app: web.Application, containers: ContainerService, add_route) -> N
                           ("wait", wait), ("attach", attach)):
         add_route(app, "POST", f"/containers/{{id}}/{verb}", handler)
     add_route(app, "DELETE", "/containers/{id}", remove)
-
-
-async def _hijack(request: web.Request, tty: bool) -> web.StreamResponse:
-    """Answer 101 (or 200 to a client that did not ask to upgrade) and send the headers now.
-
-    [ENGINE-CTR-006] The headers go at once: the CLI starts the container only after them.
-    """
-    upgrade = request.headers.get("Upgrade", "").lower() == "tcp"
-    headers = {"Content-Type": RAW_STREAM if tty else MULTIPLEXED}
-    if upgrade:
-        headers.update({"Connection": "Upgrade", "Upgrade": "tcp"})
-    response = web.StreamResponse(status=101 if upgrade else 200, reason="UPGRADED" if upgrade else None,
-                                  headers=headers)
-    response.force_close()  # a hijacked connection carries one stream, then closes
-    await response.prepare(request)
-    await response.write(b"")
-    return response
 
 
 def _log_size(path: str) -> int:
