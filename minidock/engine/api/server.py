@@ -128,4 +128,7 @@ def make_app(system: system_routes.SystemBackend, images=None, containers=None) 
         from minidock.engine.api import containers as container_routes
 
         container_routes.register(app, containers, add_route)
+        from minidock.engine.api import filesystem as filesystem_routes
+
+        filesystem_routes.register(app, containers, images, add_route)
     return app
