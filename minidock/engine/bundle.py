@@ -47,6 +47,27 @@ def _as_list(value: Any) -> list[str]:
     return [value] if isinstance(value, str) else list(value or [])
 
 
+def merged_config(config: dict, image_config: dict) -> dict:
+    """The container's Config as inspect shows it: the image's values where the body has none.
+
+    [ENGINE-CTR-010] Cmd comes from the image only when the entrypoint is not overridden.
+    """
+    merged = dict(config)
+    if config.get("Entrypoint") is None:
+        merged["Entrypoint"] = image_config.get("Entrypoint")
+        if config.get("Cmd") is None:
+            merged["Cmd"] = image_config.get("Cmd")
+    merged["Env"] = [e for e in environment(config, image_config, "") if not e.startswith("HOSTNAME=")]
+    for key in ("WorkingDir", "User", "StopSignal", "Healthcheck"):
+        if not config.get(key) and image_config.get(key):
+            merged[key] = image_config[key]
+    labels = {**(image_config.get("Labels") or {}), **(config.get("Labels") or {})}
+    merged["Labels"] = labels
+    if image_config.get("ExposedPorts") or config.get("ExposedPorts"):
+        merged["ExposedPorts"] = {**(image_config.get("ExposedPorts") or {}), **(config.get("ExposedPorts") or {})}
+    return merged
+
+
 def environment(config: dict, image_config: dict, hostname: str) -> list[str]:
     """PATH, HOSTNAME, the image's Env, then the container's, later ones winning by key."""
     merged: dict[str, str] = {"PATH": DEFAULT_PATH, "HOSTNAME": hostname}
@@ -59,6 +80,41 @@ def environment(config: dict, image_config: dict, hostname: str) -> list[str]:
     if config.get("Tty"):
         merged.setdefault("TERM", "xterm")
     return [f"{key}={value}" for key, value in merged.items()]
+
+
+def find_program(rootfs: str, program: str, env: list[str]) -> None:
+    """Check that ``program`` can be executed in ``rootfs`` (PATH searched as execvp does).
+
+    runc finds out in `create`, before the container's first instruction; minidock's
+    init would only find out at exec and exit 127, so the engine looks first and
+    refuses the start with Docker's words (and exit code 127 or 126).
+    """
+    from minidock.runtime.mounts import secure_join
+
+    path = next((e[5:] for e in env if e.startswith("PATH=")), DEFAULT_PATH)
+    candidates = [program] if "/" in program else [f"{d or '.'}/{program}" for d in path.split(":")]
+    for candidate in candidates:
+        resolved = secure_join(rootfs, candidate if candidate.startswith("/") else "/" + candidate)
+        if os.path.isdir(resolved):
+            if "/" in program:
+                # [ENGINE-CTR-015] Docker's words
+                raise ProgramNotRunnable(126, f'exec: "{program}": is a directory: permission denied')
+            continue
+        if os.path.isfile(resolved):
+            if not os.access(resolved, os.X_OK):
+                raise ProgramNotRunnable(126, f'exec: "{program}": permission denied')
+            return
+    if "/" in program:
+        raise ProgramNotRunnable(127, f'exec: "{program}": stat {program}: no such file or directory')
+    raise ProgramNotRunnable(127, f'exec: "{program}": executable file not found in $PATH')
+
+
+class ProgramNotRunnable(InvalidArgument):
+    """The container's program is missing (127) or not executable (126)."""
+
+    def __init__(self, exit_code: int, message: str) -> None:
+        super().__init__(f"failed to create task for container: {message}: unknown")
+        self.exit_code = exit_code
 
 
 def _table(path: str) -> list[list[str]]:

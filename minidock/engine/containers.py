@@ -128,6 +128,7 @@ class ContainerService:
         record = await asyncio.to_thread(self.images.lookup, image_name)
         image_config = record.config.get("config") or {}
         args = bundle.command(config, image_config)  # [ENGINE-CTR-010] refused now, not at start
+        config = bundle.merged_config(config, image_config)
         container_id = secrets.token_hex(32)
         container = Container(
             id=container_id, name=name, created=now(), image_id=record.id, image_name=image_name,
@@ -162,9 +163,15 @@ class ContainerService:
                 await self._start(container)
             except MinidockError as error:
                 container.state.error = error.message
-                container.state.exit_code = 128
+                container.state.exit_code = getattr(error, "exit_code", 128)
                 container.save()
-                raise
+                failed = error
+            else:
+                return
+        if container.host_config.get("AutoRemove"):
+            # [ENGINE-CTR-015] as dockerd: a --rm container that cannot start is removed
+            await self.remove(container.id, force=True)
+        raise failed
 
     async def _start(self, container: Container) -> None:
         bundle_dir = self.bundle_dir(container)
@@ -203,6 +210,8 @@ class ContainerService:
                   "options": ["rbind", "rprivate"]}
                  for name in ("hostname", "hosts") if os.path.isdir(os.path.join(rootfs, "etc"))]
         record = self.images.lookup(container.image_id)
+        bundle.find_program(rootfs, container.path, bundle.environment(
+            container.config, record.config.get("config") or {}, ""))
         document = bundle.oci_config(container.id, container.config, container.host_config,
                                      record.config.get("config") or {}, rootfs, extra)
         document["annotations"] = {LOG_PATH: container.log_path}
@@ -291,8 +300,8 @@ class ContainerService:
         lifecycle.parse_signal(signal)  # a bad name is a 400 before anything is sent
         await asyncio.to_thread(lifecycle.kill, self.runtime_root, container.id, signal)
 
-    async def stop(self, name_or_id: str, timeout: float | None = None) -> bool:
-        """SIGTERM (or the image's StopSignal), then SIGKILL after ``timeout``; False if not running."""
+    async def stop(self, name_or_id: str, timeout: float | None = None, signal: str | None = None) -> bool:
+        """SIGTERM (or StopSignal, or ``signal``), then SIGKILL after ``timeout``; False if not running."""
         container = self.get(name_or_id)
         if not container.running:
             return False
@@ -300,7 +309,7 @@ class ContainerService:
         if container.state.status == "paused":
             await asyncio.to_thread(lifecycle.resume, self.runtime_root, container.id)
             container.state.status = "running"
-        stop_signal = container.config.get("StopSignal") or "TERM"
+        stop_signal = signal or container.config.get("StopSignal") or "TERM"
         grace = 10 if timeout is None else timeout
         try:
             await asyncio.to_thread(lifecycle.kill, self.runtime_root, container.id, stop_signal)
@@ -442,7 +451,7 @@ class ContainerService:
         """GET /containers/json: newest first; running only unless ``all``."""
         chosen = sorted(self.containers.values(), key=lambda c: c.created, reverse=True)
         filters = filters or {}
-        if not all and not filters.get("status"):
+        if not all and not filters.get("status") and limit <= 0:  # a limit counts stopped ones too
             chosen = [c for c in chosen if c.running]
         chosen = [c for c in chosen if _matches(c, filters)]
         return chosen[:limit] if limit > 0 else chosen

@@ -362,3 +362,32 @@ def test_the_real_docker_cli_runs_a_container(engine, busybox):
         engine.docker_cli("stop", "-t", "1", "md-docker-cli-test")
     finally:
         engine.docker_cli("rm", "-f", "md-docker-cli-test", check=False)
+
+
+@pytest.mark.spec("ENGINE-CTR-015")
+def test_a_missing_program_fails_the_start(engine, containers):
+    missing = containers.create("md-no-such-program")
+    status, _, raw = engine.api("POST", f"/v1.41/containers/{missing}/start")
+    assert status >= 400 and "executable file not found in $PATH" in json.loads(raw)["message"]
+    state = containers.inspect(missing)["State"]
+    assert state["Status"] in ("created", "exited") and state["ExitCode"] == 127
+    directory = containers.create("/etc")
+    status, _, raw = engine.api("POST", f"/v1.41/containers/{directory}/start")
+    assert status >= 400 and "permission denied" in json.loads(raw)["message"]
+    assert containers.inspect(directory)["State"]["ExitCode"] == 126
+    doomed = containers.create("md-no-such-program", HostConfig={"AutoRemove": True})
+    status, _, _ = engine.api("POST", f"/v1.41/containers/{doomed}/start")
+    assert status >= 400
+    for _ in range(50):
+        if engine.api("GET", f"/v1.41/containers/{doomed}/json")[0] == 404:
+            break
+        time.sleep(0.1)
+    assert engine.api("GET", f"/v1.41/containers/{doomed}/json")[0] == 404
+
+
+@pytest.mark.spec("ENGINE-CTR-009", "ENGINE-CTR-011")
+def test_inspect_shows_the_config_merged_with_the_image(containers):
+    container_id = containers.create(Env=["MD_A=1"])
+    config = containers.inspect(container_id)["Config"]
+    assert config["Cmd"] == ["sh"]  # the image's
+    assert "MD_A=1" in config["Env"] and any(e.startswith("PATH=") for e in config["Env"])

@@ -81,7 +81,8 @@ def register(app: web.Application, containers: ContainerService, add_route) -> N
         return web.Response(status=204)
 
     async def stop(request: web.Request) -> web.Response:
-        stopped = await containers.stop(request.match_info["id"], number(request, "t"))
+        stopped = await containers.stop(request.match_info["id"], number(request, "t"),
+                                        request.query.get("signal") or None)
         return web.Response(status=204 if stopped else 304)
 
     async def restart(request: web.Request) -> web.Response:
