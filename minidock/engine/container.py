@@ -100,6 +100,8 @@ class Container:
     state: State = dataclasses.field(default_factory=State)
     restart_count: int = 0
     driver: str = "overlay2"
+    manually_stopped: bool = False    # stop or kill by a user: no restart policy brings it back
+    was_running: bool = False         # running when the daemon stopped (on-failure starts it again)
 
     # -- files ----------------------------------------------------------------------------
 

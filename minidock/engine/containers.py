@@ -33,8 +33,9 @@ import shutil
 import sys
 from typing import Any
 
-from minidock.engine import bundle, logs
-from minidock.engine.container import Container, check_name, now
+from minidock.engine import bundle, logs, restart
+from minidock.engine.events import Events
+from minidock.engine.container import Container, check_name, now, parse_time
 from minidock.engine.execs import ExecService
 from minidock.engine.images import ImageService
 from minidock.engine.names import random_name
@@ -68,8 +69,10 @@ class NotModified(MinidockError):
 class ContainerService:
     """The containers of one daemon."""
 
-    def __init__(self, data_root: str, exec_root: str, images: ImageService) -> None:
+    def __init__(self, data_root: str, exec_root: str, images: ImageService,
+                 events: Events | None = None) -> None:
         self.images = images
+        self.events = events or Events()
         self.data_root = os.path.join(data_root, "containers")
         self.exec_root = os.path.join(exec_root, "containers")
         self.runtime_root = os.path.join(exec_root, "runtime")
@@ -81,6 +84,8 @@ class ContainerService:
         self._locks: dict[str, asyncio.Lock] = {}
         self._watches: dict[str, int] = {}              # id -> pidfd of its monitor
         self.execs = ExecService(self.runtime_root, self.exec_root)
+        self._restarts: dict[str, asyncio.Task] = {}    # id -> the pending restart of a restarting one
+        self._delays: dict[str, float] = {}             # id -> its last back-off
 
     # -- finding ------------------------------------------------------------------------------
 
@@ -103,6 +108,12 @@ class ContainerService:
     def users_of(self, image_id: str) -> list[str]:
         """The containers made from ``image_id`` (rmi refuses to delete it from under them)."""
         return [c.id for c in self.containers.values() if c.image_id == image_id]
+
+    def publish(self, container: Container, action: str, **extra: str) -> None:
+        """A container event with Docker's attributes: name, image, the labels, then ``extra``."""
+        attributes = {**(container.config.get("Labels") or {}), "image": container.image_name,
+                      "name": container.name, **extra}
+        self.events.publish("container", action, container.id, attributes)
 
     def _lock(self, container_id: str) -> asyncio.Lock:
         return self._locks.setdefault(container_id, asyncio.Lock())
@@ -145,6 +156,7 @@ class ContainerService:
             raise
         self.containers[container_id] = container
         self._removed[container_id] = asyncio.Event()
+        self.publish(container, "create")
         return container
 
     # -- start and the exit -------------------------------------------------------------------
@@ -152,15 +164,20 @@ class ContainerService:
     def bundle_dir(self, container: Container) -> str:
         return os.path.join(self.exec_root, container.id)
 
-    async def start(self, name_or_id: str) -> None:
+    async def start(self, name_or_id: str, by_policy: bool = False) -> None:
         container = self.get(name_or_id)
+        if not by_policy:
+            self._cancel_restart(container)
         async with self._lock(container.id):
             if container.running:
                 raise NotModified("container already started")
             if container.state.status == "removing":
                 raise Conflict(f"container {container.id} is marked for removal and cannot be started")
             try:
+                if not by_policy:
+                    container.manually_stopped = False
                 await self._start(container)
+                self.publish(container, "start")
             except MinidockError as error:
                 container.state.error = error.message
                 container.state.exit_code = getattr(error, "exit_code", 128)
@@ -257,6 +274,10 @@ class ContainerService:
             return
         async with self._lock(container_id):
             await self._record_exit(container)
+        if restart.should_restart(container.host_config, container.state.exit_code,
+                                  container.restart_count, container.manually_stopped):
+            self._schedule_restart(container)
+            return
         if container.host_config.get("AutoRemove"):
             try:
                 await self.remove(container_id, force=True)
@@ -279,9 +300,46 @@ class ContainerService:
         container.state.monitor_pid = 0
         container.state.finished_at = now()
         container.save()
+        self.publish(container, "die", exitCode=str(container.state.exit_code))
         event = self._exited.pop(container.id, None)
         if event is not None:
             event.set()
+
+    def _schedule_restart(self, container: Container) -> None:
+        """[ENGINE-RST-002] state "restarting", then a start after the back-off."""
+        ran_for = max(0.0, parse_time(container.state.finished_at) - parse_time(container.state.started_at))
+        delay = restart.next_delay(self._delays.get(container.id, 0.0), ran_for)
+        self._delays[container.id] = delay
+        container.state.status = "restarting"
+        container.save()
+
+        async def later() -> None:
+            await asyncio.sleep(delay)
+            self._restarts.pop(container.id, None)
+            if container.id not in self.containers or container.state.status != "restarting":
+                return
+            container.restart_count += 1
+            try:
+                await self.start(container.id, by_policy=True)
+                self.publish(container, "restart")
+            except MinidockError as error:
+                log.warning("restart of %s failed: %s", container.name, error.message)
+                container.state.status = "exited"
+                container.save()
+                if restart.should_restart(container.host_config, container.state.exit_code,
+                                          container.restart_count, container.manually_stopped):
+                    self._schedule_restart(container)
+
+        self._restarts[container.id] = asyncio.ensure_future(later())
+
+    def _cancel_restart(self, container: Container) -> None:
+        """A user's stop, start or rm ends a back-off that is waiting."""
+        task = self._restarts.pop(container.id, None)
+        if task is not None:
+            task.cancel()
+        if container.state.status == "restarting":
+            container.state.status = "exited"
+            container.save()
 
     def _forget_runtime(self, container: Container) -> None:
         try:
@@ -294,16 +352,34 @@ class ContainerService:
 
     async def kill(self, name_or_id: str, signal: str = "KILL") -> None:
         container = self.get(name_or_id)
+        if container.state.status == "restarting":
+            self._cancel_restart(container)
+            container.manually_stopped = True
+            container.save()
+            return
         if not container.running:
             # Docker's words
             raise Conflict(f"Container {container.id} is not running")
-        lifecycle.parse_signal(signal)  # a bad name is a 400 before anything is sent
+        number = lifecycle.parse_signal(signal)  # a bad name is a 400 before anything is sent
+        if number.name in ("SIGKILL", "SIGTERM", "SIGINT"):
+            container.manually_stopped = True  # [ENGINE-RST-002] a user ended it: no restart
+            container.save()
         await asyncio.to_thread(lifecycle.kill, self.runtime_root, container.id, signal)
+        self.publish(container, "kill", signal=str(int(number)))
 
-    async def stop(self, name_or_id: str, timeout: float | None = None, signal: str | None = None) -> bool:
+    async def stop(self, name_or_id: str, timeout: float | None = None, signal: str | None = None,
+                   by_user: bool = True) -> bool:
         """SIGTERM (or StopSignal, or ``signal``), then SIGKILL after ``timeout``; False if not running."""
         container = self.get(name_or_id)
+        if by_user:
+            container.manually_stopped = True
+            if container.state.status == "restarting":
+                self._cancel_restart(container)
+                container.save()
+                return True
         if not container.running:
+            if by_user:
+                container.save()
             return False
         event = self._exited.get(container.id)
         if container.state.status == "paused":
@@ -327,6 +403,7 @@ class ContainerService:
             pass
         if event is not None:
             await asyncio.wait_for(event.wait(), timeout=30)
+        self.publish(container, "stop")
         return True
 
     async def wait(self, name_or_id: str, condition: str = "not-running") -> Container:
@@ -363,6 +440,7 @@ class ContainerService:
         await asyncio.to_thread(lifecycle.pause, self.runtime_root, container.id)
         container.state.status = "paused"
         container.save()
+        self.publish(container, "pause")
 
     async def unpause(self, name_or_id: str) -> None:
         container = self.get(name_or_id)
@@ -371,6 +449,7 @@ class ContainerService:
         await asyncio.to_thread(lifecycle.resume, self.runtime_root, container.id)
         container.state.status = "running"
         container.save()
+        self.publish(container, "unpause")
 
     # -- input and the terminal -------------------------------------------------------------
 
@@ -415,6 +494,7 @@ class ContainerService:
 
     async def remove(self, name_or_id: str, force: bool = False) -> None:
         container = self.get(name_or_id)
+        self._cancel_restart(container)
         if container.running:
             if not force:
                 # [ENGINE-CTR-023] Docker's words
@@ -430,7 +510,9 @@ class ContainerService:
             shutil.rmtree(self.bundle_dir(container), ignore_errors=True)
             shutil.rmtree(container.root, ignore_errors=True)
             del self.containers[container.id]
+        self.publish(container, "destroy")
         self._locks.pop(container.id, None)
+        self._delays.pop(container.id, None)
         removed = self._removed.pop(container.id, None)
         if removed is not None:
             removed.set()
@@ -441,8 +523,10 @@ class ContainerService:
         if any(c.name == new_name and c.id != container.id for c in self.containers.values()):
             raise Conflict(f'Error when allocating new name: Conflict. The container name "/{new_name}" '
                            "is already in use")
+        old_name = container.name
         container.name = new_name
         container.save()
+        self.publish(container, "rename", oldName=f"/{old_name}")
 
     # -- list, top ----------------------------------------------------------------------------
 
@@ -475,7 +559,10 @@ class ContainerService:
     # -- the daemon's life --------------------------------------------------------------------
 
     async def restore(self, live_restore: bool) -> None:
-        """Read every record; re-adopt containers whose runtime container still runs."""
+        """Read every record; re-adopt containers whose runtime container still runs.
+
+        Then start what restart policies say starts with the daemon.
+        """
         for entry in sorted(os.listdir(self.data_root)):
             path = os.path.join(self.data_root, entry, "config.v2.json")
             try:
@@ -491,8 +578,12 @@ class ContainerService:
             if container.state.status == "removing":
                 await self.remove(container.id, force=True)
                 continue
+            if container.state.status == "restarting":  # the daemon died during a back-off
+                container.state.status = "exited"
+                container.was_running = True
             if not container.running:
                 continue
+            container.was_running = True
             try:
                 runtime_state = await asyncio.to_thread(lifecycle.state, self.runtime_root, container.id)
                 alive = runtime_state.get("status") in ("running", "paused", "created")
@@ -510,6 +601,14 @@ class ContainerService:
                     pass
                 await asyncio.sleep(0.2)
             await self._record_exit(container)
+        for container in list(self.containers.values()):
+            if not container.running and restart.starts_with_daemon(
+                    container.host_config, container.manually_stopped, container.was_running):
+                try:  # [ENGINE-RST-003]
+                    await self.start(container.id, by_policy=True)
+                except MinidockError as error:
+                    log.warning("could not start %s: %s", container.name, error.message)
+            container.was_running = False
 
     async def shutdown(self, live_restore: bool, timeout: float = 15) -> None:
         """Stop every running container (unless they are to live on), then stop watching.
@@ -518,7 +617,12 @@ class ContainerService:
         """
         if not live_restore:
             running = [c.id for c in self.containers.values() if c.running]
-            await asyncio.gather(*(self.stop(cid, timeout=timeout) for cid in running), return_exceptions=True)
+            for container_id in running:
+                self.containers[container_id].was_running = True
+            await asyncio.gather(*(self.stop(cid, timeout=timeout, by_user=False) for cid in running),
+                                 return_exceptions=True)
+        for task in self._restarts.values():
+            task.cancel()
         for container_id in list(self._watches):
             fd = self._watches.pop(container_id)
             asyncio.get_running_loop().remove_reader(fd)
@@ -565,9 +669,7 @@ def _split_body(body: dict) -> tuple[dict[str, Any], dict[str, Any]]:
     for key in UNSUPPORTED_HOST:
         if host.get(key):
             raise InvalidArgument(f"HostConfig.{key} is not supported by minidock yet")
-    policy = (host.get("RestartPolicy") or {}).get("Name") or "no"
-    if policy not in ("no", ""):
-        raise InvalidArgument(f"restart policy {policy!r} is not supported by minidock yet")
+    restart.check(host)
     return config, host
 
 

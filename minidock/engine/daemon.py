@@ -70,20 +70,23 @@ async def serve(config: DaemonConfig) -> None:
 
     from minidock.engine.api.server import make_app
     from minidock.engine.containers import ContainerService
+    from minidock.engine.events import Events
     from minidock.engine.images import ImageService
     from minidock.engine.system import System
 
     images = ImageService(config.data_root)
-    containers = ContainerService(config.data_root, config.exec_root, images)
+    containers = ContainerService(config.data_root, config.exec_root, images, Events())
     images.in_use = containers.users_of
     await containers.restore(config.live_restore)
     app = make_app(System(config, images, containers), images, containers)
     HalfCloseRunner = _half_close_runner()
-    runner = HalfCloseRunner(app, access_log=log if config.debug else None)
+    # streams (events, logs -f, attach) would hold a graceful stop for aiohttp's default 60 s
+    runner = HalfCloseRunner(app, access_log=log if config.debug else None, shutdown_timeout=2.0)
     await runner.setup()
     site = web.UnixSite(runner, config.socket_path)
     await site.start()
     os.chmod(config.socket_path, 0o660)
+    ours = os.stat(config.socket_path).st_ino
     pid_file = os.path.join(config.exec_root, "minidockd.pid")
     with open(pid_file, "w") as file:
         file.write(f"{os.getpid()}\n")
@@ -101,6 +104,8 @@ async def serve(config: DaemonConfig) -> None:
         await runner.cleanup()
         for path in (config.socket_path, pid_file):
             try:
+                if path == config.socket_path and os.stat(path).st_ino != ours:
+                    continue  # a newer daemon's socket: not ours to remove
                 os.unlink(path)
             except FileNotFoundError:
                 pass

@@ -173,3 +173,22 @@ def _mounts() -> list[str]:
         return [line.split()[4] for line in file]
 
 
+
+
+@pytest.mark.spec("ENGINE-RST-003")
+def test_restart_policies_at_daemon_start(daemon):
+    d = daemon()
+    for name, policy in (("md-rst-always", "always"), ("md-rst-unless", "unless-stopped"),
+                         ("md-rst-unless-stopped", "unless-stopped"), ("md-rst-no", "no")):
+        status, answer = d.api("POST", f"/containers/create?name={name}",
+                               {"Image": "busybox", "Cmd": ["sleep", "100"],
+                                "HostConfig": {"RestartPolicy": {"Name": policy}}})
+        assert status == 201, answer
+        assert d.api("POST", f"/containers/{name}/start")[0] == 204
+    assert d.api("POST", "/containers/md-rst-unless-stopped/stop?t=1")[0] == 204  # by hand
+    d.stop()
+    d.start()
+    states = {name: d.state(name)["Status"] for name in
+              ("md-rst-always", "md-rst-unless", "md-rst-unless-stopped", "md-rst-no")}
+    assert states == {"md-rst-always": "running", "md-rst-unless": "running",
+                      "md-rst-unless-stopped": "exited", "md-rst-no": "exited"}

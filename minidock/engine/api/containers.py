@@ -241,6 +241,18 @@ def register(app: web.Application, containers: ContainerService, add_route) -> N
         containers.execs.resize(instance, number(request, "h") or 0, number(request, "w") or 0)
         return web.Response(status=201)
 
+    async def events(request: web.Request) -> web.StreamResponse:
+        since = logs.parse_since(request.query.get("since"))
+        until = logs.parse_since(request.query.get("until"))
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        await response.prepare(request)  # [ENGINE-EVT-001] headers now, events as they happen
+        await response.write(b"")
+        async for event in containers.events.subscribe(since, until, parse_filters(request)):
+            await response.write(json.dumps(event).encode() + b"\n")
+        await response.write_eof()
+        return response
+
+    add_route(app, "GET", "/events", events)
     add_route(app, "POST", "/containers/{id}/exec", exec_create)
     add_route(app, "POST", "/exec/{id}/start", exec_start)
     add_route(app, "GET", "/exec/{id}/json", exec_json)
