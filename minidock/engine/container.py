@@ -66,9 +66,11 @@ class State:
     oom_killed: bool = False
     started_at: str = ZERO_TIME
     finished_at: str = ZERO_TIME
+    health: dict = dataclasses.field(default_factory=dict)   # {"Status", "FailingStreak", "Log"}
 
     def to_api(self) -> dict[str, Any]:
-        return {
+        health = {"Health": self.health} if self.health else {}
+        return {**health,
             "Status": self.status,
             "Running": self.status in ("running", "paused"),
             "Paused": self.status == "paused",
@@ -142,7 +144,10 @@ class Container:
 
         if self.state.status in ("running", "paused"):
             up = human_duration(_since(self.state.started_at))
-            return f"Up {up}" + (" (Paused)" if self.state.status == "paused" else "")
+            health = self.state.health.get("Status")
+            suffix = {"starting": " (health: starting)", "healthy": " (healthy)",
+                      "unhealthy": " (unhealthy)"}.get(health, "")
+            return f"Up {up}" + (" (Paused)" if self.state.status == "paused" else suffix)
         if self.state.status == "restarting":
             return f"Restarting ({self.state.exit_code}) {human_duration(_since(self.state.finished_at))} ago"
         if self.state.status == "exited":

@@ -33,7 +33,7 @@ import shutil
 import sys
 from typing import Any
 
-from minidock.engine import bundle, logs, restart
+from minidock.engine import bundle, health, logs, restart
 from minidock.engine.events import Events
 from minidock.engine.container import Container, check_name, now, parse_time
 from minidock.engine.execs import ExecService
@@ -85,6 +85,7 @@ class ContainerService:
         self._watches: dict[str, int] = {}              # id -> pidfd of its monitor
         self.execs = ExecService(self.runtime_root, self.exec_root)
         self._restarts: dict[str, asyncio.Task] = {}    # id -> the pending restart of a restarting one
+        self._health: dict[str, asyncio.Task] = {}      # id -> its health check loop, while it runs
         self._delays: dict[str, float] = {}             # id -> its last back-off
 
     # -- finding ------------------------------------------------------------------------------
@@ -140,6 +141,7 @@ class ContainerService:
         image_config = record.config.get("config") or {}
         args = bundle.command(config, image_config)  # [ENGINE-CTR-010] refused now, not at start
         config = bundle.merged_config(config, image_config)
+        health.Check.from_config(config.get("Healthcheck"))  # [ENGINE-HLT-001] a bad check is a 400 now
         container_id = secrets.token_hex(32)
         container = Container(
             id=container_id, name=name, created=now(), image_id=record.id, image_name=image_name,
@@ -178,6 +180,7 @@ class ContainerService:
                     container.manually_stopped = False
                 await self._start(container)
                 self.publish(container, "start")
+                self._check_health(container)
             except MinidockError as error:
                 container.state.error = error.message
                 container.state.exit_code = getattr(error, "exit_code", 128)
@@ -284,8 +287,37 @@ class ContainerService:
             except NotFound:
                 pass
 
+    def _check_health(self, container: Container) -> None:
+        """[ENGINE-HLT-001] probe the container while it runs, if it (or its image) has a check."""
+        check = health.Check.from_config(container.config.get("Healthcheck"))
+        if check is None:
+            container.state.health = {}
+            return
+
+        async def probe(argv: tuple[str, ...]) -> tuple[int, bytes]:
+            instance = self.execs.create(container, {"Cmd": list(argv)})
+            self.execs.begin(instance)
+            output = b""
+            try:
+                async for _, data in self.execs.run(instance):
+                    output += data
+            finally:
+                self.execs.execs.pop(instance.id, None)
+            return (instance.exit_code if instance.exit_code is not None else -1), output
+
+        def changed(status: str) -> None:
+            container.save()
+            self.publish(container, f"health_status: {status}")
+
+        monitor = health.Monitor(check, container.state.health, probe, changed)
+        self._health[container.id] = asyncio.ensure_future(monitor.run())
+        container.save()
+
     async def _record_exit(self, container: Container) -> None:
         """Read the exit from the runtime, forget the runtime's container, unmount, save."""
+        task = self._health.pop(container.id, None)
+        if task is not None:
+            task.cancel()
         try:
             state = await asyncio.to_thread(lifecycle.state, self.runtime_root, container.id)
             code, oom = state.get("exit_code"), bool(state.get("oom_killed"))
@@ -593,6 +625,7 @@ class ContainerService:
                 self._exited[container.id] = asyncio.Event()
                 container.state.monitor_pid = runtime_state.get("monitor_pid", 0)
                 self._watch(container)
+                self._check_health(container)
                 continue
             if alive:
                 try:
@@ -621,7 +654,7 @@ class ContainerService:
                 self.containers[container_id].was_running = True
             await asyncio.gather(*(self.stop(cid, timeout=timeout, by_user=False) for cid in running),
                                  return_exceptions=True)
-        for task in self._restarts.values():
+        for task in [*self._restarts.values(), *self._health.values()]:
             task.cancel()
         for container_id in list(self._watches):
             fd = self._watches.pop(container_id)
