@@ -20,7 +20,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from minidock.cli import container_list
+from minidock.cli import container_files, container_list
 from minidock.cli import container_run as run
 from minidock.cli.common import client as _client
 from minidock.errors import MinidockError
@@ -375,3 +375,4 @@ def add_parsers(verbs) -> None:
             _add_verb(sub, "ps", "ls", aliases=("ps", "list"), in_group=True)
         else:
             _add_verb(sub, verb, in_group=True)
+    container_files.add_parsers(verbs, sub)  # cp, export, diff, commit
