@@ -33,7 +33,7 @@ import shutil
 import sys
 from typing import Any
 
-from minidock.engine import bundle, health, logs, restart
+from minidock.engine import bundle, faults, health, logs, restart
 from minidock.engine.events import Events
 from minidock.engine.container import Container, check_name, now, parse_time
 from minidock.engine.execs import ExecService
@@ -151,6 +151,7 @@ class ContainerService:
         open(container.log_path, "ab").close()  # followers open it before the first run
         try:
             await asyncio.to_thread(self.images.prepare_container, container_id, record)
+            faults.point("create:after-snapshot")
             container.save()
         except BaseException:
             await asyncio.to_thread(self.images.remove_container, container_id)
@@ -202,6 +203,7 @@ class ContainerService:
         try:
             await asyncio.to_thread(self._write_bundle, container, bundle_dir, rootfs)
             await self._runtime("create", "--bundle", bundle_dir, container.id)
+            faults.point("start:after-runtime-create")
             self.expect_run(container)
             state = await asyncio.to_thread(lifecycle.state, self.runtime_root, container.id)
             container.state.monitor_pid = state.get("monitor_pid", 0)
@@ -423,6 +425,7 @@ class ContainerService:
             await asyncio.to_thread(lifecycle.kill, self.runtime_root, container.id, stop_signal)
         except MinidockError:
             pass
+        faults.point("stop:after-signal")
         if event is not None:
             try:
                 await asyncio.wait_for(event.wait(), timeout=max(grace, 0))
@@ -538,6 +541,7 @@ class ContainerService:
                 return
             container.state.status = "removing"
             container.save()
+            faults.point("remove:after-marking")
             await asyncio.to_thread(self.images.remove_container, container.id)
             shutil.rmtree(self.bundle_dir(container), ignore_errors=True)
             shutil.rmtree(container.root, ignore_errors=True)
@@ -634,6 +638,7 @@ class ContainerService:
                     pass
                 await asyncio.sleep(0.2)
             await self._record_exit(container)
+        await asyncio.to_thread(self._reconcile)
         for container in list(self.containers.values()):
             if not container.running and restart.starts_with_daemon(
                     container.host_config, container.manually_stopped, container.was_running):
@@ -642,6 +647,33 @@ class ContainerService:
                 except MinidockError as error:
                     log.warning("could not start %s: %s", container.name, error.message)
             container.was_running = False
+
+    def _reconcile(self) -> None:
+        """[ENGINE-D-010] after a crash: remove what no record accounts for.
+
+        A runtime container or a mounted root with no running record (the daemon died
+        between `minidock-runtime create` and saving "running"), a writable snapshot with
+        no record (it died inside create), a bundle directory of a container that is gone.
+        """
+        running = {c.id for c in self.containers.values() if c.running}
+        for found in lifecycle.list_all(self.runtime_root):
+            if found["id"] not in running:
+                log.warning("removing the runtime container %s that no running record claims", found["id"])
+                try:
+                    lifecycle.delete(self.runtime_root, found["id"], force=True)
+                except MinidockError:
+                    shutil.rmtree(os.path.join(self.runtime_root, found["id"]), ignore_errors=True)
+        for entry in os.listdir(self.exec_root):
+            if entry not in running:
+                rootfs = os.path.join(self.exec_root, entry, "rootfs")
+                if os.path.ismount(rootfs):
+                    mounting.unmount(rootfs)
+                if entry not in self.containers:
+                    shutil.rmtree(os.path.join(self.exec_root, entry), ignore_errors=True)
+        for info in self.images.snapshotter.walk():
+            if info.key.startswith("container/") and info.key.split("/", 1)[1] not in self.containers:
+                log.warning("removing the snapshot %s that no container record claims", info.key)
+                self.images.remove_container(info.key.split("/", 1)[1])
 
     async def shutdown(self, live_restore: bool, timeout: float = 15) -> None:
         """Stop every running container (unless they are to live on), then stop watching.
