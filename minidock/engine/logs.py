@@ -71,17 +71,21 @@ def read_all(path: str) -> list[Record]:
 
 def select(records: list[Record], since: float = 0, until: float = 0, tail: int | None = None) -> list[Record]:
     """Keep records after ``since`` and before ``until`` (epoch seconds), then the last ``tail``."""
+    # lab 05: begin: keep the records after since and up to until (0: no bound), then the last tail of them
     kept = [r for r in records
             if (not since or parse_time(r.time) > since) and (not until or parse_time(r.time) <= until)]
     if tail is not None:
         kept = kept[-tail:] if tail > 0 else []
     return kept
+    # lab 05: end
 
 
 def frame(stream: str, data: bytes) -> bytes:
     """One stdcopy frame: the header the docker CLI demultiplexes by, then the bytes."""
+    # lab 05: begin: return the 8-byte stdcopy header of this stream and length, then the data
     # [ENGINE-LOG-002] 1 byte stream, 3 zero bytes, 4 bytes big-endian length
     return struct.pack(">BxxxI", STREAMS[stream], len(data)) + data
+    # lab 05: end
 
 
 def render(record: Record, tty: bool, timestamps: bool = False) -> bytes:
