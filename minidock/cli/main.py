@@ -72,12 +72,13 @@ def build_parser() -> argparse.ArgumentParser:
     verbs.add_parser("info", help="show system-wide information").set_defaults(handler=cmd_info)
 
     # each topic adds its own verbs; their handlers import what they need when run
-    from minidock.cli import containers, events, images
+    from minidock.cli import containers, events, images, system
     from minidock.lab.cli import add_parser as add_lab_parser
 
     images.add_parsers(verbs)
     containers.add_parsers(verbs)
     events.add_parsers(verbs)
+    system.add_parsers(verbs)
     add_lab_parser(verbs)
     return parser
 

@@ -24,6 +24,8 @@ from minidock.runtime.config import DEFAULT_PATH, default_config
 from minidock.runtime.security import docker_fields, merge
 
 CPU_PERIOD = 100_000  # µs; --cpus=N becomes a quota of N periods (as dockerd)
+INIT_BINARY = "/usr/bin/tini-static"  # Debian's tini: what dockerd ships as docker-init
+INIT_PATH = "/sbin/docker-init"
 
 
 def command(config: dict, image_config: dict) -> list[str]:
@@ -227,6 +229,13 @@ def oci_config(container_id: str, config: dict, host: dict, image_config: dict, 
         document["process"]["rlimits"] = [
             {"type": "RLIMIT_" + u["Name"].upper(), "soft": u["Soft"], "hard": u["Hard"]}
             for u in host["Ulimits"]]
+    if host.get("Init"):
+        # [ENGINE-CTR-016] --init: a small init as PID 1 reaps zombies and forwards signals
+        if not os.path.exists(INIT_BINARY):
+            raise InvalidArgument(f"--init needs {INIT_BINARY} (Debian's tini; make setup installs it)")
+        extra_mounts = [*extra_mounts, {"destination": INIT_PATH, "type": "bind", "source": INIT_BINARY,
+                                        "options": ["rbind", "ro"]}]
+        document["process"]["args"] = [INIT_PATH, "--", *document["process"]["args"]]
     document["root"] = {"path": "rootfs", "readonly": bool(host.get("ReadonlyRootfs"))}
     document["hostname"] = hostname
     document["mounts"] = [*document["mounts"], *extra_mounts]

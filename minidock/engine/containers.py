@@ -33,7 +33,9 @@ import shutil
 import sys
 from typing import Any
 
+from minidock.cgroups.stats import Stats
 from minidock.engine import bundle, faults, health, logs, restart
+from minidock.engine import stats as stats_json
 from minidock.engine.events import Events
 from minidock.engine.container import Container, check_name, now, parse_time
 from minidock.engine.execs import ExecService
@@ -591,6 +593,74 @@ class ContainerService:
                 continue
             rows.append([str(uid), str(pid), cmd])
         return {"Titles": ["UID", "PID", "CMD"], "Processes": rows}
+
+    # -- stats, update, prune --------------------------------------------------------------
+
+    async def stats(self, name_or_id: str, stream: bool = True):
+        """Yield StatsJSON documents, one a second (just one unless ``stream``).
+
+        [ENGINE-STAT-001] The first reading only primes precpu_stats: the CLI's CPU %
+        needs two, so even a single answer takes a second, as Docker's does.
+        """
+        container = self.get(name_or_id)
+        previous = None
+        while True:
+            if container.running:
+                group = await asyncio.to_thread(self._group, container)
+                reading = await asyncio.to_thread(group.stats)
+            else:
+                reading = Stats()  # a stopped container reads as zeros, as in Docker
+            document = stats_json.sample(reading, container.name, container.id, previous)
+            if previous is not None:
+                yield document
+                if not stream:
+                    return
+            previous = document
+            await asyncio.sleep(1)
+
+    def _group(self, container: Container):
+        """The container's cgroup, as the runtime made it."""
+        from minidock.cgroups import open_driver
+
+        current = lifecycle.state(self.runtime_root, container.id)
+        return open_driver().open(current.get("cgroup") or f"minidock-runtime/{container.id}")
+
+    async def update(self, name_or_id: str, body: dict) -> list[str]:
+        """POST /containers/{id}/update: new limits, applied to a running container's cgroup at once."""
+        container = self.get(name_or_id)
+        allowed = {"Memory", "MemorySwap", "MemoryReservation", "CpuShares", "NanoCpus", "CpuQuota",
+                   "CpuPeriod", "CpusetCpus", "CpusetMems", "PidsLimit", "BlkioWeight", "RestartPolicy"}
+        unknown = sorted(set(k for k, v in body.items() if v not in (None, 0, "", [], {})) - allowed)
+        if unknown:
+            raise InvalidArgument(f"cannot update {', '.join(unknown)}: minidock updates limits and the restart policy")
+        changed = {**container.host_config, **{k: v for k, v in body.items() if k in allowed and v is not None}}
+        restart.check(changed)
+        if container.running:
+            from minidock.cgroups import Resources
+
+            # [ENGINE-STAT-002] the new limits reach the cgroup of the running container
+            resources = Resources.from_oci(bundle.resources(changed))
+            group = await asyncio.to_thread(self._group, container)
+            await asyncio.to_thread(group.apply, resources)
+        container.host_config = changed
+        container.save()
+        self.publish(container, "update")
+        return []
+
+    async def prune(self, filters: dict[str, list[str]]) -> list[str]:
+        """POST /containers/prune: remove every stopped container (matching the label filters)."""
+        removed = []
+        for container in list(self.containers.values()):
+            if container.running or container.state.status == "restarting":
+                continue
+            if not _matches(container, {k: v for k, v in filters.items() if k == "label"}):
+                continue
+            until = filters.get("until")
+            if until and parse_time(container.created) >= logs.parse_since(until[0]):
+                continue
+            await self.remove(container.id)
+            removed.append(container.id)
+        return removed
 
     # -- the daemon's life --------------------------------------------------------------------
 

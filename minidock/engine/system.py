@@ -91,6 +91,27 @@ class System:
             "Warnings": [],
         }
 
+    def disk_usage(self) -> dict:
+        """GET /system/df: images (with sizes and how many containers use them) and containers."""
+        users: dict[str, int] = {}
+        containers = list(self.containers.containers.values()) if self.containers else []
+        for container in containers:
+            users[container.image_id] = users.get(container.image_id, 0) + 1
+        images, layers_size = [], 0
+        for record in self.images.records() if self.images else []:
+            size = self.images.size(record)
+            layers_size += size
+            images.append({"Id": record.id, "ParentId": "", "RepoTags": [n.split("/")[-1] for n in record.names] or None,
+                           "RepoDigests": None, "Created": 0, "Size": size, "SharedSize": -1,
+                           "VirtualSize": size, "Labels": {}, "Containers": users.get(record.id, 0)})
+        return {
+            "LayersSize": layers_size,
+            "Images": images,
+            "Containers": [{**c.summary(), "SizeRw": 0, "SizeRootFs": 0} for c in containers],
+            "Volumes": [],
+            "BuildCache": [],
+        }
+
     def _daemon_id(self) -> str:
         """A stable daemon ID, kept in the data root (as dockerd's engine-id)."""
         path = os.path.join(self.config.data_root, "engine-id")

@@ -391,3 +391,12 @@ def test_inspect_shows_the_config_merged_with_the_image(containers):
     config = containers.inspect(container_id)["Config"]
     assert config["Cmd"] == ["sh"]  # the image's
     assert "MD_A=1" in config["Env"] and any(e.startswith("PATH=") for e in config["Env"])
+
+
+@pytest.mark.spec("ENGINE-CTR-016")
+def test_init_runs_the_command_under_docker_init(containers):
+    container_id, code = containers.run("ps", "-o", "pid,args", HostConfig={"Init": True})
+    assert code == 0
+    rows = [line.split(None, 1) for line in containers.output(container_id).splitlines()[1:]]
+    assert rows[0][0] == "1" and rows[0][1].startswith("/sbin/docker-init")
+    assert ["2", "ps -o pid,args"] in rows

@@ -252,6 +252,27 @@ def register(app: web.Application, containers: ContainerService, add_route) -> N
         await response.write_eof()
         return response
 
+    async def stats(request: web.Request) -> web.StreamResponse:
+        stream = flag(request, "stream", True) and not flag(request, "one-shot")
+        containers.get(request.match_info["id"])
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        await response.prepare(request)
+        async for document in containers.stats(request.match_info["id"], stream):
+            await response.write(json.dumps(document).encode() + b"\n")
+        await response.write_eof()
+        return response
+
+    async def update(request: web.Request) -> web.Response:
+        warnings = await containers.update(request.match_info["id"], await read_json(request))
+        return web.json_response({"Warnings": warnings})
+
+    async def prune(request: web.Request) -> web.Response:
+        removed = await containers.prune(parse_filters(request))
+        return web.json_response({"ContainersDeleted": removed or None, "SpaceReclaimed": 0})
+
+    add_route(app, "GET", "/containers/{id}/stats", stats)
+    add_route(app, "POST", "/containers/{id}/update", update)
+    add_route(app, "POST", "/containers/prune", prune)
     add_route(app, "GET", "/events", events)
     add_route(app, "POST", "/containers/{id}/exec", exec_create)
     add_route(app, "POST", "/exec/{id}/start", exec_start)

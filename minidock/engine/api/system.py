@@ -1,6 +1,6 @@
-"""System routes: /_ping, /version, /info.
+"""System routes: /_ping, /version, /info, /system/df.
 
-Implements: spec/engine.md ENGINE-API-001 .. ENGINE-API-003
+Implements: spec/engine.md ENGINE-API-001 .. ENGINE-API-003, ENGINE-SYS-001
 Explained:  chapters/05-engine.md#version-and-info
 Modelled on: moby's api/server/router/system
 
@@ -20,6 +20,7 @@ class SystemBackend(Protocol):
 
     def version(self) -> dict: ...
     def info(self) -> dict: ...
+    def disk_usage(self) -> dict: ...
 
 
 def register(app: web.Application, backend: SystemBackend, add_route) -> None:
@@ -42,4 +43,10 @@ def register(app: web.Application, backend: SystemBackend, add_route) -> None:
     add_route(app, "GET", "/_ping", ping)
     add_route(app, "HEAD", "/_ping", ping)
     add_route(app, "GET", "/version", version)
+    async def disk_usage(request: web.Request) -> web.Response:
+        import asyncio
+
+        return web.json_response(await asyncio.to_thread(backend.disk_usage))
+
     add_route(app, "GET", "/info", info)
+    add_route(app, "GET", "/system/df", disk_usage)
