@@ -118,7 +118,8 @@ class ContainerService:
                       "name": container.name, **extra}
         self.events.publish("container", action, container.id, attributes)
 
-    def _lock(self, container_id: str) -> asyncio.Lock:
+    def lock(self, container_id: str) -> asyncio.Lock:
+        """Held by every move of one container (start, exit, remove) and by its file operations."""
         return self._locks.setdefault(container_id, asyncio.Lock())
 
     # -- create -------------------------------------------------------------------------------
@@ -173,7 +174,7 @@ class ContainerService:
         container = self.get(name_or_id)
         if not by_policy:
             self._cancel_restart(container)
-        async with self._lock(container.id):
+        async with self.lock(container.id):
             if container.running:
                 raise NotModified("container already started")
             if container.state.status == "removing":
@@ -279,7 +280,7 @@ class ContainerService:
         container = self.containers.get(container_id)
         if container is None:
             return
-        async with self._lock(container_id):
+        async with self.lock(container_id):
             await self._record_exit(container)
         if restart.should_restart(container.host_config, container.state.exit_code,
                                   container.restart_count, container.manually_stopped):
@@ -538,7 +539,7 @@ class ContainerService:
                 raise Conflict(f"You cannot remove a {container.state.status} container {container.id}. "
                                "Stop the container before attempting removal or force remove")
             await self.stop(container.id, timeout=0)
-        async with self._lock(container.id):
+        async with self.lock(container.id):
             if container.id not in self.containers:
                 return
             container.state.status = "removing"

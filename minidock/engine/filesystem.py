@@ -67,7 +67,7 @@ class ContainerBackend(Protocol):
 
     def get(self, name_or_id: str) -> Container: ...
     def bundle_dir(self, container: Container) -> str: ...
-    def _lock(self, container_id: str) -> asyncio.Lock: ...
+    def lock(self, container_id: str) -> asyncio.Lock: ...
     async def pause(self, name_or_id: str) -> None: ...
     async def unpause(self, name_or_id: str) -> None: ...
 
@@ -391,7 +391,7 @@ class FilesystemService:
     @contextlib.asynccontextmanager
     async def root_of(self, container: Container) -> AsyncIterator[str]:
         """The container's root file system, mounted for the time of the block (under its lock)."""
-        async with self.containers._lock(container.id):  # noqa: SLF001 - see the module docstring
+        async with self.containers.lock(container.id):
             rootfs = os.path.join(self.containers.bundle_dir(container), "rootfs")
             if container.running:
                 yield rootfs
@@ -463,7 +463,7 @@ class FilesystemService:
         container = self.containers.get(name)
         below = await asyncio.to_thread(self._image_index, container.image_id)
         with self._spool() as diff:
-            async with self.containers._lock(container.id):  # noqa: SLF001 - not removed meanwhile
+            async with self.containers.lock(container.id):  # not removed meanwhile
                 await asyncio.to_thread(self.images.diff_container, container.id, diff)
             diff.seek(0)
             return await asyncio.to_thread(changes, diff, below)
@@ -492,7 +492,7 @@ class FilesystemService:
         if paused_here:
             await self.containers.pause(container.id)
         try:
-            async with self.containers._lock(container.id):  # noqa: SLF001 - not removed meanwhile
+            async with self.containers.lock(container.id):  # not removed meanwhile
                 return await asyncio.to_thread(self.images.commit, container.id, parent, {
                     "config": runtime, "comment": comment, "author": author, "repo_tag": target,
                     "created_by": created_by})
