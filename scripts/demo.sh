@@ -2,9 +2,8 @@
 # `sudo make demo`: start a daemon if none runs, build busybox:latest, run a container
 # that shows its own hostname, PID 1 and limits.
 #
-# Today the container is started by the lowest layer that exists, minidock-runtime,
-# from an OCI bundle of the embedded busybox image; once the engine can run
-# containers (issue 5) this becomes `minidock run --memory 64m busybox ...`.
+# The container goes the whole way: minidock run -> minidockd's API -> the image's
+# snapshot -> minidock-runtime -> namespaces and cgroups.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=.venv/bin
@@ -29,18 +28,11 @@ else
 fi
 $BIN/minidock -H "$HOST" version
 
-step "busybox:latest, built from the host's busybox-static (no network)"
-BUNDLE=build/demo-bundle
-rm -rf "$BUNDLE"
-$BIN/minidock image bootstrap busybox --bundle "$BUNDLE"
+step "busybox:latest, built from the host's busybox-static (no network), loaded into the daemon"
+$BIN/minidock -H "$HOST" image bootstrap busybox
 
 step "a container: new namespaces, a 64 MiB memory limit, at most 32 processes"
-$BIN/python - "$BUNDLE/config.json" <<'PY'
-import json, sys
-path = sys.argv[1]
-config = json.load(open(path))
-config["hostname"] = "minidock-demo"
-config["process"]["args"] = ["sh", "-c", """
+$BIN/minidock -H "$HOST" run --rm --hostname minidock-demo --memory 64m --pids-limit 32 busybox sh -c '
 echo "hostname:      $(hostname)"
 echo "my PID:        $$"
 echo "PIDs I see:    $(cd /proc && echo [0-9]*)"
@@ -52,10 +44,10 @@ else
   echo "pids limit:    $(cat /sys/fs/cgroup/pids/pids.max)"
 fi
 echo "my root:       $(echo /*)"
-"""]
-config["linux"]["resources"] = {"memory": {"limit": 64 * 2**20}, "pids": {"limit": 32}}
-json.dump(config, open(path, "w"), indent=2)
-PY
-$BIN/minidock-runtime run --bundle "$BUNDLE" "demo-$$"
-rm -rf "$BUNDLE"
-step "done: the daemon keeps running (stop it with: kill \$(cat /run/minidock/minidockd.pid))"
+'
+
+step "the same engine through the real docker CLI, if it is installed"
+if command -v docker >/dev/null; then
+  docker -H "$HOST" run --rm busybox echo "hello from docker run, answered by minidockd"
+  docker -H "$HOST" ps -a
+fi
