@@ -1,15 +1,18 @@
 """How `run`, `start -a` and `attach` meet a container: create, attach, wait, start, read.
 
-Implements: spec/engine.md ENGINE-CLI-010, ENGINE-CLI-011, ENGINE-CLI-013, ENGINE-CLI-019
+Implements: spec/engine.md ENGINE-CLI-010, ENGINE-CLI-011, ENGINE-CLI-013, ENGINE-CLI-019,
+            ENGINE-CLI-021 .. ENGINE-CLI-023
 Explained:  chapters/05-engine.md#the-cli
 Modelled on: docker/cli's cli/command/container (run.go, start.go, hijack.go, utils.go)
 
     create(api, body, name) -> id           404 for the image: "Unable to find image", pull, again
     request_body(args, verb, detach)        the create body, or None once the error is printed
-    attached_run(api, id, tty, verb, remove) -> exit code
+    attached_run(api, id, tty, verb, remove, streams) -> exit code
+    check_tty(stdin, tty) -> refused?       docker's "the input device is not a TTY"
 
-    attach (101) ──▶ wait?condition=next-exit ──▶ start ──▶ copy the output ──▶ the wait's answer
-    (both streams are open before start, so not a byte of a short-lived container is missed)
+    attach (101) ──▶ wait?condition=next-exit ──▶ start ──▶ resize ──▶ stdin in, output out ──▶
+    the wait's answer (both streams are open before start, so not a byte is missed)
+    ctrl-p ctrl-q on a TTY: the daemon ends the stream, the container goes on, we exit 0
 
 Exit status as docker's: 125 when the daemon or a flag refused, 126 (cannot execute) and
 127 (not found) when the command could not start, else the container's own.
@@ -90,10 +93,6 @@ def request_body(args: argparse.Namespace, verb: str, detach: bool) -> dict | No
 
     from minidock.cli.run_options import FlagError, create_body
 
-    if args.interactive:
-        print(f"minidock: -i (keeping STDIN open) is not supported by the minidock daemon yet: "
-              f"run without -i\n\nRun 'minidock {verb} --help' for more information", file=sys.stderr)
-        return None
     try:
         return create_body(args, os.environ, detach=detach)
     except FlagError as error:
@@ -109,20 +108,36 @@ def remove_quietly(api, container_id: str) -> None:
         pass
 
 
-def attached_run(api, container_id: str, tty: bool, verb: str, remove: bool = False) -> int:
-    """attach, wait, start, copy the output; return the exit code (docker's run and start -a)."""
+def check_tty(stdin: bool, tty: bool) -> bool:
+    """docker's CheckTty: stdin for a container's terminal must be a terminal; True if refused."""
+    import os
+
+    if stdin and tty and not os.isatty(0):
+        print("the input device is not a TTY", file=sys.stderr)
+        return True
+    return False
+
+
+def attach_query(streams: tuple[str, ...]) -> str:
+    """?stream=1&stdin=1&stdout=1&stderr=1 for the streams asked for."""
+    return "stream=1" + "".join(f"&{name}=1" for name in ("stdin", "stdout", "stderr") if name in streams)
+
+
+def attached_run(api, container_id: str, tty: bool, verb: str, remove: bool = False,
+                 streams: tuple[str, ...] = ("stdout", "stderr")) -> int:
+    """attach, wait, start, converse; return the exit code (docker's run and start -a)."""
     import signal
 
     def remove_it() -> None:
         if remove:
             remove_quietly(api, container_id)
 
-    stream = api.hijack("POST", f"/containers/{container_id}/attach?stream=1&stdout=1&stderr=1")
+    connection = api.upgrade("POST", f"/containers/{container_id}/attach?{attach_query(streams)}")
     waiter = api.stream("POST", f"/containers/{container_id}/wait?condition=next-exit")
     try:
         api.json("POST", f"/containers/{container_id}/start")
     except MinidockError as error:
-        stream.close()
+        connection.close()
         waiter.close()
         refused(verb, error)
         remove_it()
@@ -136,17 +151,43 @@ def attached_run(api, container_id: str, tty: bool, verb: str, remove: bool = Fa
             pass
 
     previous = {signum: signal.signal(signum, forward) for signum in (signal.SIGINT, signal.SIGTERM)}
+    outcome = "ended"
     try:
-        show_output(stream, tty)
+        outcome = converse(api, connection, tty, "stdin" in streams, f"/containers/{container_id}")
+        if outcome == "detached":
+            # [ENGINE-CLI-023] docker's run and start -a: a quiet exit 0, the container goes on
+            # (and stays: --rm is ours to do, not the daemon's; see cmd_run)
+            return 0
         answer = wait_answer(waiter)
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
         waiter.close()
-        remove_it()
+        if outcome != "detached":
+            remove_it()
     if (answer.get("Error") or {}).get("Message"):
         print(f"minidock: {answer['Error']['Message']}", file=sys.stderr)
     return int(answer.get("StatusCode", 0))
+
+
+def converse(api, connection, tty: bool, stdin: bool, resource: str, detach_ends: bool = False) -> str:
+    """Our stdin in and the output out on a hijacked ``connection``, closed at the end.
+
+    ``resource`` (/containers/ID or /exec/ID) is where window sizes go with a TTY.
+    Returns "ended", "detached" (ctrl-p ctrl-q) or "interrupted" (Ctrl-C without a TTY).
+    """
+    from minidock.cli.streams import converse as talk
+
+    def resize(rows: int, columns: int) -> None:
+        api.json("POST", f"{resource}/resize?h={rows}&w={columns}")
+
+    try:
+        detached = talk(connection, tty, stdin, resize if tty else None, detach_ends)
+    except KeyboardInterrupt:
+        return "interrupted"
+    finally:
+        connection.close()
+    return "detached" if detached else "ended"
 
 
 def show_output(stream, tty: bool) -> bool:

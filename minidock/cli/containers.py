@@ -1,6 +1,6 @@
 """`minidock` container verbs: run, create, start, stop, kill, rm, ps, logs, wait, inspect, ...
 
-Implements: spec/engine.md ENGINE-CLI-010 .. ENGINE-CLI-019
+Implements: spec/engine.md ENGINE-CLI-010 .. ENGINE-CLI-019, ENGINE-CLI-021 .. ENGINE-CLI-023
 Explained:  chapters/05-engine.md#the-cli
 Modelled on: docker/cli's cli/command/container (run.go, start.go, hijack.go, utils.go)
 
@@ -10,6 +10,7 @@ Modelled on: docker/cli's cli/command/container (run.go, start.go, hijack.go, ut
     run -d:  create ──404──▶ "Unable to find image" ▶ pull ▶ create ──▶ start ──▶ print the ID
     run:     create ──▶ attach ▶ wait ▶ start ▶ output ▶ exit code      (minidock/cli/container_run.py)
     ps, inspect                                                       (minidock/cli/container_list.py)
+    exec                                                              (minidock/cli/container_exec.py)
 
 Rules: a verb given several names acts on each and says each, as docker's do; handlers
 import what they need when they run (the CLI starts fast).
@@ -20,7 +21,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from minidock.cli import container_files, container_list
+from minidock.cli import container_exec, container_files, container_list
 from minidock.cli import container_run as run
 from minidock.cli.common import client as _client
 from minidock.errors import MinidockError
@@ -104,6 +105,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     body = run.request_body(args, "run", detach=args.detach)
     if body is None:
         return 125
+    if not args.detach and run.check_tty(body["AttachStdin"], body["Tty"]):
+        return 1
     if args.rm and not args.detach:
         # Removed by us once its output is read, as docker's CLI did before API 1.25:
         # minidockd's AutoRemove can delete the log before attach has sent its last
@@ -125,23 +128,25 @@ def cmd_run(args: argparse.Namespace) -> int:
             return run.start_status(error)
         print(container_id)
         return 0
-    return run.attached_run(api, container_id, args.tty, "run", remove=args.rm)
+    streams = tuple(name for name in ("stdin", "stdout", "stderr") if body[f"Attach{name.capitalize()}"])
+    return run.attached_run(api, container_id, args.tty, "run", remove=args.rm, streams=streams)
 
 
 # -- start, attach, the signals ------------------------------------------------------------
 
 def cmd_start(args: argparse.Namespace) -> int:
-    """Start containers; with -a, attach to the one container and return its exit code."""
-    if args.interactive:
-        print("minidock: -i (attaching STDIN) is not supported by the minidock daemon yet", file=sys.stderr)
-        return 1
-    if args.attach:
+    """Start containers; with -a or -i, attach to the one container and return its exit code."""
+    if args.attach or args.interactive:
         if len(args.containers) > 1:
             print("minidock: you cannot start and attach multiple containers at once", file=sys.stderr)
             return 1
         api = _client(args)
         document = api.json("GET", f"/containers/{_quote(args.containers[0])}/json")
-        return run.attached_run(api, document["Id"], bool(document["Config"].get("Tty")), "start")
+        # docker's start.go: stdin only with -i and for a container created with -i
+        stdin = args.interactive and bool(document["Config"].get("OpenStdin"))
+        streams = ("stdin", "stdout", "stderr") if stdin else ("stdout", "stderr")
+        return run.attached_run(api, document["Id"], bool(document["Config"].get("Tty")), "start",
+                                streams=streams)
     failed = _each(args, lambda api, name: api.json("POST", f"/containers/{_quote(name)}/start"))
     if failed:
         print("Error: failed to start containers: " + ", ".join(failed), file=sys.stderr)
@@ -149,15 +154,24 @@ def cmd_start(args: argparse.Namespace) -> int:
 
 
 def cmd_attach(args: argparse.Namespace) -> int:
-    """Show a running container's output until it exits; return its exit code."""
+    """Our stdin to a running container (unless --no-stdin), its output to us; its exit code."""
     api = _client(args)
     document = api.json("GET", f"/containers/{_quote(args.container)}/json")
     if not document["State"]["Running"]:
         print("You cannot attach to a stopped container, start it first", file=sys.stderr)
         return 1
-    stream = api.hijack("POST", f"/containers/{document['Id']}/attach?stream=1&stdout=1&stderr=1")
-    if not run.show_output(stream, bool(document["Config"].get("Tty"))):
+    tty = bool(document["Config"].get("Tty"))
+    if run.check_tty(not args.no_stdin, tty):
+        return 1
+    stdin = not args.no_stdin and bool(document["Config"].get("OpenStdin"))
+    streams = ("stdin", "stdout", "stderr") if stdin else ("stdout", "stderr")
+    connection = api.upgrade("POST", f"/containers/{document['Id']}/attach?{run.attach_query(streams)}")
+    outcome = run.converse(api, connection, tty, stdin, f"/containers/{document['Id']}")
+    if outcome == "interrupted":
         return 130
+    if outcome == "detached":
+        print("read escape sequence", file=sys.stderr)  # docker attach's words, and its status 1
+        return 1
     return run.wait_answer(api.stream("POST", f"/containers/{document['Id']}/wait")).get("StatusCode", 0)
 
 
@@ -295,7 +309,7 @@ def _add_verb(verbs, verb: str, name: str | None = None, aliases: tuple[str, ...
         parser.set_defaults(handler=cmd_run if verb == "run" else cmd_create)
     elif verb == "start":
         add("-a", "--attach", action="store_true", help="attach STDOUT/STDERR and forward signals")
-        add("-i", "--interactive", action="store_true", help="attach STDIN (not supported yet)")
+        add("-i", "--interactive", action="store_true", help="attach the container's STDIN")
         add("containers", nargs="+", metavar="CONTAINER")
         parser.set_defaults(handler=cmd_start)
     elif verb in ("stop", "restart"):
@@ -341,7 +355,7 @@ def _add_verb(verbs, verb: str, name: str | None = None, aliases: tuple[str, ...
         add("new_name", metavar="NEW_NAME")
         parser.set_defaults(handler=cmd_rename)
     elif verb == "attach":
-        add("--no-stdin", action="store_true", help="do not attach STDIN (always the case here)")
+        add("--no-stdin", action="store_true", help="do not attach STDIN")
         add("--sig-proxy", default="true", help="proxy signals (accepted)")
         add("container", metavar="CONTAINER")
         parser.set_defaults(handler=cmd_attach)
@@ -360,7 +374,8 @@ _HELP = {
     "inspect": "return low-level information on containers or images",
     "top": "display the running processes of a container", "rename": "rename a container",
     "pause": "pause all processes within containers", "unpause": "unpause all processes within containers",
-    "attach": "attach to a running container's output", "port": "list port mappings of a container",
+    "attach": "attach local standard input, output, and error streams to a running container",
+    "port": "list port mappings of a container",
 }
 
 
@@ -376,3 +391,4 @@ def add_parsers(verbs) -> None:
         else:
             _add_verb(sub, verb, in_group=True)
     container_files.add_parsers(verbs, sub)  # cp, export, diff, commit
+    container_exec.add_parsers(verbs, sub)   # exec

@@ -1,6 +1,6 @@
 """`run` and `create` flags -> the body of POST /containers/create, as the docker CLI builds it.
 
-Implements: spec/engine.md ENGINE-CLI-012, ENGINE-CLI-013
+Implements: spec/engine.md ENGINE-CLI-012, ENGINE-CLI-013, ENGINE-CLI-021, ENGINE-CLI-025
 Explained:  chapters/05-engine.md#the-cli
 Modelled on: docker/cli's cli/command/container/opts.go (parse) and go-units (RAMInBytes)
 
@@ -8,6 +8,12 @@ Modelled on: docker/cli's cli/command/container/opts.go (parse) and go-units (RA
     create_body(args, environ) -> dict        Config's fields at the top level + HostConfig
     ram_in_bytes("512m") -> 536870912         binary units, Docker's error words
     nano_cpus("1.5") -> 1500000000
+    go_duration("1m30s") -> 90000000000      nanoseconds, Go's time.ParseDuration and its words
+    healthcheck(args) -> dict | None         --health-* and --no-healthcheck -> Healthcheck
+
+    -i, -t, -a -> the Attach* fields (docker's opts.go and run.go):
+      (none)  AttachStdout, AttachStderr      -i  also AttachStdin, OpenStdin, StdinOnce
+      -a X    only the streams named          -d  no Attach*, no StdinOnce (OpenStdin with -i)
 
 Rules: pure (no request is sent here); a bad value raises FlagError with the words the
 docker CLI prints (`invalid argument "12x" for "-m, --memory" flag: invalid suffix: 'x'`),
@@ -69,6 +75,48 @@ def nano_cpus(text: str) -> int:
     if nanos.denominator != 1:
         raise ValueError("value is too precise")
     return int(nanos)
+
+
+_NANOS = {"ns": 1, "us": 10**3, "µs": 10**3, "μs": 10**3, "ms": 10**6, "s": 10**9, "m": 60 * 10**9,
+          "h": 3600 * 10**9}
+
+
+def go_duration(text: str) -> int:
+    """Go's time.ParseDuration in nanoseconds: "30s", "1m30s", "500ms", "1.5h", "-2s", "0".
+
+    ValueError with Go's words (time: invalid duration "x", missing unit, unknown unit).
+    """
+    rest = text
+    sign = -1 if rest[:1] == "-" else 1
+    if rest[:1] in ("-", "+"):
+        rest = rest[1:]
+    if rest == "0":
+        return 0
+    if not rest:
+        raise ValueError(f'time: invalid duration "{text}"')
+    total = 0
+    while rest:
+        digits = len(rest) - len(rest.lstrip("0123456789"))
+        whole, rest = rest[:digits], rest[digits:]
+        fraction = ""
+        if rest[:1] == ".":
+            rest = rest[1:]
+            places = len(rest) - len(rest.lstrip("0123456789"))
+            fraction, rest = rest[:places], rest[places:]
+        if not whole and not fraction:
+            raise ValueError(f'time: invalid duration "{text}"')
+        size = 0
+        while size < len(rest) and rest[size] not in ".0123456789":
+            size += 1  # the unit: everything up to the next number
+        unit, rest = rest[:size], rest[size:]
+        if not unit:
+            raise ValueError(f'time: missing unit in duration "{text}"')
+        if unit not in _NANOS:
+            raise ValueError(f'time: unknown unit "{unit}" in duration "{text}"')
+        total += int(whole or 0) * _NANOS[unit]
+        if fraction:
+            total += int(fraction) * _NANOS[unit] // 10 ** len(fraction)
+    return sign * total
 
 
 def _integer(text: str) -> int:
@@ -137,6 +185,44 @@ def restart_policy(text: str | None) -> dict[str, Any]:
     return {"Name": name, "MaximumRetryCount": _flag_value(_integer, count, "--restart") if count else 0}
 
 
+def healthcheck(args: argparse.Namespace) -> dict[str, Any] | None:
+    """--health-cmd, -interval, -timeout, -start-period, -retries, --no-healthcheck -> Healthcheck.
+
+    None when none is given (the image's HEALTHCHECK, if any, applies), as docker's opts.go.
+    """
+    durations = {field: _flag_value(go_duration, value, flag) if value is not None else 0
+                 for field, flag, value in (("Interval", "--health-interval", args.health_interval),
+                                            ("Timeout", "--health-timeout", args.health_timeout),
+                                            ("StartPeriod", "--health-start-period", args.health_start_period))}
+    retries = _flag_value(_integer, args.health_retries, "--health-retries") if args.health_retries else 0
+    given = bool(args.health_cmd) or retries != 0 or any(durations.values())
+    if args.no_healthcheck:
+        if given:
+            raise FlagError("--no-healthcheck conflicts with --health-* options")
+        return {"Test": ["NONE"]}
+    if not given:
+        return None
+    for field, flag in (("Interval", "--health-interval"), ("Timeout", "--health-timeout"),
+                        ("StartPeriod", "--health-start-period")):
+        if durations[field] < 0:
+            raise FlagError(f"{flag} cannot be negative")
+    if retries < 0:
+        raise FlagError("--health-retries cannot be negative")
+    check: dict[str, Any] = {"Test": ["CMD-SHELL", args.health_cmd]} if args.health_cmd else {}
+    return {**check, **durations, "Retries": retries}
+
+
+def attach_streams(entries: list[str]) -> set[str]:
+    """-a stdin -a STDOUT ... -> {"stdin", "stdout"} (docker's words for any other name)."""
+    streams = set()
+    for entry in entries:
+        if entry.lower() not in ("stdin", "stdout", "stderr"):
+            raise FlagError(f'invalid argument "{entry}" for "-a, --attach" flag: '
+                            "valid streams are STDIN, STDOUT and STDERR")
+        streams.add(entry.lower())
+    return streams
+
+
 def add_flags(parser: argparse.ArgumentParser) -> None:
     """The flags of `run` and `create` (docker's names; values are checked in create_body)."""
     add = parser.add_argument
@@ -163,22 +249,37 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
     add("--network", "--net", help="connect a container to a network (none, host)")
     add("--rm", action="store_true", help="automatically remove the container when it exits")
     add("-t", "--tty", action="store_true", help="allocate a pseudo-TTY")
-    add("-i", "--interactive", action="store_true", help="keep STDIN open (not supported yet)")
+    add("-i", "--interactive", action="store_true", help="keep STDIN open even if not attached")
+    add("-a", "--attach", action="append", default=[], help="attach to STDIN, STDOUT or STDERR")
+    add("--health-cmd", help="command to run to check health")
+    add("--health-interval", help="time between running the check (ms|s|m|h) (default 0s)")
+    add("--health-timeout", help="maximum time to allow one check to run (ms|s|m|h) (default 0s)")
+    add("--health-start-period", help="start period for the container to initialize before "
+                                      "counting retries towards unstable (ms|s|m|h) (default 0s)")
+    add("--health-retries", help="consecutive failures needed to report unhealthy")
+    add("--no-healthcheck", action="store_true", help="disable any container-specified HEALTHCHECK")
     parser.add_argument("image", help="the image to run")
     parser.add_argument("command", nargs=argparse.REMAINDER, help="the command and its arguments")
 
 
 def create_body(args: argparse.Namespace, environ: Mapping[str, str], detach: bool = True) -> dict[str, Any]:
     """POST /containers/create's body for these flags (docker's field names and defaults)."""
+    streams = attach_streams(args.attach)
+    if detach and streams and getattr(args, "detach", False):
+        raise FlagError("Conflicting options: -a and -d")
+    if args.interactive:
+        streams.add("stdin")
+    if not args.attach:
+        streams |= {"stdout", "stderr"}
     config: dict[str, Any] = {
         "Hostname": args.hostname or "",
         "User": args.user or "",
-        "AttachStdin": False,
-        "AttachStdout": not detach,
-        "AttachStderr": not detach,
+        "AttachStdin": not detach and "stdin" in streams,
+        "AttachStdout": not detach and "stdout" in streams,
+        "AttachStderr": not detach and "stderr" in streams,
         "Tty": args.tty,
         "OpenStdin": args.interactive,
-        "StdinOnce": False,
+        "StdinOnce": not detach and args.interactive,
         "Image": args.image,
         "WorkingDir": args.workdir or "",
         "Labels": labels(args.label),
@@ -193,6 +294,9 @@ def create_body(args: argparse.Namespace, environ: Mapping[str, str], detach: bo
         config["Entrypoint"] = [args.entrypoint] if args.entrypoint else []
     if args.stop_signal:
         config["StopSignal"] = args.stop_signal
+    check = healthcheck(args)
+    if check is not None:
+        config["Healthcheck"] = check
     host: dict[str, Any] = {
         "AutoRemove": args.rm,
         "NetworkMode": args.network or "default",

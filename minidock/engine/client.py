@@ -7,6 +7,7 @@ Explained:  chapters/05-engine.md#the-client
     Client(host).json(method, path, body)    -> decoded JSON, or the error tree
     Client(host).stream(method, path, ...)   -> the live response (logs -f, wait), no timeout
     Client(host).hijack(method, path, ...)   -> the raw stream after `101 UPGRADED` (attach)
+    Client(host).upgrade(method, path, body) -> Hijacked: read its stream, send(), close_write()
 
 Used by the CLI, and by compose and swarm (clients of the API, never of the
 engine's internals). Kept on http.client so that `minidock` starts fast.
@@ -108,6 +109,17 @@ class Client:
         The answer is a buffered binary file over the connection's socket: the bytes the
         daemon sent right after its headers are already in its buffer, not lost.
         """
+        connection = self.upgrade(method, path, headers=headers)
+        connection.socket.close()  # the file holds its own reference to the connection
+        return connection.stream
+
+    def upgrade(self, method: str, path: str, body: Any = None,
+                headers: dict[str, str] | None = None) -> "Hijacked":
+        """Ask for `Upgrade: tcp` with an optional JSON body; return both ways of the 101'd connection.
+
+        What the daemon sends is read from the result (``read``, ``read1``); what we
+        send goes to the container's (or the exec's) stdin; ``close_write()`` is its EOF.
+        """
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             sock.connect(self.socket_path)
@@ -115,12 +127,14 @@ class Client:
             sock.close()
             raise Unavailable(f"Cannot connect to the minidock daemon at {self.host}. "
                               "Is the minidock daemon running?") from None
+        data = b"" if body is None else body if isinstance(body, bytes) else json.dumps(body).encode()
         lines = [f"{method} /v{API_VERSION}{path} HTTP/1.1", "Host: localhost",
-                 "Connection: Upgrade", "Upgrade: tcp", "Content-Length: 0"]
+                 "Connection: Upgrade", "Upgrade: tcp", f"Content-Length: {len(data)}"]
+        if body is not None and not isinstance(body, bytes):
+            lines.append("Content-Type: application/json")
         lines += [f"{key}: {value}" for key, value in (headers or {}).items()]
-        sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+        sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode() + data)
         stream = sock.makefile("rb")
-        sock.close()  # the file holds its own reference to the connection
         status = int(stream.readline().split()[1])
         length = None
         while (line := stream.readline()) not in (b"\r\n", b"\n", b""):
@@ -130,8 +144,52 @@ class Client:
         if status >= 400:
             raw = stream.read(length) if length is not None else stream.read()
             stream.close()
+            sock.close()
             raise daemon_error(status, raw)
-        return stream
+        return Hijacked(sock, stream)
+
+
+class Hijacked:
+    """A connection after `101 UPGRADED`: the daemon's stream one way, our input the other.
+
+    Reading (the daemon's output) and sending (our stdin) may happen on two threads, as
+    the docker CLI's hijack.go does with two goroutines.
+    """
+
+    def __init__(self, sock: socket.socket, stream) -> None:
+        self.socket = sock
+        self.stream = stream  # buffered: bytes that came with the 101's headers are in it
+
+    def read(self, size: int = -1) -> bytes:
+        """Up to ``size`` bytes of the daemon's stream (all of it if -1); b"" at its end."""
+        return self.stream.read(size)
+
+    def read1(self, size: int = -1) -> bytes:
+        """What is there now (at most one read of the socket); b"" at the end."""
+        return self.stream.read1(size)
+
+    def send(self, data: bytes) -> None:
+        """Our bytes to the other end (the container's stdin)."""
+        self.socket.sendall(data)
+
+    def close_write(self) -> None:
+        """Half-close: the end of our input (the container's stdin sees EOF); we still read."""
+        try:
+            self.socket.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass  # the daemon has gone already
+
+    def abort(self) -> None:
+        """End both ways now (a reader blocked in read() gets the end of the stream)."""
+        try:
+            self.socket.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        """Close the stream and the socket."""
+        self.stream.close()
+        self.socket.close()
 
 
 def daemon_error(status: int, raw: bytes) -> MinidockError:
