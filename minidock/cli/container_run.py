@@ -133,7 +133,8 @@ def attached_run(api, container_id: str, tty: bool, verb: str, remove: bool = Fa
             remove_quietly(api, container_id)
 
     connection = api.upgrade("POST", f"/containers/{container_id}/attach?{attach_query(streams)}")
-    waiter = api.stream("POST", f"/containers/{container_id}/wait?condition=next-exit")
+    # with --rm the daemon removes it (AutoRemove); like docker's CLI, wait until it has
+    waiter = api.stream("POST", f"/containers/{container_id}/wait?condition={'removed' if remove else 'next-exit'}")
     try:
         api.json("POST", f"/containers/{container_id}/start")
     except MinidockError as error:
@@ -156,7 +157,7 @@ def attached_run(api, container_id: str, tty: bool, verb: str, remove: bool = Fa
         outcome = converse(api, connection, tty, "stdin" in streams, f"/containers/{container_id}")
         if outcome == "detached":
             # [ENGINE-CLI-023] docker's run and start -a: a quiet exit 0, the container goes on
-            # (and stays: --rm is ours to do, not the daemon's; see cmd_run)
+            # (with --rm the daemon removes it when it exits)
             return 0
         answer = wait_answer(waiter)
     finally:

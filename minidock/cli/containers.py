@@ -107,11 +107,6 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 125
     if not args.detach and run.check_tty(body["AttachStdin"], body["Tty"]):
         return 1
-    if args.rm and not args.detach:
-        # Removed by us once its output is read, as docker's CLI did before API 1.25:
-        # minidockd's AutoRemove can delete the log before attach has sent its last
-        # lines (reported on issue 5); with -d the daemon still removes it.
-        body["HostConfig"]["AutoRemove"] = False
     api = _client(args)
     try:
         container_id = run.create(api, body, args.name)
@@ -123,8 +118,6 @@ def cmd_run(args: argparse.Namespace) -> int:
             api.json("POST", f"/containers/{container_id}/start")
         except MinidockError as error:
             run.refused("run", error)
-            if args.rm:  # dockerd removes it itself; minidockd keeps it (reported on issue 5)
-                run.remove_quietly(api, container_id)
             return run.start_status(error)
         print(container_id)
         return 0

@@ -148,15 +148,6 @@ def test_usage_errors_exit_as_dockers_do(engine):
         assert unknown.returncode == 125 and "unknown flag: --no-such-flag" in unknown.stderr
 
 
-@pytest.mark.spec("ENGINE-CLI-013")
-def test_stdin_is_refused_clearly_until_the_daemon_forwards_it(engine, busybox):
-    if engine.kind != "minidock":
-        pytest.skip("docker forwards stdin")
-    result = engine.cli("run", "--rm", "-i", busybox, "true", check=False)
-    assert result.returncode == 125
-    assert "-i" in result.stderr and "not supported" in result.stderr
-
-
 # -- run -d, logs, stop, rm --------------------------------------------------------------------
 
 @pytest.mark.spec("ENGINE-CLI-011", "ENGINE-CLI-017", "ENGINE-CLI-018")
