@@ -10,7 +10,7 @@ BIN         := $(VENV)/bin
 # Debian's own Python 3.11; falls back to whatever python3 is on the PATH.
 HOST_PYTHON := $(shell test -x /usr/bin/python3 && echo /usr/bin/python3 || command -v python3)
 DEB_PACKAGES := busybox-static iproute2 iptables nftables util-linux procps psmisc \
-                python3-venv python3-dev runc crun skopeo umoci tini
+                python3-venv python3-dev runc crun skopeo umoci tini podman
 WORKERS     ?= 2
 REPORT_DIR  := docs/report
 DEMO_SOCK   := /run/minidock/minidock.sock

@@ -1,4 +1,7 @@
-"""`python -m bench [NAME ...] [--rounds N] [--list]`: run the benchmarks, print one table."""
+"""`python -m bench [NAME ...] [--rounds N] [--list]`: run the benchmarks, print one table.
+
+Exit status 1 when a row failed: a check benchmark's run (engine-load) or a clean-up.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +11,10 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench import cli_startup, commit, isolation, layer_unpack, monitor_memory
+from bench import cli_startup, commit, container_run, engine_load, isolation, layer_unpack, monitor_memory
 from bench.harness import Benchmark, render, run_all
 
-TOPICS = [cli_startup, isolation, monitor_memory, layer_unpack, commit]
+TOPICS = [cli_startup, isolation, monitor_memory, layer_unpack, commit, container_run, engine_load]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -19,6 +22,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("names", nargs="*", metavar="NAME", help="benchmarks to run (default: all)")
     parser.add_argument("--rounds", type=int, help="rounds per benchmark (default: each one's own)")
     parser.add_argument("--list", action="store_true", help="list the benchmarks and exit")
+    parser.add_argument("--load-seconds", type=float, metavar="S",
+                        help=f"how long engine-load's clients run (default: {engine_load.SECONDS:g})")
     args = parser.parse_args(argv)
 
     from rich.console import Console
@@ -31,7 +36,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for topic in TOPICS:
             workdir = Path(scratch) / topic.__name__.rsplit(".", 1)[-1]
             workdir.mkdir()
-            chosen.extend(b for b in topic.benchmarks(workdir) if not args.names or b.name in args.names)
+            options = {"seconds": args.load_seconds} if topic is engine_load and args.load_seconds else {}
+            chosen.extend(b for b in topic.benchmarks(workdir, **options) if not args.names or b.name in args.names)
         if args.list:
             for benchmark in chosen:
                 console.print(f"{benchmark.name}: {', '.join(c.name for c in benchmark.contenders)}")
@@ -39,7 +45,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         unknown = set(args.names) - {b.name for b in chosen}
         if unknown:
             parser.error(f"no benchmark named {', '.join(sorted(unknown))} (see --list)")
-        console.print(render(run_all(chosen, args.rounds)))
+        rows = run_all(chosen, args.rounds)
+        console.print(render(rows))
+    failed = [f"{row.benchmark} ({row.contender})" for row in rows if row.failed]
+    if failed:
+        console.print(f"failed: {', '.join(failed)}")
+        return 1
     return 0
 
 

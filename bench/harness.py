@@ -1,15 +1,18 @@
 """The benchmark harness: minidock and its real peers, side by side, in one run.
 
-Implements: spec/bench.md HARNESS-BENCH-001 .. HARNESS-BENCH-008
+Implements: spec/bench.md HARNESS-BENCH-001 .. HARNESS-BENCH-008, HARNESS-BENCH-012
 Run:        make bench   (.venv/bin/python -m bench [NAME ...] [--rounds N])
 
-    Benchmark(name, contenders, subject="minidock", unit="ms", target=None, target_ratio=1.0)
-      └── Contender(name, run=argv | callable, available=..., missing="why not", reset=None)
+    Benchmark(name, contenders, subject="minidock", unit="ms", target=None, target_ratio=1.0,
+              probe=True, check=False, finish=None)
+      └── Contender(name, run=argv | callable, available=..., missing="why not", reset=None,
+                    summary=None)
 
     run_benchmark(b): probe each contender once (unmeasured; a failure skips it with a note),
                       then `rounds` rounds, every contender once per round, in an order that
                       rotates, so that a slow minute of the machine hits everyone alike;
-                      a contender's reset() runs, untimed, before each of its runs
+                      a contender's reset() runs, untimed, before each of its runs;
+                      then, whatever happened, the benchmark's finish() (stop its daemon)
     build_rows(result): median, lowest, and the ratio subject/contender of the medians
     render(rows): a rich table
 
@@ -19,7 +22,10 @@ is a callable returning its samples in that unit (one per container, say).
 A benchmark's target names the peer the subject should match or beat (ratio <= 1.00x),
 or stay near: target_ratio 1.5 asks for at most 1.5 times the peer's median.
 
-Results are printed, never asserted: a benchmark is a measurement, not a test.
+Times are printed, never asserted: a benchmark is a measurement, not a test. Two things
+fail a row, and `python -m bench` with it (exit 1): a run of a check benchmark (the load
+test: "no error, the daemon's memory flat") that raised, and a finish() that found
+something left behind.
 """
 
 from __future__ import annotations
@@ -56,6 +62,7 @@ class Contender:
     available: Callable[[], bool] = always
     missing: str = "not installed"  # the note when available() is False
     reset: Callable[[], None] | None = None  # untimed, before every run: e.g. remove the last one's output
+    summary: Callable[[], str] | None = None  # after the runs: what they saw besides their samples, for the note
 
 
 @dataclass(frozen=True)
@@ -69,6 +76,10 @@ class Benchmark:
     unit: str = TIMED  # TIMED: each run is timed; otherwise each run returns samples in this unit
     target: str | None = None  # the peer whose median the subject's should be at or below
     target_ratio: float = 1.0  # ... times this: 1.5 = "within 1.5x of the peer"
+    probe: bool = True  # False: no unmeasured first run (a run too long to make twice: a load test)
+    check: bool = False  # True: a run that raises fails the row and `python -m bench`
+    finish: Callable[[], None] | None = None  # after the rounds, always: stop what the runs started;
+    #                                           raises RuntimeError naming what it left behind
 
 
 @dataclass
@@ -78,6 +89,7 @@ class Timing:
     contender: str
     samples: list[float] = field(default_factory=list)
     note: str = ""
+    failed: bool = False  # a run of a check benchmark raised, or the clean-up left something
 
 
 @dataclass(frozen=True)
@@ -93,6 +105,7 @@ class Row:
     note: str
     unit: str = TIMED
     target: str = ""  # on the target peer's row: the target and whether it was met
+    failed: bool = False  # see Timing.failed: `python -m bench` exits 1
 
 
 def on_path(program: str) -> Callable[[], bool]:
@@ -132,30 +145,53 @@ def reset_and_sample(benchmark: Benchmark, contender: Contender) -> list[float]:
     return sample(benchmark, contender.run)
 
 
+FAILURES = (RuntimeError, OSError, subprocess.SubprocessError)
+
+
 def run_benchmark(benchmark: Benchmark, rounds: int | None = None) -> list[Timing]:
     """Run every available contender, interleaved; one Timing per contender, in order."""
     timings = [Timing(contender.name) for contender in benchmark.contenders]
+    try:
+        _run_rounds(benchmark, timings, rounds or benchmark.rounds)
+    finally:
+        if benchmark.finish is not None:
+            try:
+                benchmark.finish()
+            except FAILURES as error:
+                subject = next((t for t in timings if t.contender == benchmark.subject), timings[0])
+                subject.note = "; ".join(filter(None, [subject.note, f"clean-up: {error}"]))
+                subject.failed = True
+    for contender, timing in zip(benchmark.contenders, timings):
+        if contender.summary is not None:  # "" when it has nothing to say (it never ran)
+            timing.note = "; ".join(filter(None, [contender.summary(), timing.note]))
+    return timings
+
+
+def _run_rounds(benchmark: Benchmark, timings: list[Timing], rounds: int) -> None:
+    """The probes, then the rounds, filling in ``timings``."""
     active = []
     for contender, timing in zip(benchmark.contenders, timings):
         if not contender.available():
             timing.note = contender.missing
             continue
-        try:
-            reset_and_sample(benchmark, contender)  # warm-up and probe: page cache, first-run costs
-        except (RuntimeError, OSError, subprocess.SubprocessError) as error:
-            timing.note = f"skipped: {error}"
-            continue
+        if benchmark.probe:
+            try:
+                reset_and_sample(benchmark, contender)  # warm-up and probe: page cache, first-run costs
+            except FAILURES as error:
+                timing.note = f"skipped: {error}"
+                timing.failed = benchmark.check
+                continue
         active.append((contender, timing))
-    for round_number in range(rounds or benchmark.rounds):
+    for round_number in range(rounds):
         shift = round_number % len(active) if active else 0
         for contender, timing in active[shift:] + active[:shift]:
             if timing.note:
                 continue  # failed in an earlier round
             try:
                 timing.samples.extend(reset_and_sample(benchmark, contender))
-            except (RuntimeError, OSError, subprocess.SubprocessError) as error:
+            except FAILURES as error:
                 timing.note = f"failed in round {round_number + 1}: {error}"
-    return timings
+                timing.failed = benchmark.check
 
 
 def median(samples: Sequence[float]) -> float | None:
@@ -196,6 +232,7 @@ def build_rows(benchmark: Benchmark, timings: Sequence[Timing]) -> list[Row]:
                 note=timing.note,
                 unit=benchmark.unit,
                 target=verdict(row_ratio, benchmark.target_ratio) if timing.contender == benchmark.target else "",
+                failed=timing.failed,
             )
         )
     return rows

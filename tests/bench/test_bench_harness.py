@@ -176,3 +176,33 @@ def test_a_target_may_allow_a_ratio_above_one():
     benchmark = Benchmark("b", [], subject="minidock", target="umoci", target_ratio=1.5)
     rows = build_rows(benchmark, [Timing("minidock", [14.0]), Timing("umoci", [10.0])])
     assert rows[1].target == "<= 1.50x: met"
+
+
+@pytest.mark.spec("HARNESS-BENCH-012")
+def test_a_check_that_raises_fails_its_row_and_the_exit_status(monkeypatch, capsys):
+    import bench.__main__ as bench_main
+
+    calls: list[str] = []
+    check = Benchmark("load", [Contender("minidock", fail, summary=lambda: "3 errors")], rounds=1,
+                      unit="µs", probe=False, check=True, finish=lambda: calls.append("finish"))
+    timings = run_benchmark(check)
+    assert calls == ["finish"]  # after the rounds, even though the run failed
+    assert timings[0].failed and timings[0].note == "3 errors; failed in round 1: boom"
+    assert build_rows(check, timings)[0].failed
+    # a plain benchmark's failed run is a note, not a failure; no probe when probe=False
+    order: list[str] = []
+    plain = run_benchmark(Benchmark("b", [Contender("minidock", fail)], rounds=1))
+    assert plain[0].note == "skipped: boom" and not plain[0].failed
+    run_benchmark(Benchmark("b", [Contender("minidock", lambda: order.append("run"))], rounds=2, probe=False))
+    assert order == ["run", "run"]
+
+    class Topic:
+        @staticmethod
+        def benchmarks(workdir):
+            return [Benchmark("load", [Contender("minidock", lambda: [1.0])], rounds=1, unit="µs", check=True),
+                    Benchmark("leaky", [Contender("minidock", lambda: None)], rounds=1, finish=fail)]
+
+    monkeypatch.setattr(bench_main, "TOPICS", [Topic])
+    assert bench_main.main(["load"]) == 0
+    assert bench_main.main(["leaky"]) == 1  # a clean-up that found something left behind
+    assert "failed: leaky (minidock)" in capsys.readouterr().out
