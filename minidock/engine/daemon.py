@@ -86,6 +86,7 @@ async def serve(config: DaemonConfig) -> None:
     site = web.UnixSite(runner, config.socket_path)
     await site.start()
     os.chmod(config.socket_path, 0o660)
+    _give_to_group(config.socket_path, "minidock")
     ours = os.stat(config.socket_path).st_ino
     pid_file = os.path.join(config.exec_root, "minidockd.pid")
     with open(pid_file, "w") as file:
@@ -109,6 +110,16 @@ async def serve(config: DaemonConfig) -> None:
                 os.unlink(path)
             except FileNotFoundError:
                 pass
+
+
+def _give_to_group(path: str, name: str) -> None:
+    """The socket's group: ``name`` when the host has it (dockerd's `docker` group), else root's."""
+    import grp
+
+    try:
+        os.chown(path, -1, grp.getgrnam(name).gr_gid)
+    except KeyError:
+        pass  # no such group: root only, as the mode says
 
 
 def _half_close_runner():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import signal
 import socket
@@ -136,3 +137,31 @@ def test_errors_map_to_status_codes():
     for kind, status in cases.items():
         assert http_status(kind("x")) == status, kind
     assert http_status(ValueError("a bug")) == 500
+
+
+@pytest.mark.spec("ENGINE-D-006")
+def test_daemon_json_is_read_and_checked(tmp_path):
+    config = tmp_path / "daemon.json"
+    config.write_text(json.dumps({"data-root": str(tmp_path / "from-file"), "debug": True}))
+    from minidock.engine.config import parse_args
+
+    parsed = parse_args(["--config-file", str(config), "-H", f"unix://{tmp_path}/s.sock"])
+    assert parsed.data_root == str(tmp_path / "from-file") and parsed.debug and parsed.bridge == "minidock0"
+    refusals = [('{"data-root": "/x", "no-such-key": 1}', "don't match any configuration option: no-such-key"),
+                 ("{not json", "unable to configure the daemon with file"),
+                 ('{"bip": "10.9.0.1/24"}', "specified both as a flag and in the configuration file: bip")]
+    for text, words in refusals:
+        config.write_text(text)
+        result = subprocess.run([*DAEMON, "--config-file", str(config), "--bip", "10.8.0.1/24",
+                                 "-H", f"unix://{tmp_path}/s.sock"], capture_output=True, text=True, timeout=30)
+        assert result.returncode == 1 and words in result.stderr, result.stderr
+        assert not (tmp_path / "s.sock").exists()
+
+
+@pytest.mark.spec("ENGINE-D-006")
+def test_the_socket_is_for_root_and_its_group(tmp_path):
+    process, base, sock = _start(tmp_path)
+    try:
+        assert oct(os.stat(sock).st_mode & 0o777) == "0o660"
+    finally:
+        _stop(process)
