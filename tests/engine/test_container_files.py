@@ -198,7 +198,10 @@ def test_a_running_container_sees_what_is_put(engine, containers):
 def test_put_into_a_read_only_root_is_forbidden(engine, containers):
     container_id = containers.create("true", HostConfig={"ReadonlyRootfs": True})
     status, raw = put_archive(engine, container_id, "/tmp", tar_of(("x", b"x")))
-    assert status == 403, raw
+    # 403 as the API reference documents it; dockerd 20.10 answers the same words with a 500
+    assert refused(engine, status, 403), raw
+    assert message(raw) == "container rootfs is marked read-only"
+    assert get_archive(engine, container_id, "/tmp/x")[0] == 404
 
 
 @pytest.mark.spec("ENGINE-FS-006")
@@ -354,12 +357,19 @@ def test_commit_refusals_store_nothing(engine, prepared, images_made):
     before = json.loads(engine.api("GET", f"{V}/images/json?all=1")[2])
     status, _, raw = engine.api("POST", f"{V}/commit?container=no-such-container-fs")
     assert status == 404, raw
-    status, _, raw = engine.api("POST", f"{V}/commit?container={prepared}&repo={quote('Bad Repo')}")
-    assert status == 400, raw
+    if engine.kind == "minidock":
+        # dockerd 20.10 commits the layer first and fails only at the name (a 500, and a
+        # dangling image stays); minidock checks the name before it stores anything
+        status, _, raw = engine.api("POST", f"{V}/commit?container={prepared}&repo={quote('Bad Repo')}")
+        assert status == 400 and "invalid reference format" in message(raw), raw
     status, _, raw = engine.api("POST", f"{V}/commit?container={prepared}&changes={quote('RUN echo')}")
-    assert status == 400, raw
+    assert status == 400 and message(raw) == "run is not a valid change command", raw
     after = json.loads(engine.api("GET", f"{V}/images/json?all=1")[2])
-    assert {image["Id"] for image in after} == {image["Id"] for image in before}
+    new = {image["Id"] for image in after} - {image["Id"] for image in before}
+    # other tests may commit at the same time: none of the new images may come from ours
+    made_from = [json.loads(engine.api("GET", f"{V}/images/{image_id}/json")[2]).get("Container")
+                 for image_id in new]
+    assert prepared not in made_from
 
 
 @pytest.mark.spec("ENGINE-FS-012")
