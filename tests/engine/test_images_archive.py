@@ -71,18 +71,37 @@ def _bad_archives(name: str) -> dict[str, bytes]:
             "missing file": missing, "entry leaves": leaving, "bad name": bad_name}
 
 
+def _image_ids(archive: bytes) -> list[str]:
+    """The image ID an archive carries, if it can be read at all."""
+    try:
+        return [config_id(archive)]
+    except (tarfile.TarError, KeyError, ValueError, EOFError, OSError):
+        return []  # corrupt, truncated, not a tar: no ID to look for
+
+
+# Where dockerd 20.10 does not refuse whole (spec IMG-ENG-001): it loads an archive with an
+# entry that leaves it (the entry clamped inside), and stores a badly named archive's image
+# before it refuses the name, leaving it dangling. minidock refuses both and stores nothing.
+_DOCKERD_HALF_APPLIES = ("entry leaves", "bad name")
+
+
 @pytest.mark.spec("IMG-ENG-001")
 def test_bad_archives_are_refused_and_nothing_is_stored(engine):
     name = unique()
     before = _state(engine)
     for what, archive in _bad_archives(name).items():
+        if engine.kind == "docker" and what in _DOCKERD_HALF_APPLIES:
+            continue
         status, _, body = engine.api("POST", "/v1.41/images/load", archive, {"Content-Type": "application/x-tar"})
         if engine.kind == "minidock":
             assert status == 400, (what, body)
             assert json.loads(body)["message"], what
+            assert _state(engine) == before, what  # a daemon of our own: nothing else changes it
         else:
-            assert status >= 400 or b"error" in body, (what, body)
-        assert _state(engine) == before, what
+            # dockerd answers 200 and puts the error in the progress stream
+            assert status >= 400 or b'"error"' in body, (what, body)
+        for image_id in _image_ids(archive):
+            assert _inspect(engine, image_id)[0] == 404, what
     assert _inspect(engine, f"{name}:1")[0] == 404
     failed = engine.cli("load", input=_bad_archives(name)["missing file"], check=False)
     assert failed.returncode == 1 and failed.stderr
@@ -191,11 +210,13 @@ def test_import_refuses_bad_changes_and_unsafe_tars(engine):
     status, _, body = engine.api("POST", f"/v1.41/images/create?fromSrc=-&repo={name}&changes=FROM%20x",
                                  rootfs(name))
     assert status == 400 and "is not a valid change command" in json.loads(body)["message"].lower()
+    assert _inspect(engine, name)[0] == 404
+    if engine.kind == "docker":
+        pytest.skip("dockerd imports a tar whose entry leaves it (the entry clamped inside the root); "
+                    "minidock refuses it whole (spec IMG-ENG-014)")
     escape = tarfile.TarInfo("../../escape.txt")
     escape.size = 1
     status, _, body = engine.api("POST", f"/v1.41/images/create?fromSrc=-&repo={name}",
                                  tar_of({"ok.txt": b"1"}, [escape]))
-    assert status >= 400, body
-    if engine.kind == "minidock":
-        assert status == 400
+    assert status == 400, body
     assert _state(engine) == before
