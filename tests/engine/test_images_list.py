@@ -110,7 +110,9 @@ def test_inspect_by_name_id_and_prefix(engine, busybox, imported):
     assert image["Config"]["Cmd"] == ["sh"] and image["Comment"] == "first"
     assert image["Os"] == "linux" and image["Architecture"]
     assert len(image["RootFS"]["Layers"]) == 1 and image["RootFS"]["Type"] == "layers"
-    assert image["Size"] >= len(rootfs(imported["name"])) - 1024
+    # the layer unpacked: dockerd counts the bytes of its files, minidock those of its tar
+    files = len(imported["name"].encode()) + len(b"hello\n")  # what rootfs() holds
+    assert files <= image["Size"] <= len(rootfs(imported["name"]))
     if engine.kind == "minidock":
         assert image["GraphDriver"]["Name"] in ("overlay2", "vfs")
         assert image["RepoDigests"] and image["RepoDigests"][0].startswith(imported["name"] + "@sha256:")
@@ -138,9 +140,14 @@ def test_history_is_newest_first_with_the_top_named(engine, busybox, imported):
     ("POST", "/images/{}/tag?repo=mdtest/other&tag=1"), ("GET", "/images/{}/get"),
 ])
 def test_unknown_and_invalid_names_everywhere(engine, method, path):
+    # dockerd 20.10's save route has words of its own: 404 "reference does not exist", and a
+    # 500 for an invalid name (spec IMG-ENG-008); its inspect says "no such image: NAME: " first
+    dockerd_save = engine.kind == "docker" and path.endswith("/get")
     status, _, body = engine.api(method, "/v1.41" + path.format("mdtest/no-such-image:1"))
     assert status == 404, body
-    assert json.loads(body)["message"].startswith("No such image: mdtest/no-such-image:1")
+    unknown = "reference does not exist" if dockerd_save else "No such image: mdtest/no-such-image:1"
+    message = json.loads(body)["message"]
+    assert message.startswith(unknown) if engine.kind == "minidock" else unknown in message
     status, _, body = engine.api(method, "/v1.41" + path.format("Not-Lower:1"))
-    assert status == 400, body
+    assert status == 400 or (dockerd_save and status == 500), body
     assert "invalid reference format" in json.loads(body)["message"]
