@@ -51,9 +51,13 @@ def test_force_deletes_an_id_with_every_name_and_bad_tags_are_refused(engine):
     name = unique()
     image_id = import_image(engine, rootfs(name), name=f"{name}:a")
     engine.cli("tag", image_id, f"{name}-two:b")
-    for repo, tag in (("Upper/Case", "1"), (name, "bad:tag"), (name, "x" * 129)):
+    for repo, tag, words in (("Upper/Case", "1", "invalid reference format"), (name, "bad:tag", "invalid tag format"),
+                             (name, "x" * 129, "invalid tag format")):
         status, _, body = engine.api("POST", f"/v1.41/images/{image_id}/tag?repo={repo}&tag={tag}")
-        assert status == 400, (repo, tag, body)
+        # 400 as the API reference documents it; dockerd 20.10 answers the same words with a 500
+        assert status == 400 or (engine.kind == "docker" and status == 500), (repo, tag, body)
+        assert json.loads(body)["message"].startswith(words), (repo, tag, body)
+    assert sorted(_inspect(engine, image_id)[1]["RepoTags"]) == [f"{name}-two:b", f"{name}:a"]
     out = engine.cli("rmi", "-f", image_id[7:19]).stdout.splitlines()
     assert sorted(out[:2]) == [f"Untagged: {name}-two:b", f"Untagged: {name}:a"]
     assert f"Deleted: {image_id}" in out
