@@ -1,11 +1,18 @@
 """Images in and out in Docker's formats: save/load checked by skopeo's docker-archive reader
-(the containers/image library), export/import of a container's files (IMG-IO-001)."""
+(the containers/image library) and by a real dockerd, export/import of a container's files
+(IMG-IO-001).
+
+The dockerd check runs when MINIDOCK_TEST_DOCKERD names a dockerd's socket
+(e.g. unix:///var/run/docker.sock) and minidock is the engine under test.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
+import uuid
 
 import pytest
 
@@ -65,3 +72,45 @@ def test_docker_export_piped_into_docker_import(engine, busybox, tmp_path):
     finally:
         engine.docker_cli("rm", "-f", "md-io-export", check=False)
         engine.docker_cli("rmi", "-f", "md-io-import:1", check=False)
+
+
+@pytest.fixture
+def dockerd() -> dict[str, str]:
+    """The environment for a `docker` CLI that talks to the dockerd in $MINIDOCK_TEST_DOCKERD."""
+    host = os.environ.get("MINIDOCK_TEST_DOCKERD")
+    if not host:
+        pytest.skip("MINIDOCK_TEST_DOCKERD is not set (a dockerd socket, e.g. unix:///var/run/docker.sock)")
+    if shutil.which("docker") is None:
+        pytest.skip("the docker CLI is not installed")
+    return {**os.environ, "DOCKER_HOST": host}
+
+
+@pytest.mark.spec("IMG-IO-001")
+def test_a_saved_image_loads_into_a_real_dockerd_as_the_same_image(engine, busybox, containers, dockerd,
+                                                                    tmp_path):
+    if engine.kind != "minidock":
+        pytest.skip("saves from minidock into another engine: with --engine=docker both are dockerd")
+    name = f"md-io-dockerd-{uuid.uuid4().hex[:8]}:1"  # never busybox: the dockerd is not ours
+    container_id, code = containers.run("sh", "-c", f"echo {name} > /marker")
+    assert code == 0
+    status, _, raw = engine.api("POST", f"/v1.41/commit?container={container_id}&repo={name.split(':')[0]}&tag=1")
+    assert status == 201, raw
+    image_id = json.loads(raw)["Id"]
+    try:
+        archive = tmp_path / "saved.tar"
+        engine.cli("save", "-o", str(archive), name)
+        loaded = subprocess.run(["docker", "load", "-i", str(archive)], env=dockerd,
+                                capture_output=True, text=True)
+        assert loaded.returncode == 0 and f"Loaded image: {name}" in loaded.stdout, loaded.stderr
+        inspected = subprocess.run(["docker", "image", "inspect", "--format", "{{.Id}} {{json .RootFS.Layers}}",
+                                    name], env=dockerd, capture_output=True, text=True, check=True)
+        docker_id, docker_layers = inspected.stdout.split(" ", 1)
+        ours = json.loads(engine.api("GET", f"/v1.41/images/{image_id}/json")[2])
+        assert docker_id == image_id  # the same config, byte for byte
+        assert json.loads(docker_layers) == ours["RootFS"]["Layers"]  # every layer's diff_id checked
+        ran = subprocess.run(["docker", "run", "--rm", name, "cat", "/marker"], env=dockerd,
+                             capture_output=True, text=True)
+        assert (ran.returncode, ran.stdout) == (0, f"{name}\n"), ran.stderr
+    finally:
+        subprocess.run(["docker", "rmi", name], env=dockerd, capture_output=True)
+        engine.api("DELETE", f"/v1.41/images/{image_id}?force=1")

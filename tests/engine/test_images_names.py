@@ -100,6 +100,8 @@ def test_prune_deletes_unused_dangling_images_then_all_unused_ones(engine, conta
     assert f"untagged: {name}:n" in out and f"deleted: {named}" in out and "Total reclaimed space:" in out
     assert _inspect(engine, named)[0] == 404
     assert _inspect(engine, used)[0] == 200  # a container uses it
+    containers.remove_all()  # then the image goes too: a shared dockerd keeps what a test leaves
+    engine.api("DELETE", f"/v1.41/images/{used}?force=1")
 
 
 def _data_root(engine) -> str:
