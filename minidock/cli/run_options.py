@@ -10,6 +10,7 @@ Modelled on: docker/cli's cli/command/container/opts.go (parse) and go-units (RA
     nano_cpus("1.5") -> 1500000000
     go_duration("1m30s") -> 90000000000      nanoseconds, Go's time.ParseDuration and its words
     healthcheck(args) -> dict | None         --health-* and --no-healthcheck -> Healthcheck
+    capability("net_admin") -> "CAP_NET_ADMIN"   --cap-add / --cap-drop, named as docker's CLI names them
 
     -i, -t, -a -> the Attach* fields (docker's opts.go and run.go):
       (none)  AttachStdout, AttachStderr      -i  also AttachStdin, OpenStdin, StdinOnce
@@ -212,6 +213,12 @@ def healthcheck(args: argparse.Namespace) -> dict[str, Any] | None:
     return {**check, **durations, "Retries": retries}
 
 
+def capability(name: str) -> str:
+    """`net_admin` -> `CAP_NET_ADMIN`, as the docker CLI sends it (its NormalizeCapability); `ALL` stays."""
+    name = name.strip().upper()
+    return name if name == "ALL" or name.startswith("CAP_") else "CAP_" + name
+
+
 def attach_streams(entries: list[str]) -> set[str]:
     """-a stdin -a STDOUT ... -> {"stdin", "stdout"} (docker's words for any other name)."""
     streams = set()
@@ -318,8 +325,8 @@ def create_body(args: argparse.Namespace, environ: Mapping[str, str], detach: bo
     if args.pids_limit is not None:
         host["PidsLimit"] = _flag_value(_integer, args.pids_limit, "--pids-limit")
     if args.cap_add:
-        host["CapAdd"] = list(args.cap_add)
+        host["CapAdd"] = [capability(name) for name in args.cap_add]
     if args.cap_drop:
-        host["CapDrop"] = list(args.cap_drop)
+        host["CapDrop"] = [capability(name) for name in args.cap_drop]
     config["HostConfig"] = host
     return config

@@ -160,7 +160,8 @@ class Container:
 
     def summary(self) -> dict[str, Any]:
         """One row of GET /containers/json (ContainerSummary)."""
-        command = " ".join([self.path, *self.args])
+        # Docker's list view: an argument with a space in it is wrapped in single quotes, unescaped
+        command = " ".join([self.path, *(f"'{arg}'" if " " in arg else arg for arg in self.args)])
         return {
             "Id": self.id,
             "Names": [f"/{self.name}"],

@@ -388,6 +388,7 @@ class ContainerService:
     # -- signals, stop, wait ------------------------------------------------------------------
 
     async def kill(self, name_or_id: str, signal: str = "KILL") -> None:
+        number = lifecycle.parse_signal(signal)  # a bad name is a 400 before anything else, as in Docker
         container = self.get(name_or_id)
         if container.state.status == "restarting":
             self._cancel_restart(container)
@@ -397,7 +398,6 @@ class ContainerService:
         if not container.running:
             # Docker's words
             raise Conflict(f"Container {container.id} is not running")
-        number = lifecycle.parse_signal(signal)  # a bad name is a 400 before anything is sent
         if number.name in ("SIGKILL", "SIGTERM", "SIGINT"):
             container.manually_stopped = True  # [ENGINE-RST-002] a user ended it: no restart
             container.save()

@@ -59,8 +59,10 @@ class Check:
             raise InvalidArgument("Healthcheck.Test has no command")
         values = {key: value.get(key) or default for key, default in DEFAULTS.items()}
         for key in ("Interval", "Timeout", "StartPeriod"):
-            if values[key] and values[key] < 1_000_000:  # Docker's rule: at least 1 ms
-                raise InvalidArgument(f"Healthcheck.{key} in nanoseconds must be at least 1ms")
+            if values[key] and values[key] < 1_000_000:  # Docker's rule and words: at least 1 ms
+                raise InvalidArgument(f"{key} in Healthcheck cannot be less than 1ms")
+        if values["Retries"] < 0:
+            raise InvalidArgument("Retries in Healthcheck cannot be negative")
         return cls(argv, values["Interval"] / SECOND, values["Timeout"] / SECOND,
                    values["StartPeriod"] / SECOND, int(values["Retries"]))
 

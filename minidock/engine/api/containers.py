@@ -27,7 +27,7 @@ from aiohttp import web
 from minidock.engine import logs
 from minidock.engine.api.server import read_json
 from minidock.engine.containers import ContainerService, NotModified
-from minidock.errors import InvalidArgument
+from minidock.errors import Conflict, InvalidArgument, NotFound
 
 from minidock.engine.api.hijack import MULTIPLEXED, RAW_STREAM, take_input, upgrade
 
@@ -90,7 +90,12 @@ def register(app: web.Application, containers: ContainerService, add_route) -> N
         return web.Response(status=204)
 
     async def kill(request: web.Request) -> web.Response:
-        await containers.kill(request.match_info["id"], request.query.get("signal") or "KILL")
+        name = request.match_info["id"]
+        try:
+            await containers.kill(name, request.query.get("signal") or "KILL")
+        except (NotFound, Conflict) as error:
+            # Docker's router wraps these: "Cannot kill container: web: No such container: web"
+            raise type(error)(f"Cannot kill container: {name}: {error}") from error
         return web.Response(status=204)
 
     async def pause(request: web.Request) -> web.Response:
@@ -145,7 +150,7 @@ def register(app: web.Application, containers: ContainerService, add_route) -> N
         want = {name for name in ("stdout", "stderr") if flag(request, name)}
         if not want:
             # Docker's words
-            raise InvalidArgument("You must choose at least one stream")
+            raise InvalidArgument("Bad parameters: you must choose at least one stream")
         tail_text = request.query.get("tail", "all")
         tail = None if tail_text in ("all", "") else number(request, "tail")
         since = logs.parse_since(request.query.get("since"))
