@@ -119,7 +119,12 @@ def test_start_ai_and_attach_send_stdin(engine, busybox, names):
     other = names()
     engine.cli("run", "-d", "-i", "--name", other, busybox, "sh", "-c", "read line; echo got $line; exit 8")
     attached = engine.cli("attach", other, input="there\n", check=False, timeout=30)
-    assert (attached.returncode, attached.stdout) == (8, "got there\n")
+    assert attached.returncode == 8
+    assert engine.cli("logs", other).stdout == "got there\n"  # the line reached the container
+    if engine.kind == "minidock":
+        # Docker ends an attach's output at its input's end (unless created --attach stdin-once),
+        # so what the container writes after that reaches only the logs; minidock streams to the exit
+        assert attached.stdout == "got there\n"
 
 
 @pytest.mark.spec("ENGINE-CLI-023", "ENGINE-CLI-022")
@@ -162,7 +167,10 @@ def test_exec_output_status_and_flags(engine, busybox, names):
     assert piped.stdout == "a\nb\nfin\n"
     assert engine.cli("exec", "-d", name, "touch", "/tmp/made").stdout == ""
     assert _eventually(lambda: engine.cli("exec", name, "ls", "/tmp/made", check=False).returncode == 0)
-    assert engine.cli("exec", name, "no-such-program", check=False).returncode == 127
+    unstartable = engine.cli("exec", name, "no-such-program", check=False)
+    # Docker's daemon makes any exec that cannot start a 126; minidock passes on its runtime's 127, as for run
+    assert unstartable.returncode == (126 if engine.kind == "docker" else 127)
+    assert "no-such-program" in unstartable.stdout + unstartable.stderr
     missing = engine.cli("exec", "mdit-no-such-container", "true", check=False)
     assert missing.returncode == 1 and "No such container: mdit-no-such-container" in missing.stderr
     stopped = names()

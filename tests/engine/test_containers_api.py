@@ -46,7 +46,7 @@ def test_an_exited_container_starts_again_on_the_same_layer(containers):
 def test_logs_needs_a_stream(engine, containers):
     container_id, _ = containers.run("true")
     status, _, raw = engine.api("GET", f"/v1.41/containers/{container_id}/logs")
-    assert status == 400 and b"You must choose at least one stream" in raw
+    assert status == 400 and b"Bad parameters: you must choose at least one stream" in raw  # Docker's words
 
 
 @pytest.mark.spec("ENGINE-LOG-003")
@@ -129,8 +129,9 @@ def test_wait_answers_headers_at_once_and_the_code_at_the_exit(engine, container
         assert b'"StatusCode": 4' in body.replace(b'":4', b'": 4')
     finally:
         sock.close()
-    status, _, raw = engine.api("POST", f"/v1.41/containers/{container_id}/wait?condition=sideways")
-    assert status == 400
+    if engine.kind == "minidock":  # Docker 20.10 waits for not-running instead; minidock refuses the typo
+        status, _, raw = engine.api("POST", f"/v1.41/containers/{container_id}/wait?condition=sideways")
+        assert status == 400 and b"invalid condition" in raw
 
 
 @pytest.mark.spec("ENGINE-CTR-005", "ENGINE-CTR-007")
@@ -268,11 +269,14 @@ def test_limits_reach_the_cgroup(containers):
 
 
 @pytest.mark.spec("ENGINE-CTR-013")
-def test_capabilities_and_read_only_root(containers):
+def test_capabilities_and_read_only_root(engine, containers):
     dropped, code = containers.run("sh", "-c", "chown nobody /tmp", HostConfig={"CapDrop": ["CHOWN"]})
     assert code != 0
     readonly, code = containers.run("touch", "/x", HostConfig={"ReadonlyRootfs": True})
     assert code != 0
+    if engine.kind == "docker":
+        pytest.skip("runc's privileged list holds CAP_SYS_RESOURCE, which this machine's bounding set lacks "
+                    "(DESIGN.md): docker cannot start a privileged container here")
     privileged, code = containers.run("sh", "-c", "grep CapEff /proc/self/status",
                                       HostConfig={"Privileged": True})
     assert code == 0 and containers.output(privileged).split()[1] != "00000000a80425fb"
@@ -310,6 +314,8 @@ def test_bad_create_bodies_leave_nothing(engine, busybox, containers):
     for body, expected, words in cases:
         status, headers, raw = engine.api("POST", "/v1.41/containers/create", body,
                                           headers={"Content-Type": "application/json"})
+        if engine.kind == "docker" and expected == 400:
+            expected = 500  # Docker 20.10 passes its JSON decoder's error on as a 500; 23.0 on make it a 400
         assert status == expected, (body, raw)
         assert headers["Content-Type"] == "application/json" and "message" in json.loads(raw)
         if words:
@@ -395,8 +401,9 @@ def test_inspect_shows_the_config_merged_with_the_image(containers):
 
 @pytest.mark.spec("ENGINE-CTR-016")
 def test_init_runs_the_command_under_docker_init(containers):
-    container_id, code = containers.run("ps", "-o", "pid,args", HostConfig={"Init": True})
+    container_id, code = containers.run("ps", "-o", "pid,ppid,args", HostConfig={"Init": True})
     assert code == 0
-    rows = [line.split(None, 1) for line in containers.output(container_id).splitlines()[1:]]
-    assert rows[0][0] == "1" and rows[0][1].startswith("/sbin/docker-init")
-    assert ["2", "ps -o pid,args"] in rows
+    rows = [line.split(None, 2) for line in containers.output(container_id).splitlines()[1:]]
+    assert rows[0][0] == "1" and rows[0][2].startswith("/sbin/docker-init")
+    # the command is init's child (its own PID is whatever is free: 2 in minidock, higher under runc)
+    assert any(ppid == "1" and args == "ps -o pid,ppid,args" for _, ppid, args in rows), rows
