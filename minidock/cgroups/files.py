@@ -76,8 +76,11 @@ def remove_with_parents(root: str, name: str) -> None:
         parent = os.path.dirname(parent)
 
 
-def rmdir_when_empty(path: str, attempts: int = 50) -> None:
-    """rmdir a cgroup, waiting briefly for the kernel to finish reaping its tasks."""
+def rmdir_when_empty(path: str, attempts: int = 250) -> None:
+    """rmdir a cgroup, waiting (up to 5 s) for the kernel to finish reaping its tasks.
+
+    An OOM-killed or SIGKILLed task can stay accounted for a while on a busy host.
+    """
     for _ in range(attempts):
         try:
             os.rmdir(path)

@@ -52,6 +52,13 @@ def _reserve(root: str, container_id: str, bundle: str) -> State:
 def _abandon(monitor: Monitor, root: str, container_id: str) -> None:
     """Undo a create (or finish a run): cgroup, poststop hooks, state directory."""
     if monitor.group is not None:
+        # as runc's destroy: what init left running in the group (no PID namespace, or
+        # a child that outlived it) goes too, or the group could not be removed
+        for pid in monitor.group.procs():
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         monitor.group.remove()
         hooks.run(monitor.config.hooks, "poststop", monitor.state.to_json(), warn_only=True)
     shutil.rmtree(os.path.join(root, container_id), ignore_errors=True)
