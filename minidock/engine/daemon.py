@@ -77,6 +77,9 @@ async def serve(config: DaemonConfig) -> None:
     images = ImageService(config.data_root)
     containers = ContainerService(config.data_root, config.exec_root, images, Events())
     images.in_use = containers.users_of
+    loop = asyncio.get_running_loop()  # image work runs in threads: events go through the loop
+    images.publish = lambda action, image_id, attributes: loop.call_soon_threadsafe(
+        containers.events.publish, "image", action, image_id, attributes)
     await containers.restore(config.live_restore)
     app = make_app(System(config, images, containers), images, containers)
     HalfCloseRunner = _half_close_runner()

@@ -107,6 +107,8 @@ class ImageService:
         self._sizes: dict[str, int] = {}  # layer digest -> uncompressed size
         # the containers using an image, by name; the daemon replaces this (rmi, prune)
         self.in_use: Callable[[str], list[str]] = lambda image_id: []
+        # set by the daemon: an image event (action, image ID, attributes); may be called from a thread
+        self.publish: Callable[[str, str, dict], None] = lambda action, image_id, attributes: None
 
     # -- IDs ------------------------------------------------------------------------------
 
@@ -212,10 +214,22 @@ class ImageService:
             if parsed.digest:
                 raise InvalidArgument("refusing to create a tag with a digest reference")
             self.store.tag(str(parsed), record.descriptor)
+            self.publish("tag", record.id, {"name": reference.familiar(str(parsed))})  # [ENGINE-EVT-004]
             return str(parsed)
 
     def delete(self, name: str, force: bool = False, prune: bool = True) -> list[dict]:
-        """`docker rmi`: untag a name, or delete an image; return Docker's Untagged/Deleted list.
+        """`docker rmi`: untag a name, or delete an image; return Docker's Untagged/Deleted list."""
+        image_id = self.lookup(name).id
+        out = self._delete(name, force, prune)
+        for entry in out:  # [ENGINE-EVT-004] what rmi did, as image events
+            if "Untagged" in entry:  # dockerd names the image by its ID here, not by the name untagged
+                self.publish("untag", image_id, {"name": image_id})
+            if "Deleted" in entry:
+                self.publish("delete", entry["Deleted"], {"name": entry["Deleted"]})
+        return out
+
+    def _delete(self, name: str, force: bool, prune: bool) -> list[dict]:
+        """rmi's work (see delete).
 
         dockerd's ImageDelete: a name is untagged, and the image goes with its last
         name; an ID deletes the image, refused (unless forced) while another
@@ -351,6 +365,7 @@ class ImageService:
         records = [(self.add(descriptor), descriptor, list(tags)) for descriptor, tags in prepared]
         lines = []
         for image_id, descriptor, tags in records:
+            self.publish("load", image_id, {"name": reference.familiar(tags[0]) if tags else image_id})
             for tag in tags:
                 self.store.tag(tag, descriptor)
                 lines.append(f"Loaded image: {reference.familiar(tag)}")
@@ -467,7 +482,9 @@ class ImageService:
                 manifest = self._store_image(config, [layer])
                 with contextlib.suppress(Conflict):  # the same tree imported before: keep that one
                     self.snapshotter.commit(layer_key(diff_id), scratch_key)
-                return self.add(manifest, names)
+                image_id = self.add(manifest, names)
+                self.publish("import", image_id, {"name": reference.familiar(names[0]) if names else image_id})
+                return image_id
             finally:
                 with contextlib.suppress(NotFound):
                     self.snapshotter.remove(scratch_key)

@@ -118,3 +118,18 @@ def test_minidock_events_prints_docker_lines(engine, containers):
                         "-f", "event=create")
     line = next(x for x in result.stdout.splitlines() if container_id in x)
     assert f"container create {container_id} (" in line and "name=md-events-cli" in line and line[:4].isdigit()
+
+
+@pytest.mark.spec("ENGINE-EVT-004")
+def test_image_events(engine, busybox):
+    since = time.time()
+    status, _, raw = engine.api("POST", f"/v1.41/images/{busybox}/tag?repo=md-events-image&tag=1")
+    assert status == 201, raw
+    status, _, raw = engine.api("DELETE", "/v1.41/images/md-events-image:1")
+    assert status == 200, raw
+    image_id = json.loads(engine.api("GET", f"/v1.41/images/{busybox}/json")[2])["Id"]
+    events = _collect(engine, f"since={since:.3f}&until={time.time() + 1:.3f}&filters="
+                      + quote(json.dumps({"type": ["image"]})), 5)
+    seen = [(e["Action"], e["Actor"]["ID"], e["Actor"]["Attributes"].get("name")) for e in events]
+    assert ("tag", image_id, "md-events-image:1") in seen
+    assert ("untag", image_id, image_id) in seen  # dockerd's attributes for untag: the ID
