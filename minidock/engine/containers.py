@@ -30,7 +30,6 @@ import logging
 import os
 import secrets
 import shutil
-import sys
 from typing import Any
 
 from minidock.cgroups.stats import Stats
@@ -39,6 +38,7 @@ from minidock.engine import stats as stats_json
 from minidock.engine.events import Events
 from minidock.engine.container import Container, check_name, now, parse_time
 from minidock.engine.execs import ExecService
+from minidock.engine.runtime_server import RuntimeCreator
 from minidock.engine.images import ImageService
 from minidock.engine.names import random_name
 from minidock.errors import Conflict, InvalidArgument, MinidockError, NotFound
@@ -86,6 +86,7 @@ class ContainerService:
         self._locks: dict[str, asyncio.Lock] = {}
         self._watches: dict[str, int] = {}              # id -> pidfd of its monitor
         self.execs = ExecService(self.runtime_root, self.exec_root)
+        self.creator = RuntimeCreator(self.runtime_root)
         self._restarts: dict[str, asyncio.Task] = {}    # id -> the pending restart of a restarting one
         self._health: dict[str, asyncio.Task] = {}      # id -> its health check loop, while it runs
         self._delays: dict[str, float] = {}             # id -> its last back-off
@@ -205,7 +206,7 @@ class ContainerService:
         await asyncio.to_thread(mounting.mount_all, mounts, rootfs)
         try:
             await asyncio.to_thread(self._write_bundle, container, bundle_dir, rootfs)
-            await self._runtime("create", "--bundle", bundle_dir, container.id)
+            await self.creator.create(bundle_dir, container.id)  # [ENGINE-CTR-017]
             faults.point("start:after-runtime-create")
             self.expect_run(container)
             state = await asyncio.to_thread(lifecycle.state, self.runtime_root, container.id)
@@ -245,17 +246,6 @@ class ContainerService:
         with open(os.path.join(bundle_dir, "config.json"), "w") as file:
             json.dump(document, file, indent=1)
         return document
-
-    async def _runtime(self, *args: str) -> str:
-        """Run `minidock-runtime --root <exec-root>/runtime ARGS`; its stderr becomes the error."""
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "minidock.runtime.cli", "--root", self.runtime_root, *args,
-            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-        out, err = await process.communicate()
-        if process.returncode != 0:
-            message = err.decode(errors="replace").strip().removeprefix("minidock-runtime: ")
-            raise MinidockError(f"failed to create the container's task: {message}")
-        return out.decode()
 
     def expect_run(self, container: Container) -> asyncio.Event:
         """The event set when the current (or next) run of ``container`` ends."""
@@ -759,6 +749,7 @@ class ContainerService:
                                  return_exceptions=True)
         for task in [*self._restarts.values(), *self._health.values()]:
             task.cancel()
+        await self.creator.close()
         for container_id in list(self._watches):
             fd = self._watches.pop(container_id)
             asyncio.get_running_loop().remove_reader(fd)
