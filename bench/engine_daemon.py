@@ -13,7 +13,7 @@ Modelled on: tests/harness/engine.py (the test suite's private daemon per worker
                                  left behind; raises RuntimeError naming it, else removes the folder
                                  (with debug, the ids in its log's request lines count too: the
                                  containers of `run --rm`, whose ids the benchmark never sees)
-    UnixHTTPConnection(path)     HTTP/1.1 over a unix socket: the Engine API's transport
+    UnixHTTPConnection(path, timeout)  minidock.engine.client's unix-socket HTTP connection
     leftovers(...)               mounts under a folder, cgroups named after containers (pure)
     logged_ids(log)              the container ids in an access log's request lines (pure)
 
@@ -23,13 +23,11 @@ root holds unix sockets (a monitor's, per container), whose paths have at most 1
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -38,6 +36,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from bench.monitor_memory import command
+from minidock.engine.client import UnixConnection
 
 MINIDOCK = Path(sys.executable).with_name("minidock")
 MINIDOCKD = Path(sys.executable).with_name("minidockd")
@@ -49,21 +48,7 @@ CONTAINER_ID = re.compile(r"^[0-9a-f]{64}$")
 LOGGED_ID = re.compile(r"/containers/([0-9a-f]{64})\b")
 
 
-class UnixHTTPConnection(http.client.HTTPConnection):
-    """HTTP/1.1 over a unix socket (stdlib only), kept open between requests by the load test's clients.
-
-    minidock.engine.client keeps the same few lines private, and tests/harness/engine.py has its
-    own: the benchmarks import neither a private name nor the tests.
-    """
-
-    def __init__(self, socket_path: str, timeout: float = 30.0) -> None:
-        super().__init__("localhost", timeout=timeout)
-        self.socket_path = socket_path
-
-    def connect(self) -> None:
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(self.timeout)
-        self.sock.connect(self.socket_path)
+UnixHTTPConnection = UnixConnection  # HTTP/1.1 over a unix socket, kept open by the load test's clients
 
 
 # --- pure parts -------------------------------------------------------------------------

@@ -94,7 +94,7 @@ def request_paths(container_ids: list[str], client: int) -> list[str]:
 def client_loop(socket_path: str, container_ids: list[str], client: int, stop: threading.Event,
                 latencies: list[float], errors: list[str]) -> None:
     """GET the client's paths, over and over on one connection, until ``stop``; reconnect after an error."""
-    connection = UnixHTTPConnection(socket_path)
+    connection = UnixHTTPConnection(socket_path, 30.0)
     turn = 0
     try:
         while not stop.is_set():
@@ -110,7 +110,7 @@ def client_loop(socket_path: str, container_ids: list[str], client: int, stop: t
                 except (OSError, http.client.HTTPException) as error:
                     errors.append(f"GET {path.split('?')[0]}: {type(error).__name__}: {error}")
                     connection.close()
-                    connection = UnixHTTPConnection(socket_path)
+                    connection = UnixHTTPConnection(socket_path, 30.0)
                     continue
                 latencies.append((time.perf_counter() - started) * 1e6)
             turn += 1

@@ -158,38 +158,26 @@ def resolve_user(rootfs: str, user: str) -> tuple[int, int, list[int]]:
     return uid, gid, extra
 
 
+# HostConfig field -> (linux.resources section, its key), copied as they are when set
+RESOURCE_FIELDS = {
+    "Memory": ("memory", "limit"), "MemorySwap": ("memory", "swap"),
+    "MemoryReservation": ("memory", "reservation"), "CpuShares": ("cpu", "shares"),
+    "CpuQuota": ("cpu", "quota"), "CpuPeriod": ("cpu", "period"), "CpusetCpus": ("cpu", "cpus"),
+    "CpusetMems": ("cpu", "mems"), "BlkioWeight": ("blockIO", "weight"),
+}
+
+
 def resources(host: dict) -> dict:
     """HostConfig's limits as OCI linux.resources."""
-    out: dict[str, Any] = {}
-    memory: dict[str, int] = {}
-    if host.get("Memory"):
-        memory["limit"] = host["Memory"]
-    if host.get("MemorySwap"):
-        memory["swap"] = host["MemorySwap"]
-    if host.get("MemoryReservation"):
-        memory["reservation"] = host["MemoryReservation"]
-    if memory:
-        out["memory"] = memory
-    cpu: dict[str, Any] = {}
-    if host.get("CpuShares"):
-        cpu["shares"] = host["CpuShares"]
+    out: dict[str, dict[str, Any]] = {}
     if host.get("NanoCpus"):
-        # [ENGINE-CTR-013] --cpus=1.5 -> 150000 µs in every 100000
-        cpu["quota"], cpu["period"] = host["NanoCpus"] * CPU_PERIOD // 10**9, CPU_PERIOD
-    if host.get("CpuQuota"):
-        cpu["quota"] = host["CpuQuota"]
-    if host.get("CpuPeriod"):
-        cpu["period"] = host["CpuPeriod"]
-    if host.get("CpusetCpus"):
-        cpu["cpus"] = host["CpusetCpus"]
-    if host.get("CpusetMems"):
-        cpu["mems"] = host["CpusetMems"]
-    if cpu:
-        out["cpu"] = cpu
-    if host.get("PidsLimit") and host["PidsLimit"] > 0:
+        # [ENGINE-CTR-013] --cpus=1.5 -> 150000 µs in every 100000 (an explicit CpuQuota wins)
+        out["cpu"] = {"quota": host["NanoCpus"] * CPU_PERIOD // 10**9, "period": CPU_PERIOD}
+    for field, (section, key) in RESOURCE_FIELDS.items():
+        if host.get(field):
+            out.setdefault(section, {})[key] = host[field]
+    if host.get("PidsLimit") and host["PidsLimit"] > 0:  # 0 and -1: no limit
         out["pids"] = {"limit": host["PidsLimit"]}
-    if host.get("BlkioWeight"):
-        out["blockIO"] = {"weight": host["BlkioWeight"]}
     return out
 
 

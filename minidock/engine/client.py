@@ -28,7 +28,9 @@ DEFAULT_HOST = "unix:///run/minidock/minidock.sock"
 _BY_STATUS = {400: InvalidArgument, 404: NotFound, 409: Conflict, 501: NotImplemented}
 
 
-class _UnixConnection(http.client.HTTPConnection):
+class UnixConnection(http.client.HTTPConnection):
+    """HTTP/1.1 over a unix socket (the benchmarks' load clients use it too)."""
+
     def __init__(self, path: str, timeout: float) -> None:
         super().__init__("localhost", timeout=timeout)
         self.socket_path = path
@@ -52,7 +54,7 @@ class Client:
     def request(self, method: str, path: str, body: bytes | None = None,
                 headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
         """Send one request to /v1.41{path}; return status, headers and body."""
-        connection = _UnixConnection(self.socket_path, self.timeout)
+        connection = UnixConnection(self.socket_path, self.timeout)
         try:
             connection.request(method, f"/v{API_VERSION}{path}", body=body, headers=headers or {})
             response = connection.getresponse()
@@ -89,7 +91,7 @@ class Client:
         headers = dict(headers or {})
         if data is not None and not isinstance(body, bytes):
             headers.setdefault("Content-Type", "application/json")
-        connection = _UnixConnection(self.socket_path, None)
+        connection = UnixConnection(self.socket_path, None)
         try:
             connection.request(method, f"/v{API_VERSION}{path}", body=data, headers=headers)
             response = connection.getresponse()

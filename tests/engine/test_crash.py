@@ -26,12 +26,7 @@ def daemon(tmp_path_factory):
     d = Daemon(Path(tmp_path_factory.mktemp("crash"))).start()
     d.engine.cli("image", "bootstrap", "busybox", timeout=120)
     yield d
-    if d.process.poll() is not None:
-        d.start()
-    status, listed = d.api("GET", "/containers/json?all=1")
-    for container in listed if status == 200 else []:
-        d.api("DELETE", f"/containers/{container['Id']}?force=1")
-    d.stop()
+    d.tear_down()
 
 
 def _arm(d: Daemon, point: str) -> None:

@@ -47,6 +47,15 @@ class Daemon:
     def stop(self) -> None:
         stop_daemon(self.process)
 
+    def tear_down(self) -> None:
+        """At a test's end: a daemon again if it died, its containers removed, then stopped."""
+        if self.process.poll() is not None:
+            self.start()
+        status, listed = self.api("GET", "/containers/json?all=1")
+        for container in listed if status == 200 else []:
+            self.api("DELETE", f"/containers/{container['Id']}?force=1")
+        self.stop()
+
     def crash(self) -> None:
         self.process.send_signal(signal.SIGKILL)
         self.process.wait()
@@ -80,12 +89,7 @@ def daemon(tmp_path_factory):
 
     yield make
     for each in made:
-        if each.process.poll() is not None:
-            each.start()
-        status, listed = each.api("GET", "/containers/json?all=1")
-        for container in listed if status == 200 else []:
-            each.api("DELETE", f"/containers/{container['Id']}?force=1")
-        each.stop()
+        each.tear_down()
 
 
 def _alive(pid: int) -> bool:
