@@ -33,6 +33,8 @@ def test_events_stream_the_life_of_a_container(engine, containers):
     only_die = _collect(engine, f"since={since:.3f}&until={until:.3f}&filters="
                         + quote(json.dumps({"event": ["die"], "label": ["md.events=yes"]})), 5)
     assert [e["Action"] for e in only_die] == ["die"]
+    status, _, _ = engine.api("GET", "/v1.41/events?filters=not-json")
+    assert status == 400
 
 
 @pytest.mark.spec("ENGINE-EVT-001")

@@ -249,10 +249,11 @@ def register(app: web.Application, containers: ContainerService, add_route) -> N
     async def events(request: web.Request) -> web.StreamResponse:
         since = logs.parse_since(request.query.get("since"))
         until = logs.parse_since(request.query.get("until"))
+        filters = parse_filters(request)  # a bad one is a 400 before any answer starts
         response = web.StreamResponse(headers={"Content-Type": "application/json"})
         await response.prepare(request)  # [ENGINE-EVT-001] headers now, events as they happen
         await response.write(b"")
-        async for event in containers.events.subscribe(since, until, parse_filters(request)):
+        async for event in containers.events.subscribe(since, until, filters):
             await response.write(json.dumps(event).encode() + b"\n")
         await response.write_eof()
         return response
