@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from bench.engine_daemon import MINIDOCK, MINIDOCKD, PrivateDaemon, UnixHTTPConnection, mounts_under
+from bench.engine_daemon import MINIDOCK, MINIDOCKD, PrivateDaemon, unix_connection, mounts_under
 from bench.harness import Benchmark, Contender, on_path
 from bench.monitor_memory import command
 
@@ -52,7 +52,7 @@ def dockerd_answers(host: str = DOCKERD_HOST) -> bool:
     url = urlsplit(host)
     if url.scheme != "unix":
         return False  # loopback only: we never time an engine on another machine
-    connection = UnixHTTPConnection(url.path, timeout=2)
+    connection = unix_connection(url.path, timeout=2)
     try:
         connection.request("GET", "/_ping")
         return connection.getresponse().status == 200

@@ -13,7 +13,7 @@ Modelled on: tests/harness/engine.py (the test suite's private daemon per worker
                                  left behind; raises RuntimeError naming it, else removes the folder
                                  (with debug, the ids in its log's request lines count too: the
                                  containers of `run --rm`, whose ids the benchmark never sees)
-    UnixHTTPConnection(path, timeout)  minidock.engine.client's unix-socket HTTP connection
+    unix_connection(path, timeout)  minidock.engine.http1's connection, on a unix socket
     leftovers(...)               mounts under a folder, cgroups named after containers (pure)
     logged_ids(log)              the container ids in an access log's request lines (pure)
 
@@ -36,7 +36,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from bench.monitor_memory import command
-from minidock.engine.client import UnixConnection
+from minidock.engine.http1 import Connection, Endpoint
 
 MINIDOCK = Path(sys.executable).with_name("minidock")
 MINIDOCKD = Path(sys.executable).with_name("minidockd")
@@ -48,7 +48,11 @@ CONTAINER_ID = re.compile(r"^[0-9a-f]{64}$")
 LOGGED_ID = re.compile(r"/containers/([0-9a-f]{64})\b")
 
 
-UnixHTTPConnection = UnixConnection  # HTTP/1.1 over a unix socket, kept open by the load test's clients
+
+
+def unix_connection(path: str, timeout: float | None) -> Connection:
+    """HTTP/1.1 over a unix socket, kept open by the load test's clients."""
+    return Connection(Endpoint(path=path), timeout)
 
 
 # --- pure parts -------------------------------------------------------------------------
@@ -162,7 +166,7 @@ class PrivateDaemon:
 
     def api(self, method: str, path: str, body: dict | None = None, timeout: float = 30) -> tuple[int, bytes]:
         """One request on a fresh connection: (status, body)."""
-        connection = UnixHTTPConnection(self.socket_path, timeout)
+        connection = unix_connection(self.socket_path, timeout)
         try:
             payload = json.dumps(body).encode() if body is not None else None
             headers = {"Content-Type": "application/json"} if payload is not None else {}

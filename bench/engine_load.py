@@ -23,7 +23,6 @@ Loopback only: the clients talk to the daemon's unix socket, nothing else.
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import threading
@@ -32,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.engine_daemon import MINIDOCKD, PrivateDaemon, UnixHTTPConnection
+from bench.engine_daemon import MINIDOCKD, PrivateDaemon, unix_connection
 from bench.harness import Benchmark, Contender
 
 CONTAINERS = 50
@@ -94,7 +93,7 @@ def request_paths(container_ids: list[str], client: int) -> list[str]:
 def client_loop(socket_path: str, container_ids: list[str], client: int, stop: threading.Event,
                 latencies: list[float], errors: list[str]) -> None:
     """GET the client's paths, over and over on one connection, until ``stop``; reconnect after an error."""
-    connection = UnixHTTPConnection(socket_path, 30.0)
+    connection = unix_connection(socket_path, 30.0)
     turn = 0
     try:
         while not stop.is_set():
@@ -107,10 +106,10 @@ def client_loop(socket_path: str, container_ids: list[str], client: int, stop: t
                     response.read()
                     if response.status >= 400:
                         errors.append(f"GET {path.split('?')[0]}: HTTP {response.status}")
-                except (OSError, http.client.HTTPException) as error:
+                except (OSError, ValueError) as error:
                     errors.append(f"GET {path.split('?')[0]}: {type(error).__name__}: {error}")
                     connection.close()
-                    connection = UnixHTTPConnection(socket_path, 30.0)
+                    connection = unix_connection(socket_path, 30.0)
                     continue
                 latencies.append((time.perf_counter() - started) * 1e6)
             turn += 1

@@ -17,10 +17,30 @@ from minidock.engine.timefmt import human_duration, human_size  # noqa: F401 - t
 
 
 def client(args: argparse.Namespace):
-    """The API client for the daemon the user chose."""
+    """The API client for the daemon the user chose (-H, and --tls/--tlsverify for TCP)."""
     from minidock.engine.client import Client
 
-    return Client(args.host)
+    return Client(args.host, tls=tls_options(args))
+
+
+def tls_options(args: argparse.Namespace):
+    """The docker CLI's TLS rules: --tlsverify checks the daemon against the CA; --tls alone
+    encrypts without checking; our certificate and key are sent when they exist."""
+    import os
+
+    from minidock.engine.http1 import TLSOptions
+
+    verify = bool(getattr(args, "tlsverify", False))
+    if not (verify or getattr(args, "tls", False)):
+        return None
+    folder = os.environ.get("MINIDOCK_CERT_PATH") or os.path.expanduser("~/.minidock")
+
+    def file(given: str | None, name: str) -> str | None:
+        path = given or os.path.join(folder, name)
+        return path if given or os.path.exists(path) else None
+
+    return TLSOptions(ca=file(args.tlscacert, "ca.pem") if verify else None,
+                      cert=file(args.tlscert, "cert.pem"), key=file(args.tlskey, "key.pem"), verify=verify)
 
 
 def table(rows: list[list[str]], headers: list[str]) -> str:

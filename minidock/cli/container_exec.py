@@ -82,9 +82,9 @@ def cmd_exec(args: argparse.Namespace) -> int:
     return int(api.json("GET", f"/exec/{exec_id}/json").get("ExitCode") or 0)
 
 
-def add_parsers(verbs, group_verbs) -> None:
-    """`exec` at the top level (``verbs``) and under `container` (``group_verbs``)."""
-    for subparsers in (verbs, group_verbs):
+def add_parsers(subparsers, only: str | None = None) -> None:
+    """Add `exec` to ``subparsers`` (the top level's or `container`'s) unless ``only`` names another verb."""
+    if only is None or only == "exec":
         _add_verb(subparsers)
 
 

@@ -26,8 +26,7 @@ import argparse
 import os
 import posixpath
 import sys
-import tempfile
-from typing import BinaryIO
+from io import BufferedIOBase as BinaryIO  # a binary file; not typing's (3 ms to import)
 
 from minidock.cli.common import client as _client
 from minidock.errors import MinidockError
@@ -99,6 +98,8 @@ def _spooled_rebase(tar: BinaryIO, old_base: str, new_base: str) -> BinaryIO:
     """The archive with its entries renamed (the same file when nothing changes), at its start."""
     if old_base == new_base:
         return tar
+    import tempfile
+
     out = tempfile.TemporaryFile()
     rebase(tar, old_base, new_base, out)
     out.seek(0)
@@ -120,6 +121,8 @@ def copy_from_container(args: argparse.Namespace, container: str, src_path: str,
             rebase_name = split_dir_entry(src_path)[1]
             src_path = found["linkTarget"]
     response = api.stream("GET", f"/containers/{_quote(container)}/archive?path={_quote(src_path)}")
+    import tempfile
+
     with response, tempfile.TemporaryFile() as tar:
         if dst_path == "-":
             shutil.copyfileobj(response, sys.stdout.buffer)
@@ -155,6 +158,8 @@ def copy_to_container(args: argparse.Namespace, src_path: str, container: str, d
         target = found["linkTarget"]
         found = _stat(api, container, target)
     exists, is_dir = found is not None, bool(found and found["mode"] & GO_MODE_DIR)
+    import tempfile
+
     with tempfile.TemporaryFile() as tar:
         if src_path == "-":
             if not is_dir:
@@ -302,10 +307,10 @@ _HELP = {
 }
 
 
-def add_parsers(verbs, group_verbs) -> None:
-    """Add cp, export, diff and commit at the top level (``verbs``) and under `container`."""
-    for subparsers in (verbs, group_verbs):
-        for verb in _HELP:
+def add_parsers(subparsers, only: str | None = None) -> None:
+    """Add cp, export, diff and commit (or ``only`` that one of them) to ``subparsers``."""
+    for verb in _HELP:
+        if only is None or only == verb:
             _add_verb(subparsers, verb)
 
 

@@ -4,7 +4,7 @@ Implements: spec/engine.md ENGINE-CLI-010 .. ENGINE-CLI-019, ENGINE-CLI-021 .. E
 Explained:  chapters/05-engine.md#the-cli
 Modelled on: docker/cli's cli/command/container (run.go, start.go, hijack.go, utils.go)
 
-    add_parsers(verbs)      the `container` group and its top-level aliases (run, ps, rm, ...)
+    add_parsers(verbs, only)  the `container` group and its top-level aliases (run, ps, rm, ...)
     cmd_<verb>(args) -> exit status, one per verb
 
     run -d:  create ──404──▶ "Unable to find image" ▶ pull ▶ create ──▶ start ──▶ print the ID
@@ -21,7 +21,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from minidock.cli import container_exec, container_files, container_list
+from minidock.cli import container_list
 from minidock.cli import container_run as run
 from minidock.cli.common import client as _client
 from minidock.errors import MinidockError
@@ -372,16 +372,29 @@ _HELP = {
 }
 
 
-def add_parsers(verbs) -> None:
-    """Add the container verbs to the top-level subparsers ``verbs``."""
+def add_parsers(verbs, only: str | None = None) -> None:
+    """Add the container verbs to the top-level subparsers ``verbs``.
+
+    ``only``: the one top-level word of this command line; the other verbs are not
+    built (ENGINE-CLI-026: `run` alone has some sixty flags, and building them costs).
+    """
+    from minidock.cli import container_exec, container_files
+
+    def wanted(verb: str) -> bool:
+        return only is None or only == verb
+
     for verb in VERBS:
-        _add_verb(verbs, verb)
-    group = verbs.add_parser("container", help="manage containers")
-    sub = group.add_subparsers(dest="container_verb", required=True, metavar="COMMAND")
-    for verb in VERBS:
-        if verb == "ps":
-            _add_verb(sub, "ps", "ls", aliases=("ps", "list"), in_group=True)
-        else:
-            _add_verb(sub, verb, in_group=True)
-    container_files.add_parsers(verbs, sub)  # cp, export, diff, commit
-    container_exec.add_parsers(verbs, sub)   # exec
+        if wanted(verb):
+            _add_verb(verbs, verb)
+    container_files.add_parsers(verbs, only)  # cp, export, diff, commit
+    container_exec.add_parsers(verbs, only)   # exec
+    if wanted("container"):
+        group = verbs.add_parser("container", help="manage containers")
+        sub = group.add_subparsers(dest="container_verb", required=True, metavar="COMMAND")
+        for verb in VERBS:
+            if verb == "ps":
+                _add_verb(sub, "ps", "ls", aliases=("ps", "list"), in_group=True)
+            else:
+                _add_verb(sub, verb, in_group=True)
+        container_files.add_parsers(sub)
+        container_exec.add_parsers(sub)

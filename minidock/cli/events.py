@@ -68,7 +68,8 @@ def cmd_events(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_parsers(verbs) -> None:
+def add_parsers(verbs, only: str | None = None) -> None:
+    """Add this topic's verbs; ``only`` (the command line's verb) is ignored: they are few."""
     events = verbs.add_parser("events", help="show the daemon's events as they happen")
     events.add_argument("--since", help="show events since this time (epoch, RFC 3339, or 10m)")
     events.add_argument("--until", help="stop at this time")

@@ -408,8 +408,8 @@ def _add(verbs, names: list[str], help: str, setup) -> None:
         setup(verbs.add_parser(name, help=help))
 
 
-def add_parsers(verbs) -> None:
-    """Add the image verbs to the top-level subparsers ``verbs``."""
+def add_parsers(verbs, only: str | None = None) -> None:
+    """Add the image verbs to the top-level subparsers ``verbs``. ``only``: ignored, all are built (they are few)."""
     image = verbs.add_parser("image", help="manage images").add_subparsers(dest="image_verb", required=True)
 
     boot = image.add_parser("bootstrap", help="build an embedded image: busybox (no network) or debian")

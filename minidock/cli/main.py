@@ -61,30 +61,71 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+# Each topic module defines its verbs with add_parsers(verbs). A command line imports
+# only the module of its verb (ENGINE-CLI-026): argparse for every verb and the
+# imports behind them would cost the CLI more than the daemon takes to run a container.
+# tests/engine/test_cli_startup.py checks this table against what each module defines.
+TOPICS = {
+    "minidock.cli.containers:add_parsers": (
+        "attach", "commit", "container", "cp", "create", "diff", "exec", "export", "inspect", "kill",
+        "logs", "pause", "port", "ps", "rename", "restart", "rm", "run", "start", "stop", "top",
+        "unpause", "wait"),
+    "minidock.cli.events:add_parsers": ("events",),
+    "minidock.cli.images:add_parsers": ("history", "image", "images", "import", "load", "rmi", "save", "tag"),
+    "minidock.cli.system:add_parsers": ("stats", "system", "update"),
+    "minidock.lab.cli:add_parsers": ("lab",),
+}
+# global options that take a value: the verb is the first word that is neither these nor their values
+_VALUED = {"-H", "--host", "--tlscacert", "--tlscert", "--tlskey"}
+
+
+def first_verb(argv: list[str]) -> str | None:
+    """The verb of a command line, skipping the global options before it."""
+    skip = False
+    for word in argv:
+        if skip:
+            skip = False
+        elif word in _VALUED:
+            skip = True
+        elif not word.startswith("-"):
+            return word
+    return None
+
+
+def build_parser(verb: str | None = None) -> argparse.ArgumentParser:
+    """The parser for ``verb`` only, or for every verb when it is None or unknown (help, typos)."""
     parser = argparse.ArgumentParser(prog="minidock", description="A readable Docker, in Python.")
     parser.add_argument("-H", "--host", default=os.environ.get("MINIDOCK_HOST", DEFAULT_HOST),
-                        help="daemon socket to connect to (env MINIDOCK_HOST)")
+                        help="daemon socket to connect to: unix:///path or tcp://host:port (env MINIDOCK_HOST)")
+    parser.add_argument("--tls", action="store_true", help="use TLS; implied by --tlsverify")
+    parser.add_argument("--tlsverify", action="store_true",
+                        default=os.environ.get("MINIDOCK_TLS_VERIFY", "") not in ("", "0"),
+                        help="use TLS and verify the daemon (env MINIDOCK_TLS_VERIFY)")
+    parser.add_argument("--tlscacert", help="trust certificates signed by this CA (default $MINIDOCK_CERT_PATH/ca.pem)")
+    parser.add_argument("--tlscert", help="TLS certificate file (default $MINIDOCK_CERT_PATH/cert.pem)")
+    parser.add_argument("--tlskey", help="TLS key file (default $MINIDOCK_CERT_PATH/key.pem)")
     parser.add_argument("-v", "--version", action="store_true", help="print the version and quit")
     verbs = parser.add_subparsers(dest="verb")
 
     verbs.add_parser("version", help="show client and server versions").set_defaults(handler=cmd_version)
     verbs.add_parser("info", help="show system-wide information").set_defaults(handler=cmd_info)
+    if verb in ("version", "info"):
+        return parser
+    import importlib
 
-    # each topic adds its own verbs; their handlers import what they need when run
-    from minidock.cli import containers, events, images, system
-    from minidock.lab.cli import add_parser as add_lab_parser
-
-    images.add_parsers(verbs)
-    containers.add_parsers(verbs)
-    events.add_parsers(verbs)
-    system.add_parsers(verbs)
-    add_lab_parser(verbs)
+    wanted = [topic for topic, words in TOPICS.items() if verb in words]
+    for topic in wanted or TOPICS:
+        module, _, function = topic.partition(":")
+        getattr(importlib.import_module(module), function)(verbs, only=verb if wanted else None)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    verb = first_verb(argv)
+    if verb is None and ("-v" in argv or "--version" in argv):
+        verb = "version"  # the version flag needs no verb's parser
+    parser = build_parser(verb)
     args = parser.parse_args(argv)
     if args.version:
         print(f"minidock version {minidock.__version__}, API {minidock.API_VERSION}")

@@ -145,7 +145,8 @@ def cmd_prune(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_parsers(verbs) -> None:
+def add_parsers(verbs, only: str | None = None) -> None:
+    """Add this topic's verbs; ``only`` (the command line's verb) is ignored: they are few."""
     stats = verbs.add_parser("stats", help="a live stream of containers' resource usage")
     stats.add_argument("names", nargs="*")
     stats.add_argument("-a", "--all", action="store_true", help="all containers (default: running)")

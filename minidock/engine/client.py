@@ -1,26 +1,26 @@
-"""A small Engine API client over a unix socket, with the standard library only.
+"""A small Engine API client over a unix socket or TCP (with TLS), with the standard library only.
 
-Implements: spec/engine.md ENGINE-CLI-001
+Implements: spec/engine.md ENGINE-CLI-001, ENGINE-CLI-026
 Explained:  chapters/05-engine.md#the-client
 
-    Client(host).request(method, path, body) -> (status, headers, bytes)
+    Client(host, tls=None).request(method, path, body) -> (status, headers, bytes)
     Client(host).json(method, path, body)    -> decoded JSON, or the error tree
     Client(host).stream(method, path, ...)   -> the live response (logs -f, wait), no timeout
     Client(host).hijack(method, path, ...)   -> the raw stream after `101 UPGRADED` (attach)
     Client(host).upgrade(method, path, body) -> Hijacked: read its stream, send(), close_write()
 
 Used by the CLI, and by compose and swarm (clients of the API, never of the
-engine's internals). Kept on http.client so that `minidock` starts fast.
+engine's internals). The wire is minidock/engine/http1.py, not http.client, so
+that `minidock` starts fast.
 """
 
 from __future__ import annotations
 
-import http.client
 import json
 import socket
-from typing import Any
 
 from minidock import API_VERSION
+from minidock.engine.http1 import Connection, Response, TLSOptions, open_socket, parse_endpoint
 from minidock.errors import (Conflict, InvalidArgument, MinidockError, NotFound,
                              NotImplemented, Unavailable)
 
@@ -28,43 +28,47 @@ DEFAULT_HOST = "unix:///run/minidock/minidock.sock"
 _BY_STATUS = {400: InvalidArgument, 404: NotFound, 409: Conflict, 501: NotImplemented}
 
 
-class UnixConnection(http.client.HTTPConnection):
-    """HTTP/1.1 over a unix socket (the benchmarks' load clients use it too)."""
-
-    def __init__(self, path: str, timeout: float) -> None:
-        super().__init__("localhost", timeout=timeout)
-        self.socket_path = path
-
-    def connect(self) -> None:
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(self.timeout)
-        self.sock.connect(self.socket_path)
-
-
 class Client:
-    """Talks to one daemon at ``host`` (``unix:///path``)."""
+    """Talks to one daemon at ``host`` (``unix:///path`` or ``tcp://host:port``)."""
 
-    def __init__(self, host: str = DEFAULT_HOST, timeout: float = 60.0) -> None:
-        if not host.startswith("unix://"):
-            raise InvalidArgument(f"invalid host {host!r}: expected unix:///path/to/socket")
+    def __init__(self, host: str = DEFAULT_HOST, timeout: float = 60.0, tls: TLSOptions | None = None) -> None:
+        try:
+            self.endpoint = parse_endpoint(host, tls)
+        except ValueError as error:
+            raise InvalidArgument(str(error)) from None
         self.host = host
-        self.socket_path = host[len("unix://"):]
+        self.socket_path = self.endpoint.path
         self.timeout = timeout
+
+    def _unavailable(self, error: OSError) -> Unavailable:
+        # [ENGINE-CLI-001] Docker's words when no daemon answers
+        return Unavailable(f"Cannot connect to the minidock daemon at {self.host}. "
+                           "Is the minidock daemon running?")
+
+    def _send(self, method: str, path: str, body: bytes | None, headers: dict[str, str] | None,
+              timeout: float | None) -> Response:
+        connection = Connection(self.endpoint, timeout)
+        try:
+            connection.request(method, f"/v{API_VERSION}{path}", body, headers)
+            return connection.getresponse(own_socket=True)
+        except (FileNotFoundError, ConnectionRefusedError, socket.gaierror) as error:
+            connection.close()
+            raise self._unavailable(error) from None
+        except OSError as error:
+            connection.close()
+            if type(error).__name__.startswith("SSL") or isinstance(error, ConnectionError):
+                # [ENGINE-CLI-027] a refused handshake, said as the docker CLI says it
+                raise Unavailable(f"error during connect to {self.host}: {error}") from None
+            raise
 
     def request(self, method: str, path: str, body: bytes | None = None,
                 headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
         """Send one request to /v1.41{path}; return status, headers and body."""
-        connection = UnixConnection(self.socket_path, self.timeout)
+        response = self._send(method, path, body, headers, self.timeout)
         try:
-            connection.request(method, f"/v{API_VERSION}{path}", body=body, headers=headers or {})
-            response = connection.getresponse()
-            return response.status, dict(response.getheaders()), response.read()
-        except (FileNotFoundError, ConnectionRefusedError):
-            # [ENGINE-CLI-001] Docker's words when no daemon answers
-            raise Unavailable(f"Cannot connect to the minidock daemon at {self.host}. "
-                              "Is the minidock daemon running?") from None
+            return response.status, response.headers, response.read()
         finally:
-            connection.close()
+            response.close()
 
     def json(self, method: str, path: str, body: Any = None,
              content_type: str = "application/json") -> Any:
@@ -81,7 +85,7 @@ class Client:
         return json.loads(raw) if raw else None
 
     def stream(self, method: str, path: str, body: Any = None,
-               headers: dict[str, str] | None = None) -> http.client.HTTPResponse:
+               headers: dict[str, str] | None = None) -> Response:
         """Send one request and return the response once its headers are in, body unread.
 
         For answers that come slowly (`logs --follow`, `wait`): no timeout; the caller
@@ -91,17 +95,10 @@ class Client:
         headers = dict(headers or {})
         if data is not None and not isinstance(body, bytes):
             headers.setdefault("Content-Type", "application/json")
-        connection = UnixConnection(self.socket_path, None)
-        try:
-            connection.request(method, f"/v{API_VERSION}{path}", body=data, headers=headers)
-            response = connection.getresponse()
-        except (FileNotFoundError, ConnectionRefusedError):
-            connection.close()
-            raise Unavailable(f"Cannot connect to the minidock daemon at {self.host}. "
-                              "Is the minidock daemon running?") from None
+        response = self._send(method, path, data, headers, None)
         if response.status >= 400:
             raw = response.read()
-            connection.close()
+            response.close()
             raise daemon_error(response.status, raw)
         return response
 
@@ -122,13 +119,10 @@ class Client:
         What the daemon sends is read from the result (``read``, ``read1``); what we
         send goes to the container's (or the exec's) stdin; ``close_write()`` is its EOF.
         """
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
-            sock.connect(self.socket_path)
-        except (FileNotFoundError, ConnectionRefusedError):
-            sock.close()
-            raise Unavailable(f"Cannot connect to the minidock daemon at {self.host}. "
-                              "Is the minidock daemon running?") from None
+            sock = open_socket(self.endpoint, None)
+        except (FileNotFoundError, ConnectionRefusedError, socket.gaierror) as error:
+            raise self._unavailable(error) from None
         data = b"" if body is None else body if isinstance(body, bytes) else json.dumps(body).encode()
         lines = [f"{method} /v{API_VERSION}{path} HTTP/1.1", "Host: localhost",
                  "Connection: Upgrade", "Upgrade: tcp", f"Content-Length: {len(data)}"]
@@ -176,6 +170,8 @@ class Hijacked:
 
     def close_write(self) -> None:
         """Half-close: the end of our input (the container's stdin sees EOF); we still read."""
+        if hasattr(self.socket, "unwrap"):
+            return  # TLS has no half-close that keeps the read side (Python drops the session)
         try:
             self.socket.shutdown(socket.SHUT_WR)
         except OSError:

@@ -1,10 +1,11 @@
 """The daemon's configuration: dockerd's flags, parsed and checked.
 
-Implements: spec/engine.md ENGINE-D-001 .. ENGINE-D-003, ENGINE-D-006
+Implements: spec/engine.md ENGINE-D-001 .. ENGINE-D-003, ENGINE-D-006, ENGINE-D-011
 Explained:  chapters/05-engine.md#the-daemon
 
     parse_args(argv) -> DaemonConfig     flags and daemon.json (--config-file); errors are InvalidArgument
-    parse_host("unix:///run/x.sock") -> "/run/x.sock"
+    parse_host("unix:///run/x.sock") -> ("unix", "/run/x.sock")   parse_host("tcp://0.0.0.0:2376") -> ("tcp", ("0.0.0.0", 2376))
+    server_tls(flags) -> ServerTLS | None   what -H tcp:// needs: TLS, or --tls=false said out loud
 
 Rules: every path a daemon writes comes from here, so several daemons with
 different --data-root, --exec-root, socket, bridge and subnet run side by side.
@@ -28,10 +29,19 @@ _BRIDGE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")  # IFNAMSIZ - 1
 
 
 @dataclasses.dataclass(frozen=True)
+class ServerTLS:
+    """The daemon's certificate, and the CA its clients' certificates must be signed by (--tlsverify)."""
+
+    cert: str
+    key: str
+    ca: str | None = None  # set: clients without a certificate signed by it are refused
+
+
+@dataclasses.dataclass(frozen=True)
 class DaemonConfig:
     """Everything a daemon is told at start-up."""
 
-    socket_path: str
+    socket_path: str | None  # the unix socket, if one of the -H is unix://
     data_root: str
     exec_root: str
     bridge: str
@@ -40,16 +50,52 @@ class DaemonConfig:
     insecure_registries: tuple[str, ...] = ()
     debug: bool = False
     shutdown_timeout: int = 15
+    tcp: tuple[tuple[str, int], ...] = ()  # the -H tcp://HOST:PORT
+    tls: ServerTLS | None = None           # None on TCP only after an explicit --tls=false
+    pid_file: str = ""
 
 
-def parse_host(host: str) -> str:
-    """Return the socket path of a ``unix://`` host; other schemes are refused."""
-    if host.startswith("unix://"):
-        path = host[len("unix://"):]
-        if path.startswith("/"):
-            return path
-    # [ENGINE-D-002] only unix sockets: a TCP API without TLS would be open to anyone
-    raise InvalidArgument(f"invalid host {host!r}: minidock listens on unix:///absolute/path only")
+def parse_host(host: str) -> tuple[str, object]:
+    """``unix:///path`` -> ("unix", path); ``tcp://host:port`` -> ("tcp", (host, port))."""
+    if host.startswith("unix://") and host[len("unix://"):].startswith("/"):
+        return "unix", host[len("unix://"):]
+    if host.startswith("tcp://"):
+        address, colon, port = host[len("tcp://"):].rstrip("/").rpartition(":")
+        if colon and port.isdigit() and 0 < int(port) < 65536:
+            return "tcp", (address.strip("[]") or "0.0.0.0", int(port))
+    # [ENGINE-D-002] a host is a unix socket or a TCP address with its port
+    raise InvalidArgument(f"invalid host {host!r}: expected unix:///absolute/path or tcp://ADDRESS:PORT")
+
+
+def _flag_bool(text: str) -> bool:
+    """dockerd's boolean flags take --flag, --flag=true and --flag=false."""
+    if text.lower() in ("1", "true"):
+        return True
+    if text.lower() in ("0", "false"):
+        return False
+    raise argparse.ArgumentTypeError(f"invalid boolean value {text!r}")
+
+
+def server_tls(tls: bool | None, verify: bool, ca: str | None, cert: str | None, key: str | None,
+               tcp: list[str]) -> ServerTLS | None:
+    """The TLS a TCP listener gets, or an error: no plain TCP unless --tls=false says so."""
+    import os
+
+    if not (tls or verify):
+        if tcp and tls is None:
+            # [ENGINE-D-011] the API is root on this host: plain TCP only when asked for by name
+            raise InvalidArgument(
+                f"refusing to listen on {', '.join(tcp)} without TLS: anyone who can reach the port would be "
+                "root on this host. Use --tlsverify with --tlscacert, --tlscert and --tlskey, "
+                "or --tls=false to accept that risk")
+        return None
+    folder = os.path.expanduser("~/.minidock")  # dockerd's default is ~/.docker
+    cert, key = cert or os.path.join(folder, "cert.pem"), key or os.path.join(folder, "key.pem")
+    ca = (ca or os.path.join(folder, "ca.pem")) if verify else None
+    for what, path in (("--tlscert", cert), ("--tlskey", key), ("--tlscacert", ca)):
+        if path is not None and not os.path.isfile(path):
+            raise InvalidArgument(f"could not load TLS material: {what} {path}: no such file")
+    return ServerTLS(cert=cert, key=key, ca=ca)
 
 
 DEFAULT_CONFIG_FILE = "/etc/minidock/daemon.json"
@@ -59,7 +105,9 @@ FILE_KEYS = {
     "exec-root": ("exec_root", DEFAULT_EXEC_ROOT), "bridge": ("bridge", DEFAULT_BRIDGE),
     "bip": ("bip", DEFAULT_BIP), "live-restore": ("live_restore", False),
     "insecure-registries": ("insecure_registry", []), "debug": ("debug", False),
-    "shutdown-timeout": ("shutdown_timeout", 15),
+    "shutdown-timeout": ("shutdown_timeout", 15), "pidfile": ("pidfile", None),
+    "tls": ("tls", None), "tlsverify": ("tlsverify", False), "tlscacert": ("tlscacert", None),
+    "tlscert": ("tlscert", None), "tlskey": ("tlskey", None),
 }
 
 
@@ -68,7 +116,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="minidockd", description="The minidock daemon.")
     parser.add_argument("--config-file", default=None,
                         help=f"daemon configuration file (JSON, dockerd's keys; default {DEFAULT_CONFIG_FILE})")
-    parser.add_argument("-H", "--host", action="append", default=None, help="socket to listen on")
+    parser.add_argument("-H", "--host", action="append", default=None,
+                        help="where to listen: unix:///path (the default) or tcp://ADDRESS:PORT (TLS)")
+    parser.add_argument("-p", "--pidfile", default=None, help="pid file (default EXEC_ROOT/minidockd.pid)")
+    parser.add_argument("--tls", nargs="?", const=True, type=_flag_bool, default=None,
+                        help="serve TCP with TLS (implied by --tlsverify); --tls=false: plain TCP, open to all")
+    parser.add_argument("--tlsverify", action="store_true", default=None,
+                        help="TLS, and clients must show a certificate signed by --tlscacert")
+    parser.add_argument("--tlscacert", default=None, help="trust client certificates signed by this CA")
+    parser.add_argument("--tlscert", default=None, help="the daemon's TLS certificate")
+    parser.add_argument("--tlskey", default=None, help="the daemon's TLS key")
     parser.add_argument("--data-root", default=None, help="root of persistent state")
     parser.add_argument("--exec-root", default=None, help="root of run-time state")
     parser.add_argument("-b", "--bridge", default=None, help="name of the default bridge")
@@ -125,8 +182,12 @@ def parse_args(argv: list[str] | None) -> DaemonConfig:
     args = argparse.Namespace(**merge(flags, read_config_file(config_file or DEFAULT_CONFIG_FILE,
                                                               explicit=config_file is not None)))
     hosts = args.host if isinstance(args.host, list) else [args.host]
-    if len(hosts) != 1:
-        raise InvalidArgument(f"minidockd listens on exactly one socket, not {len(hosts)}: {', '.join(hosts)}")
+    parsed = [parse_host(host) for host in hosts]
+    sockets = [where for kind, where in parsed if kind == "unix"]
+    if len(sockets) > 1:
+        raise InvalidArgument(f"minidockd listens on one unix socket at most, not {len(sockets)}: {', '.join(sockets)}")
+    tcp = [host for host in hosts if host.startswith("tcp://")]
+    tls = server_tls(args.tls, bool(args.tlsverify), args.tlscacert, args.tlscert, args.tlskey, tcp)
     if not _BRIDGE_NAME.match(args.bridge):
         raise InvalidArgument(f"invalid bridge name {args.bridge!r}: 1-15 letters, digits, '_', '.', '-'")
     try:
@@ -137,7 +198,10 @@ def parse_args(argv: list[str] | None) -> DaemonConfig:
         # [ENGINE-D-003] a bad --bip is refused at start-up, not when the first container starts
         raise InvalidArgument(f"invalid --bip {args.bip!r}: expected an address with a prefix, like 172.29.0.1/16") from None
     return DaemonConfig(
-        socket_path=parse_host(hosts[0]),
+        socket_path=sockets[0] if sockets else None,
+        tcp=tuple(where for kind, where in parsed if kind == "tcp"),
+        tls=tls,
+        pid_file=args.pidfile or f"{args.exec_root}/minidockd.pid",
         data_root=args.data_root,
         exec_root=args.exec_root,
         bridge=args.bridge,

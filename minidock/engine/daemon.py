@@ -1,12 +1,12 @@
 """`minidockd`: the daemon's start-up. The one place that wires the object graph.
 
-Implements: spec/engine.md ENGINE-D-001 .. ENGINE-D-004
+Implements: spec/engine.md ENGINE-D-001 .. ENGINE-D-004, ENGINE-D-011
 Explained:  chapters/05-engine.md#the-daemon
 Modelled on: dockerd's cmd/dockerd (flags -> config -> daemon -> API server)
 
     main(argv): parse flags -> make the roots -> refuse a second daemon on the
-    same socket -> build backends -> serve the API on the unix socket until
-    SIGTERM/SIGINT -> remove the socket and pid file.
+    same socket -> build backends -> serve the API on the unix socket (and on
+    TCP, with TLS) until SIGTERM/SIGINT -> remove the socket and pid file.
 
 Rules: collaborators come in through constructors, built here and nowhere else.
 """
@@ -40,16 +40,16 @@ def _socket_answers(path: str) -> bool:
 
 def prepare(config: DaemonConfig) -> None:
     """Make the daemon's directories; refuse to start beside a live daemon on the same socket."""
-    for directory in (config.data_root, config.exec_root, os.path.dirname(config.socket_path)):
+    for directory in (config.data_root, config.exec_root, os.path.dirname(config.pid_file),
+                      *([os.path.dirname(config.socket_path)] if config.socket_path else [])):
         os.makedirs(directory, mode=0o711, exist_ok=True)
-    if _socket_answers(config.socket_path):
+    if config.socket_path and _socket_answers(config.socket_path):
         # [ENGINE-D-004] one socket, one daemon
         raise Conflict(f"a daemon is already listening on {config.socket_path}")
-    pid_file = os.path.join(config.exec_root, "minidockd.pid")
-    if _pid_file_is_live(pid_file):
+    if _pid_file_is_live(config.pid_file):
         # [ENGINE-D-004] one exec root, one daemon (dockerd's words, with our file)
-        raise Conflict(f"pid file found, ensure minidockd is not running or delete {pid_file}")
-    if os.path.exists(config.socket_path):
+        raise Conflict(f"pid file found, ensure minidockd is not running or delete {config.pid_file}")
+    if config.socket_path and os.path.exists(config.socket_path):
         os.unlink(config.socket_path)  # a stale socket from a daemon that died
 
 
@@ -86,15 +86,10 @@ async def serve(config: DaemonConfig) -> None:
     # streams (events, logs -f, attach) would hold a graceful stop for aiohttp's default 60 s
     runner = HalfCloseRunner(app, access_log=log if config.debug else None, shutdown_timeout=2.0)
     await runner.setup()
-    site = web.UnixSite(runner, config.socket_path)
-    await site.start()
-    os.chmod(config.socket_path, 0o660)
-    _give_to_group(config.socket_path, "minidock")
-    ours = os.stat(config.socket_path).st_ino
-    pid_file = os.path.join(config.exec_root, "minidockd.pid")
+    ours = await _listen(runner, config)
+    pid_file = config.pid_file
     with open(pid_file, "w") as file:
         file.write(f"{os.getpid()}\n")
-    log.info("API listening on %s", config.socket_path)
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -106,13 +101,55 @@ async def serve(config: DaemonConfig) -> None:
         log.info("shutting down")
         await containers.shutdown(config.live_restore, config.shutdown_timeout)
         await runner.cleanup()
-        for path in (config.socket_path, pid_file):
+        for path in filter(None, (config.socket_path, pid_file)):
             try:
                 if path == config.socket_path and os.stat(path).st_ino != ours:
                     continue  # a newer daemon's socket: not ours to remove
                 os.unlink(path)
             except FileNotFoundError:
                 pass
+
+
+async def _listen(runner, config: DaemonConfig) -> int | None:
+    """Serve on the unix socket (mode 0660, group minidock) and on each TCP address.
+
+    Returns the socket's inode, so that shutting down removes only our own socket.
+    """
+    from aiohttp import web
+
+    ours = None
+    if config.socket_path:
+        await web.UnixSite(runner, config.socket_path).start()
+        os.chmod(config.socket_path, 0o660)
+        _give_to_group(config.socket_path, "minidock")
+        ours = os.stat(config.socket_path).st_ino
+        log.info("API listening on %s", config.socket_path)
+    for host, port in config.tcp:
+        if config.tls is None:
+            # [ENGINE-D-011] asked for with --tls=false: said loudly, as dockerd does
+            for line in ("Binding to IP address without --tlsverify is insecure and gives root access on this",
+                         "machine to everyone who has access to your network.",
+                         f"Listening on tcp://{host}:{port} WITHOUT TLS: anyone who can reach this port",
+                         "can run any container, mount / and become root on this host."):
+                log.warning("!!! %s", line)
+        elif config.tls.ca is None:
+            log.warning("!!! TLS without --tlsverify on tcp://%s:%s: the traffic is encrypted but any "
+                        "client may connect, and any client is root on this host", host, port)
+        await web.TCPSite(runner, host, port, ssl_context=_ssl_context(config.tls)).start()
+        log.info("API listening on tcp://%s:%s%s", host, port, " (TLS)" if config.tls else "")
+    return ours
+
+
+def _ssl_context(tls):
+    """The server side of TLS: our certificate; with a CA, clients must show one it signed."""
+    if tls is None:
+        return None
+    import ssl
+
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=tls.ca)
+    context.load_cert_chain(tls.cert, tls.key)
+    context.verify_mode = ssl.CERT_REQUIRED if tls.ca else ssl.CERT_NONE
+    return context
 
 
 def _give_to_group(path: str, name: str) -> None:

@@ -33,6 +33,11 @@ if TYPE_CHECKING:
 DEFAULT_PACKAGE = "minidock"
 
 
+def add_parsers(subparsers: argparse._SubParsersAction, only: str | None = None) -> None:
+    """`lab` as one of the minidock CLI's topics (minidock/cli/main.py's table)."""
+    add_parser(subparsers)
+
+
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Mount `lab` on a parent CLI's subparsers; the parsed args carry func=run."""
     parser = subparsers.add_parser(
