@@ -71,6 +71,7 @@ TOPICS = {
         "logs", "pause", "port", "ps", "rename", "restart", "rm", "run", "start", "stop", "top",
         "unpause", "wait"),
     "minidock.cli.events:add_parsers": ("events",),
+    "minidock.cli.networks:add_parsers": ("network",),
     "minidock.cli.images:add_parsers": ("history", "image", "images", "import", "load", "rmi", "save", "tag"),
     "minidock.cli.system:add_parsers": ("stats", "system", "update"),
     "minidock.lab.cli:add_parsers": ("lab",),

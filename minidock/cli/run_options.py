@@ -253,7 +253,6 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
     add("-l", "--label", action="append", default=[], help="set meta data on a container")
     add("--stop-signal", help="signal to stop the container")
     add("--restart", help="restart policy to apply when a container exits")
-    add("--network", "--net", help="connect a container to a network (none, host)")
     add("--rm", action="store_true", help="automatically remove the container when it exits")
     add("-t", "--tty", action="store_true", help="allocate a pseudo-TTY")
     add("-i", "--interactive", action="store_true", help="keep STDIN open even if not attached")
@@ -265,6 +264,9 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
                                       "counting retries towards unstable (ms|s|m|h) (default 0s)")
     add("--health-retries", help="consecutive failures needed to report unhealthy")
     add("--no-healthcheck", action="store_true", help="disable any container-specified HEALTHCHECK")
+    from minidock.cli.networks import add_run_flags
+
+    add_run_flags(parser)  # -p -P --expose --network --ip --network-alias --dns --add-host
     parser.add_argument("image", help="the image to run")
     parser.add_argument("command", nargs=argparse.REMAINDER, help="the command and its arguments")
 
@@ -329,4 +331,7 @@ def create_body(args: argparse.Namespace, environ: Mapping[str, str], detach: bo
     if args.cap_drop:
         host["CapDrop"] = [capability(name) for name in args.cap_drop]
     config["HostConfig"] = host
+    from minidock.cli.networks import apply_run_flags
+
+    apply_run_flags(args, config)
     return config

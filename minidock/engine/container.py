@@ -104,6 +104,7 @@ class Container:
     driver: str = "overlay2"
     manually_stopped: bool = False    # stop or kill by a user: no restart policy brings it back
     was_running: bool = False         # running when the daemon stopped (on-failure starts it again)
+    network_settings: dict = dataclasses.field(default_factory=dict)  # engine.networks keeps it
 
     # -- files ----------------------------------------------------------------------------
 
@@ -160,6 +161,9 @@ class Container:
 
     def summary(self) -> dict[str, Any]:
         """One row of GET /containers/json (ContainerSummary)."""
+        from minidock.engine.networks import settings_view
+        from minidock.networking.ports import summary_ports
+
         # Docker's list view: an argument with a space in it is wrapped in single quotes, unescaped
         command = " ".join([self.path, *(f"'{arg}'" if " " in arg else arg for arg in self.args)])
         return {
@@ -169,17 +173,19 @@ class Container:
             "ImageID": self.image_id,
             "Command": command,
             "Created": int(parse_time(self.created)),
-            "Ports": [],
+            "Ports": summary_ports(self.network_settings.get("Ports") or []),
             "Labels": self.config.get("Labels") or {},
             "State": self.state.status,
             "Status": self.status_line(),
             "HostConfig": {"NetworkMode": self.host_config.get("NetworkMode") or "default"},
-            "NetworkSettings": {"Networks": {}},
+            "NetworkSettings": {"Networks": settings_view(self.network_settings, None)["Networks"]},
             "Mounts": [],
         }
 
     def inspect(self) -> dict[str, Any]:
         """GET /containers/{id}/json (ContainerInspectResponse)."""
+        from minidock.engine.networks import settings_view
+
         config = {"Hostname": self.id[:12], "Domainname": "", "User": "", "AttachStdin": False,
                   "AttachStdout": False, "AttachStderr": False, "Tty": False, "OpenStdin": False,
                   "StdinOnce": False, "Env": None, "Cmd": None, "Image": self.image_name,
@@ -192,7 +198,7 @@ class Container:
             "Args": self.args,
             "State": self.state.to_api(),
             "Image": self.image_id,
-            "ResolvConfPath": "",
+            "ResolvConfPath": os.path.join(self.root, "resolv.conf") if self.network_settings else "",
             "HostnamePath": os.path.join(self.root, "hostname"),
             "HostsPath": os.path.join(self.root, "hosts"),
             "LogPath": self.log_path,
@@ -210,8 +216,7 @@ class Container:
             "GraphDriver": {"Name": self.driver, "Data": {}},
             "Mounts": [],
             "Config": config,
-            "NetworkSettings": {"Bridge": "", "SandboxID": "", "Ports": {}, "Networks": {},
-                                "IPAddress": "", "Gateway": "", "MacAddress": ""},
+            "NetworkSettings": settings_view(self.network_settings, self.config.get("ExposedPorts")),
         }
 
 

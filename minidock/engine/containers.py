@@ -50,8 +50,7 @@ from minidock.runtime.config import LOG_PATH, OPEN_STDIN
 log = logging.getLogger("minidockd.containers")
 
 # Config/HostConfig fields minidock does not honour yet: refused, never silently dropped
-UNSUPPORTED_HOST = ("Binds", "Mounts", "PortBindings", "Links", "VolumesFrom", "Devices", "Dns",
-                    "ExtraHosts", "Tmpfs")
+UNSUPPORTED_HOST = ("Binds", "Mounts", "Links", "VolumesFrom", "Devices", "Tmpfs")
 
 
 DETACH_KEYS = b"\x10\x11"  # ctrl-p ctrl-q, Docker's default
@@ -72,8 +71,9 @@ class ContainerService:
     """The containers of one daemon."""
 
     def __init__(self, data_root: str, exec_root: str, images: ImageService,
-                 events: Events | None = None) -> None:
+                 events: Events | None = None, networks=None) -> None:
         self.images = images
+        self.networks = networks  # engine.networks.NetworkService (None: loopback only, as before)
         self.events = events or Events()
         self.data_root = os.path.join(data_root, "containers")
         self.exec_root = os.path.join(exec_root, "containers")
@@ -146,11 +146,13 @@ class ContainerService:
         args = bundle.command(config, image_config)  # [ENGINE-CTR-010] refused now, not at start
         config = bundle.merged_config(config, image_config)
         health.Check.from_config(config.get("Healthcheck"))  # [ENGINE-HLT-001] a bad check is a 400 now
+        network_settings = self.networks.plan_container(body) if self.networks else {}  # [NET-051]
         container_id = secrets.token_hex(32)
         container = Container(
             id=container_id, name=name, created=now(), image_id=record.id, image_name=image_name,
             config={**config, "Image": image_name}, host_config=host, path=args[0], args=args[1:],
-            root=os.path.join(self.data_root, container_id), driver=self.images.driver)
+            root=os.path.join(self.data_root, container_id), driver=self.images.driver,
+            network_settings=network_settings)
         os.makedirs(container.root, mode=0o700)
         open(container.log_path, "ab").close()  # followers open it before the first run
         try:
@@ -205,7 +207,8 @@ class ContainerService:
         mounts = await asyncio.to_thread(self.images.container_mounts, container.id)
         await asyncio.to_thread(mounting.mount_all, mounts, rootfs)
         try:
-            await asyncio.to_thread(self._write_bundle, container, bundle_dir, rootfs)
+            network = await self.networks.attach(container) if self.networks else None
+            await asyncio.to_thread(self._write_bundle, container, bundle_dir, rootfs, network)
             await self.creator.create(bundle_dir, container.id)  # [ENGINE-CTR-017]
             faults.point("start:after-runtime-create")
             self.expect_run(container)
@@ -215,6 +218,8 @@ class ContainerService:
             await asyncio.to_thread(lifecycle.start, self.runtime_root, container.id)
         except BaseException:
             await asyncio.to_thread(self._forget_runtime, container)
+            if self.networks:
+                await self.networks.detach(container)
             await asyncio.to_thread(mounting.unmount, rootfs)
             raise
         container.state.status = "running"
@@ -225,21 +230,25 @@ class ContainerService:
         container.state.started_at = now()
         container.save()
 
-    def _write_bundle(self, container: Container, bundle_dir: str, rootfs: str) -> dict:
-        """config.json, /etc/hostname and /etc/hosts for this run."""
+    def _write_bundle(self, container: Container, bundle_dir: str, rootfs: str, network=None) -> dict:
+        """config.json, /etc/hostname, /etc/hosts (and resolv.conf, from the network) for this run."""
         hostname = container.config.get("Hostname") or container.id[:12]
         with open(os.path.join(container.root, "hostname"), "w") as file:
             file.write(hostname + "\n")
-        with open(os.path.join(container.root, "hosts"), "w") as file:
-            file.write(f"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n")
-        extra = [{"destination": f"/etc/{name}", "type": "bind", "source": os.path.join(container.root, name),
-                  "options": ["rbind", "rprivate"]}
-                 for name in ("hostname", "hosts") if os.path.isdir(os.path.join(rootfs, "etc"))]
+        if network is None or not network.hosts:
+            with open(os.path.join(container.root, "hosts"), "w") as file:
+                file.write(f"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n")
+        sources = {"hostname": os.path.join(container.root, "hostname"), "hosts": os.path.join(container.root, "hosts")}
+        if network is not None and network.hosts:  # [NET-020] [NET-021] the network service wrote them
+            sources.update(hosts=network.hosts, **{"resolv.conf": network.resolv_conf})
+        extra = [{"destination": f"/etc/{name}", "type": "bind", "source": source, "options": ["rbind", "rprivate"]}
+                 for name, source in sources.items() if os.path.isdir(os.path.join(rootfs, "etc"))]
         record = self.images.lookup(container.image_id)
         bundle.find_program(rootfs, container.path, bundle.environment(
             container.config, record.config.get("config") or {}, ""))
         document = bundle.oci_config(container.id, container.config, container.host_config,
-                                     record.config.get("config") or {}, rootfs, extra)
+                                     record.config.get("config") or {}, rootfs, extra,
+                                     network.joined if network is not None else None)
         document["annotations"] = {LOG_PATH: container.log_path}
         if container.config.get("OpenStdin"):
             document["annotations"][OPEN_STDIN] = "true"
@@ -320,6 +329,8 @@ class ContainerService:
             code, oom = None, False
         await asyncio.to_thread(self._forget_runtime, container)
         await asyncio.to_thread(mounting.unmount, os.path.join(self.bundle_dir(container), "rootfs"))
+        if self.networks:
+            await self.networks.detach(container)  # [NET-005]
         container.state.status = "exited"
         container.state.exit_code = 137 if code is None else code
         container.state.oom_killed = oom

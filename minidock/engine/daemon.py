@@ -72,16 +72,21 @@ async def serve(config: DaemonConfig) -> None:
     from minidock.engine.containers import ContainerService
     from minidock.engine.events import Events
     from minidock.engine.images import ImageService
+    from minidock.engine.networks import NetworkService
     from minidock.engine.system import System
 
     images = ImageService(config.data_root)
-    containers = ContainerService(config.data_root, config.exec_root, images, Events())
+    networks = NetworkService(config.data_root, config.exec_root, config.bridge, config.bip)
+    await networks.start()  # [NET-015] a bridge or subnet taken by another refuses the start
+    containers = ContainerService(config.data_root, config.exec_root, images, Events(), networks)
+    networks.containers = containers
     images.in_use = containers.users_of
     loop = asyncio.get_running_loop()  # image work runs in threads: events go through the loop
     images.publish = lambda action, image_id, attributes: loop.call_soon_threadsafe(
         containers.events.publish, "image", action, image_id, attributes)
     await containers.restore(config.live_restore)
-    app = make_app(System(config, images, containers), images, containers)
+    await networks.reconcile({c.id for c in containers.containers.values() if c.running})
+    app = make_app(System(config, images, containers), images, containers, networks)
     HalfCloseRunner = _half_close_runner()
     # streams (events, logs -f, attach) would hold a graceful stop for aiohttp's default 60 s
     runner = HalfCloseRunner(app, access_log=log if config.debug else None, shutdown_timeout=2.0)
@@ -100,6 +105,7 @@ async def serve(config: DaemonConfig) -> None:
     finally:
         log.info("shutting down")
         await containers.shutdown(config.live_restore, config.shutdown_timeout)
+        await networks.shutdown(config.live_restore)
         await runner.cleanup()
         for path in filter(None, (config.socket_path, pid_file)):
             try:
@@ -201,7 +207,11 @@ def main(argv: list[str] | None = None) -> int:
     except MinidockError as error:
         print(f"minidockd: {error.message}", file=sys.stderr)
         return 1
-    asyncio.run(serve(config))
+    try:
+        asyncio.run(serve(config))
+    except MinidockError as error:  # refused while starting (a bridge that is not ours, ...)
+        print(f"minidockd: {error.message}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -1,11 +1,20 @@
-"""Networking: bridge, host, none, published ports, DNS, overlay.
+"""Networking: namespaces, bridges, veths, IPAM, netfilter, published ports, embedded DNS.
 
-Implements: spec/networking.md (planned, issue 8)
+Implements: spec/networking.md NET-001 .. NET-062
 Explained:  chapters/07-networking.md
-Modelled on: libnetwork's bridge and overlay drivers
+Modelled on: libnetwork's bridge driver, docker-proxy and the embedded resolver
 
-plan(network, endpoint) -> list[Step] is pure; apply(steps) talks netlink
-(pyroute2) and netfilter. Every driver runs the same reusable test suite.
+    sandbox.py    a container's network namespace: a bind-mounted nsfs file (create, inside, remove)
+    links.py      netlink through pyroute2: bridges, veth pairs, addresses, routes (tagged links)
+    ipam.py       pools, gateways, static and dynamic addresses, a free subnet       (pure)
+    ports.py      -p specs, PortBindings, NetworkSettings.Ports                      (pure)
+    etcfiles.py   /etc/hosts and /etc/resolv.conf                                    (pure)
+    firewall.py   iptables chains per daemon: MASQUERADE, isolation, DNAT     (rules pure, shell thin)
+    proxy.py      the userland proxy: a published port on the host's own addresses
+    dns.py        the embedded DNS of user-defined networks
+    driver.py     the Driver interface; bridge, null (none) and host drivers
 
-Nothing is public yet: this package is a place reserved for issue 8.
+Rules: what needs no kernel is pure and unit-tested without root; each shell
+module does one kind of I/O. The engine (minidock.engine.networks) keeps the
+records and drives these; nothing here imports the engine.
 """

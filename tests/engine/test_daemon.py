@@ -40,9 +40,9 @@ def _ping(sock: str) -> int:
 
 def _own_network() -> list[str]:
     """A bridge name and subnet no other daemon of the suite uses (they run side by side)."""
-    import secrets
+    from tests.harness.engine import spare_network_flags
 
-    return ["--bridge", f"mdt{secrets.token_hex(4)}", "--bip", f"10.214.{secrets.randbelow(250) + 1}.1/24"]
+    return spare_network_flags()
 
 
 def _start(tmp_path, *extra, name="d"):

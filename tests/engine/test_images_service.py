@@ -19,7 +19,7 @@ from minidock.engine.images import ImageService
 from minidock.images import bootstrap
 from minidock.images.snapshots import mount as mounting
 from tests.engine.test_images_tools import rootfs, unique
-from tests.harness.engine import Engine, python_module, stop_daemon, wait_for_ping
+from tests.harness.engine import Engine, python_module, spare_network_flags, stop_daemon, wait_for_ping
 
 
 @pytest.fixture
@@ -88,7 +88,7 @@ def test_names_and_ids_survive_a_restart(tmp_path):
     root = tmp_path / "d"
     argv = [*python_module("minidock.engine.daemon"), "-H", f"unix://{root}/s.sock",
             "--data-root", str(root / "data"), "--exec-root", str(root / "exec"),
-            "--bridge", "mdtimgrs", "--bip", "10.214.12.1/24"]
+            *spare_network_flags()]
     engine = Engine("minidock", f"unix://{root}/s.sock", root / "log",
                     python_module("minidock.cli.main"))
     root.mkdir()

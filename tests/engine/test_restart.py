@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness.engine import Engine, python_module, stop_daemon, wait_for_ping
+from tests.harness.engine import Engine, python_module, spare_network_flags, stop_daemon, wait_for_ping
 
 pytestmark = pytest.mark.usefixtures("only_minidock")
 
@@ -30,6 +30,7 @@ class Daemon:
     def __init__(self, root: Path, *flags: str) -> None:
         self.root = root
         self.flags = flags
+        self.network = spare_network_flags()  # the same bridge at each start: its own
         self.engine = Engine(kind="minidock", host=f"unix://{root}/d.sock", log_path=root / "daemon.log",
                              cli_argv=python_module("minidock.cli.main"))
         self.process: subprocess.Popen | None = None
@@ -37,7 +38,7 @@ class Daemon:
     def start(self) -> "Daemon":
         argv = [*python_module("minidock.engine.daemon"), "-H", self.engine.host,
                 "--data-root", str(self.root / "data"), "--exec-root", str(self.root / "exec"),
-                "--bridge", "mdtrestart", "--bip", "10.214.10.1/24", "--shutdown-timeout", "2", *self.flags]
+                *self.network, "--shutdown-timeout", "2", *self.flags]
         with open(self.engine.log_path, "ab") as log:
             self.process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                             start_new_session=True)

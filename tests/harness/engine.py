@@ -187,6 +187,33 @@ def claim_index(preferred: int) -> tuple[int, object]:
     raise RuntimeError("no free minidock test index (bridges mdt0..mdt255 all taken)")
 
 
+_SPARE_LOCKS: list = []  # held until this process ends
+
+
+def spare_network_flags() -> list[str]:
+    """["--bridge", "mdp<I>", "--bip", "10.212.<I>.1/24"] for a test's own extra daemon.
+
+    Each call claims a fresh index (a flock in /tmp/minidock-test-locks/p<I>, held while this
+    test process lives), so extra daemons of parallel workers and sessions never share a
+    bridge or a subnet; a daemon refuses a bridge it did not make (NET-015). A test that
+    restarts its daemon passes the same flags again: the bridge is its own.
+    """
+    LOCK_DIR.mkdir(exist_ok=True)
+    for index in range(1, 255):
+        lock = open(LOCK_DIR / f"p{index}", "w")
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.close()
+            continue
+        if Path(f"/sys/class/net/mdp{index}").exists():
+            lock.close()  # left by a daemon that was killed: not ours to take
+            continue
+        _SPARE_LOCKS.append(lock)
+        return ["--bridge", f"mdp{index}", "--bip", f"10.212.{index}.1/24"]
+    raise RuntimeError("no spare bridge index (mdp1..mdp254 all taken)")
+
+
 def daemon_argv(root: Path, index: int) -> list[str]:
     """The daemon's command line, with dockerd's flags."""
     return [

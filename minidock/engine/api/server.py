@@ -111,7 +111,7 @@ async def read_json(request: web.Request) -> dict:
     return body
 
 
-def make_app(system: system_routes.SystemBackend, images=None, containers=None) -> web.Application:
+def make_app(system: system_routes.SystemBackend, images=None, containers=None, networks=None) -> web.Application:
     """Build the application: middlewares, then each router's routes.
 
     Each router is a module of minidock.engine.api with register(app, backend, add_route);
@@ -131,4 +131,8 @@ def make_app(system: system_routes.SystemBackend, images=None, containers=None) 
         from minidock.engine.api import filesystem as filesystem_routes
 
         filesystem_routes.register(app, containers, images, add_route)
+    if networks is not None:
+        from minidock.engine.api import networks as network_routes
+
+        network_routes.register(app, networks, containers, add_route)
     return app

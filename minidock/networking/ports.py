@@ -1,0 +1,119 @@
+"""Published ports: `-p` specs, the API's PortBindings, and how inspect and `ps` show them.
+
+Implements: spec/networking.md NET-030 .. NET-033
+Explained:  chapters/07-networking.md#published-ports
+Modelled on: docker/go-connections nat.ParsePortSpecs, and moby's daemon/network.go
+
+    parse_publish("127.0.0.1:8080:80/udp") -> ("80/udp", {"HostIp": "127.0.0.1", "HostPort": "8080"})
+    plan(port_bindings, exposed, publish_all) -> [Binding]       what to open for one container
+    inspect_ports(exposed, published) -> NetworkSettings.Ports
+    summary_ports(published) -> the Ports of `GET /containers/json`
+
+Rules: pure. A host port "" (or 0) is an ephemeral port, chosen when the
+container starts; a host IP "" is every address (0.0.0.0).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+
+from minidock.errors import InvalidArgument
+
+
+@dataclasses.dataclass(frozen=True)
+class Binding:
+    """One published port: host address and port (0 = any free one) to the container's port."""
+
+    protocol: str          # "tcp" or "udp"
+    container_port: int
+    host_ip: str           # "0.0.0.0" for every address
+    host_port: int         # 0 until chosen
+
+    @property
+    def key(self) -> str:
+        return f"{self.container_port}/{self.protocol}"
+
+    def to_api(self) -> dict[str, str]:
+        return {"HostIp": self.host_ip, "HostPort": str(self.host_port)}
+
+
+def _port(text: str, what: str) -> int:
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        # [NET-033] Docker's words
+        raise InvalidArgument(f"invalid {what}: {text}")
+    return int(text)
+
+
+def parse_port_key(key: str) -> tuple[int, str]:
+    """"80/tcp" -> (80, "tcp"); the protocol defaults to tcp."""
+    port, _, protocol = key.partition("/")
+    protocol = protocol or "tcp"
+    if protocol not in ("tcp", "udp", "sctp"):
+        raise InvalidArgument(f"invalid proto: {protocol}")
+    if "-" in port:
+        raise InvalidArgument(f"port ranges are not supported by minidock: {key}")
+    return _port(port, "containerPort"), protocol
+
+
+def parse_publish(spec: str) -> tuple[str, dict[str, str]]:
+    """One `-p` value: [ip:][hostPort:]containerPort[/proto] -> (port key, binding)."""
+    rest, _, protocol = spec.partition("/")
+    parts = rest.rsplit(":", 2)
+    if len(parts) == 3:
+        host_ip, host_port, container_port = parts
+    elif len(parts) == 2:
+        host_ip, (host_port, container_port) = "", parts
+    else:
+        host_ip, host_port, container_port = "", "", parts[0]
+    host_ip = host_ip.strip("[]")
+    if host_ip:
+        try:
+            ipaddress.IPv4Address(host_ip)
+        except ValueError:
+            raise InvalidArgument(f"invalid IP address: {host_ip}") from None
+    port, protocol = parse_port_key(f"{container_port}/{protocol or 'tcp'}")
+    if host_port:
+        _port(host_port, "hostPort")
+    return f"{port}/{protocol}", {"HostIp": host_ip, "HostPort": host_port}
+
+
+def plan(port_bindings: dict | None, exposed: dict | None, publish_all: bool) -> list[Binding]:
+    """[NET-030] The ports to publish: each binding, and with -P every exposed port on an ephemeral one."""
+    out: list[Binding] = []
+    for key, entries in (port_bindings or {}).items():
+        port, protocol = parse_port_key(key)
+        for entry in entries or [{}]:
+            host_port = (entry or {}).get("HostPort") or "0"
+            out.append(Binding(protocol, port, (entry or {}).get("HostIp") or "0.0.0.0",
+                               _port(host_port, "hostPort") if host_port != "0" else 0))
+    if publish_all:
+        bound = {b.key for b in out}
+        for key in exposed or {}:
+            port, protocol = parse_port_key(key)
+            if f"{port}/{protocol}" not in bound:
+                out.append(Binding(protocol, port, "0.0.0.0", 0))
+    return out
+
+
+def check(port_bindings: dict | None) -> None:
+    """Refuse a bad PortBindings at create, not at start."""
+    if port_bindings is not None and not isinstance(port_bindings, dict):
+        raise InvalidArgument("invalid port bindings: an object is expected")
+    plan(port_bindings, None, False)
+
+
+def inspect_ports(exposed: dict | None, published: list[dict]) -> dict[str, list[dict] | None]:
+    """NetworkSettings.Ports: every exposed or published port; None for one not published."""
+    ports: dict[str, list[dict] | None] = {key if "/" in key else f"{key}/tcp": None for key in exposed or {}}
+    for entry in published:
+        ports.setdefault(entry["key"], None)
+        ports[entry["key"]] = [*(ports[entry["key"]] or []), {"HostIp": entry["host_ip"],
+                                                               "HostPort": str(entry["host_port"])}]
+    return ports
+
+
+def summary_ports(published: list[dict]) -> list[dict]:
+    """The Ports of one `GET /containers/json` row."""
+    return [{"IP": e["host_ip"], "PrivatePort": int(e["key"].split("/")[0]), "PublicPort": e["host_port"],
+             "Type": e["key"].split("/")[1]} for e in published]
