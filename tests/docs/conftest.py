@@ -1,8 +1,8 @@
 """Fixtures for the book's tests: the hooks as modules, and a copy of the book's inputs.
 
 The build tests never touch the real files: they copy what `mkdocs build` reads
-(mkdocs.yml, docs/, chapters/, spec/, the labs' README.md pages, minidock/, tests/) into a
-temporary directory, break the copy, and build it there.
+(mkdocs.yml, pyproject.toml, docs/, chapters/, spec/, the labs' README.md pages, minidock/,
+tests/) into a temporary directory, break the copy, and build it there.
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ def copy_book(dest: Path) -> Path:
     dest.mkdir(parents=True, exist_ok=True)
     ignore = shutil.ignore_patterns("__pycache__", "report", "*.pyc")
     shutil.copy2(REPO / "mkdocs.yml", dest / "mkdocs.yml")
+    shutil.copy2(REPO / "pyproject.toml", dest / "pyproject.toml")  # a figure draws its layers
     shutil.copytree(REPO / "docs", dest / "docs", ignore=ignore)
     shutil.copytree(REPO / "minidock", dest / "minidock", ignore=ignore)
     shutil.copytree(REPO / "tests", dest / "tests", ignore=ignore)  # chapters quote tests too
@@ -59,6 +60,15 @@ def copy_book(dest: Path) -> Path:
 def book_copy(tmp_path: Path) -> Path:
     """A private copy of the book's inputs, free to break."""
     return copy_book(tmp_path / "book")
+
+
+@pytest.fixture(scope="module")
+def repo_site(tmp_path_factory) -> Path:
+    """The real repository's book, built once per test module (per xdist worker)."""
+    site = tmp_path_factory.mktemp("site")
+    result = mkdocs_build(REPO, site)
+    assert result.returncode == 0, f"mkdocs build --strict failed:\n{result.stdout}\n{result.stderr}"
+    return site
 
 
 def mkdocs_build(config_dir: Path, site_dir: Path) -> subprocess.CompletedProcess:

@@ -7,20 +7,10 @@ copy of the book's inputs (tests/docs/conftest.py), never on the real files.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 
 from tests.docs.conftest import REPO, mkdocs_build
-
-
-@pytest.fixture(scope="module")
-def repo_site(tmp_path_factory) -> Path:
-    """The real repository's book, built once per module (per xdist worker)."""
-    site = tmp_path_factory.mktemp("site")
-    result = mkdocs_build(REPO, site)
-    assert result.returncode == 0, f"mkdocs build --strict failed:\n{result.stdout}\n{result.stderr}"
-    return site
 
 
 @pytest.mark.spec("DOCS-001")
