@@ -117,7 +117,7 @@ async def open_proxy(protocol: str, host_ip: str, host_port: int, target_ip: str
                 proxy._tasks.add(task)
                 task.add_done_callback(proxy._tasks.discard)
                 return
-            peer.send(data)
+            peer.sendto(data)
 
         async def _open(self, client, first: bytes) -> None:
             front = proxy._transport

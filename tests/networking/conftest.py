@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import secrets
 import subprocess
-import time
+import sys
 from typing import Iterator
 
 import pytest
@@ -106,10 +106,10 @@ class Outside:
         host(*inside, "ip", "link", "set", "lo", "up")
         # answers each connection with the address it came from: NAT shows there
         script = ("import socket\ns=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
-                  f"s.bind(('0.0.0.0', {self.port})); s.listen(8)\n"
+                  f"s.bind(('0.0.0.0', {self.port})); s.listen(8); print('ready', flush=True)\n"
                   "while True:\n c, a = s.accept(); c.sendall((a[0] + '\\n').encode()); c.close()\n")
-        self.server = subprocess.Popen([*inside, "python3", "-c", script])
-        time.sleep(0.3)
+        self.server = subprocess.Popen([*inside, sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+        assert self.server.stdout.readline().strip() == "ready"
 
     def down(self) -> None:
         if self.server is not None:
