@@ -77,7 +77,7 @@ def quotes_in(chapter: str) -> int:
 
 
 def own_words(site: Path) -> dict[str, str]:
-    """For each chapter, one word of its text that no other page has (from the search index).
+    """For each chapter, one word of its text that starts as no word of another page does.
 
     A chapter that has none yet (one being written) is searched by the longest word of its title.
     """
@@ -90,8 +90,10 @@ def own_words(site: Path) -> dict[str, str]:
     chosen = {}
     for chapter in CHAPTERS:
         page = f"chapters/{chapter}/"
-        others = set().union(*(found for name, found in words.items() if name != page))
-        own = sorted(words.get(page, set()) - others, key=lambda word: (-len(word), word))
+        # by its first six letters: the search stems words and matches prefixes
+        others = {word[:6] for name, found in words.items() if name != page for word in found}
+        own = sorted((word for word in words.get(page, set()) if word[:6] not in others),
+                     key=lambda word: (-len(word), word))
         if not own:  # a chapter still being written: the longest word of its title (boosted in the index)
             title = (REPO / "chapters" / f"{chapter}.md").read_text().splitlines()[0].lower()
             own = sorted(re.findall(r"[a-z]{4,}", title), key=lambda word: (-len(word), word))
