@@ -75,6 +75,7 @@ TOPICS = {
     "minidock.cli.images:add_parsers": ("history", "image", "images", "import", "load", "rmi", "save", "tag"),
     "minidock.cli.system:add_parsers": ("stats", "system", "update"),
     "minidock.lab.cli:add_parsers": ("lab",),
+    "minidock.cli.volumes:add_parsers": ("volume",),
 }
 # global options that take a value: the verb is the first word that is neither these nor their values
 _VALUED = {"-H", "--host", "--tlscacert", "--tlscert", "--tlskey"}

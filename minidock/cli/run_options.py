@@ -267,6 +267,9 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
     from minidock.cli.networks import add_run_flags
 
     add_run_flags(parser)  # -p -P --expose --network --ip --network-alias --dns --add-host
+    from minidock.cli import volume_options  # -v, --mount, --tmpfs, --volumes-from
+
+    volume_options.add_flags(parser)
     parser.add_argument("image", help="the image to run")
     parser.add_argument("command", nargs=argparse.REMAINDER, help="the command and its arguments")
 
@@ -330,6 +333,10 @@ def create_body(args: argparse.Namespace, environ: Mapping[str, str], detach: bo
         host["CapAdd"] = [capability(name) for name in args.cap_add]
     if args.cap_drop:
         host["CapDrop"] = [capability(name) for name in args.cap_drop]
+    if args.volume or args.mount or args.tmpfs or args.volumes_from or args.volume_driver:
+        from minidock.cli import volume_options
+
+        volume_options.apply(args, config, host)
     config["HostConfig"] = host
     from minidock.cli.networks import apply_run_flags
 

@@ -120,9 +120,18 @@ def cmd_df(args: argparse.Namespace) -> int:
              f"{human_size(reclaimable)} ({(reclaimable / size * 100) if size else 0:.0f}%)"],
             ["Containers", str(len(containers)), str(sum(1 for c in containers if c["State"] == "running")),
              "0B", "0B"],
-            ["Local Volumes", "0", "0", "0B", "0B"], ["Build Cache", "0", "0", "0B", "0B"]]
+            volumes_row(usage.get("Volumes") or []), ["Build Cache", "0", "0", "0B", "0B"]]
     print(table(rows, ["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"]))
     return 0
+
+
+def volumes_row(volumes: list[dict]) -> list[str]:
+    """[VOL-018] docker's Local Volumes row: active ones have a container, the rest is reclaimable."""
+    sizes = [max(0, (v.get("UsageData") or {}).get("Size", 0)) for v in volumes]
+    active = [bool((v.get("UsageData") or {}).get("RefCount")) for v in volumes]
+    size, reclaimable = sum(sizes), sum(s for s, used in zip(sizes, active) if not used)
+    return ["Local Volumes", str(len(volumes)), str(sum(active)), human_size(size),
+            f"{human_size(reclaimable)} ({(reclaimable / size * 100) if size else 0:.0f}%)"]
 
 
 def cmd_prune(args: argparse.Namespace) -> int:

@@ -105,6 +105,7 @@ class Container:
     manually_stopped: bool = False    # stop or kill by a user: no restart policy brings it back
     was_running: bool = False         # running when the daemon stopped (on-failure starts it again)
     network_settings: dict = dataclasses.field(default_factory=dict)  # engine.networks keeps it
+    mounts: list = dataclasses.field(default_factory=list)  # minidock.volumes.MountPoint records
 
     # -- files ----------------------------------------------------------------------------
 
@@ -159,6 +160,12 @@ class Container:
             return "Dead"
         return "Created"
 
+    def mounts_view(self) -> list[dict[str, Any]]:
+        """[VOL-016] the Mounts of inspect and ps: Docker's MountPoint for each volume, bind, tmpfs."""
+        from minidock.volumes import api_view
+
+        return [api_view(record) for record in self.mounts]
+
     def summary(self) -> dict[str, Any]:
         """One row of GET /containers/json (ContainerSummary)."""
         from minidock.engine.networks import settings_view
@@ -179,7 +186,7 @@ class Container:
             "Status": self.status_line(),
             "HostConfig": {"NetworkMode": self.host_config.get("NetworkMode") or "default"},
             "NetworkSettings": {"Networks": settings_view(self.network_settings, None)["Networks"]},
-            "Mounts": [],
+            "Mounts": self.mounts_view(),
         }
 
     def inspect(self) -> dict[str, Any]:
@@ -214,7 +221,7 @@ class Container:
                            "AutoRemove": False, "LogConfig": {"Type": "json-file", "Config": {}},
                            **self.host_config},
             "GraphDriver": {"Name": self.driver, "Data": {}},
-            "Mounts": [],
+            "Mounts": self.mounts_view(),
             "Config": config,
             "NetworkSettings": settings_view(self.network_settings, self.config.get("ExposedPorts")),
         }

@@ -40,9 +40,11 @@ from minidock.engine.container import Container, check_name, now, parse_time
 from minidock.engine.execs import ExecService
 from minidock.engine.runtime_server import RuntimeCreator
 from minidock.engine.images import ImageService
+from minidock.engine.volumes import VolumeService
 from minidock.engine.names import random_name
 from minidock.errors import Conflict, InvalidArgument, MinidockError, NotFound
 from minidock.images.snapshots import mount as mounting
+from minidock.volumes.mounts import ordered
 from minidock.runtime import lifecycle
 from minidock.runtime import monitor
 from minidock.runtime.config import LOG_PATH, OPEN_STDIN
@@ -50,7 +52,7 @@ from minidock.runtime.config import LOG_PATH, OPEN_STDIN
 log = logging.getLogger("minidockd.containers")
 
 # Config/HostConfig fields minidock does not honour yet: refused, never silently dropped
-UNSUPPORTED_HOST = ("Binds", "Mounts", "Links", "VolumesFrom", "Devices", "Tmpfs")
+UNSUPPORTED_HOST = ("Links", "Devices")
 
 
 DETACH_KEYS = b"\x10\x11"  # ctrl-p ctrl-q, Docker's default
@@ -71,8 +73,10 @@ class ContainerService:
     """The containers of one daemon."""
 
     def __init__(self, data_root: str, exec_root: str, images: ImageService,
-                 events: Events | None = None, networks=None) -> None:
+                 events: Events | None = None, networks=None, volumes: VolumeService | None = None) -> None:
         self.images = images
+        self.volumes = volumes or VolumeService(data_root)  # [VOL-003] it asks us who uses a volume
+        self.volumes.in_use = self.volume_users
         self.networks = networks  # engine.networks.NetworkService (None: loopback only, as before)
         self.events = events or Events()
         self.data_root = os.path.join(data_root, "containers")
@@ -108,6 +112,11 @@ class ContainerService:
             raise InvalidArgument(f"multiple IDs found with provided prefix: {key}")
         # [ENGINE-CTR-021] Docker's words
         raise NotFound(f"No such container: {name_or_id}")
+
+    def volume_users(self, name: str) -> list[str]:
+        """The containers whose mounts name the volume ``name`` (running or not, as Docker counts)."""
+        return [c.id for c in list(self.containers.values())
+                if any(m.get("type") == "volume" and m.get("name") == name for m in c.mounts)]
 
     def users_of(self, image_id: str) -> list[str]:
         """The containers made from ``image_id`` (rmi refuses to delete it from under them)."""
@@ -157,9 +166,12 @@ class ContainerService:
         open(container.log_path, "ab").close()  # followers open it before the first run
         try:
             await asyncio.to_thread(self.images.prepare_container, container_id, record)
+            # [VOL-008] Binds, Mounts, VolumesFrom, the image's VOLUMEs: checked, volumes made
+            container.mounts = await asyncio.to_thread(self.volumes.prepare, container, image_config, self.get)
             faults.point("create:after-snapshot")
             container.save()
         except BaseException:
+            await asyncio.to_thread(self.volumes.forget, container, True)
             await asyncio.to_thread(self.images.remove_container, container_id)
             shutil.rmtree(container.root, ignore_errors=True)
             raise
@@ -197,7 +209,7 @@ class ContainerService:
                 return
         if container.host_config.get("AutoRemove"):
             # [ENGINE-CTR-015] as dockerd: a --rm container that cannot start is removed
-            await self.remove(container.id, force=True)
+            await self.remove(container.id, force=True, volumes=True)
         raise failed
 
     async def _start(self, container: Container) -> None:
@@ -220,6 +232,7 @@ class ContainerService:
             await asyncio.to_thread(self._forget_runtime, container)
             if self.networks:
                 await self.networks.detach(container)
+            await asyncio.to_thread(self.volumes.detach, container)
             await asyncio.to_thread(mounting.unmount, rootfs)
             raise
         container.state.status = "running"
@@ -243,6 +256,7 @@ class ContainerService:
             sources.update(hosts=network.hosts, **{"resolv.conf": network.resolv_conf})
         extra = [{"destination": f"/etc/{name}", "type": "bind", "source": source, "options": ["rbind", "rprivate"]}
                  for name, source in sources.items() if os.path.isdir(os.path.join(rootfs, "etc"))]
+        extra = ordered([*extra, *self.volumes.attach(container, rootfs)])  # [VOL-009] parents first
         record = self.images.lookup(container.image_id)
         bundle.find_program(rootfs, container.path, bundle.environment(
             container.config, record.config.get("config") or {}, ""))
@@ -250,6 +264,7 @@ class ContainerService:
                                      record.config.get("config") or {}, rootfs, extra,
                                      network.joined if network is not None else None)
         document["annotations"] = {LOG_PATH: container.log_path}
+        document["linux"].update(self.volumes.linux_options(container))  # [VOL-013] rootfsPropagation
         if container.config.get("OpenStdin"):
             document["annotations"][OPEN_STDIN] = "true"
         with open(os.path.join(bundle_dir, "config.json"), "w") as file:
@@ -286,8 +301,8 @@ class ContainerService:
             self._schedule_restart(container)
             return
         if container.host_config.get("AutoRemove"):
-            try:
-                await self.remove(container_id, force=True)
+            try:  # [VOL-012] run --rm takes the anonymous volumes along, as rm -v
+                await self.remove(container_id, force=True, volumes=True)
             except NotFound:
                 pass
 
@@ -329,6 +344,7 @@ class ContainerService:
             code, oom = None, False
         await asyncio.to_thread(self._forget_runtime, container)
         await asyncio.to_thread(mounting.unmount, os.path.join(self.bundle_dir(container), "rootfs"))
+        await asyncio.to_thread(self.volumes.detach, container)
         if self.networks:
             await self.networks.detach(container)  # [NET-005]
         container.state.status = "exited"
@@ -531,7 +547,7 @@ class ContainerService:
 
     # -- remove, rename -----------------------------------------------------------------------
 
-    async def remove(self, name_or_id: str, force: bool = False) -> None:
+    async def remove(self, name_or_id: str, force: bool = False, volumes: bool = False) -> None:
         container = self.get(name_or_id)
         self._cancel_restart(container)
         if container.running:
@@ -550,6 +566,7 @@ class ContainerService:
             shutil.rmtree(self.bundle_dir(container), ignore_errors=True)
             shutil.rmtree(container.root, ignore_errors=True)
             del self.containers[container.id]
+        await asyncio.to_thread(self.volumes.forget, container, volumes)  # [VOL-012] rm -v
         self.publish(container, "destroy")
         self._locks.pop(container.id, None)
         self._delays.pop(container.id, None)
@@ -700,6 +717,7 @@ class ContainerService:
             if alive and live_restore:
                 self._exited[container.id] = asyncio.Event()
                 container.state.monitor_pid = runtime_state.get("monitor_pid", 0)
+                await asyncio.to_thread(self.volumes.readopt, container)
                 self._watch(container)
                 self._check_health(container)
                 continue

@@ -108,7 +108,7 @@ class System:
             "LayersSize": layers_size,
             "Images": images,
             "Containers": [{**c.summary(), "SizeRw": 0, "SizeRootFs": 0} for c in containers],
-            "Volumes": [],
+            "Volumes": self.containers.volumes.disk_usage() if self.containers else [],  # [VOL-018]
             "BuildCache": [],
         }
 

@@ -62,6 +62,7 @@ class RunConfig:
     hooks: Hooks = Hooks()                               # OCI hooks, by stage
     security: Security = Security()                      # capabilities, no_new_privs, seccomp, masked paths
     mounts: tuple[oci_mounts.Mount, ...] | None = None   # None: rootfs.default_mounts()
+    rootfs_propagation: int = 0        # linux.rootfsPropagation's flags (0: rprivate)
     rlimits: tuple[tuple[int, int, int], ...] = ()       # (RLIMIT_*, soft, hard)
     log_path: str | None = None                          # annotation LOG_PATH: where the monitor logs
     open_stdin: bool = False                             # annotation OPEN_STDIN: stdin fed by the monitor
@@ -162,6 +163,10 @@ def parse(data: Any, bundle: str) -> RunConfig:
     if not all(isinstance(g, int) and not isinstance(g, bool) and g >= 0 for g in gids):
         raise InvalidArgument("config.json: 'process.user.additionalGids' must be a list of non-negative integers")
     mounts = oci_mounts.parse(data["mounts"], bundle) if "mounts" in data else None
+    propagation = _field(data, "linux.rootfsPropagation", str, "")
+    if propagation and propagation not in oci_mounts.PROPAGATION:
+        # [RT-MNT-005] one of mount(8)'s propagation words, or nothing
+        raise InvalidArgument(f"config.json: 'linux.rootfsPropagation' {propagation!r} is not a propagation type")
     annotations = _field(data, "annotations", dict, {})
     log_path = annotations.get(LOG_PATH)
     if log_path is not None and (not isinstance(log_path, str) or not log_path.startswith("/")):
@@ -173,6 +178,7 @@ def parse(data: Any, bundle: str) -> RunConfig:
         security=parse_security(data),
         hooks=parse_hooks(data),
         mounts=None if mounts is None else tuple(mounts),
+        rootfs_propagation=oci_mounts.PROPAGATION.get(propagation, 0),
         rlimits=_rlimits(_field(data, "process.rlimits", list, [])),
         log_path=log_path,
         open_stdin=annotations.get(OPEN_STDIN) == "true",

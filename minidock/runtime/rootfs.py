@@ -104,8 +104,11 @@ def _mount_one(rootfs: str, mount: Mount) -> str:
 
 
 def enter(rootfs: str, hierarchy: Hierarchy, mounts: list[Mount] | None = None,
-          readonly: bool = False, user_namespace: bool = False) -> None:
+          readonly: bool = False, user_namespace: bool = False, propagation: int = 0) -> None:
     """Make ``rootfs`` this mount namespace's root, with the config's mounts on it.
+
+    ``propagation``: linux.rootfsPropagation's flags instead of rprivate (rslave lets a
+    bind mount with slave propagation see what the host mounts later, as runc does).
 
     In a user namespace two things root may not do: mknod(2) (devices are
     bind-mounted from the host instead) and mount cgroup v1 (left out).
@@ -113,7 +116,7 @@ def enter(rootfs: str, hierarchy: Hierarchy, mounts: list[Mount] | None = None,
     # lab 03: begin: make every mount of this namespace private, then make rootfs a mount point of its own
     # mount_namespaces(7): a new mount namespace starts as a copy whose mounts are
     # still shared with the host; make them private first, or our mounts leak out.
-    sc.mount(None, "/", None, sc.MS_REC | sc.MS_PRIVATE)
+    sc.mount(None, "/", None, propagation or sc.MS_REC | sc.MS_PRIVATE)  # [RT-MNT-005]
     # pivot_root(2): new_root must be a mount point, so bind-mount rootfs onto itself
     sc.mount(rootfs, rootfs, None, sc.MS_BIND | sc.MS_REC)
     # lab 03: end

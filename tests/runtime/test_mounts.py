@@ -79,3 +79,26 @@ def test_additional_groups(bundle):
     assert sorted(result.stdout.split()) == ["1000", "27", "5"]
     bundle.config["process"]["user"]["additionalGids"] = ["wheel"]
     _assert_refused(bundle.run(), "additionalGids")
+
+
+@pytest.mark.spec("RT-MNT-005")
+def test_rootfs_propagation_makes_the_mount_tree_a_slave(bundle):
+    import subprocess
+
+    # the bundle on a shared mount (this host's / is private): a slave needs a master
+    where = str(bundle.path)
+    subprocess.run(["mount", "--bind", where, where], check=True)
+    try:
+        subprocess.run(["mount", "--make-rshared", where], check=True)
+        root_line = "awk '$5 == \"/\" {print}' /proc/self/mountinfo"
+        private = bundle.run("sh", "-c", root_line)
+        assert private.returncode == 0, private.stderr
+        assert "master:" not in private.stdout and "shared:" not in private.stdout
+        bundle.config.setdefault("linux", {})["rootfsPropagation"] = "rslave"
+        slave = bundle.run("sh", "-c", root_line)
+        assert slave.returncode == 0, slave.stderr
+        assert "master:" in slave.stdout  # a slave: the host's later mounts come in, none go out
+        bundle.config["linux"]["rootfsPropagation"] = "sideways"
+        _assert_refused(bundle.run("true"), "rootfsPropagation", "not a propagation type")
+    finally:
+        subprocess.run(["umount", "-l", where], check=False)

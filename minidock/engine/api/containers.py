@@ -115,7 +115,7 @@ def register(app: web.Application, containers: ContainerService, add_route) -> N
         return web.Response(status=200)
 
     async def remove(request: web.Request) -> web.Response:
-        await containers.remove(request.match_info["id"], force=flag(request, "force"))
+        await containers.remove(request.match_info["id"], force=flag(request, "force"), volumes=flag(request, "v"))
         return web.Response(status=204)
 
     async def wait(request: web.Request) -> web.StreamResponse:

@@ -131,6 +131,10 @@ def make_app(system: system_routes.SystemBackend, images=None, containers=None, 
         from minidock.engine.api import filesystem as filesystem_routes
 
         filesystem_routes.register(app, containers, images, add_route)
+        if getattr(containers, "volumes", None) is not None:
+            from minidock.engine.api import volumes as volume_routes
+
+            volume_routes.register(app, containers.volumes, add_route)
     if networks is not None:
         from minidock.engine.api import networks as network_routes
 
