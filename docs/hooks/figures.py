@@ -196,6 +196,8 @@ def on_files(files, config):  # noqa: ANN001, ANN201 - MkDocs' hook signature
     from mkdocs.structure.files import File
 
     _drawn.clear()
+    for name in [name for name in sys.modules if name.startswith(f"docs.{FIGURES}.")]:
+        del sys.modules[name]  # `mkdocs serve` rebuilds in one process: read the figures anew
     for file in list(files):
         if not file.is_documentation_page():
             continue
@@ -225,11 +227,3 @@ def on_page_markdown(markdown, page, config, files):  # noqa: ANN001, ANN201
         if not directive.target.endswith(".svg"):
             files.get_file_from_path(site_path(directive.target)).content_string = _drawn[key].svg
     return expand_figures(markdown, page.file.src_uri, lambda target: _drawn[(str(root), target)].caption)
-
-
-def on_serve(server, config, builder):  # noqa: ANN001, ANN201
-    """`mkdocs serve` redraws when a figure's code changes."""
-    folder = _root(config) / "docs" / FIGURES
-    if folder.is_dir():
-        server.watch(str(folder))
-    return server
