@@ -17,8 +17,14 @@ WORKERS     ?= 2
 REPORT_DIR  := docs/report
 DEMO_SOCK   := /run/minidock/minidock.sock
 PYTEST_ARGS ?=
+# make vm-test: the suite again in a Debian 12 VM with pure cgroup v2 (scripts/vm/, README "In a VM").
+# The image is cached outside the checkout (CI clones afresh), keyed on what provisions it.
+VM_PACKAGES := qemu-system-x86 qemu-utils debootstrap e2fsprogs
+VM_CACHE    ?= /var/cache/minidock/vm
+VM_PYTEST_ARGS ?=
 
-.PHONY: all setup deb venv demo test test-only lint-imports docs bench clean daemon-start daemon-stop
+.PHONY: all setup deb venv demo test test-only lint-imports docs bench clean daemon-start daemon-stop \
+        vm-test test-vm
 
 all: setup
 
@@ -49,13 +55,23 @@ demo: setup
 	@bash scripts/demo.sh
 
 # ---------------------------------------------------------------------------
-test: setup lint-imports test-only docs
+test: setup lint-imports test-only test-vm docs
 
 lint-imports: venv
 	$(BIN)/lint-imports
 
 test-only: venv
 	$(BIN)/pytest -n $(WORKERS) --conformance-report=$(REPORT_DIR) $(PYTEST_ARGS)
+
+# The VM's packages are installed only when it runs; the VM's exit status is the suite's.
+vm-test: venv
+	@$(MAKE) --no-print-directory deb DEB_PACKAGES="$(VM_PACKAGES)"
+	DEB_PACKAGES="$(DEB_PACKAGES)" VM_CACHE="$(VM_CACHE)" REPORT_DIR="$(REPORT_DIR)" \
+	  PYTEST_ARGS="$(VM_PYTEST_ARGS)" scripts/vm/vm-test.sh
+
+# make test's VM part: skipped, saying why, without KVM or with MINIDOCK_SKIP_VM=1.
+test-vm: venv
+	@if scripts/vm/vm-test.sh --can-run; then $(MAKE) --no-print-directory vm-test; fi
 
 docs: venv
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site

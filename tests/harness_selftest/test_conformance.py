@@ -172,7 +172,7 @@ def test_the_report_shows_each_status(inner, workers):
 
 @pytest.mark.spec("HARNESS-REPORT-004")
 def test_the_page_counts_the_cases_of_a_parametrized_test():
-    from tests.harness.spec_plugin import render_markdown
+    from tests.harness.report import render_markdown
 
     document = {
         "generated": "now", "engine": "docker", "summary": {"passed": 0, "failed": 1},

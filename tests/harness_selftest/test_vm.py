@@ -1,0 +1,117 @@
+"""make vm-test (scripts/vm/): the image's cache key, when `make test` runs the VM, the shared
+provisioning, and, inside the VM itself, that it really is a pure cgroup v2 Debian 12."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.harness.report import cgroup_mode
+from tests.harness_selftest.conftest import REPO
+
+VM_TEST = REPO / "scripts" / "vm" / "vm-test.sh"
+PACKAGES = "busybox-static iproute2 runc"
+
+
+def run_vm_test(script: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
+    environment = {k: v for k, v in os.environ.items() if k not in ("MINIDOCK_SKIP_VM", "DEB_PACKAGES")}
+    return subprocess.run([str(script), *args], env={**environment, **env},
+                          capture_output=True, text=True, timeout=60)
+
+
+def key_of(tree: Path, packages: str = PACKAGES) -> str:
+    result = run_vm_test(tree / "scripts" / "vm" / "vm-test.sh", "--key", DEB_PACKAGES=packages)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def kvm_usable() -> bool:
+    """Whether /dev/kvm makes a VM here (KVM_CREATE_VM), as vm-test.sh asks it."""
+    try:
+        device = os.open("/dev/kvm", os.O_RDWR)
+    except OSError:
+        return False
+    try:
+        os.close(fcntl.ioctl(device, 0xAE01, 0))   # KVM_CREATE_VM: a VM's fd, or an OSError
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(device)
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    """A copy of the scripts that make the image: the key is computed from the copy's files."""
+    shutil.copytree(REPO / "scripts", tmp_path / "scripts")
+    return tmp_path
+
+
+@pytest.mark.spec("HARNESS-VM-002")
+def test_the_cache_key_is_stable_and_ignores_the_package_lists_order(tree):
+    key = key_of(tree)
+    assert len(key) == 16 and key == key_of(tree)
+    assert key_of(tree, "runc  busybox-static\tiproute2") == key
+
+
+@pytest.mark.spec("HARNESS-VM-002")
+@pytest.mark.parametrize("changed", ["scripts/provision.sh", "scripts/vm/build-image.sh", "scripts/vm/init"])
+def test_the_cache_key_changes_with_what_makes_the_image(tree, changed):
+    key = key_of(tree)
+    with open(tree / changed, "a") as file:
+        file.write("# changed\n")
+    assert key_of(tree) != key
+
+
+@pytest.mark.spec("HARNESS-VM-002")
+def test_the_cache_key_changes_with_the_packages_but_not_with_the_run_scripts(tree):
+    key = key_of(tree)
+    assert key_of(tree, PACKAGES + " crun") != key
+    with open(tree / "scripts" / "vm" / "guest.sh", "a") as file:   # read from the checkout at each run
+        file.write("# changed\n")
+    assert key_of(tree) == key
+
+
+@pytest.mark.spec("HARNESS-VM-002")
+def test_the_cache_lives_outside_the_checkout_and_runs_say_so():
+    makefile = (REPO / "Makefile").read_text()
+    assert "VM_CACHE    ?= /var/cache/minidock/vm" in makefile
+    assert run_vm_test(VM_TEST, "--key").returncode != 0    # no package list: not run through make
+
+
+@pytest.mark.spec("HARNESS-VM-003")
+def test_make_test_skips_the_vm_when_asked_and_says_so():
+    result = run_vm_test(VM_TEST, "--can-run", MINIDOCK_SKIP_VM="1")
+    assert result.returncode == 1
+    assert "vm-test: SKIPPED (MINIDOCK_SKIP_VM=1)" in result.stdout
+
+
+@pytest.mark.spec("HARNESS-VM-003")
+def test_make_test_runs_the_vm_exactly_when_kvm_works():
+    result = run_vm_test(VM_TEST, "--can-run")
+    assert result.returncode == (0 if kvm_usable() else 1), result.stdout
+    if result.returncode:
+        assert "SKIPPED: /dev/kvm is not usable here" in result.stdout
+    test_target = next(line for line in (REPO / "Makefile").read_text().splitlines() if line.startswith("test:"))
+    assert "test-vm" in test_target.split()
+
+
+@pytest.mark.spec("HARNESS-VM-004")
+def test_the_vagrant_box_and_the_image_share_the_provisioning():
+    assert "scripts/provision.sh" in (REPO / "Vagrantfile").read_text()
+    assert "scripts/provision.sh --image" in (REPO / "scripts" / "vm" / "build-image.sh").read_text()
+
+
+@pytest.mark.spec("HARNESS-VM-001")
+def test_inside_the_vm_cgroup_v2_is_the_only_hierarchy():
+    if os.environ.get("MINIDOCK_VM") != "1":
+        pytest.skip("only inside make vm-test's VM (scripts/vm/guest.sh sets MINIDOCK_VM=1)")
+    assert cgroup_mode(Path("/proc/self/mountinfo").read_text()) == "v2"
+    assert {"cpu", "memory", "pids"} <= set(Path("/sys/fs/cgroup/cgroup.controllers").read_text().split())
+    assert 'VERSION_ID="12"' in Path("/etc/os-release").read_text()
+    assert "cgroup_no_v1=all" in Path("/proc/cmdline").read_text()
