@@ -1,0 +1,34 @@
+"""The persist driver (lab 06's) through the engine: `volume create -d persist`, a container
+writes there, `volume rm` forgets the volume and keeps its files. minidock only: Docker has
+no such driver built in (it is a plugin there, local-persist)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.volumes.conftest import API
+
+
+@pytest.mark.spec("VOL-004", "VOL-002")
+def test_a_persist_volume_keeps_its_files_after_volume_rm(engine, volumes, containers, tmp_path):
+    if engine.kind != "minidock":
+        pytest.skip("the persist driver is minidock's (local-persist is a plugin for Docker)")
+    name = volumes.name()
+    where = tmp_path / "kept-here"
+    status, _, raw = engine.api("POST", f"{API}/volumes/create",
+                                {"Name": name, "Driver": "persist", "DriverOpts": {"mountpoint": str(where)}})
+    assert status == 201, raw
+    assert json.loads(raw)["Mountpoint"] == str(where) and json.loads(raw)["Driver"] == "persist"
+    container, code = containers.run("sh", "-c", "echo persisted > /data/file",
+                                     HostConfig={"Binds": [f"{name}:/data"]})
+    assert code == 0 and (where / "file").read_text() == "persisted\n"
+    status, _, raw = engine.api("DELETE", f"{API}/volumes/{name}")
+    assert status == 409 and container in json.loads(raw)["message"]
+    engine.api("DELETE", f"{API}/containers/{container}")
+    assert engine.api("DELETE", f"{API}/volumes/{name}")[0] == 204
+    assert (where / "file").read_text() == "persisted\n"  # forgotten, not deleted
+    status, _, raw = engine.api("POST", f"{API}/volumes/create",
+                                {"Name": volumes.name(), "Driver": "persist", "DriverOpts": {"colour": "red"}})
+    assert status == 400 and "invalid option" in json.loads(raw)["message"]
