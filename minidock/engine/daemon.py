@@ -84,6 +84,8 @@ async def serve(config: DaemonConfig) -> None:
     loop = asyncio.get_running_loop()  # image work runs in threads: events go through the loop
     images.publish = lambda action, image_id, attributes: loop.call_soon_threadsafe(
         containers.events.publish, "image", action, image_id, attributes)
+    containers.volumes.publish = lambda action, name, attributes: loop.call_soon_threadsafe(
+        containers.events.publish, "volume", action, name, attributes)
     await containers.restore(config.live_restore)
     await networks.reconcile({c.id for c in containers.containers.values() if c.running})
     app = make_app(System(config, images, containers), images, containers, networks)

@@ -85,6 +85,8 @@ class VolumeService:
             drivers = [LocalDriver(self.root), PersistDriver(os.path.join(data_root, "volume-drivers", "persist"))]
         self.drivers: dict[str, VolumeDriver] = {d.name: d for d in drivers}
         self.in_use: Callable[[str], list[str]] = lambda name: []   # set by the container service
+        # (action, name, attributes) -> None: set by the daemon, through its loop (we run in threads)
+        self.publish: Callable[[str, str, dict[str, str]], None] = lambda action, name, attributes: None
         self._lock = threading.RLock()
         self._records = self._load()
 
@@ -161,6 +163,7 @@ class VolumeService:
                 if self._records[name]["Driver"] != driver:
                     raise Conflict(f"create {name}: volume name must be unique: a volume of driver "
                                    f"{self._records[name]['Driver']} has it")
+                self.publish("create", name, {"driver": driver})  # as dockerd: every create says so
                 return self.view(name)
             try:
                 backend.create(name, dict(options or {}))
@@ -170,6 +173,7 @@ class VolumeService:
                                    "Options": dict(options or {}) or None, "CreatedAt": _now(),
                                    "Anonymous": anonymous}
             self._save()
+            self.publish("create", name, {"driver": driver})  # [VOL-025]
             return self.view(name)
 
     def inspect(self, name: str) -> dict[str, Any]:
@@ -214,6 +218,7 @@ class VolumeService:
             self.drivers[record["Driver"]].remove(name)
             del self._records[name]
             self._save()
+            self.publish("destroy", name, {"driver": record["Driver"]})
 
     def prune(self, filters: dict[str, list[str]] | None = None) -> dict[str, Any]:
         """POST /volumes/prune: every volume no container uses (API 1.41: named ones too)."""
@@ -299,6 +304,7 @@ class VolumeService:
             return point
         if point.name and point.name in self._records:
             record = self._records[point.name]
+            self.publish("create", point.name, {"driver": record["Driver"]})  # dockerd's get-or-create
             return dataclasses.replace(point, driver=record["Driver"],
                                        source=self.drivers[record["Driver"]].path(point.name))
         name = point.name or anonymous_name()
@@ -327,6 +333,9 @@ class VolumeService:
                     driver = self.drivers[self._record(point.name)["Driver"]]
                     path = driver.mount(point.name, container.id)
                     held.append(point.name)
+                    self.publish("mount", point.name, {
+                        "container": container.id, "destination": point.destination, "driver": driver.name,
+                        "propagation": point.propagation, "read/write": str(point.rw).lower()})
                     if point.copy_data:
                         # [VOL-011] an empty volume over an image directory starts with its files
                         copy_up(secure_join(rootfs, point.destination), path)
@@ -360,6 +369,7 @@ class VolumeService:
         try:
             record = self._record(name)
             self.drivers[record["Driver"]].unmount(name, ref)
+            self.publish("unmount", name, {"container": ref, "driver": record["Driver"]})
         except MinidockError as error:
             log.warning("could not unmount the volume %s: %s", name, error.message)
 

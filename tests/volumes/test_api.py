@@ -175,3 +175,29 @@ def test_system_df_counts_a_volume_its_size_and_its_users(engine, volumes, conta
     volume = next(v for v in _json(raw)["Volumes"] if v["Name"] == name)
     assert volume["UsageData"]["RefCount"] == 1
     assert volume["UsageData"]["Size"] >= 3000
+
+
+@pytest.mark.spec("VOL-025")
+def test_volume_events_create_mount_unmount_destroy(engine, volumes, containers):
+    import time
+
+    since = time.time() - 1
+    name = volumes.create()["Name"]
+    container, code = containers.run("true", HostConfig={"Binds": [f"{name}:/data:ro"]})
+    assert code == 0
+    engine.api("DELETE", f"{API}/containers/{container}")
+    assert engine.api("DELETE", f"{API}/volumes/{name}")[0] == 204
+    until = time.time() + 1
+    time.sleep(1.1)
+    query = quote(json.dumps({"type": ["volume"]}))
+    status, _, raw = engine.api("GET", f"{API}/events?since={since:.3f}&until={until:.3f}&filters={query}")
+    assert status == 200, raw
+    events = [json.loads(line) for line in raw.decode().splitlines() if line.strip()]
+    ours = [(e["Action"], e["Actor"]["Attributes"]) for e in events if e["Actor"]["ID"] == name]
+    # a container's get-or-create of its volume is a second "create", as in dockerd
+    assert [action for action, _ in ours] == ["create", "create", "mount", "unmount", "destroy"], ours
+    assert ours[0][1]["driver"] == "local"
+    mount = ours[2][1]
+    assert (mount["container"], mount["destination"], mount["driver"], mount["read/write"]) == \
+        (container, "/data", "local", "false")
+    assert ours[3][1]["container"] == container
