@@ -5,7 +5,8 @@ Used by tests/docs/test_browser.py (spec/docs.md DOCS-040 .. DOCS-046).
     serve(site) -> (base_url, stop)       http.server on 127.0.0.1, a free port, in a thread
     chromium(profile) -> (driver, quit)   Debian's chromium through Debian's chromedriver (Selenium)
     missing_browser() -> reason or None   why the browser tests must skip, if they must
-    page_problems(driver, url) -> [str]   console errors, unresolved `:::` lines, figures not drawn
+    page_problems(driver, url) -> ([str], state)   console errors, unresolved `:::` lines, figures not drawn
+    search(driver, term, wanted) -> [paths]        the site's own search, typed into its box
 
 Rules: traffic only to 127.0.0.1; every process started here is stopped by the returned
 stop/quit, which kills by pid whatever did not go on its own.
@@ -21,6 +22,7 @@ import signal
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import urlsplit
 
 CHROMIUM = "/usr/lib/chromium/chromium"  # the binary; /usr/bin/chromium is a wrapper script
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -157,8 +159,12 @@ def page_problems(driver, url: str) -> tuple[list[str], dict]:  # noqa: ANN001
     return problems, state
 
 
-def search(driver, term: str) -> list[str]:  # noqa: ANN001
-    """Type ``term`` into the site's search box; the URLs of the results once there are some."""
+def search(driver, term: str, wanted: str | None = None) -> list[str]:  # noqa: ANN001
+    """Type ``term`` into the site's search box; the paths of the result links.
+
+    Waits until there are results, and until one is the page ``wanted`` (a path such as
+    ``/chapters/03-runtime/``) if given: the results of the previous query may still show.
+    """
     from selenium.common.exceptions import TimeoutException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
@@ -169,13 +175,16 @@ def search(driver, term: str) -> list[str]:  # noqa: ANN001
     box.send_keys(Keys.CONTROL, "a")
     box.send_keys(Keys.BACKSPACE)
     box.send_keys(term)
+    seen: list[str] = []
 
-    def results(d) -> list[str]:  # noqa: ANN001
-        return d.execute_script(
+    def arrived(d) -> bool:  # noqa: ANN001
+        seen[:] = [urlsplit(href).path for href in d.execute_script(
             "return [...document.querySelectorAll('.md-search-result__list a.md-search-result__link')]"
-            ".map(link => link.href);")
+            ".map(link => link.href);")]
+        return bool(seen) and (wanted is None or wanted in seen)
 
     try:
-        return WebDriverWait(driver, WAIT, poll_frequency=POLL).until(results)
+        WebDriverWait(driver, WAIT, poll_frequency=POLL).until(arrived)
     except TimeoutException:
-        return []
+        pass
+    return seen

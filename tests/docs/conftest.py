@@ -62,9 +62,9 @@ def book_copy(tmp_path: Path) -> Path:
     return copy_book(tmp_path / "book")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def repo_site(tmp_path_factory) -> Path:
-    """The real repository's book, built once per test module (per xdist worker)."""
+    """The real repository's book, built once per xdist worker; read it, never change it."""
     site = tmp_path_factory.mktemp("site")
     result = mkdocs_build(REPO, site)
     assert result.returncode == 0, f"mkdocs build --strict failed:\n{result.stdout}\n{result.stderr}"

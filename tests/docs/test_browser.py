@@ -1,9 +1,10 @@
 """The book in a real browser: the built site, served on the loopback, opened in headless Chromium.
 
-The site is built once per module (per xdist worker) from the repository's own inputs, into
-a temporary directory; tests/docs/browser.py serves it and drives Debian's chromium. What
-a reader would meet is checked: pages that load without a script error, a navigation that
-reaches every chapter, a search that finds them, quotes resolved and figures drawn.
+The site is built once per xdist worker (repo_site, tests/docs/conftest.py) from the
+repository's own inputs, into a temporary directory; tests/docs/browser.py serves it and
+drives Debian's chromium. What a reader would meet is checked: pages that load without a
+script error, a navigation that reaches every chapter, a search that finds them, quotes
+resolved and figures drawn.
 Screenshots go to docs/report/screenshots/ (git-ignored), beside the conformance report.
 
 Skipped, saying why, only when chromium, chromedriver or selenium is missing (`make` installs them).
@@ -28,12 +29,6 @@ FIGURE_CHAPTERS = CHAPTERS[:6]  # 00 .. 05 (DOCS-033); the others add theirs lat
 
 
 @pytest.fixture(scope="module")
-def site(repo_site) -> Path:
-    """The repository's book, built strictly once for this module (tests/docs/conftest.py)."""
-    return repo_site
-
-
-@pytest.fixture(scope="module")
 def chrome(tmp_path_factory):
     """Headless Chromium (through chromedriver), stopped with everything it started."""
     reason = browser.missing_browser()
@@ -47,8 +42,9 @@ def chrome(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def base_url(site) -> str:
-    url, stop = browser.serve(site)
+def base_url(repo_site) -> str:
+    """The repository's book (built once per worker, tests/docs/conftest.py), served on 127.0.0.1."""
+    url, stop = browser.serve(repo_site)
     try:
         yield url
     finally:
@@ -137,14 +133,14 @@ def test_home_spec_labs_and_report_load_without_errors(chrome, base_url):
 
 
 @pytest.mark.spec("DOCS-042")
-def test_search_finds_every_chapter_by_a_word_of_its_own(chrome, base_url, site):
-    words = own_words(site)
+def test_search_finds_every_chapter_by_a_word_of_its_own(chrome, base_url, repo_site):
+    words = own_words(repo_site)
     browser.open_page(chrome, base_url + "/")
     missed = {}
     for chapter, word in words.items():
-        found = [urlsplit(url).path for url in browser.search(chrome, word)]
+        found = browser.search(chrome, word, wanted=f"/chapters/{chapter}/")
         if f"/chapters/{chapter}/" not in found:
-            missed[chapter] = (word, found)
+            missed[chapter] = (word, sorted(set(found)))
     assert missed == {}, f"searched word -> result pages: {missed}"
     assert browser.console_errors(chrome) == []
 
@@ -167,10 +163,10 @@ def test_screenshots_of_home_a_chapter_and_the_report(chrome, base_url):
 
 
 @pytest.mark.spec("DOCS-046")
-def test_the_checks_catch_a_broken_page(chrome, site, tmp_path):
+def test_the_checks_catch_a_broken_page(chrome, repo_site, tmp_path):
     """The same checks, on a copy of the site with one chapter broken three ways."""
     broken = tmp_path / "site"
-    shutil.copytree(site, broken)
+    shutil.copytree(repo_site, broken)
     page = broken / "chapters" / "01-namespaces" / "index.html"
     html = page.read_text()
     html = html.replace("</article>", "<p>::: code minidock.nowhere:gone</p>"
