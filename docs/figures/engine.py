@@ -22,10 +22,10 @@ PROCESSES = [
     ("init", "init: PID 1 of the container", NEW),
 ]
 
-# (from, to, what travels, the code that does it); numbered in this order
+# (from, to, what travels, the code that receives it); numbered in this order
 STEPS = [
-    ("cli", "daemon", "POST /containers/create", "minidock.cli.container_run:create"),
-    ("cli", "daemon", "POST /containers/ID/start", "minidock.engine.api.containers:register"),
+    ("cli", "daemon", "POST /containers/create", "minidock.engine.containers:ContainerService.create"),
+    ("cli", "daemon", "POST /containers/ID/start", "minidock.engine.containers:ContainerService.start"),
     ("daemon", "daemon", "mount the snapshot, write config.json", "minidock.engine.containers:ContainerService._start"),
     ("daemon", "forkserver", "create(bundle, ID)", "minidock.engine.runtime_server:RuntimeCreator.create"),
     ("forkserver", "monitor", "fork: the monitor detaches", "minidock.runtime.create:create"),
@@ -49,4 +49,4 @@ def request_path() -> str:
                  f'<FONT POINT-SIZE="8" FACE="monospace">{escape(module)}:{escape(qualname)}</FONT>>')
         back = ", constraint=false" if (source, target) in {("init", "monitor"), ("monitor", "daemon")} else ""
         lines.append(f"{source} -> {target} [label={label}{back}];")
-    return digraph(lines, ranksep="0.35")
+    return digraph(lines, ranksep="0.4", nodesep="0.9")
