@@ -163,6 +163,24 @@ class NetworkService:
                 del record["endpoints"][eid]
             if stale:
                 self._save(record)
+        for container_id in running:
+            if self.containers is not None and container_id in self.containers.containers:
+                await self._readopt(self.containers.containers[container_id])
+
+    async def _readopt(self, container: Container) -> None:
+        """A container that ran on through a restart (--live-restore): its names and ports again."""
+        settings = container.network_settings
+        for entry in (settings.get("Networks") or {}).values():
+            record = self.networks.get(entry.get("NetworkID", ""))
+            if entry.get("EndpointID") and record is not None and not record.get("predefined"):
+                self.dns.add(record["Id"], entry["EndpointID"], entry["IPAddress"], self._dns_names(container, entry))
+        if settings.get("Ports"):
+            settings["Ports"] = []  # the rules went with the old chains: publish again
+            try:
+                await self._publish(container)
+            except Exception:  # noqa: BLE001 - the container runs on without them
+                log.exception("cannot publish the ports of %s again", container.name)
+            container.save()
 
     async def shutdown(self, live_restore: bool) -> None:
         """[NET-005] A daemon that stops leaves no bridge and no rule (unless its containers live on)."""

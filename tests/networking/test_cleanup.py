@@ -103,3 +103,36 @@ def test_a_daemon_refuses_a_bridge_or_a_subnet_it_does_not_own(engine, only_mini
         assert _chain(tmp_path / stem) not in _rules()
     assert json.loads(engine.api("GET", f"{API}/networks/bridge")[2])["Name"] == "bridge"  # ours still there
     assert f"mdt{index}" in _links()
+
+
+@pytest.mark.spec("NET-014")
+def test_networks_and_addresses_survive_a_restart(only_minidock, tmp_path):
+    flags = spare_network_flags()
+    subnet = flags[3].replace(".1/24", ".0/24").replace("10.212.", "10.210.")
+    wanted = subnet.replace(".0/24", ".7")
+    root = tmp_path / "r"
+    engine, process = _daemon(root, [*flags, "--live-restore"])
+    try:
+        wait_for_ping(engine, process)
+        engine.cli("image", "bootstrap", "busybox", timeout=120)
+        network_id = engine.cli("network", "create", "--subnet", subnet, "mdn-kept").stdout.strip()
+        engine.cli("run", "-d", "--name", "kept", "--network", "mdn-kept", "--ip", wanted, "-p", "80",
+                   "busybox", "sleep", "120")
+        stop_daemon(process)  # --live-restore: "kept" runs on, with its address
+        engine, process = _daemon(root, [*flags, "--live-restore"])
+        wait_for_ping(engine, process)
+        document = json.loads(engine.api("GET", f"{API}/networks/mdn-kept")[2])
+        assert document["Id"] == network_id and document["IPAM"]["Config"][0]["Subnet"] == subnet
+        assert [c["IPv4Address"] for c in document["Containers"].values()] == [f"{wanted}/24"]
+        taken = engine.cli("run", "--rm", "--network", "mdn-kept", "--ip", wanted, "busybox", "true", check=False)
+        assert taken.returncode != 0 and "Address already in use" in taken.stderr
+        port = json.loads(engine.api("GET", f"{API}/containers/kept/json")[2])["NetworkSettings"]["Ports"]["80/tcp"]
+        assert port and int(port[0]["HostPort"]) > 0  # published again
+    finally:
+        engine.api("DELETE", f"{API}/containers/kept?force=1")
+        engine.api("DELETE", f"{API}/networks/mdn-kept")
+        stop_daemon(process)
+        engine, process = _daemon(root, flags)  # without --live-restore its stop removes the rest
+        wait_for_ping(engine, process)
+        stop_daemon(process)
+    assert _chain(root) not in _rules()
