@@ -71,12 +71,14 @@ def mode_of(host: dict) -> str:
 class NetworkService:
     """The networks of one daemon."""
 
-    def __init__(self, data_root: str, exec_root: str, bridge: str, bip: str) -> None:
+    def __init__(self, data_root: str, exec_root: str, bridge: str, bip: str, live_restore: bool = False) -> None:
         self.root = os.path.join(data_root, "network")
         self.netns_root = os.path.join(exec_root, "netns")
         os.makedirs(self.root, mode=0o700, exist_ok=True)
         self.bridge_name = bridge
         self.bip = bip
+        self.live_restore = live_restore
+        self._alive = None                       # this daemon's lock (networking.reaper), held while it runs
         self.id = daemon_id(data_root)
         self.tag = f"minidock:{self.id}"
         self.networks: dict[str, dict[str, Any]] = {}
@@ -104,8 +106,13 @@ class NetworkService:
                 await self.dns.serve(record["Id"], self._spec(record).pool.gateway.compressed)
 
     def _start(self) -> None:
+        from minidock.networking import reaper
         from minidock.networking.links import Links
 
+        self._alive = reaper.hold(self.id, self.live_restore)
+        with _host_lock():
+            for gone in reaper.reap(self.id):  # [NET-016] what daemons killed with SIGKILL left
+                log.warning("removed the bridges, veths and rules of the dead daemon %s", gone)
         self.rules = firewall.choose(firewall.chains(self.id))
         self.links = Links(self.tag)
         self.rules.setup()
@@ -202,6 +209,9 @@ class NetworkService:
             self.rules.teardown()
             self.links.close()
         await asyncio.to_thread(clean)
+        if self._alive is not None:
+            os.unlink(self._alive.name)  # nothing left to reap
+            self._alive.close()
 
     # -- records --------------------------------------------------------------------------------
 

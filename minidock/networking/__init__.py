@@ -13,6 +13,7 @@ Modelled on: libnetwork's bridge driver, docker-proxy and the embedded resolver
     proxy.py      the userland proxy: a published port on the host's own addresses
     dns.py        the embedded DNS of user-defined networks
     driver.py     the Driver interface; bridge, null (none) and host drivers
+    reaper.py     a lock per live daemon; the links and chains of dead ones removed
 
 Rules: what needs no kernel is pure and unit-tested without root; each shell
 module does one kind of I/O. The engine (minidock.engine.networks) keeps the

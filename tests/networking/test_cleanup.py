@@ -136,3 +136,29 @@ def test_networks_and_addresses_survive_a_restart(only_minidock, tmp_path):
         wait_for_ping(engine, process)
         stop_daemon(process)
     assert _chain(root) not in _rules()
+
+
+@pytest.mark.spec("NET-016")
+def test_a_daemon_reaps_what_a_killed_one_left(engine, only_minidock, tmp_path):
+    flags = spare_network_flags()
+    root = tmp_path / "killed"
+    killed, process = _daemon(root, flags)
+    try:
+        wait_for_ping(killed, process)
+        killed.cli("network", "create", "--subnet", flags[3].replace(".1/24", ".0/24").replace("10.212.", "10.209."),
+                   "mdn-orphan")
+        assert _chain(root) in _rules()
+        process.kill()  # SIGKILL: nothing cleaned
+        process.wait()
+        assert _chain(root) in _rules() and flags[1] in _links()
+        # the next daemon to start, any daemon, removes what the dead one left
+        other, second = _daemon(tmp_path / "next", spare_network_flags())
+        wait_for_ping(other, second)
+        stop_daemon(second)
+        assert _chain(root) not in _rules() and flags[1] not in _links()
+        assert f"mdt{engine_index(engine)}" in _links()  # a live daemon's bridge stays
+    finally:
+        stop_daemon(process)
+        again, process = _daemon(root, flags)  # its own roots cleaned by itself
+        wait_for_ping(again, process)
+        stop_daemon(process)

@@ -1,0 +1,86 @@
+"""Daemons that died: each live daemon holds a lock; what a dead one left on the host is removed.
+
+Implements: spec/networking.md NET-016
+Explained:  chapters/07-networking.md#bridges-and-veths
+Modelled on: nothing in Docker (one dockerd per host); the test suite runs dozens of minidockds
+
+    alive = hold("1b39c307", live_restore=False)   /run/lock/minidock/daemon-<id>.json, flock held
+    reap(own_id) -> [ids]                           remove the links and chains of dead daemons
+
+Rules: a daemon is dead when its lock file exists and nobody holds its flock (the
+kernel drops a flock when its holder dies, SIGKILL included). What a dead daemon
+with --live-restore left is kept: its containers may still run, and it will come
+back for them. A daemon with no lock file (from before this rule) is never reaped.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import re
+import subprocess
+from typing import IO
+
+LOCK_DIR = "/run/lock/minidock"
+
+
+def _path(daemon_id: str) -> str:
+    return os.path.join(LOCK_DIR, f"daemon-{daemon_id}.json")
+
+
+def hold(daemon_id: str, live_restore: bool) -> IO:
+    """Take this daemon's lock for its whole life; keep the returned file open."""
+    os.makedirs(LOCK_DIR, mode=0o755, exist_ok=True)
+    file = open(_path(daemon_id), "a+")
+    fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a second daemon on these roots fails here
+    file.seek(0)
+    file.truncate()
+    json.dump({"live_restore": live_restore, "pid": os.getpid()}, file)
+    file.flush()
+    return file
+
+
+def _dead(daemon_id: str) -> bool:
+    """Its lock file is there and nobody holds it, and it did not leave containers to live on."""
+    try:
+        file = open(_path(daemon_id), "r")
+    except FileNotFoundError:
+        return False
+    with file:
+        try:
+            fcntl.flock(file, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False  # alive
+        try:
+            return not json.load(file).get("live_restore")
+        except ValueError:
+            return True
+
+
+def reap(own_id: str) -> list[str]:
+    """[NET-016] Remove the tagged links and the chains of every dead daemon; return their IDs."""
+    from minidock.networking import firewall
+    from minidock.networking.links import Links
+
+    rules = subprocess.run(["iptables-save"], capture_output=True, text=True).stdout
+    found = set(re.findall(r"MINIDOCK-([0-9a-f]{8})", rules))
+    links = subprocess.run(["ip", "-o", "-d", "link"], capture_output=True, text=True).stdout
+    found |= set(re.findall(r"alias minidock:([0-9a-f]{8}):", links))
+    reaped = []
+    for daemon_id in sorted(found - {own_id}):
+        if not _dead(daemon_id):
+            continue
+        firewall.Iptables(firewall.chains(daemon_id)).teardown()
+        theirs = Links(f"minidock:{daemon_id}")
+        try:
+            for name, kind, _ in theirs.ours():
+                if kind == "veth":
+                    theirs.remove(name)
+            for name, _, _ in theirs.ours():
+                theirs.remove(name)
+        finally:
+            theirs.close()
+        os.unlink(_path(daemon_id))
+        reaped.append(daemon_id)
+    return reaped
