@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
+import zlib
 
 import pytest
 
@@ -17,14 +17,15 @@ def daemon(pytestconfig, tmp_path):
         pytest.skip("restarts a private minidock daemon")
     engine = Engine(kind="minidock", host=f"unix://{tmp_path}/d.sock", log_path=tmp_path / "daemon.log",
                     cli_argv=python_module("minidock.cli.main"))
+    index = zlib.crc32(str(tmp_path).encode())
     argv = [*python_module("minidock.engine.daemon"), "-H", engine.host, "--data-root", str(tmp_path / "data"),
-            "--exec-root", str(tmp_path / "exec"), "--bridge", f"mdv{os.getpid() % 10000}", "--bip", f"10.218.{os.getpid() % 250}.1/24",
-            "--shutdown-timeout", "2"]
-    processes = []
+            "--exec-root", str(tmp_path / "exec"), "--bridge", f"mdv{index % 100000}",
+            "--bip", f"10.218.{index % 250}.1/24", "--shutdown-timeout", "2"]
+    processes, flags = [], []
 
     def start() -> Engine:
         with open(engine.log_path, "ab") as log:
-            processes.append(subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            processes.append(subprocess.Popen([*argv, *flags], stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                               start_new_session=True))
         wait_for_ping(engine, processes[-1])
         return engine
@@ -32,7 +33,7 @@ def daemon(pytestconfig, tmp_path):
     def stop() -> None:
         stop_daemon(processes[-1])
 
-    engine.start, engine.stop = start, stop
+    engine.start, engine.stop, engine.flags = start, stop, flags
     start()
     engine.cli("image", "bootstrap", "busybox", timeout=120)
     yield engine
@@ -42,6 +43,10 @@ def daemon(pytestconfig, tmp_path):
         engine.api("DELETE", f"/v1.41/containers/{container['Id']}?force=1&v=1")
     for volume in json.loads(engine.api("GET", "/v1.41/volumes")[2])["Volumes"]:
         engine.api("DELETE", f"/v1.41/volumes/{volume['Name']}")
+    if flags:  # a daemon with --live-restore leaves its bridge: one without it takes it away
+        stop()
+        flags.clear()
+        start()
     stop()
     assert mounts_under(tmp_path) == []
 
@@ -76,3 +81,23 @@ def test_a_tmpfs_volume_is_mounted_once_and_unmounted_after_its_last_user(daemon
     assert mounts_under(tmp_path / "data" / "volumes") == [data]  # held by holder, mounted once
     daemon.cli("rm", "-f", "holder")
     assert mounts_under(tmp_path / "data" / "volumes") == []  # the last user gone: unmounted
+
+
+@pytest.mark.spec("VOL-020", "VOL-007")
+def test_a_live_restored_container_keeps_holding_its_tmpfs_volume(daemon, tmp_path):
+    daemon.stop()
+    daemon.flags.append("--live-restore")
+    daemon.start()
+    daemon.cli("volume", "create", "-o", "type=tmpfs", "-o", "device=tmpfs", "held")
+    daemon.cli("run", "-d", "--name", "holder", "--network", "none", "-v", "held:/m", "busybox",
+               "sh", "-c", "echo kept-in-memory > /m/f; sleep 300")
+    data = json.loads(daemon.cli("volume", "inspect", "held").stdout)[0]["Mountpoint"]
+    daemon.stop()  # --live-restore: holder keeps running, its tmpfs stays mounted
+    daemon.start()
+    assert mounts_under(tmp_path / "data" / "volumes") == [data]
+    # a second user comes and goes: the volume stays mounted for holder
+    out = daemon.cli("run", "--rm", "--network", "none", "-v", "held:/m", "busybox", "cat", "/m/f").stdout
+    assert out == "kept-in-memory\n"
+    assert mounts_under(tmp_path / "data" / "volumes") == [data]
+    daemon.cli("rm", "-f", "holder")
+    assert mounts_under(tmp_path / "data" / "volumes") == []
