@@ -106,8 +106,11 @@ def valid_mode(mode: str) -> bool:
 # -- one entry each -----------------------------------------------------------------------
 
 
-def parse_bind(spec: str) -> MountPoint:
-    """One HostConfig.Binds entry: `name:/dst[:mode]`, `/host:/dst[:mode]` or `/dst`."""
+def parse_bind(spec: str, driver: str = "local") -> MountPoint:
+    """One HostConfig.Binds entry: `name:/dst[:mode]`, `/host:/dst[:mode]` or `/dst`.
+
+    ``driver``: the driver of a volume it names (HostConfig.VolumeDriver, `--volume-driver`).
+    """
     if not isinstance(spec, str):
         raise InvalidArgument("json: cannot unmarshal into Go struct field HostConfig.Binds of type string")
     parts = spec.split(":")
@@ -137,7 +140,7 @@ def parse_bind(spec: str) -> MountPoint:
         # [VOL-013] -v /host:/dst makes a missing /host (Docker's legacy rule; --mount refuses)
         return MountPoint("bind", target, source=posixpath.normpath(source), mode=mode, rw=not read_only,
                           propagation=propagation, create_source=True)
-    return MountPoint("volume", target, name=source, driver="local", mode=mode or ("z" if source else ""),
+    return MountPoint("volume", target, name=source, driver=driver, mode=mode or ("z" if source else ""),
                       rw=not read_only, copy_data="nocopy" not in words, anonymous=not source)
 
 
@@ -233,6 +236,9 @@ def plan(config: dict, host: dict, volumes_from: list[tuple[list[MountPoint], st
     asked ("", "ro" or "rw"). Config.Volumes already holds the image's VOLUMEs.
     """
     chosen: dict[str, MountPoint] = {}
+    driver = host.get("VolumeDriver") or "local"  # [VOL-026] for Binds and Config.Volumes, not Mounts
+    if not isinstance(driver, str):
+        raise InvalidArgument("json: cannot unmarshal into Go struct field HostConfig.VolumeDriver of type string")
     # [VOL-015] another container's mounts first, read-only if asked
     for points, mode in volumes_from:
         for point in points:
@@ -241,7 +247,7 @@ def plan(config: dict, host: dict, volumes_from: list[tuple[list[MountPoint], st
                                             mode=mode if point.type == "bind" else point.mode)
             chosen[point.destination] = dataclasses.replace(point, copy_data=False)
     ours: set[str] = set()
-    for point in [*map(parse_bind, list_of(host, "Binds", list)),
+    for point in [*(parse_bind(spec, driver) for spec in list_of(host, "Binds", list)),
                   *map(parse_mount, list_of(host, "Mounts", list))]:
         if point.destination in ours:
             raise InvalidArgument(f"Duplicate mount point: {point.destination}")
@@ -254,7 +260,7 @@ def plan(config: dict, host: dict, volumes_from: list[tuple[list[MountPoint], st
         # [VOL-010] the image's VOLUME (and -v /dst): an anonymous volume, unless something is there
         target = _target("volume", destination)
         if target not in chosen:
-            chosen[target] = MountPoint("volume", target, driver="local", copy_data=True, anonymous=True)
+            chosen[target] = MountPoint("volume", target, driver=driver, copy_data=True, anonymous=True)
     tmpfs = list_of(host, "Tmpfs", dict)
     for destination in tmpfs:
         target = _target("tmpfs", destination)

@@ -311,3 +311,15 @@ def test_inspect_and_ps_list_mounts_as_docker_does(engine, volumes, containers, 
     status, _, raw = engine.api("GET", f"{API}/containers/json?all=1&filters=" + quote(json.dumps({"label": [f"md.mounts={name}"]})))
     [row] = json.loads(raw)
     assert sorted(row["Mounts"], key=lambda m: m["Destination"]) == mounts
+
+
+@pytest.mark.spec("VOL-027")
+def test_a_volume_inside_another_is_mounted_after_it(engine, volumes, containers):
+    outer, inner = volumes.name(), volumes.name()
+    container, code = containers.run("sh", "-c", "echo deep > /data/sub/file; ls /data; cat /etc/hostname",
+                                      HostConfig={"Binds": [f"{inner}:/data/sub", f"{outer}:/data", f"{volumes.name()}:/etc"]})
+    assert code == 0
+    listed = containers.output(container).split()
+    assert listed[0] == "sub" and listed[1] == containers.inspect(container)["Config"]["Hostname"]
+    reader, code = containers.run("cat", "/v/file", HostConfig={"Binds": [f"{inner}:/v"]})
+    assert code == 0 and containers.output(reader) == "deep\n"

@@ -32,3 +32,29 @@ def test_a_persist_volume_keeps_its_files_after_volume_rm(engine, volumes, conta
     status, _, raw = engine.api("POST", f"{API}/volumes/create",
                                 {"Name": volumes.name(), "Driver": "persist", "DriverOpts": {"colour": "red"}})
     assert status == 400 and "invalid option" in json.loads(raw)["message"]
+
+
+@pytest.mark.spec("VOL-026")
+def test_volume_driver_chooses_the_driver_of_binds_and_anonymous_volumes(engine, volumes, containers):
+    if engine.kind != "minidock":
+        pytest.skip("the persist driver is minidock's")
+    name = volumes.name()
+    container = containers.create("true", HostConfig={"Binds": [f"{name}:/data"], "VolumeDriver": "persist"},
+                                  Volumes={"/scratch": {}})
+    mounts = {m["Destination"]: m for m in containers.inspect(container)["Mounts"]}
+    assert mounts["/data"]["Driver"] == mounts["/scratch"]["Driver"] == "persist"
+    volumes.names.append(mounts["/scratch"]["Name"])
+    assert json.loads(engine.api("GET", f"{API}/volumes/{name}")[2])["Driver"] == "persist"
+
+
+@pytest.mark.spec("VOL-026")
+def test_an_unknown_volume_driver_is_refused_at_create(engine, volumes, busybox):
+    name = volumes.name()
+    for host in ({"Binds": [f"{name}:/data"], "VolumeDriver": "md-nosuch"},
+                 {"Mounts": [{"Type": "volume", "Source": name, "Target": "/data",
+                              "VolumeOptions": {"DriverConfig": {"Name": "md-nosuch"}}}]}):
+        status, _, raw = engine.api("POST", f"{API}/containers/create", {"Image": busybox, "HostConfig": host},
+                                    timeout=120)  # dockerd looks for the plugin for 15 s
+        assert status == 404, raw
+        assert json.loads(raw)["message"] == \
+            f'create {name}: error looking up volume plugin md-nosuch: plugin "md-nosuch" not found'
