@@ -1,6 +1,6 @@
 """The container's root filesystem: private propagation, the mounts, /dev, pivot_root.
 
-Implements: spec/runtime.md RT-FS-001 .. RT-FS-004, RT-MNT-002, RT-MNT-004
+Implements: spec/runtime.md RT-FS-001 .. RT-FS-004, RT-MNT-002, RT-MNT-004, RT-MNT-005
 Explained:  chapters/03-runtime.md#the-root-filesystem
 Modelled on: runc's libcontainer/rootfs_linux.go (prepareRoot, mountToRootfs, pivotRoot)
 
