@@ -1,11 +1,14 @@
-"""Build: Dockerfiles into images.
+"""Build: Dockerfiles into images, as Docker's classic builder builds them.
 
-Implements: spec/build.md (planned, issue 9)
+Implements: spec/build.md
 Explained:  chapters/08-build.md
 Modelled on: the classic docker builder (one container per RUN, one layer per step)
 
-parse(dockerfile) -> instructions and plan(instructions, context) -> steps are
-pure; the executor runs RUN steps in containers and commits their diffs.
+    dockerfile.py   parse(text) -> Dockerfile: directives, ARGs before FROM, stages   (pure)
+    shellwords.py   expand_word / expand_words: $VAR, ${VAR:-x}, quotes, escapes      (pure)
+    ignore.py       Ignore.parse(.dockerignore).excluded(path)                        (pure)
+    builder.py      Builder(backend, context, options, emit).build(dockerfile) -> image ID
 
-Nothing is public yet: this package is a place reserved for issue 9.
+The engine's side (the context, the backend that runs RUN steps in containers and
+stores layers, the POST /build route) is minidock/engine/build.py and api/build.py.
 """

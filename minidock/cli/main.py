@@ -70,6 +70,7 @@ TOPICS = {
         "attach", "commit", "container", "cp", "create", "diff", "exec", "export", "inspect", "kill",
         "logs", "pause", "port", "ps", "rename", "restart", "rm", "run", "start", "stop", "top",
         "unpause", "wait"),
+    "minidock.cli.build:add_parsers": ("build",),
     "minidock.cli.events:add_parsers": ("events",),
     "minidock.cli.networks:add_parsers": ("network",),
     "minidock.cli.images:add_parsers": ("history", "image", "images", "import", "load", "rmi", "save", "tag"),

@@ -91,9 +91,10 @@ class Client:
         For answers that come slowly (`logs --follow`, `wait`): no timeout; the caller
         reads the body and closes the response. An error status raises as json() does.
         """
-        data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
+        raw = isinstance(body, bytes) or hasattr(body, "read")  # bytes, or a file sent as it is
+        data = body if raw or body is None else json.dumps(body).encode()
         headers = dict(headers or {})
-        if data is not None and not isinstance(body, bytes):
+        if data is not None and not raw:
             headers.setdefault("Content-Type", "application/json")
         response = self._send(method, path, data, headers, None)
         if response.status >= 400:

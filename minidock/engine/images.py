@@ -39,6 +39,7 @@ import lzma
 import os
 import re
 import secrets
+import shutil
 import tempfile
 import threading
 from dataclasses import dataclass
@@ -506,6 +507,26 @@ class ImageService:
             config["container"] = container_id
             manifest = self._store_image(config, [*parent.image.manifest.layers, layer])
             return self.add(manifest, names)
+
+    def build_child(self, parent: Record | None, runtime: dict, created_by: str,
+                    layer_tar: str | None = None, author: str = "") -> str:
+        """A build step's image: ``parent`` (None: scratch) with a new config, and the
+        layer tar at ``layer_tar`` on top when the step has one (COPY, ADD, WORKDIR)."""
+        with self._all_or_nothing():
+            layers_below = list(parent.image.manifest.layers) if parent else []
+            diff_id = None
+            if layer_tar is not None:
+                def produce(out: BinaryIO) -> None:
+                    with open(layer_tar, "rb") as source:
+                        shutil.copyfileobj(source, out, 1 << 20)
+
+                layer, diff_id = commits.write_layer(self.content, produce, self.root)
+                layers_below.append(layer)
+            config = commits.child_config(
+                parent.config if parent else None, runtime, diff_id, created=commits.now(),
+                created_by=created_by, author=author, architecture=platforms.host().architecture)
+            manifest = self._store_image(config, layers_below)
+            return self.add(manifest)
 
     @contextlib.contextmanager
     def _mounted(self, mounts: list[Mount]) -> Iterator[str]:

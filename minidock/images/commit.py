@@ -165,10 +165,14 @@ def apply_changes(runtime: dict[str, Any], changes: list[str]) -> dict[str, Any]
 
 # -- the new image's config ----------------------------------------------------------------------
 
-def child_config(parent: dict[str, Any] | None, runtime: dict[str, Any], diff_id: str, *,
+def child_config(parent: dict[str, Any] | None, runtime: dict[str, Any], diff_id: str | None, *,
                  created: str, created_by: str = "", comment: str = "", author: str = "",
                  architecture: str = "", os_name: str = "linux") -> dict[str, Any]:
-    """The config of an image one layer above ``parent`` (None: the first layer, `import`)."""
+    """The config of an image one layer above ``parent`` (None: the first layer, `import`).
+
+    ``diff_id`` None: no new layer, only a new config (a build's ENV, CMD, ...): the
+    history entry says ``empty_layer`` as Docker's builder writes it.
+    """
     config: dict[str, Any] = copy.deepcopy(parent) if parent else {
         "architecture": architecture, "os": os_name, "rootfs": {"type": "layers", "diff_ids": []},
     }
@@ -181,7 +185,10 @@ def child_config(parent: dict[str, Any] | None, runtime: dict[str, Any], diff_id
     if comment:
         entry["comment"] = comment
     # [IMG-ENG-013] one more layer: one more diff_id and one more history entry
-    config["rootfs"] = {"type": "layers", "diff_ids": [*config["rootfs"]["diff_ids"], diff_id]}
+    if diff_id is None:
+        entry["empty_layer"] = True
+    else:
+        config["rootfs"] = {"type": "layers", "diff_ids": [*config["rootfs"]["diff_ids"], diff_id]}
     config["history"] = [*history, entry]
     config["config"] = runtime
     config["created"] = created

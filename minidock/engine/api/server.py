@@ -131,6 +131,10 @@ def make_app(system: system_routes.SystemBackend, images=None, containers=None, 
         from minidock.engine.api import filesystem as filesystem_routes
 
         filesystem_routes.register(app, containers, images, add_route)
+        from minidock.engine.api import build as build_routes
+        from minidock.engine.build import BuildService
+
+        build_routes.register(app, BuildService(containers, images, containers.data_root), add_route)
         if getattr(containers, "volumes", None) is not None:
             from minidock.engine.api import volumes as volume_routes
 
