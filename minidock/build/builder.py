@@ -446,7 +446,7 @@ class Builder:
             if instruction.command == "ADD" and re.match(r"^https?://", source):
                 name, data = await self._download(source)
                 target = posixpath.join(dest, name) if dest_is_dir else dest
-                entries.append(("data", target, data))
+                entries.append(("url", target, data))  # 0600, as dockerd writes a download
                 checksum.update(b"url:" + source.encode() + hashlib.sha256(data).digest())
                 continue
             for path in self._sources(root, source, from_stage):
@@ -703,10 +703,11 @@ def _write_copy_tar(out, entries, owner: tuple[int, int], mode: int | None,
         for kind, target, source in entries:
             if kind == "dir":
                 parents(target + "/x", tar)
-            elif kind == "data":
+            elif kind in ("data", "url"):
                 parents(target, tar)
                 info = tarfile.TarInfo(target.strip("/"))
-                info.size, info.mode, info.uid, info.gid, info.mtime = len(source), mode or 0o644, uid, gid, mtime
+                info.size, info.uid, info.gid, info.mtime = len(source), uid, gid, mtime
+                info.mode = mode or (0o600 if kind == "url" else 0o644)
                 tar.addfile(info, io.BytesIO(source))
             elif kind == "file":
                 add_path(tar, source, target)

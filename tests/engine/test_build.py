@@ -274,3 +274,48 @@ def test_the_docker_cli_builds_against_the_engine(engine, busybox, images, tmp_p
     result = engine.docker_cli("build", "-t", image, folder, timeout=180)
     assert "Successfully tagged" in result.stdout
     assert run(engine, image) == "via-docker\n"
+
+
+@pytest.mark.spec("BUILD-015")
+def test_add_downloads_a_url_and_onbuild_triggers_run_in_the_child(engine, busybox, images, tmp_path):
+    import http.server
+    import threading
+
+    served = tmp_path / "served"
+    served.mkdir()
+    (served / "tool.txt").write_text("downloaded\n")
+    handler = lambda *a, **k: http.server.SimpleHTTPRequestHandler(*a, directory=str(served), **k)  # noqa: E731
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/tool.txt"
+        parent = images()
+        build(engine, context(tmp_path, f"""
+            FROM {busybox}
+            ADD {url} /opt/
+            ONBUILD RUN echo triggered > /onbuild.txt
+            """), "-t", parent)
+        child = images()
+        build(engine, context(tmp_path, f"FROM {parent}\nCMD [\"sh\", \"-c\", \"cat /opt/tool.txt /onbuild.txt; stat -c %a /opt/tool.txt\"]\n"),
+              "-t", child)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert run(engine, child) == "downloaded\ntriggered\n600\n"
+    assert config(engine, parent)["OnBuild"] == ["RUN echo triggered > /onbuild.txt"]
+    assert not config(engine, child).get("OnBuild")
+
+
+@pytest.mark.spec("BUILD-012")
+def test_the_python_sdk_builds(engine, busybox, images, tmp_path):
+    docker = pytest.importorskip("docker")
+    folder = context(tmp_path, f"FROM {busybox}\nARG V\nRUN echo sdk-$V > /v\n")
+    image = images()
+    client = docker.DockerClient(base_url=engine.host, version="auto", timeout=120)
+    try:
+        built, log = client.images.build(path=folder, tag=image, buildargs={"V": "1"}, rm=True)
+        assert any("Step 3/3 : RUN echo sdk-$V > /v" in (entry.get("stream") or "") for entry in log)
+        assert built.id == client.images.get(image).id
+    finally:
+        client.close()
+    assert run(engine, image, "cat", "/v") == "sdk-1\n"
