@@ -3,7 +3,6 @@ provisioning, and, inside the VM itself, that it really is a pure cgroup v2 Debi
 
 from __future__ import annotations
 
-import fcntl
 import os
 import shutil
 import subprocess
@@ -28,21 +27,6 @@ def key_of(tree: Path, packages: str = PACKAGES) -> str:
     result = run_vm_test(tree / "scripts" / "vm" / "vm-test.sh", "--key", DEB_PACKAGES=packages)
     assert result.returncode == 0, result.stderr
     return result.stdout.strip()
-
-
-def kvm_usable() -> bool:
-    """Whether /dev/kvm makes a VM here (KVM_CREATE_VM), as vm-test.sh asks it."""
-    try:
-        device = os.open("/dev/kvm", os.O_RDWR)
-    except OSError:
-        return False
-    try:
-        os.close(fcntl.ioctl(device, 0xAE01, 0))   # KVM_CREATE_VM: a VM's fd, or an OSError
-        return True
-    except OSError:
-        return False
-    finally:
-        os.close(device)
 
 
 @pytest.fixture
@@ -92,11 +76,8 @@ def test_make_test_skips_the_vm_when_asked_and_says_so():
 
 
 @pytest.mark.spec("HARNESS-VM-003")
-def test_make_test_runs_the_vm_exactly_when_kvm_works():
-    result = run_vm_test(VM_TEST, "--can-run")
-    assert result.returncode == (0 if kvm_usable() else 1), result.stdout
-    if result.returncode:
-        assert "SKIPPED: /dev/kvm is not usable here" in result.stdout
+def test_make_test_runs_the_vm_unless_asked_not_to():
+    assert run_vm_test(VM_TEST, "--can-run").returncode == 0
     test_target = next(line for line in (REPO / "Makefile").read_text().splitlines() if line.startswith("test:"))
     assert "test-vm" in test_target.split()
 
