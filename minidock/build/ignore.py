@@ -29,6 +29,7 @@ def _clean(pattern: str) -> str:
 
 def _regex(pattern: str) -> re.Pattern:
     """The pattern as a regular expression over a whole path (Go's filepath.Match, plus **)."""
+    # lab 08: begin: the pattern as a regex over the whole path (* and ? stay in one name, ** crosses them)
     out, at = "^", 0
     while at < len(pattern):
         char = pattern[at]
@@ -61,6 +62,7 @@ def _regex(pattern: str) -> re.Pattern:
             out += re.escape(char)
         at += 1
     return re.compile(out + "$")
+    # lab 08: end
 
 
 class Ignore:
@@ -84,6 +86,7 @@ class Ignore:
 
     def excluded(self, path: str) -> bool:
         """Is ``path`` (relative to the context) left out of the build?"""
+        # lab 08: begin: the last rule matching the path or a directory above it decides (! keeps it)
         path = _clean(path)
         parents = [path]
         while "/" in parents[-1]:
@@ -94,6 +97,7 @@ class Ignore:
             if any(regex.match(candidate) for candidate in parents):
                 verdict = not exception
         return verdict
+        # lab 08: end
 
     def may_hold_exceptions(self, directory: str) -> bool:
         """Could an exception pattern re-include something under ``directory``? (walk pruning)"""

@@ -9,14 +9,9 @@ still starts: only the persist driver is missing.
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
-from minidock.lab.catalog import Project, find_lab
-from minidock.lab.cli import main
-from minidock.lab.grader import run_check
-from tests.lab.test_labs_01_03 import REPOSITORY, LabCase, check_lab, needs_root
+from tests.lab.test_labs_01_03 import LabCase, check_lab, grade_whole_lab, needs_root
 
 PERSIST = "minidock/volumes/persist.py"
 
@@ -51,16 +46,4 @@ def test_lab_06_volumes(tmp_path, capsys):
 @needs_root
 @pytest.mark.spec("LAB-060")
 def test_lab_06_whole_lab_scores_nothing_on_the_skeleton_and_full_on_the_real_code(tmp_path, capsys):
-    project = Project(REPOSITORY)
-    lab = find_lab(project, 6)
-    target = tmp_path / "lab6"
-    assert main(["--root", str(REPOSITORY), "start", "6", "--dir", str(target)]) == 0
-    capsys.readouterr()
-    for solved, earned, outcomes in ((False, 0, {"failed"}), (True, 24, {"passed"})):
-        if solved:
-            shutil.copyfile(REPOSITORY / PERSIST, target / PERSIST)
-        grade = run_check(project, lab, target, show_output=False, timeout=300)
-        rows = [(row.test.nodeid, row.test.outcome) for row in grade.tests] + list(grade.problems)
-        assert {row.test.outcome for row in grade.tests} == outcomes, rows
-        assert (grade.earned, grade.total) == (earned, 24), rows
-    assert main(["--root", str(REPOSITORY), "reset", "6", "--dir", str(target), "--yes"]) == 0
+    grade_whole_lab(6, (PERSIST,), 24, tmp_path, capsys)

@@ -143,6 +143,26 @@ def check_lab(case: LabCase, tmp_path: Path, capsys: pytest.CaptureFixture) -> N
     assert not target.exists()
 
 
+def grade_whole_lab(number: int, files: tuple[str, ...], total: int, tmp_path: Path,
+                    capsys: pytest.CaptureFixture) -> None:
+    """Grade all of lab ``number``: its skeleton earns nothing (every test failing), the
+    real ``files`` earn all ``total`` points (every test passing); then reset."""
+    project = Project(REPOSITORY)
+    lab = find_lab(project, number)
+    target = tmp_path / f"lab{number}"
+    assert main(["--root", str(REPOSITORY), "start", str(number), "--dir", str(target)]) == 0
+    capsys.readouterr()
+    for solved, earned, outcomes in ((False, 0, {"failed"}), (True, total, {"passed"})):
+        if solved:
+            for path in files:
+                shutil.copyfile(REPOSITORY / path, target / path)
+        grade = run_check(project, lab, target, show_output=False, timeout=300)
+        rows = [(row.test.nodeid, row.test.outcome) for row in grade.tests] + list(grade.problems)
+        assert {row.test.outcome for row in grade.tests} == outcomes, rows
+        assert (grade.earned, grade.total) == (earned, total), rows
+    assert main(["--root", str(REPOSITORY), "reset", str(number), "--dir", str(target), "--yes"]) == 0
+
+
 @needs_root
 @pytest.mark.spec("LAB-040")
 def test_lab_01_namespaces(tmp_path, capsys):
