@@ -764,6 +764,7 @@ class ContainerService:
             if info.key.startswith("container/") and info.key.split("/", 1)[1] not in self.containers:
                 log.warning("removing the snapshot %s that no container record claims", info.key)
                 self.images.remove_container(info.key.split("/", 1)[1])
+        self.volumes.reconcile(set(self.containers))  # anonymous volumes of a create cut short
 
     async def shutdown(self, live_restore: bool, timeout: float = 15) -> None:
         """Stop every running container (unless they are to live on), then stop watching.

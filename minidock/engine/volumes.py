@@ -148,8 +148,12 @@ class VolumeService:
     # -- the volume routes ----------------------------------------------------------------
 
     def create(self, name: str = "", driver: str = "", options: dict | None = None,
-               labels: dict | None = None, anonymous: bool = False) -> dict[str, Any]:
-        """POST /volumes/create: make it, or return the one of that name as it is (Docker's way)."""
+               labels: dict | None = None, anonymous: bool = False, owner: str = "") -> dict[str, Any]:
+        """POST /volumes/create: make it, or return the one of that name as it is (Docker's way).
+
+        ``owner``: the container whose create made this anonymous volume, until that
+        container is saved or removed (reconcile() removes what a crash left owned by nobody).
+        """
         name, driver = name or anonymous_name(), driver or "local"
         backend = self._driver(name, driver)
         try:
@@ -171,7 +175,7 @@ class VolumeService:
                 raise type(error)(f"create {name}: {error.message}") from None
             self._records[name] = {"Driver": driver, "Labels": dict(labels or {}),
                                    "Options": dict(options or {}) or None, "CreatedAt": _now(),
-                                   "Anonymous": anonymous}
+                                   "Anonymous": anonymous, "Owner": owner}
             self._save()
             self.publish("create", name, {"driver": driver})  # [VOL-025]
             return self.view(name)
@@ -308,7 +312,8 @@ class VolumeService:
             return dataclasses.replace(point, driver=record["Driver"],
                                        source=self.drivers[record["Driver"]].path(point.name))
         name = point.name or anonymous_name()
-        view = self.create(name, point.driver, point.driver_options, point.labels, anonymous=point.anonymous)
+        view = self.create(name, point.driver, point.driver_options, point.labels, anonymous=point.anonymous,
+                           owner=container_id if point.anonymous else "")
         made.append(name)
         return dataclasses.replace(point, name=name, source=view["Mountpoint"])
 
@@ -365,6 +370,19 @@ class VolumeService:
             return {"rootfsPropagation": "rslave"}
         return {}
 
+    def reconcile(self, containers: set[str]) -> None:
+        """[VOL-020] at start-up: remove the anonymous volumes made for a container that a crash lost.
+
+        A daemon killed inside a container's create has made its volumes but saved no
+        container; their owner is in no record, and nobody else knows their names.
+        """
+        with self._lock:
+            lost = [name for name, record in self._records.items()
+                    if record.get("Owner") and record["Owner"] not in containers]
+        for name in lost:
+            log.warning("removing the anonymous volume %s of a container that was never saved", name)
+            self._discard(name)
+
     def _unmount(self, name: str, ref: str) -> None:
         try:
             record = self._record(name)
@@ -389,8 +407,16 @@ class VolumeService:
                     log.warning("could not take the volume %s back: %s", record["name"], error.message)
 
     def forget(self, container, anonymous: bool) -> None:
-        """At rm (the container already gone): with -v, its anonymous volumes no one else uses."""
+        """At rm (the container already gone): with -v, its anonymous volumes no one else uses.
+
+        Without -v they stay, on purpose now: no longer owned, reconcile() leaves them be.
+        """
         if not anonymous:
+            with self._lock:
+                for record in container.mounts:
+                    if self._records.get(record.get("name"), {}).get("Owner") == container.id:
+                        self._records[record["name"]]["Owner"] = ""
+                self._save()
             return
         for record in container.mounts:
             if record["type"] == "volume" and record.get("anonymous") and record["name"] in self._records:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import subprocess
 import zlib
@@ -33,7 +34,7 @@ def daemon(pytestconfig, tmp_path):
     def stop() -> None:
         stop_daemon(processes[-1])
 
-    engine.start, engine.stop, engine.flags = start, stop, flags
+    engine.start, engine.stop, engine.flags, engine.processes = start, stop, flags, processes
     start()
     engine.cli("image", "bootstrap", "busybox", timeout=120)
     yield engine
@@ -101,3 +102,23 @@ def test_a_live_restored_container_keeps_holding_its_tmpfs_volume(daemon, tmp_pa
     assert mounts_under(tmp_path / "data" / "volumes") == [data]
     daemon.cli("rm", "-f", "holder")
     assert mounts_under(tmp_path / "data" / "volumes") == []
+
+
+@pytest.mark.spec("VOL-020")
+def test_a_crash_inside_create_leaves_no_anonymous_volume(daemon, monkeypatch):
+    daemon.cli("run", "--name", "kept-anon", "--network", "none", "-v", "/kept", "busybox", "true")
+    daemon.cli("rm", "kept-anon")  # without -v: its anonymous volume stays, dangling, on purpose
+    [kept] = json.loads(daemon.api("GET", "/v1.41/volumes")[2])["Volumes"]
+    daemon.stop()
+    monkeypatch.setenv("MINIDOCK_CRASH_AT", "create:after-snapshot")
+    daemon.start()
+    with pytest.raises((OSError, http.client.HTTPException)):  # the daemon dies inside the create
+        daemon.api("POST", "/v1.41/containers/create", {"Image": "busybox", "Volumes": {"/lost": {}},
+                                                        "HostConfig": {"NetworkMode": "none"}})
+    daemon.processes[-1].wait(10)
+    monkeypatch.delenv("MINIDOCK_CRASH_AT")
+    daemon.start()
+    names = daemon.cli("volume", "ls", "-q").stdout.split()
+    assert names == [kept["Name"]]  # the lost create's volume is gone, the kept one is not
+    assert "removing the anonymous volume" in daemon.log()  # it was made, and the restart took it away
+    assert json.loads(daemon.api("GET", "/v1.41/containers/json?all=1")[2]) == []
