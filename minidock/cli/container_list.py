@@ -189,10 +189,11 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     found, status = [], 0
     for name in args.names:
         document = None
-        kinds = [args.type] if args.type else ["container", "image"]
+        kinds = [args.type] if args.type else ["container", "image", "volume"]
         for kind in kinds:
-            path = (f"/containers/{quote(name, safe='')}/json" if kind == "container"
-                    else f"/images/{quote(name, safe='/:@')}/json")
+            path = {"container": f"/containers/{quote(name, safe='')}/json",
+                    "image": f"/images/{quote(name, safe='/:@')}/json",
+                    "volume": f"/volumes/{quote(name, safe='')}"}[kind]
             try:
                 document = api.json("GET", path)
                 break
@@ -232,7 +233,7 @@ def add_inspect_flags(parser: argparse.ArgumentParser, kind: str | None = None) 
     parser.add_argument("-f", "--format", help="format the output using a Go template, or 'json'")
     parser.add_argument("-s", "--size", action="store_true", help="display total file sizes (ignored)")
     if kind is None:
-        parser.add_argument("--type", choices=("container", "image"), help="only inspect this type of object")
+        parser.add_argument("--type", choices=("container", "image", "volume"), help="only inspect this type of object")
     else:
         parser.set_defaults(type=kind)
     parser.add_argument("names", nargs="+", metavar="NAME", help="containers or images")

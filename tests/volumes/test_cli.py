@@ -25,6 +25,9 @@ def test_volume_create_ls_inspect_rm_print_what_docker_prints(engine, volumes):
     assert document["Name"] == name and document["Labels"] == {f"md.cli": tag, "x": "y"}
     assert engine.cli("volume", "inspect", "-f", "{{.Name}} {{.Driver}} {{.Scope}}", name).stdout == \
         f"{name} local local\n"
+    # the generic inspect finds volumes too (after containers and images)
+    assert engine.cli("inspect", "-f", "{{.Driver}} {{.Name}}", name).stdout == f"local {name}\n"
+    assert json.loads(engine.cli("inspect", "--type", "volume", name).stdout)[0]["Name"] == name
     missing = engine.cli("volume", "inspect", "md-no-such-volume", check=False)
     assert missing.returncode == 1
     assert "get md-no-such-volume: no such volume" in missing.stderr
