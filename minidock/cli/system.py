@@ -136,13 +136,20 @@ def volumes_row(volumes: list[dict]) -> list[str]:
 
 def cmd_prune(args: argparse.Namespace) -> int:
     if not args.force:
-        print("WARNING! This will remove all stopped containers and dangling images.")
+        volumes = " and volumes not used by at least one container" if args.volumes else ""
+        print(f"WARNING! This will remove all stopped containers{volumes} and dangling images.")
         if input("Are you sure you want to continue? [y/N] ").strip().lower() not in ("y", "yes"):
             return 0
     api = client(args)
     containers = api.json("POST", "/containers/prune") or {}
     if containers.get("ContainersDeleted"):
         print("Deleted Containers:\n" + "\n".join(containers["ContainersDeleted"]) + "\n")
+    reclaimed = 0
+    if args.volumes:  # [VOL-017] after the containers, whose removal may free them
+        volumes = api.json("POST", "/volumes/prune") or {}
+        reclaimed += volumes.get("SpaceReclaimed") or 0
+        if volumes.get("VolumesDeleted"):
+            print("Deleted Volumes:\n" + "\n".join(volumes["VolumesDeleted"]) + "\n")
     images = api.json("POST", "/images/prune" + ("?filters=" + urllib.parse.quote('{"dangling":["false"]}') if args.all else "")) or {}
     if images.get("ImagesDeleted"):
         print("Deleted Images:")
@@ -150,7 +157,7 @@ def cmd_prune(args: argparse.Namespace) -> int:
             for key, value in entry.items():
                 print(f"{key.lower()}: {value}")
         print()
-    print(f"Total reclaimed space: {human_size(images.get('SpaceReclaimed') or 0)}")
+    print(f"Total reclaimed space: {human_size(reclaimed + (images.get('SpaceReclaimed') or 0))}")
     return 0
 
 
@@ -175,4 +182,5 @@ def add_parsers(verbs, only: str | None = None) -> None:
     prune = system.add_parser("prune", help="remove stopped containers and dangling images")
     prune.add_argument("-f", "--force", action="store_true", help="do not ask")
     prune.add_argument("-a", "--all", action="store_true", help="remove unused images too")
+    prune.add_argument("--volumes", action="store_true", help="prune volumes too")
     prune.set_defaults(handler=cmd_prune)

@@ -77,7 +77,7 @@ def test_run_with_v_mount_and_tmpfs_flags(engine, volumes, tmp_path):
 
 
 @pytest.mark.spec("VOL-019")
-def test_a_bad_mount_flag_exits_125_with_the_docker_clis_words(engine):
+def test_a_bad_mount_flag_exits_125_with_the_docker_clis_words(engine, busybox):
     result = engine.cli("run", "--rm", "--mount", "foo=bar", "busybox", "true", check=False)
     assert result.returncode == 125
     assert "invalid argument \"foo=bar\" for \"--mount\" flag: unexpected key 'foo' in 'foo=bar'" in result.stderr
@@ -148,3 +148,13 @@ def test_the_python_sdk_manages_volumes_and_runs_with_them(engine, volumes):
             client.volumes.get(name)
     finally:
         client.close()
+
+
+@pytest.mark.spec("VOL-017")
+def test_system_prune_volumes_removes_unused_volumes_too(engine, volumes):
+    if engine.kind == "docker":
+        pytest.skip("system prune would remove every unused volume and container of a shared dockerd")
+    unused = volumes.create()["Name"]
+    out = engine.cli("system", "prune", "-f", "--volumes").stdout
+    assert f"Deleted Volumes:\n" in out and unused in out.split("Deleted Volumes:\n")[1]
+    assert engine.api("GET", f"{API}/volumes/{unused}")[0] == 404

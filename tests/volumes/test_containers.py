@@ -210,21 +210,23 @@ def test_a_missing_or_relative_bind_source_is_refused(engine, busybox, tmp_path)
 @pytest.mark.spec("VOL-008", "VOL-005", "VOL-022")
 @pytest.mark.parametrize("host, words", [
     ({"Binds": ["../etc:/x"]}, 'create ../etc: "../etc" includes invalid characters'),
-    ({"Binds": ["name:relative"]}, "invalid volume specification: 'name:relative': invalid mount config for type "
-                                   "\"volume\": invalid mount path: 'relative' mount path must be absolute"),
-    ({"Binds": ["name:/"]}, "invalid volume specification: 'name:/'"),
-    ({"Binds": ["name:/x:bogus"]}, "invalid mode: bogus"),
+    ({"Binds": ["md-name:relative"]}, "invalid volume specification: 'md-name:relative': invalid mount config for "
+                                      "type \"volume\": invalid mount path: 'relative' mount path must be absolute"),
+    ({"Binds": ["md-name:/"]}, "invalid volume specification: 'md-name:/'"),
+    ({"Binds": ["md-name:/x:bogus"]}, "invalid mode: bogus"),
     ({"Binds": ["a:b:c:d"]}, "invalid volume specification: 'a:b:c:d'"),
-    ({"Binds": ["a-vol:/x", "b-vol:/x"]}, "Duplicate mount point: /x"),
+    ({"Binds": ["md-dup-a:/x", "md-dup-b:/x"]}, "Duplicate mount point: /x"),
     ({"Mounts": [{"Type": "bogus", "Target": "/x"}]}, 'invalid mount config for type "bogus": mount type unknown'),
     ({"Mounts": [{"Type": "volume", "Source": "a/b", "Target": "/x"}]}, 'create a/b: "a/b" includes invalid characters'),
     ({"Mounts": [{"Type": "tmpfs", "Source": "x", "Target": "/x"}]},
      'invalid mount config for type "tmpfs": field Source must not be specified'),
-    ({"Binds": "name:/x"}, "json: cannot unmarshal"),
+    ({"Binds": "md-name:/x"}, "json: cannot unmarshal"),
     ({"Mounts": [{"Type": "bind", "Source": "/tmp", "Target": "/x", "ReadOnly": "yes"}]}, "json: cannot unmarshal"),
 ])
 def test_bad_mount_specs_are_refused_at_create(engine, busybox, host, words):
     status, raw = _create_status(engine, busybox, host)
+    for name in ("md-name", "md-dup-a", "md-dup-b"):  # dockerd makes some before it refuses
+        engine.api("DELETE", f"{API}/volumes/{name}?force=1")
     # dockerd 20.10 answers a bad Binds entry or a JSON type error with a 500 (untyped errors); minidock: 400
     assert status == 400 or (engine.kind == "docker" and status == 500), raw
     assert _message(raw).startswith(words)
