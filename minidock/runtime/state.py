@@ -140,7 +140,7 @@ def is_alive(state: State) -> bool:
     try:
         with open(f"/proc/{state.pid}/stat") as file:
             return file.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):  # reaped between the open and the read: ESRCH
         return False
 
 
