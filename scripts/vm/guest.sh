@@ -7,7 +7,7 @@ repo=${1:?usage: guest.sh REPO}
 cd "$repo" || exit 1
 # shellcheck source=/dev/null
 . .vm/run.env
-export HOME=/root LANG=C.UTF-8 PYTHONDONTWRITEBYTECODE=1 MINIDOCK_VM=1   # nothing written into the checkout but the report
+export MINIDOCK_TEST_PING_TIMEOUT HOME=/root LANG=C.UTF-8 PYTHONDONTWRITEBYTECODE=1 MINIDOCK_VM=1   # nothing written into the checkout but the report
 
 echo "vm: $(uname -sr), cgroup $(stat -fc %T /sys/fs/cgroup) at /sys/fs/cgroup" \
      "(controllers: $(cat /sys/fs/cgroup/cgroup.controllers)), $(python3 -V)"

@@ -32,7 +32,12 @@ report_dir=${REPORT_DIR:-docs/report}
 run_dir=$repo/.vm
 
 # What an emulated VM runs (VM_EMULATED_TESTS overrides it): the tests of the cgroup v2 driver.
-emulated_tests="tests/cgroups tests/runtime/test_run.py tests/runtime/test_lifecycle.py tests/engine/test_stats.py tests/harness_selftest/test_vm.py"
+emulated_tests="tests/cgroups tests/engine/test_stats.py tests/harness_selftest/test_vm.py
+    tests/runtime/test_run.py::test_the_cgroup_is_gone_after_the_container
+    tests/runtime/test_run.py::test_the_container_reads_its_own_limits
+    tests/runtime/test_lifecycle.py::test_an_oom_kill_is_137_and_recorded
+    tests/runtime/test_lifecycle.py::test_cpu_limits_are_applied_before_the_program_runs
+    tests/runtime/test_lifecycle.py::test_bad_resources_are_refused_before_anything_exists"
 
 # The files that make the image: a change to any of them (or to the package list) is a new key.
 key_files=(scripts/provision.sh scripts/vm/build-image.sh scripts/vm/init)
@@ -89,9 +94,11 @@ run_vm() {
     if [ -z "$problem" ]; then
         accel=(-machine q35,accel=kvm -cpu host)
         tests=${PYTEST_ARGS:-}
+        ping_timeout=15
     else
         accel=(-machine q35 -accel tcg,thread=multi -cpu max)
-        tests=${PYTEST_ARGS:-${VM_EMULATED_TESTS:-$emulated_tests}}
+        tests=$(echo ${PYTEST_ARGS:-${VM_EMULATED_TESTS:-$emulated_tests}})   # one line
+        ping_timeout=120   # a daemon's start takes seconds of emulated Python
         for _ in 1 2 3; do
             echo "vm-test: WARNING: $problem: the VM runs EMULATED (TCG), many times slower," \
                  "and runs only: ${tests}" >&2
@@ -101,8 +108,8 @@ run_vm() {
     rm -f "$run_dir/status" "$run_dir/overlay.qcow2"
     rm -rf "${repo:?}/$report_dir/v2"
     qemu-img create -q -f qcow2 -F raw -b "$image/rootfs.img" "$run_dir/overlay.qcow2"
-    printf "REPORT_DIR='%s'\nPYTEST_ARGS='%s'\nWORKERS='%s'\n" \
-        "$report_dir/v2" "$tests" "${VM_CPUS:-2}" > "$run_dir/run.env"
+    printf "REPORT_DIR='%s'\nPYTEST_ARGS='%s'\nWORKERS='%s'\nMINIDOCK_TEST_PING_TIMEOUT='%s'\n" \
+        "$report_dir/v2" "$tests" "${VM_CPUS:-2}" "$ping_timeout" > "$run_dir/run.env"
 
     echo "vm-test: booting Debian 12 (image $key, ${VM_CPUS:-2} CPUs, ${VM_MEMORY:-4096} MiB), console in .vm/console.log"
     started=$SECONDS
