@@ -115,6 +115,15 @@ def _filters(entries: list[str]) -> str:
 def cmd_ls(args: argparse.Namespace) -> int:
     path = "/networks" + (f"?{urlencode({'filters': _filters(args.filter)})}" if args.filter else "")
     networks = _client(args).json("GET", path)
+    if args.format and args.format != "table":
+        from minidock.cli.template import render
+
+        for n in sorted(networks, key=lambda n: n["Name"]):
+            row = {"ID": n["Id"] if args.no_trunc else n["Id"][:12], "Name": n["Name"], "Driver": n["Driver"],
+                   "Scope": n["Scope"], "Internal": str(n["Internal"]).lower(), "Labels": ",".join(
+                       f"{k}={v}" for k, v in (n.get("Labels") or {}).items())}
+            print(render(args.format, row))
+        return 0
     if args.quiet:
         for network in networks:
             print(network["Id"] if args.no_trunc else network["Id"][:12])
@@ -213,6 +222,7 @@ def add_parsers(verbs, only: str | None = None) -> None:
     listing.add_argument("-q", "--quiet", action="store_true", help="only display network IDs")
     listing.add_argument("-f", "--filter", action="append", default=[], help="filter output")
     listing.add_argument("--no-trunc", action="store_true", help="do not truncate the output")
+    listing.add_argument("--format", help="format the output using a Go template")
     listing.set_defaults(handler=cmd_ls)
 
     inspect = sub.add_parser("inspect", help="display detailed information on one or more networks")

@@ -45,6 +45,7 @@ from minidock.networking.driver import (BridgeDriver, Driver, Endpoint, HostDriv
 log = logging.getLogger("minidockd.networks")
 PREDEFINED = ("bridge", "host", "none")
 BRIDGE_NAME_OPTION = "com.docker.network.bridge.name"
+MTU_OPTION = "com.docker.network.driver.mtu"
 _NETWORK_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 
 
@@ -243,7 +244,10 @@ class NetworkService:
     def _spec(self, record: dict) -> NetworkSpec:
         config = (record["IPAM"].get("Config") or [None])[0]
         pool = ipam.make_pool(config["Subnet"], config.get("Gateway"), config.get("IPRange")) if config else None
-        return NetworkSpec(record["Id"], record["Name"], record.get("bridge", ""), pool, record["Internal"])
+        mtu = (record.get("Options") or {}).get(MTU_OPTION) or "1500"
+        if not str(mtu).isdigit() or not 68 <= int(mtu) <= 65535:
+            raise InvalidArgument(f"invalid MTU {mtu!r} ({MTU_OPTION}): 68 to 65535")
+        return NetworkSpec(record["Id"], record["Name"], record.get("bridge", ""), pool, record["Internal"], int(mtu))
 
     def inspect(self, record: dict) -> dict:
         """GET /networks/{id}: Docker's NetworkResource."""

@@ -37,6 +37,7 @@ class NetworkSpec:
     bridge: str            # the Linux bridge (bridge driver)
     pool: Pool | None      # None for host and none
     internal: bool = False
+    mtu: int = 1500        # com.docker.network.driver.mtu: the bridge's and every veth's
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,7 +93,8 @@ class BridgeDriver:
     def create_network(self, network: NetworkSpec) -> None:
         """[NET-015] The bridge with the gateway's address, then its NAT and isolation rules."""
         self.links.check_subnet_free(network.pool.subnet, network.bridge)
-        self.links.ensure_bridge(network.bridge, f"{network.pool.gateway}/{network.pool.subnet.prefixlen}")
+        self.links.ensure_bridge(network.bridge, f"{network.pool.gateway}/{network.pool.subnet.prefixlen}",
+                                 network.mtu)
         try:
             self.rules.delete(self._network_rules(network))  # a crash may have left them
             self.rules.add(self._network_rules(network))
@@ -108,7 +110,7 @@ class BridgeDriver:
     def join(self, network: NetworkSpec, endpoint: Endpoint, netns_path: str) -> None:
         """[NET-001] A veth from the bridge into the namespace, addressed, with the default route."""
         self.links.add_veth(endpoint.host_veth, network.bridge, netns_path, endpoint.mac,
-                            endpoint.container_id[:12], endpoint.ifname)
+                            endpoint.container_id[:12], endpoint.ifname, network.mtu)
         try:
             configure_inside(netns_path, endpoint.ifname, f"{endpoint.address}/{network.pool.subnet.prefixlen}",
                              str(network.pool.gateway) if endpoint.default_route else None)

@@ -51,7 +51,7 @@ class Links:
                 return None
             return self._ipr.get_links(index)[0].get_attr("IFLA_IFALIAS") or ""
 
-    def ensure_bridge(self, name: str, address: str) -> None:
+    def ensure_bridge(self, name: str, address: str, mtu: int = 1500) -> None:
         """[NET-015] The bridge ``name`` with ``address`` (CIDR), up; ours or refused."""
         with self._lock:
             index = self._index(name)
@@ -72,7 +72,7 @@ class Links:
                 self._ipr.addr("del", index=index, address=found, prefixlen=prefix)
             if (str(interface.ip), interface.network.prefixlen) not in have:
                 self._ipr.addr("add", index=index, address=str(interface.ip), prefixlen=interface.network.prefixlen)
-            self._ipr.link("set", index=index, state="up")
+            self._ipr.link("set", index=index, mtu=mtu, state="up")
 
     def check_subnet_free(self, subnet: ipaddress.IPv4Network, bridge: str) -> None:
         """[NET-015] Refuse ``subnet`` when a link other than ``bridge`` has an address or route in it."""
@@ -107,7 +107,7 @@ class Links:
             return found
 
     def add_veth(self, host_name: str, bridge: str, netns_path: str, mac: str, label: str,
-                 ifname: str = CONTAINER_IFNAME) -> None:
+                 ifname: str = CONTAINER_IFNAME, mtu: int = 1500) -> None:
         """A veth pair: ``host_name`` on ``bridge``; its peer in the namespace as ``ifname`` with ``mac``."""
         import os
 
@@ -117,7 +117,8 @@ class Links:
             try:
                 host_index, peer_index = self._index(host_name), self._index(peer)
                 self._ipr.link("set", index=host_index, ifalias=f"{self.tag}:{label}")
-                self._ipr.link("set", index=peer_index, address=mac)
+                self._ipr.link("set", index=peer_index, address=mac, mtu=mtu)
+                self._ipr.link("set", index=host_index, mtu=mtu)
                 fd = os.open(netns_path, os.O_RDONLY | os.O_CLOEXEC)
                 try:
                     # moved and renamed in one request: eth0 exists only in the container's namespace

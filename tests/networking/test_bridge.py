@@ -191,3 +191,15 @@ def test_etc_files_are_the_containers_own(containers):
     assert containers.output(container_id).split("\n")[0] == container_id[:12]
     document = containers.inspect(container_id)
     assert document["ResolvConfPath"] and document["HostsPath"] and document["HostnamePath"]
+
+
+@pytest.mark.spec("NET-017")
+def test_the_mtu_option(engine, networks, containers):
+    name, network_id = networks.create(subnet=networks.subnet(5), Options={"com.docker.network.driver.mtu": "9000"})
+    code, out = run_in(containers, "cat", "/sys/class/net/eth0/mtu", HostConfig={"NetworkMode": name})
+    assert code == 0 and out.strip() == "9000"
+    code, out = run_in(containers, "cat", "/sys/class/net/eth0/mtu")
+    assert out.strip() == "1500"
+    status, _, raw = engine.api("POST", f"{API}/networks/create",
+                                {"Name": networks.name(), "Options": {"com.docker.network.driver.mtu": "huge"}})
+    assert status == 400, raw
