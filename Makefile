@@ -11,8 +11,9 @@ BIN         := $(VENV)/bin
 HOST_PYTHON := $(shell test -x /usr/bin/python3 && echo /usr/bin/python3 || command -v python3)
 DEB_PACKAGES := busybox-static iproute2 iptables nftables util-linux procps psmisc \
                 python3-venv python3-dev runc crun skopeo umoci tini podman \
-                graphviz chromium chromium-driver
+                graphviz chromium chromium-driver docker-compose
 # graphviz: the book's figures (docs/hooks/figures.py); chromium: the book in a browser (tests/docs)
+# docker-compose: Debian's 1.29, run against minidockd by tests/compose
 WORKERS     ?= 2
 REPORT_DIR  := docs/report
 DEMO_SOCK   := /run/minidock/minidock.sock
@@ -69,7 +70,7 @@ vm-test: venv
 	DEB_PACKAGES="$(DEB_PACKAGES)" VM_CACHE="$(VM_CACHE)" REPORT_DIR="$(REPORT_DIR)" \
 	  PYTEST_ARGS="$(VM_PYTEST_ARGS)" scripts/vm/vm-test.sh
 
-# make test's VM part: skipped, saying why, without KVM or with MINIDOCK_SKIP_VM=1.
+# make test's VM part: skipped, saying why, with MINIDOCK_SKIP_VM=1 or on a host that is pure v2 itself.
 test-vm: venv
 	@if scripts/vm/vm-test.sh --can-run; then $(MAKE) --no-print-directory vm-test; fi
 
@@ -82,4 +83,4 @@ bench: setup
 	$(PY) -m bench
 
 clean:
-	rm -rf site $(REPORT_DIR) .pytest_cache build
+	rm -rf site $(REPORT_DIR) .pytest_cache build .vm

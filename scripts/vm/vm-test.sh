@@ -3,8 +3,8 @@
 #
 #   scripts/vm/vm-test.sh            build the image if the cache has none for its key, boot it,
 #                                    run the suite inside, exit with the suite's status
-#   scripts/vm/vm-test.sh --can-run  exit 0 unless MINIDOCK_SKIP_VM=1 (then say so, exit 1):
-#                                    whether `make test` runs the VM
+#   scripts/vm/vm-test.sh --can-run  whether `make test` runs the VM: exit 0, or say why not and
+#                                    exit 1 (MINIDOCK_SKIP_VM=1, or a host that is pure v2 itself)
 #   scripts/vm/vm-test.sh --key      print the image's cache key
 #
 # With KVM the VM runs the whole suite. Where KVM cannot boot Debian's kernel (no /dev/kvm, or
@@ -149,6 +149,10 @@ main() {
     --can-run)
         if [ "${MINIDOCK_SKIP_VM:-}" = 1 ]; then
             echo "vm-test: SKIPPED (MINIDOCK_SKIP_VM=1): the suite did not run under cgroup v2"
+            exit 1
+        fi
+        if [ "$(stat -fc %T /sys/fs/cgroup)" = cgroup2fs ]; then
+            echo "vm-test: SKIPPED: this host is pure cgroup v2 already (the Vagrant box?): its own run is the v2 run"
             exit 1
         fi
         exit 0 ;;
