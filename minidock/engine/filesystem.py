@@ -389,27 +389,37 @@ class FilesystemService:
         self._indexes: dict[str, dict[str, Below]] = {}  # image ID -> its paths (images never change)
 
     @contextlib.asynccontextmanager
-    async def root_of(self, container: Container) -> AsyncIterator[str]:
-        """The container's root file system, mounted for the time of the block (under its lock)."""
+    async def root_of(self, container: Container, volumes: bool = False) -> AsyncIterator[str]:
+        """The container's root file system, mounted for the time of the block (under its lock).
+
+        ``volumes``: its volumes and bind mounts shown in it too (cp goes into them, as in
+        Docker; export, diff and commit never see them).
+        """
         async with self.containers.lock(container.id):
             rootfs = os.path.join(self.containers.bundle_dir(container), "rootfs")
-            if container.running:
-                yield rootfs
-                return
-            os.makedirs(rootfs, exist_ok=True)
-            mounts = await asyncio.to_thread(self.images.container_mounts, container.id)
-            await asyncio.to_thread(mounting.mount_all, mounts, rootfs)
+            mounted = not container.running
+            if mounted:
+                os.makedirs(rootfs, exist_ok=True)
+                mounts = await asyncio.to_thread(self.images.container_mounts, container.id)
+                await asyncio.to_thread(mounting.mount_all, mounts, rootfs)
+            service = getattr(self.containers, "volumes", None) if volumes else None
+            exposed: list = []
             try:
+                if service:
+                    exposed = await asyncio.to_thread(service.expose, container, rootfs)
                 yield rootfs
             finally:
-                await asyncio.to_thread(mounting.unmount, rootfs)
+                if service:
+                    await asyncio.to_thread(service.conceal, container, exposed)  # [VOL-028]
+                if mounted:
+                    await asyncio.to_thread(mounting.unmount, rootfs)
 
     def _spool(self) -> BinaryIO:
         return tempfile.TemporaryFile(dir=self.scratch, prefix=".archive-")
 
     async def stat(self, name: str, path: str) -> PathStat:
         container = self.containers.get(name)
-        async with self.root_of(container) as root:
+        async with self.root_of(container, volumes=True) as root:
             host_path, in_container = resolve(root, path)
             return stat_path(root, host_path, in_container, path, name)
 
@@ -418,7 +428,7 @@ class FilesystemService:
         container = self.containers.get(name)
         out = self._spool()
         try:
-            async with self.root_of(container) as root:
+            async with self.root_of(container, volumes=True) as root:
                 host_path, in_container = resolve(root, path)
                 found = stat_path(root, host_path, in_container, path, name)
                 # [ENGINE-FS-002] entries named after the path asked for, not what it resolved to
@@ -434,7 +444,7 @@ class FilesystemService:
         container = self.containers.get(name)
         if container.host_config.get("ReadonlyRootfs"):
             raise Forbidden("container rootfs is marked read-only")  # Docker's words
-        async with self.root_of(container) as root:
+        async with self.root_of(container, volumes=True) as root:
             dest = secure_join(root, absolute(path))
             if not os.path.lexists(dest):
                 raise NotFound(f"Could not find the file {path} in container {name}")

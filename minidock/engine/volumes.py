@@ -370,6 +370,53 @@ class VolumeService:
             return {"rootfsPropagation": "rslave"}
         return {}
 
+    def expose(self, container, rootfs: str) -> list[tuple[str, str]]:
+        """[VOL-028] for `cp`: the container's volumes and bind mounts bound onto its root, on the host.
+
+        -> (mount point, volume name or "") for conceal(). The root is made private first:
+        what we bind here must not spread to the container's own mounts.
+        """
+        from minidock.kernel import syscalls as sc
+        from minidock.runtime.mounts import secure_join
+
+        made: list[tuple[str, str]] = []
+        try:
+            sc.mount(None, rootfs, None, sc.MS_PRIVATE)
+            for record in container.mounts:  # parents first: they were saved in that order
+                point = MountPoint.from_record(record)
+                if point.type == "volume":
+                    source = self.drivers[self._record(point.name)["Driver"]].mount(point.name, f"{container.id}:cp")
+                elif point.type == "bind" and os.path.exists(point.source):
+                    source = point.source
+                else:
+                    continue  # a tmpfs exists only inside the container (Docker cannot cp there either)
+                target = secure_join(rootfs, point.destination)
+                if os.path.isdir(source):
+                    os.makedirs(target, exist_ok=True)
+                elif not os.path.exists(target):
+                    os.makedirs(os.path.dirname(target), exist_ok=True)
+                    open(target, "a").close()
+                sc.mount(source, target, None, sc.MS_BIND | sc.MS_REC)
+                made.append((target, point.name if point.type == "volume" else ""))
+                if not point.rw:  # mount(2): a bind's read-only takes a remount
+                    sc.mount(None, target, None, sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY)
+        except BaseException:
+            self.conceal(container, made)
+            raise
+        return made
+
+    def conceal(self, container, made: list[tuple[str, str]]) -> None:
+        """Undo expose(): unmount, children first, and give the volumes' refs back."""
+        from minidock.kernel import syscalls as sc
+
+        for target, name in reversed(made):
+            try:
+                sc.umount2(target, sc.MNT_DETACH)
+            except sc.SyscallError as error:
+                log.warning("could not unmount %s: %s", target, error.message)
+            if name and name in self._records:
+                self.drivers[self._records[name]["Driver"]].unmount(name, f"{container.id}:cp")
+
     def reconcile(self, containers: set[str]) -> None:
         """[VOL-020] at start-up: remove the anonymous volumes made for a container that a crash lost.
 

@@ -325,3 +325,34 @@ def test_a_volume_inside_another_is_mounted_after_it(engine, volumes, containers
     assert listed[0] == "sub" and listed[1] == containers.inspect(container)["Config"]["Hostname"]
     reader, code = containers.run("cat", "/v/file", HostConfig={"Binds": [f"{inner}:/v"]})
     assert code == 0 and containers.output(reader) == "deep\n"
+
+
+@pytest.mark.spec("VOL-028")
+def test_cp_reaches_into_volumes_and_bind_mounts_and_export_does_not(engine, volumes, containers, tmp_path):
+    import io
+    import tarfile
+
+    name = volumes.name()
+    host, source = tmp_path / "host", tmp_path / "source"
+    host.mkdir()
+    source.mkdir()
+    (host / "host-file").write_text("on the host\n")
+    (source / "in.txt").write_text("copied in\n")
+    stopped = containers.create("true", HostConfig={"Binds": [f"{name}:/data", f"{host}:/hostdir:ro"]})
+    engine.cli("cp", str(source / "in.txt"), f"{stopped}:/data/in.txt")
+    engine.cli("cp", f"{stopped}:/hostdir/host-file", str(tmp_path / "out.txt"))
+    assert (tmp_path / "out.txt").read_text() == "on the host\n"
+    reader, code = containers.run("cat", "/v/in.txt", HostConfig={"Binds": [f"{name}:/v"]})
+    assert code == 0 and containers.output(reader) == "copied in\n"  # it went into the volume
+    refused = engine.cli("cp", str(source / "in.txt"), f"{stopped}:/hostdir/", check=False)
+    assert refused.returncode != 0 and sorted(os.listdir(host)) == ["host-file"]
+    running = containers.create("sleep", "30", HostConfig={"Binds": [f"{name}:/data"]})
+    containers.start(running)
+    engine.cli("cp", f"{running}:/data/in.txt", str(tmp_path / "back.txt"))
+    assert (tmp_path / "back.txt").read_text() == "copied in\n"
+    status, _, raw = engine.api("GET", f"{API}/containers/{stopped}/export")
+    assert status == 200
+    names = tarfile.open(fileobj=io.BytesIO(raw)).getnames()
+    assert not any(n.endswith("in.txt") or n.endswith("host-file") for n in names)
+    with open("/proc/self/mountinfo") as mountinfo:
+        assert not any(stopped in line or str(host) in line for line in mountinfo)  # nothing left mounted
