@@ -71,6 +71,7 @@ TOPICS = {
         "logs", "pause", "port", "ps", "rename", "restart", "rm", "run", "start", "stop", "top",
         "unpause", "wait"),
     "minidock.cli.build:add_parsers": ("build",),
+    "minidock.cli.compose:add_parsers": ("compose",),
     "minidock.cli.events:add_parsers": ("events",),
     "minidock.cli.networks:add_parsers": ("network",),
     "minidock.cli.images:add_parsers": ("history", "image", "images", "import", "load", "rmi", "save", "tag"),

@@ -1,12 +1,14 @@
-"""Compose: multi-container applications from YAML.
+"""Compose: multi-container applications from YAML, through the Engine API only.
 
-Implements: spec/compose.md (planned, issue 11)
+Implements: spec/compose.md
 Explained:  chapters/10-compose.md
-Modelled on: docker-compose 1.29 (a client of the Engine API, nothing more)
+Modelled on: docker-compose 1.29 and compose v2 (clients of the Engine API, nothing more)
 
-load(yaml) -> Project and plan(project, current) -> actions are pure; the thin
-shell sends the actions to the engine through its HTTP API. compose never
-imports the engine's internals (an import-linter contract enforces this).
+    loader.py    files -> the resolved document (YAML, .env, ${VAR}, -f merging, extends, schema)
+    model.py     Project: services in dependency order, names, labels, create bodies, config hash
+    project.py   plan(project, observed) -> actions (pure); Engine(client).up / down
+    schema/      the Compose Specification's JSON schema (data)
 
-Nothing is public yet: this package is a place reserved for issue 11.
+The command line is minidock/cli/compose.py. compose never imports the engine's internals: it talks to minidockd (or dockerd)
+through minidock.engine.client, as docker-compose talks through the docker SDK.
 """
