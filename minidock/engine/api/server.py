@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 
 from aiohttp import web
@@ -134,7 +135,8 @@ def make_app(system: system_routes.SystemBackend, images=None, containers=None, 
         from minidock.engine.api import build as build_routes
         from minidock.engine.build import BuildService
 
-        build_routes.register(app, BuildService(containers, images, containers.data_root), add_route)
+        data_root = os.path.dirname(containers.data_root)  # the containers' records are in data_root/containers
+        build_routes.register(app, BuildService(containers, images, data_root), add_route)
         if getattr(containers, "volumes", None) is not None:
             from minidock.engine.api import volumes as volume_routes
 
