@@ -5,11 +5,10 @@ from __future__ import annotations
 import http.client
 import json
 import subprocess
-import zlib
 
 import pytest
 
-from tests.harness.engine import Engine, mounts_under, python_module, stop_daemon, wait_for_ping
+from tests.harness.engine import Engine, mounts_under, python_module, spare_network_flags, stop_daemon, wait_for_ping
 
 
 @pytest.fixture
@@ -18,10 +17,8 @@ def daemon(pytestconfig, tmp_path):
         pytest.skip("restarts a private minidock daemon")
     engine = Engine(kind="minidock", host=f"unix://{tmp_path}/d.sock", log_path=tmp_path / "daemon.log",
                     cli_argv=python_module("minidock.cli.main"))
-    index = zlib.crc32(str(tmp_path).encode())
     argv = [*python_module("minidock.engine.daemon"), "-H", engine.host, "--data-root", str(tmp_path / "data"),
-            "--exec-root", str(tmp_path / "exec"), "--bridge", f"mdv{index % 100000}",
-            "--bip", f"10.218.{index % 250}.1/24", "--shutdown-timeout", "2"]
+            "--exec-root", str(tmp_path / "exec"), *spare_network_flags(), "--shutdown-timeout", "2"]
     processes, flags = [], []
 
     def start() -> Engine:
