@@ -4,7 +4,7 @@ Implements: spec/harness.md HARNESS-REPORT-004, HARNESS-REPORT-007 .. HARNESS-RE
 Explained:  spec/README.md#what-the-report-shows
 Modelled on: the runtime-spec's validation report (every rule, and what became of it)
 
-    build_report(requirements, statuses, tests, engine) -> document   JSON-ready, with "host"
+    build_report(requirements, statuses, tests, engine, selection) -> document   JSON-ready, with "host"
     host_facts()                 -> {"hostname", "kernel", "cgroup", "python"}
     cgroup_mode(mountinfo_text)  -> "v1" | "v2" | "hybrid (v1 + v2)" | "none"     pure
     render_markdown(document, others=()) -> the page; one status column per run
@@ -73,12 +73,17 @@ def build_report(
     statuses: dict[str, str],
     tests: dict[str, list[tuple[str, str]]],
     engine: str | None,
+    selection: list[str] | None = None,
 ) -> dict:
-    """The conformance report as JSON-ready data (also the source of the Markdown page)."""
+    """The conformance report as JSON-ready data (also the source of the Markdown page).
+
+    selection: the tests the run was given (pytest's file and node arguments).
+    """
     return {
         "generated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "engine": engine,
         "host": host_facts(),
+        "selection": selection or [],
         "summary": count_statuses(statuses),
         "requirements": [
             {
@@ -155,11 +160,12 @@ def run_label(document: dict) -> str:
 
 def _hosts_table(runs: list[tuple[str, dict]]) -> list[str]:
     """[HARNESS-REPORT-007] one row per run: the machine it ran on, and when."""
-    lines = ["| run | host | kernel | cgroup | Python | generated |", "|---|---|---|---|---|---|"]
+    lines = ["| run | host | kernel | cgroup | Python | generated | tests |", "|---|---|---|---|---|---|---|"]
     for where, document in runs:
         host = document.get("host", {})
+        selection = "<br>".join(_code(_cell(arg)) for arg in document.get("selection", [])) or "—"
         lines.append(f"| {where} | {host.get('hostname', '?')} | {host.get('kernel', '?')} | {host.get('cgroup', '?')} "
-                     f"| {host.get('python', '?')} | {document['generated']} |")
+                     f"| {host.get('python', '?')} | {document['generated']} | {selection} |")
     return lines
 
 

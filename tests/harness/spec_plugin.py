@@ -163,7 +163,8 @@ class ConformancePlugin:
         if not report_dir:
             return
         directory = Path(self.config.invocation_params.dir) / report_dir
-        document = build_report(self.requirements, self.statuses, tests, self.config.getoption("engine", None))
+        document = build_report(self.requirements, self.statuses, tests, self.config.getoption("engine", None),
+                                selection=[str(arg) for arg in self.config.args])
         write_report(directory, document)
         # [HARNESS-REPORT-001] a MUST with no test fails the whole-suite run
         # [HARNESS-REPORT-009] ... but not a run that says it is a part of the suite

@@ -47,7 +47,7 @@ def test_a_single_run_states_its_host():
     facts = host_facts()
     assert set(facts) == {"hostname", "kernel", "cgroup", "python"} and all(facts.values())
     page = render_markdown(run("v2", "minidock-vm", requirement("CG-001", "passed", [("t.py::test_a", "passed")])))
-    assert "| this run | minidock-vm | kernel-of-minidock-vm | v2 | 3.11.2 |" in page
+    assert "| this run | minidock-vm | kernel-of-minidock-vm | v2 | 3.11.2 | 2026-12-02T00:00:00+00:00 | — |" in page
     assert "| status | requirements |" in page and "| `CG-001` | MUST | passed |" in page
 
 
@@ -59,7 +59,9 @@ def test_two_runs_are_shown_side_by_side():
     vm = run("v2", "minidock-vm",
              requirement("CG-001", "passed", [("t.py::test_a", "passed")]),
              requirement("CG-002", "failed", [("t.py::test_b[x]", "failed"), ("t.py::test_b[y]", "failed")]))
+    vm["selection"] = ["tests/cgroups", "tests/engine/test_stats.py"]
     page = render_markdown(host, [("[v2](v2/conformance.md)", vm)])
+    assert "| `tests/cgroups`<br>`tests/engine/test_stats.py` |" in page   # what the run was given
     assert "| [this run](conformance.md) | ci | kernel-of-ci | hybrid (v1 + v2) |" in page
     assert "| [v2](v2/conformance.md) | minidock-vm | kernel-of-minidock-vm | v2 |" in page
     assert "| status | cgroup hybrid (v1 + v2) | cgroup v2 |" in page and "| failed | 0 | 1 |" in page
@@ -96,8 +98,9 @@ def test_the_merge_command_renders_the_page_again_with_the_subdirectory_runs(tmp
 def test_a_subset_run_writes_the_report_without_the_must_check(inner):
     inner.spec("namespaces.md", MINIMAL_SPEC)
     inner.tests("test_it.py", "def test_nothing():\n    pass\n")
-    result = inner.run("--conformance-report=report", "--conformance-subset")
+    result = inner.run("--conformance-report=report", "--conformance-subset", "test_it.py")
     assert result.ret == pytest.ExitCode.OK, output_of(result)
     assert "MUST-level requirements with no test" not in output_of(result)
     document = json.loads((inner.path / "report" / "conformance.json").read_text())
     assert {r["id"]: r["status"] for r in document["requirements"]} == {"NS-001": "no test", "NS-002": "no test"}
+    assert document["selection"] == ["test_it.py"]   # what the run was given, for the report's hosts table
