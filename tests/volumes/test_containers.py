@@ -356,3 +356,18 @@ def test_cp_reaches_into_volumes_and_bind_mounts_and_export_does_not(engine, vol
     assert not any(n.endswith("in.txt") or n.endswith("host-file") for n in names)
     with open("/proc/self/mountinfo") as mountinfo:
         assert not any(stopped in line or str(host) in line for line in mountinfo)  # nothing left mounted
+
+
+@pytest.mark.spec("VOL-008", "VOL-007")
+def test_a_mount_makes_its_volume_with_the_driver_options_and_labels_given(engine, volumes, containers):
+    name = volumes.name()
+    container, code = containers.run("sh", "-c", "grep ' /fast ' /proc/mounts", HostConfig={"Mounts": [
+        {"Type": "volume", "Source": name, "Target": "/fast",
+         "VolumeOptions": {"Labels": {"md.made-by": "mount"},
+                           "DriverConfig": {"Name": "local", "Options": {"type": "tmpfs", "device": "tmpfs",
+                                                                          "o": "size=2m"}}}}]})
+    assert code == 0
+    assert containers.output(container).split()[2] == "tmpfs" and "size=2048k" in containers.output(container)
+    status, volume = volumes.inspect(name)
+    assert status == 200 and volume["Labels"] == {"md.made-by": "mount"}
+    assert volume["Options"] == {"device": "tmpfs", "o": "size=2m", "type": "tmpfs"}
