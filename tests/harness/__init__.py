@@ -2,6 +2,7 @@
 
     specs         parse spec/*.md into requirements (pure)
     spec_plugin   @pytest.mark.spec, unknown IDs, --conformance-report
+    report        the report's document (with its host) and page, runs side by side
     engine        --engine=minidock|docker and the `engine` fixture
     leaks         the leak check (mounts, cgroups, links, netns, iptables, nft, processes)
 
