@@ -99,6 +99,7 @@ class ImageService:
         self.content = ContentStore(os.path.join(data_root, "content"))
         self.store = ImageStore(self.content, os.path.join(data_root, "images"))
         self.ids_file = os.path.join(data_root, "images", "ids.json")
+        self.parents_file = os.path.join(data_root, "images", "parents.json")  # child ID -> parent ID
         snapshots = os.path.join(data_root, "snapshots")
         # [IMG-ENG-003] overlayfs where the data root can hold an upper dir, copies elsewhere
         kind = OverlaySnapshotter if overlay_supported(snapshots) else CopySnapshotter
@@ -128,6 +129,26 @@ class ImageService:
             file.flush()
             os.fsync(file.fileno())
         os.rename(temporary, self.ids_file)  # a crash leaves the old list, whole
+
+    def parents(self) -> dict[str, str]:
+        """{image ID: the image it was built or committed on} (dockerd's Parent)."""
+        try:
+            with open(self.parents_file, "rb") as file:
+                return json.load(file)
+        except FileNotFoundError:
+            return {}
+
+    def _save_parents(self, parents: dict[str, str]) -> None:
+        fd, temporary = tempfile.mkstemp(dir=os.path.dirname(self.parents_file), prefix=".parents-")
+        with os.fdopen(fd, "w") as file:
+            json.dump(dict(sorted(parents.items())), file, indent=1)
+        os.rename(temporary, self.parents_file)
+
+    def _set_parent(self, child: str, parent: Record | None) -> None:
+        if parent is not None and child != parent.id:
+            parents = self.parents()
+            parents[child] = parent.id
+            self._save_parents(parents)
 
     def add(self, descriptor: oci.Descriptor, names: Iterable[str] = ()) -> str:
         """Record the complete image at ``descriptor`` and point ``names`` at it; return its ID."""
@@ -285,9 +306,29 @@ class ImageService:
         ids.pop(record.id, None)
         self._save_ids(ids)
         out.append({"Deleted": record.id})
+        self._delete_parents(record.id, out)
         needed = self._needed_chains()
         out.extend({"Deleted": chain} for chain in record.chain_ids if chain not in needed)
         self._collect()
+
+    def _delete_parents(self, image_id: str, out: list[dict]) -> None:
+        """[IMG-ENG-017] a build's intermediate images go with the image built on them:
+        each untagged parent that no other image and no container uses (dockerd's prune)."""
+        parents = self.parents()
+        parent = parents.pop(image_id, None)
+        while parent is not None:
+            still_a_parent = parent in parents.values()
+            named = any(target.digest == self._ids().get(parent, oci.Descriptor("", "", 0)).digest
+                        for target in self.store.references().values())
+            if still_a_parent or named or parent not in self._ids() or self.in_use(parent):
+                break
+            ids = self._ids()
+            ids.pop(parent, None)
+            self._save_ids(ids)
+            out.append({"Deleted": parent})
+            parent = parents.pop(parent, None)
+        self._save_parents({child: up for child, up in parents.items() if child in self._ids()})
+
 
     def prune(self, dangling_only: bool = True, labels: Iterable[str] = ()) -> tuple[list[dict], int]:
         """`docker image prune`: delete unused images, untagged ones only unless ``dangling_only`` is
@@ -506,7 +547,9 @@ class ImageService:
                 comment=changes.get("comment", ""), author=changes.get("author", ""))
             config["container"] = container_id
             manifest = self._store_image(config, [*parent.image.manifest.layers, layer])
-            return self.add(manifest, names)
+            image_id = self.add(manifest, names)
+            self._set_parent(image_id, parent)
+            return image_id
 
     def build_child(self, parent: Record | None, runtime: dict, created_by: str,
                     layer_tar: str | None = None, author: str = "") -> str:
@@ -526,7 +569,9 @@ class ImageService:
                 parent.config if parent else None, runtime, diff_id, created=commits.now(),
                 created_by=created_by, author=author, architecture=platforms.host().architecture)
             manifest = self._store_image(config, layers_below)
-            return self.add(manifest)
+            image_id = self.add(manifest)
+            self._set_parent(image_id, parent)
+            return image_id
 
     @contextlib.contextmanager
     def _mounted(self, mounts: list[Mount]) -> Iterator[str]:

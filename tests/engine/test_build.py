@@ -319,3 +319,20 @@ def test_the_python_sdk_builds(engine, busybox, images, tmp_path):
     finally:
         client.close()
     assert run(engine, image, "cat", "/v") == "sdk-1\n"
+
+
+@pytest.mark.spec("IMG-ENG-017")
+def test_removing_a_built_image_removes_its_intermediate_images(engine, busybox, images, tmp_path):
+    def all_ids() -> set[str]:
+        status, _, raw = engine.api("GET", "/v1.41/images/json?all=1")
+        return {image["Id"] for image in json.loads(raw)}
+
+    before = all_ids()
+    folder = context(tmp_path, f"FROM {busybox}\nENV A={secrets.token_hex(4)}\nRUN echo x > /x\nCMD [\"true\"]\n")
+    image = images()
+    build(engine, folder, "-t", image, "--no-cache")
+    assert len(all_ids() - before) == 3  # one image per step after FROM
+    status, _, raw = engine.api("DELETE", f"/v1.41/images/{image}")
+    assert status == 200, raw
+    assert len([entry for entry in json.loads(raw) if "Deleted" in entry]) >= 3
+    assert all_ids() == before
