@@ -27,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import hashlib
 import json
 import logging
 import os
@@ -36,7 +35,9 @@ import secrets
 import tempfile
 from typing import Any
 
-from minidock.engine.container import Container, now
+from minidock.engine.container import Container
+from minidock.engine.network_views import (bip_network, daemon_id, endpoint_settings, matches,  # noqa: F401 - re-exported
+                                           mode_of, new_record, settings_view)
 from minidock.errors import Conflict, Forbidden, InvalidArgument, NotFound
 from minidock.networking import etcfiles, firewall, ipam, ports, sandbox
 from minidock.networking.driver import (BridgeDriver, Driver, Endpoint, HostDriver, NetworkSpec,
@@ -56,17 +57,6 @@ class Attachment:
     joined: dict[str, str]          # OCI namespace type -> path
     hosts: str | None               # files under the container's directory, bind-mounted
     resolv_conf: str | None
-
-
-def daemon_id(data_root: str) -> str:
-    """Eight hex digits naming this daemon's links and chains (its data root's digest)."""
-    return hashlib.sha256(os.path.realpath(data_root).encode()).hexdigest()[:8]
-
-
-def mode_of(host: dict) -> str:
-    """HostConfig.NetworkMode with Docker's default spelled out: "default" is the bridge."""
-    mode = host.get("NetworkMode") or "default"
-    return "bridge" if mode == "default" else mode
 
 
 class NetworkService:
@@ -129,7 +119,7 @@ class NetworkService:
             for record in self.networks.values():
                 spec = self._spec(record)
                 try:
-                    self.drivers[_driver_key(record)].create_network(spec)
+                    self.drivers[record["Driver"]].create_network(spec)
                 except Exception:
                     if record["Name"] == "bridge":
                         raise  # [NET-015] the default bridge is not ours to take: refuse to start
@@ -137,11 +127,11 @@ class NetworkService:
 
     def _predefined(self) -> None:
         """The networks every daemon has: bridge (from --bridge and --bip), host, none."""
-        pool = ipam.make_pool(str(ipam.parse_network(_bip_network(self.bip))), self.bip.split("/")[0])
+        pool = ipam.make_pool(str(ipam.parse_network(bip_network(self.bip))), self.bip.split("/")[0])
         for name, driver in (("bridge", "bridge"), ("host", "host"), ("none", "null")):
             record = self._by_name(name)
             if record is None:
-                record = _record(name, driver, secrets.token_hex(32), internal=False, labels={}, options={},
+                record = new_record(name, driver, secrets.token_hex(32), internal=False, labels={}, options={},
                                  pools=[])
                 record["predefined"] = True
             if name == "bridge":
@@ -265,7 +255,7 @@ class NetworkService:
         """POST /networks/create: check the name and the IPAM, make the bridge, save."""
         name = body.get("Name")
         if not isinstance(name, str) or not name:
-            raise InvalidArgument("network name is required")  # hmm: Docker's 400 has no fixed words
+            raise InvalidArgument("a network name is required (\"Name\")")
         if not _NETWORK_NAME.match(name):
             raise InvalidArgument(f"invalid network name {name!r}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
         driver = body.get("Driver") or "bridge"
@@ -296,7 +286,7 @@ class NetworkService:
             if ipam.overlapping(pool.subnet, taken) is not None:
                 # [NET-011] Docker's words
                 raise Forbidden("Pool overlaps with other one on this address space")
-        record = _record(name, "bridge", network_id, internal=bool(body.get("Internal")),
+        record = new_record(name, "bridge", network_id, internal=bool(body.get("Internal")),
                          labels=body.get("Labels") or {}, options=options, pools=[])
         record["bridge"] = bridge
         record["Attachable"] = bool(body.get("Attachable"))
@@ -324,7 +314,7 @@ class NetworkService:
             raise Forbidden(f"error while removing network: network {record['Name']} id {record['Id']} "
                             "has active endpoints")
         await self.dns.stop(record["Id"])
-        await asyncio.to_thread(self.drivers[_driver_key(record)].delete_network, self._spec(record))
+        await asyncio.to_thread(self.drivers[record["Driver"]].delete_network, self._spec(record))
         os.unlink(os.path.join(self.root, record["Id"] + ".json"))
         del self.networks[record["Id"]]
         return record
@@ -369,11 +359,10 @@ class NetworkService:
                 ipam.allocate(self._spec(target).pool, [], wanted)  # inside the subnet, or a 400 now
             if config.get("Aliases") and target.get("predefined"):
                 raise InvalidArgument("network-scoped alias is supported only for containers in user defined networks")
-            if target["Driver"] in ("host", "null") and len(networks) + 1 > 1 and target["Name"] != record["Name"]:
-                raise InvalidArgument("conflicting options: a container on the host or none network joins no other")
-            networks[target["Name"]] = _endpoint_settings(target["Id"], config)
-        if record["Driver"] == "host" and (host.get("PortBindings") or host.get("PublishAllPorts")):
-            pass  # Docker ignores published ports on the host network (with a warning)
+            networks[target["Name"]] = endpoint_settings(target["Id"], config)
+        if len(networks) > 1 and any(self.lookup(n)["Driver"] in ("host", "null") for n in networks):
+            raise InvalidArgument("conflicting options: a container on the host or none network joins no other")
+        # published ports on the host network are ignored, as Docker ignores them (with a warning)
         return {"Networks": networks, "Ports": []}
 
     async def attach(self, container: Container) -> Attachment:
@@ -512,9 +501,9 @@ class NetworkService:
                 if namespace_going:
                     left.append(stored["veth"])
                 else:
-                    await asyncio.to_thread(self.drivers[_driver_key(record)].leave, self._spec(record), endpoint)
+                    await asyncio.to_thread(self.drivers[record["Driver"]].leave, self._spec(record), endpoint)
                 self._save(record)
-        entry.update(_endpoint_settings(entry["NetworkID"], entry))
+        entry.update(endpoint_settings(entry["NetworkID"], entry))
         return left
 
     def write_etc_files(self, container: Container) -> tuple[str, str]:
@@ -555,7 +544,7 @@ class NetworkService:
         wanted = ((config.get("IPAMConfig") or {}).get("IPv4Address")) or ""
         if wanted and record.get("predefined"):
             raise InvalidArgument("user specified IP address is supported on user defined networks only")
-        container.network_settings["Networks"][record["Name"]] = _endpoint_settings(record["Id"], config)
+        container.network_settings["Networks"][record["Name"]] = endpoint_settings(record["Id"], config)
         if container.running and container.network_settings.get("SandboxKey"):
             try:
                 await self._join(container, record, container.network_settings["SandboxKey"])
@@ -593,70 +582,3 @@ def _host_lock():
     with open(HOST_LOCK, "a") as file:
         fcntl.flock(file, fcntl.LOCK_EX)
         yield
-
-
-def _driver_key(record: dict) -> str:
-    return record["Driver"]
-
-
-def _bip_network(bip: str) -> str:
-    import ipaddress
-
-    return str(ipaddress.IPv4Interface(bip).network)
-
-
-def _record(name: str, driver: str, network_id: str, internal: bool, labels: dict, options: dict,
-            pools: list[dict]) -> dict:
-    """A network's record: Docker's NetworkResource fields (capitalised) and ours (lower case)."""
-    return {"Name": name, "Id": network_id, "Created": now(), "Scope": "local", "Driver": driver,
-            "EnableIPv6": False, "IPAM": {"Driver": "default", "Options": None if not pools else {},
-                                          "Config": pools},
-            "Internal": internal, "Attachable": False, "Ingress": False, "ConfigFrom": {"Network": ""},
-            "ConfigOnly": False, "Options": options, "Labels": labels, "endpoints": {}, "bridge": ""}
-
-
-def _endpoint_settings(network_id: str, config: dict) -> dict:
-    """An EndpointSettings of inspect's NetworkSettings.Networks, before (or after) the run."""
-    return {"IPAMConfig": config.get("IPAMConfig") or None, "Links": config.get("Links") or None,
-            "Aliases": config.get("Aliases") or None, "NetworkID": network_id, "EndpointID": "",
-            "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "", "GlobalIPv6Address": "",
-            "GlobalIPv6PrefixLen": 0, "MacAddress": "", "DriverOpts": config.get("DriverOpts") or None}
-
-
-def settings_view(settings: dict, exposed: dict | None) -> dict:
-    """inspect's NetworkSettings as Docker fills it: the default bridge's values at the top level."""
-    networks = {name: {k: v for k, v in entry.items() if k[0].isupper()}
-                for name, entry in (settings.get("Networks") or {}).items()}
-    bridge = networks.get("bridge") or {}
-    return {"Bridge": "", "SandboxID": "", "HairpinMode": False, "LinkLocalIPv6Address": "",
-            "LinkLocalIPv6PrefixLen": 0, "Ports": ports.inspect_ports(exposed, settings.get("Ports") or []),
-            "SandboxKey": settings.get("SandboxKey", ""), "SecondaryIPAddresses": None,
-            "SecondaryIPv6Addresses": None, "EndpointID": bridge.get("EndpointID", ""),
-            "Gateway": bridge.get("Gateway", ""), "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
-            "IPAddress": bridge.get("IPAddress", ""), "IPPrefixLen": bridge.get("IPPrefixLen", 0),
-            "IPv6Gateway": "", "MacAddress": bridge.get("MacAddress", ""), "Networks": networks}
-
-
-def matches(record: dict, filters: dict[str, list[str]], only: tuple[str, ...] | None = None) -> bool:
-    """`network ls --filter`: name, id, driver, label, type (custom, builtin), scope."""
-    for key, values in filters.items():
-        if only is not None and key not in only:
-            continue
-        if key == "name" and not any(v in record["Name"] for v in values):
-            return False
-        if key == "id" and not any(record["Id"].startswith(v) for v in values):
-            return False
-        if key == "driver" and record["Driver"] not in values:
-            return False
-        if key == "scope" and "local" not in values:
-            return False
-        if key == "type" and ("builtin" if record.get("predefined") else "custom") not in values:
-            return False
-        if key == "label":
-            for wanted in values:
-                name, sep, value = wanted.partition("=")
-                if name not in record["Labels"] or (sep and record["Labels"][name] != value):
-                    return False
-        if key not in ("name", "id", "driver", "scope", "type", "label", "dangling"):
-            raise InvalidArgument(f"invalid filter '{key}'")
-    return True

@@ -23,7 +23,8 @@ from aiohttp import web
 
 from minidock.engine.api.containers import parse_filters
 from minidock.engine.api.server import read_json
-from minidock.engine.networks import NetworkService, matches
+from minidock.engine.network_views import matches
+from minidock.engine.networks import NetworkService
 from minidock.errors import InvalidArgument
 
 
