@@ -75,6 +75,7 @@ TOPICS = {
     "minidock.cli.events:add_parsers": ("events",),
     "minidock.cli.networks:add_parsers": ("network",),
     "minidock.cli.images:add_parsers": ("history", "image", "images", "import", "load", "rmi", "save", "tag"),
+    "minidock.cli.registry:add_parsers": ("login", "logout", "pull", "push", "registry"),
     "minidock.cli.system:add_parsers": ("stats", "system", "update"),
     "minidock.lab.cli:add_parsers": ("lab",),
     "minidock.cli.volumes:add_parsers": ("volume",),

@@ -81,6 +81,7 @@ async def serve(config: DaemonConfig) -> None:
     containers = ContainerService(config.data_root, config.exec_root, images, Events(), networks)
     networks.containers = containers
     images.in_use = containers.users_of
+    images.insecure_registries = config.insecure_registries  # [REG-033]
     loop = asyncio.get_running_loop()  # image work runs in threads: events go through the loop
     images.publish = lambda action, image_id, attributes: loop.call_soon_threadsafe(
         containers.events.publish, "image", action, image_id, attributes)

@@ -23,6 +23,7 @@ Modelled on: containerd's image service + its unpacker (layer -> snapshot by cha
       .prepare_container(id, record) -> [Mount]         the container's writable root
       .container_mounts(id), .remove_container(id), .diff_container(id, out)
       .in_use(image_id) -> [container names]            set by the daemon; rmi and prune ask it
+      .pull(name, credentials, emit), .push(...), .login(credentials)   registry_client.py (chapter 09)
 
 Rules: an image ID is the digest of its config, as in Docker. Every change of names
 and IDs holds one lock, and garbage collection (blobs no name or ID reaches,
@@ -111,6 +112,8 @@ class ImageService:
         self.in_use: Callable[[str], list[str]] = lambda image_id: []
         # set by the daemon: an image event (action, image ID, attributes); may be called from a thread
         self.publish: Callable[[str, str, dict], None] = lambda action, image_id, attributes: None
+        # set by the daemon: --insecure-registry (plain HTTP allowed; loopback always is)
+        self.insecure_registries: tuple[str, ...] = ()
 
     # -- IDs ------------------------------------------------------------------------------
 
@@ -328,7 +331,6 @@ class ImageService:
             out.append({"Deleted": parent})
             parent = parents.pop(parent, None)
         self._save_parents({child: up for child, up in parents.items() if child in self._ids()})
-
 
     def prune(self, dangling_only: bool = True, labels: Iterable[str] = ()) -> tuple[list[dict], int]:
         """`docker image prune`: delete unused images, untagged ones only unless ``dangling_only`` is
@@ -632,6 +634,28 @@ class ImageService:
     def diff_container(self, container_id: str, out: BinaryIO) -> None:
         """The container's changes as a layer tar (`commit`, `diff`)."""
         self.snapshotter.diff(container_key(container_id), out)
+
+    # -- registries (chapter 09): minidock/engine/registry_client.py does the work -------------
+
+    def pull(self, name: str, credentials: dict, emit: Callable[[dict], None],
+             platform: str | None = None) -> str:
+        """`docker pull`: fetch ``name`` from its registry, emitting Docker's progress; return its ID."""
+        from minidock.engine import registry_client
+
+        want = platforms.parse(platform) if platform else None
+        return registry_client.pull(self, name, credentials, emit, want)
+
+    def push(self, name: str, credentials: dict, emit: Callable[[dict], None]) -> dict:
+        """`docker push`: send ``name`` to its registry; return {"Tag", "Digest", "Size"}."""
+        from minidock.engine import registry_client
+
+        return registry_client.push(self, name, credentials, emit)
+
+    def login(self, credentials: dict) -> dict:
+        """`POST /auth`: check credentials against their registry."""
+        from minidock.engine import registry_client
+
+        return registry_client.login(credentials, self.insecure_registries)
 
 
 def matches_labels(record: Record, labels: Iterable[str]) -> bool:

@@ -197,12 +197,14 @@ class TokenIssuer:
 
 def granted(claims: dict, scope: Scope) -> bool:
     """Does the token's access list hold every action ``scope`` needs?"""
+    # lab 09: begin: find the access entry of the scope's type and name; True if its actions hold every action the scope needs ("*": all)
     for entry in claims.get("access") or []:
         if entry.get("type") == scope.type and entry.get("name") == scope.name:
             have = set(entry.get("actions") or [])
             if "*" in have or scope.actions <= have:
                 return True
     return False
+    # lab 09: end
 
 
 def challenge(realm: str, service: str, scope: Scope | None, error: str | None = None) -> str:

@@ -232,8 +232,7 @@ class RegistryClient:
     def get_manifest(self, name: str, reference: str) -> tuple[bytes, str, str]:
         """The manifest (or index) ``reference`` names; its bytes checked against its digest."""
         response = self.request("GET", f"/v2/{name}/manifests/{reference}", [f"repository:{name}:pull"],
-                                {"Accept": ACCEPT}, what=f"manifest for {self.domain}/{name}:{reference}"
-                                if ":" not in reference else "")
+                                {"Accept": ACCEPT})
         data = response.read()
         response.close()
         media_type = (response.getheader("Content-Type") or "").split(";")[0].strip()

@@ -265,6 +265,7 @@ async def patch_upload(request, storage, match) -> web.Response:
     name = match["name"]
     upload = storage.upload(name, match["uuid"])
     with upload.lock:
+        # lab 09: begin: check Content-Range (start where the upload ends: else 416 RANGE_INVALID; its length the body's: else SIZE_INVALID), then append the body
         if "Content-Range" in request.headers:
             start, end = _content_range(request.headers["Content-Range"])
             if start != upload.size:
@@ -275,6 +276,7 @@ async def patch_upload(request, storage, match) -> web.Response:
             if request.content_length is not None and request.content_length != end - start + 1:
                 raise RegistryError("SIZE_INVALID", "Content-Length does not match Content-Range")
         await _read_body_into(request, storage, upload)
+        # lab 09: end
     return web.Response(status=202, headers=_upload_headers(request, name, upload))
 
 

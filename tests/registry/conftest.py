@@ -239,3 +239,12 @@ def minidock_registry() -> Iterator[Server]:
         if started is not None:
             _stop(started.process)
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def busybox(engine) -> str:
+    """busybox:latest in the engine under test (bootstrapped into minidock)."""
+    if engine.kind != "minidock":
+        pytest.skip("the registry's engine tests run on minidock (its registries are on loopback)")
+    engine.cli("image", "bootstrap", "busybox", timeout=120)
+    return "busybox:latest"

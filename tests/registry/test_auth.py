@@ -135,3 +135,17 @@ def test_the_acl_grants_no_more_than_its_rule():
     assert acl.allowed("bob", auth.parse_scope("repository:public/x:pull,push")) == {"pull"}
     assert acl.allowed("alice", auth.parse_scope("repository:any/x:pull,push,delete")) == {"pull", "push"}
     assert acl.allowed(None, auth.parse_scope("repository:any/x:pull")) == set()
+
+
+@pytest.mark.spec("REG-024")
+def test_a_token_grants_only_the_actions_it_names():
+    claims = {"access": [{"type": "repository", "name": "team/app", "actions": ["pull"]},
+                         {"type": "repository", "name": "team/all", "actions": ["*"]},
+                         {"type": "registry", "name": "catalog", "actions": ["*"]}]}
+    assert auth.granted(claims, auth.parse_scope("repository:team/app:pull"))
+    assert not auth.granted(claims, auth.parse_scope("repository:team/app:pull,push"))
+    assert not auth.granted(claims, auth.parse_scope("repository:team/other:pull"))
+    assert not auth.granted(claims, auth.parse_scope("registry:team/app:pull"))
+    assert auth.granted(claims, auth.parse_scope("repository:team/all:pull,push,delete"))
+    assert auth.granted(claims, auth.Scope("registry", "catalog", frozenset({"*"})))
+    assert not auth.granted({}, auth.parse_scope("repository:team/app:pull"))

@@ -1,6 +1,6 @@
 """Image routes: /images/*.
 
-Implements: spec/images.md IMG-ENG-001 .. IMG-ENG-012, IMG-ENG-016
+Implements: spec/images.md IMG-ENG-001 .. IMG-ENG-012, IMG-ENG-016; spec/registry.md REG-040 .. REG-042
 Explained:  chapters/04-images.md#from-the-engine
 Modelled on: moby's api/server/router/image (image_routes.go) and daemon/images (list, history)
 
@@ -14,6 +14,9 @@ Modelled on: moby's api/server/router/image (image_routes.go) and daemon/images 
     GET    /images/get?names=A&names=B, GET /images/{name}/get           a `docker save` tar
     POST   /images/load                 a tar in, JSON lines out ({"stream": "Loaded image: ..."})
     POST   /images/create?fromSrc=-     `docker import`: a root filesystem tar in, {"status": ID} out
+    POST   /images/create?fromImage=&tag=   `docker pull`: JSON progress lines (chapter 09)
+    POST   /images/{name}/push?tag=     `docker push`, X-Registry-Auth: JSON progress lines, then aux
+    POST   /auth                        `docker login`: {"Status": "Login Succeeded"}
 
     register(app, images, add_route)
 
@@ -33,7 +36,7 @@ from typing import BinaryIO, Callable, Iterable, Protocol
 from aiohttp import web
 
 from minidock.engine.images import Record, matches_labels
-from minidock.errors import InvalidArgument, NotImplemented
+from minidock.errors import InvalidArgument, MinidockError, NotImplemented
 from minidock.images import oci, reference
 
 FILTERS = frozenset({"dangling", "reference", "label", "before", "since"})
@@ -58,6 +61,23 @@ class ImageBackend(Protocol):
     def save_archive(self, names: list[str], out: BinaryIO) -> None: ...
     def import_image(self, stream: BinaryIO, names: Iterable[str] = (), changes: Iterable[str] = (),
                      message: str = "") -> str: ...
+    def pull(self, name: str, credentials: dict, emit: Callable[[dict], None],
+             platform: str | None = None) -> str: ...
+    def push(self, name: str, credentials: dict, emit: Callable[[dict], None]) -> dict: ...
+    def login(self, credentials: dict) -> dict: ...
+
+
+def credentials_from(header: str) -> dict:
+    """X-Registry-Auth: base64url JSON {"username", "password", "serveraddress"} (or {})."""
+    from minidock.registry.credentials import from_header
+
+    return from_header(header)
+
+
+async def _write(request: web.Request, response: web.StreamResponse, message: dict) -> None:
+    if not response.prepared:
+        await response.prepare(request)
+    await response.write(json.dumps(message).encode() + b"\r\n")
 
 
 # -- shapes -----------------------------------------------------------------------------------
@@ -301,11 +321,74 @@ def register(app: web.Application, images: ImageBackend, add_route) -> None:
         body = "".join(json.dumps({"stream": line + "\n"}) + "\n" for line in lines)
         return web.Response(body=body.encode(), content_type="application/json")
 
+    async def progress_stream(request: web.Request, work) -> web.StreamResponse:
+        """Run ``work(emit)`` in a thread, writing each emitted message as a JSON line.
+
+        An error before the first line is the request's status (dockerd's rule); after
+        it, the stream's last line: {"errorDetail": {...}, "error": "..."}.
+        """
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue = asyncio.Queue()
+
+        def emit(message: dict) -> None:
+            loop.call_soon_threadsafe(queue.put_nowait, message)
+
+        job = asyncio.ensure_future(run(work, emit))
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        while True:
+            getter = asyncio.ensure_future(queue.get())
+            await asyncio.wait([job, getter], return_when=asyncio.FIRST_COMPLETED)
+            if not getter.done():
+                getter.cancel()
+                while not queue.empty():  # what the thread said before it ended
+                    await _write(request, response, queue.get_nowait())
+                break
+            await _write(request, response, getter.result())
+        try:
+            result = job.result()
+        except MinidockError as error:
+            if not response.prepared:
+                raise
+            await _write(request, response, {"errorDetail": {"message": error.message}, "error": error.message})
+        else:
+            if isinstance(result, dict):  # push's digest, for the CLI
+                await _write(request, response, {"progressDetail": {}, "aux": result})
+        if not response.prepared:
+            await response.prepare(request)
+        await response.write_eof()
+        return response
+
+    async def pull(request: web.Request) -> web.StreamResponse:
+        """POST /images/create?fromImage=NAME&tag=TAG (a tag that is a digest works too)."""
+        name, tag_name = request.query["fromImage"], request.query.get("tag", "")
+        if tag_name:
+            name = f"{name}@{tag_name}" if tag_name.startswith("sha256:") else f"{name}:{tag_name}"
+        reference.parse(name)  # [REG-040] a name that is not a reference: 400 before anything
+        credentials = credentials_from(request.headers.get("X-Registry-Auth", ""))
+        platform = request.query.get("platform") or None
+        return await progress_stream(request, lambda emit: images.pull(name, credentials, emit, platform))
+
+    async def push(request: web.Request) -> web.StreamResponse:
+        """POST /images/{name}/push?tag=TAG with X-Registry-Auth."""
+        name, tag_name = request.match_info["name"], request.query.get("tag", "")
+        if tag_name:
+            name = f"{name}:{tag_name}"
+        reference.parse(name)
+        credentials = credentials_from(request.headers.get("X-Registry-Auth", ""))
+        return await progress_stream(request, lambda emit: images.push(name, credentials, emit))
+
+    async def login(request: web.Request) -> web.Response:
+        """POST /auth: {"username", "password", "serveraddress"} checked against the registry."""
+        try:
+            body = json.loads(await request.read() or b"{}")
+        except ValueError as error:
+            raise InvalidArgument(f"invalid JSON body: {error}") from None
+        return web.json_response(await run(images.login, body))
+
     async def create(request: web.Request) -> web.Response:
         source = request.query.get("fromSrc")
         if request.query.get("fromImage"):
-            raise NotImplemented("pulling images is not implemented in minidock yet (the registry "
-                                 "client, issue 9): load, import or bootstrap the image instead")
+            return await pull(request)
         if source != "-":
             raise NotImplemented(f"importing from {source!r} is not supported: download it and "
                                  "import the file (`minidock import FILE`)")
@@ -326,4 +409,6 @@ def register(app: web.Application, images: ImageBackend, add_route) -> None:
     add_route(app, "GET", r"/images/{name:.+}/history", image_history)
     add_route(app, "GET", r"/images/{name:.+}/get", get_one)
     add_route(app, "POST", r"/images/{name:.+}/tag", tag)
+    add_route(app, "POST", r"/images/{name:.+}/push", push)
+    add_route(app, "POST", "/auth", login)
     add_route(app, "DELETE", r"/images/{name:.+}", delete)

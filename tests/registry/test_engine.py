@@ -1,0 +1,261 @@
+"""Pull and push through the engine: its API, our CLI, the real docker CLI, skopeo.
+
+Each test makes its own small image (`import` of a tar with a random file), so that a
+pull really downloads and the shared busybox image is never touched.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import secrets
+import stat
+import subprocess
+import tarfile
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+
+from tests.harness.engine import python_module
+from tests.registry.conftest import (OCI_INDEX, digest_of, distribution_server, registry_argv,
+                                     registry_server, _stop)
+from tests.registry.test_auth import htpasswd  # noqa: F401 - the fixture
+
+
+def make_image(engine, scratch: Path, name: str) -> str:
+    """Import a one-file image called ``name``; return its ID."""
+    data = io.BytesIO()
+    with tarfile.open(fileobj=data, mode="w") as tar:
+        content = secrets.token_bytes(200_000)
+        info = tarfile.TarInfo("random.bin")
+        info.size = len(content)
+        tar.addfile(info, io.BytesIO(content))
+    path = scratch / f"{secrets.token_hex(4)}.tar"
+    path.write_bytes(data.getvalue())
+    return engine.cli("import", str(path), name).stdout.strip()
+
+
+def image_id(engine, name: str) -> str | None:
+    status, _, body = engine.api("GET", f"/v1.41/images/{quote(name, safe='')}/json")
+    return json.loads(body)["Id"] if status == 200 else None
+
+
+def api_pull(engine, name: str, tag: str, headers=None) -> tuple[int, list[dict]]:
+    status, _, body = engine.api("POST", f"/v1.41/images/create?fromImage={quote(name, safe='')}&tag={tag}",
+                                 headers=headers, timeout=120)
+    if status != 200:
+        return status, [json.loads(body)]
+    return status, [json.loads(line) for line in body.splitlines() if line.strip()]
+
+
+def remove(engine, *names: str) -> None:
+    for name in names:
+        engine.api("DELETE", f"/v1.41/images/{quote(name, safe='')}?force=1")
+
+
+@pytest.fixture
+def registry(scratch):
+    server = registry_server(scratch)
+    try:
+        yield server
+    finally:
+        _stop(server.process)
+
+
+@pytest.mark.spec("REG-003", "REG-040", "REG-041")
+def test_push_then_pull_round_trips_with_the_same_image_id(engine, busybox, registry, scratch):
+    name = f"{registry.address}/round/trip:1"
+    original = make_image(engine, scratch, name)
+    pushed = engine.cli("push", name, timeout=120)
+    assert f"The push refers to repository [{registry.address}/round/trip]" in pushed.stdout
+    assert "Pushed" in pushed.stdout and "1: digest: sha256:" in pushed.stdout
+    remove(engine, name)
+    assert image_id(engine, name) is None
+    status, lines = api_pull(engine, f"{registry.address}/round/trip", "1")
+    assert status == 200, lines
+    statuses = [line.get("status", "") for line in lines]
+    assert statuses[0] == "Pulling from round/trip" and lines[0]["id"] == "1"
+    assert "Pulling fs layer" in statuses and "Pull complete" in statuses
+    downloading = [line for line in lines if line.get("status") == "Downloading"]
+    assert downloading and downloading[-1]["progressDetail"]["current"] == downloading[-1]["progressDetail"]["total"]
+    assert any(s.startswith("Digest: sha256:") for s in statuses)
+    assert statuses[-1] == f"Status: Downloaded newer image for {name}"
+    assert image_id(engine, name) == original
+    again = engine.cli("pull", name, timeout=120)
+    assert f"Status: Image is up to date for {name}" in again.stdout
+    remove(engine, name)
+
+
+@pytest.mark.spec("REG-040")
+def test_pull_refusals_before_any_line(engine, busybox, registry):
+    status, lines = api_pull(engine, "Not_A/Reference!", "latest")
+    assert status == 400 and "invalid reference format" in lines[0]["message"]
+    status, lines = api_pull(engine, f"{registry.address}/no/such", "latest")
+    assert status == 404
+    assert lines[0]["message"].startswith(f"manifest for {registry.address}/no/such:latest not found: manifest unknown")
+    result = engine.cli("pull", f"{registry.address}/no/such:nope", check=False)
+    assert result.returncode == 1 and "Error response from daemon: manifest for" in result.stderr
+
+
+@pytest.mark.spec("REG-041", "REG-036")
+def test_push_skips_what_is_there_mounts_siblings_and_publishes_events(engine, busybox, registry, scratch):
+    first, second = f"{registry.address}/events/one:1", f"{registry.address}/events/two:1"
+    since = int(time.time()) - 1
+    make_image(engine, scratch, first)
+    engine.cli("tag", first, second)
+    engine.cli("push", first, timeout=120)
+    again = engine.cli("push", first, timeout=120).stdout
+    assert "Layer already exists" in again
+    mounted = engine.cli("push", second, timeout=120).stdout
+    assert "Mounted from events/one" in mounted
+    remove(engine, first, second)
+    assert api_pull(engine, f"{registry.address}/events/two", "1")[0] == 200
+    remove(engine, second)
+    status, _, body = engine.api("GET", f"/v1.41/events?since={since}&until={int(time.time()) + 1}"
+                                        f"&filters={quote(json.dumps({'type': ['image']}))}")
+    actions = [(event["Action"], event["Actor"]["Attributes"].get("name")) for event in map(json.loads, body.splitlines())]
+    assert ("push", first) in actions and ("pull", second) in actions
+
+
+@pytest.mark.spec("REG-034")
+def test_a_corrupt_blob_in_the_registry_stores_nothing(engine, busybox, registry, scratch):
+    name = f"{registry.address}/corrupt/app:1"
+    make_image(engine, scratch, name)
+    engine.cli("push", name, timeout=120)
+    status, _, body = registry.request("GET", "/v2/corrupt/app/manifests/1")
+    layer = json.loads(body)["layers"][0]["digest"]
+    remove(engine, name)
+    data_root = Path(engine.host.removeprefix("unix://")).parent / "data"
+    before = set(os.listdir(data_root / "content" / "blobs" / "sha256"))
+    blob = registry.root / "data" / "blobs" / "sha256" / layer.removeprefix("sha256:")
+    blob.chmod(0o644)
+    blob.write_bytes(b"X" + blob.read_bytes()[1:])  # same size, other bytes
+    status, lines = api_pull(engine, f"{registry.address}/corrupt/app", "1")
+    assert "verification failed" in (lines[-1].get("error") or lines[-1].get("message", ""))
+    assert image_id(engine, name) is None
+    assert set(os.listdir(data_root / "content" / "blobs" / "sha256")) == before
+
+
+@pytest.mark.spec("REG-037")
+def test_a_pull_of_an_index_fetches_the_hosts_manifest_only(engine, busybox, registry, scratch):
+    amd64 = registry.push_image("multi/app", "amd64", layer=secrets.token_bytes(1000))
+    arm_layer = secrets.token_bytes(1000)
+    arm = registry.push_image("multi/app", "arm64", layer=arm_layer)
+    index = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [
+        {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": arm.digest, "size": len(arm.manifest),
+         "platform": {"architecture": "arm64", "os": "linux", "variant": "v8"}},
+        {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": amd64.digest,
+         "size": len(amd64.manifest), "platform": {"architecture": "amd64", "os": "linux"}}]}).encode()
+    assert registry.request("PUT", "/v2/multi/app/manifests/both", index, {"Content-Type": OCI_INDEX})[0] == 201
+    name = f"{registry.address}/multi/app:both"
+    status, lines = api_pull(engine, f"{registry.address}/multi/app", "both")
+    assert status == 200 and lines[-1]["status"].startswith("Status: Downloaded newer image"), lines
+    inspected = json.loads(engine.api("GET", f"/v1.41/images/{quote(name, safe='')}/json")[2])
+    assert inspected["Id"] == digest_of(amd64.config)
+    assert f"{registry.address}/multi/app@{digest_of(index)}" in inspected["RepoDigests"]
+    data_root = Path(engine.host.removeprefix("unix://")).parent / "data"
+    assert not (data_root / "content" / "blobs" / "sha256" / digest_of(arm_layer)[7:]).exists()
+    remove(engine, name)
+
+
+@pytest.mark.spec("REG-032")
+def test_login_logout_and_pushing_with_the_stored_credentials(engine, busybox, scratch, htpasswd):  # noqa: F811
+    server = registry_server(scratch, "--htpasswd", str(htpasswd))
+    env = {**os.environ, "MINIDOCK_CONFIG": str(scratch / "config")}
+    cli = [*python_module("minidock.cli.main"), "-H", engine.host]
+    try:
+        name = f"{server.address}/private/app:1"
+        make_image(engine, scratch, name)
+        refused = subprocess.run([*cli, "push", name], env=env, capture_output=True, text=True, timeout=120)
+        assert refused.returncode == 1 and "unauthorized" in refused.stdout + refused.stderr
+        wrong = subprocess.run([*cli, "login", "-u", "alice", "--password-stdin", server.address], input="nope\n",
+                               env=env, capture_output=True, text=True, timeout=60)
+        assert wrong.returncode == 1 and not (scratch / "config" / "config.json").exists()
+        login = subprocess.run([*cli, "login", "-u", "alice", "--password-stdin", server.address],
+                               input="wonderland\n", env=env, capture_output=True, text=True, timeout=60)
+        assert login.returncode == 0 and "Login Succeeded" in login.stdout, login.stderr
+        config = scratch / "config" / "config.json"
+        assert stat.S_IMODE(config.stat().st_mode) == 0o600
+        assert server.address in json.loads(config.read_text())["auths"]
+        pushed = subprocess.run([*cli, "push", name], env=env, capture_output=True, text=True, timeout=120)
+        assert pushed.returncode == 0 and "digest: sha256:" in pushed.stdout, pushed.stderr
+        logout = subprocess.run([*cli, "logout", server.address], env=env, capture_output=True, text=True)
+        assert f"Removing login credentials for {server.address}" in logout.stdout
+        assert server.address not in json.loads(config.read_text())["auths"]
+        remove(engine, name)
+    finally:
+        _stop(server.process)
+
+
+@pytest.mark.spec("REG-042")
+def test_the_docker_cli_pulls_and_pushes_through_minidockd(engine, busybox, registry, scratch):
+    docker = __import__("shutil").which("docker")
+    if docker is None:
+        pytest.skip("the docker CLI is not installed")
+    env = {**os.environ, "DOCKER_CONFIG": str(scratch / "docker-config")}
+    name = f"{registry.address}/docker/cli:1"
+    original = make_image(engine, scratch, name)
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([docker, "-H", engine.host, *args], env=env, capture_output=True, text=True, timeout=120)
+
+    pushed = run("push", name)
+    assert pushed.returncode == 0, pushed.stderr
+    assert "1: digest: sha256:" in pushed.stdout
+    remove(engine, name)
+    pulled = run("pull", name)
+    assert pulled.returncode == 0, pulled.stderr
+    assert f"Status: Downloaded newer image for {name}" in pulled.stdout
+    assert image_id(engine, name) == original
+    remove(engine, name)
+
+
+@pytest.mark.spec("REG-042")
+def test_run_of_a_missing_image_pulls_it(engine, busybox, registry):
+    name = f"{registry.address}/run/busybox:1"
+    engine.cli("tag", busybox, name)
+    engine.cli("push", name, timeout=120)
+    remove(engine, name)
+    result = engine.cli("run", "--rm", name, "echo", "pulled and ran", timeout=120)
+    assert "pulled and ran" in result.stdout
+    assert f"Unable to find image '{name}' locally" in result.stderr
+    remove(engine, name)
+
+
+@pytest.mark.spec("REG-038")
+def test_push_to_and_pull_from_distribution(engine, busybox, scratch):
+    server = distribution_server(scratch)
+    try:
+        name = f"{server.address}/dist/app:1"
+        original = make_image(engine, scratch, name)
+        assert "digest: sha256:" in engine.cli("push", name, timeout=120).stdout
+        remove(engine, name)
+        assert "Downloaded newer image" in engine.cli("pull", name, timeout=120).stdout
+        assert image_id(engine, name) == original
+        remove(engine, name)
+    finally:
+        _stop(server.process)
+
+
+@pytest.mark.spec("REG-001")
+def test_skopeo_pushes_into_our_registry_and_pulls_back(registry, scratch):
+    skopeo = __import__("shutil").which("skopeo")
+    if skopeo is None:
+        pytest.skip("skopeo is not installed")
+    archive = scratch / "busybox.tar"
+    subprocess.run([*python_module("minidock.cli.main"), "image", "bootstrap", "busybox", "-o", str(archive)],
+                   check=True, capture_output=True, timeout=120)
+    target = f"docker://{registry.address}/skopeo/busybox:latest"
+    subprocess.run([skopeo, "copy", "--dest-tls-verify=false", f"docker-archive:{archive}", target],
+                   check=True, capture_output=True, timeout=120)
+    inspected = json.loads(subprocess.run([skopeo, "inspect", "--tls-verify=false", "--raw", target],
+                                          check=True, capture_output=True, timeout=60).stdout)
+    subprocess.run([skopeo, "copy", "--src-tls-verify=false", target, f"dir:{scratch / 'back'}"],
+                   check=True, capture_output=True, timeout=120)
+    manifest = json.loads((scratch / "back" / "manifest.json").read_text())
+    assert manifest == inspected  # the same manifest, so the same config and layers
+    for blob in [manifest["config"], *manifest["layers"]]:
+        assert digest_of((scratch / "back" / blob["digest"][7:]).read_bytes()) == blob["digest"]
