@@ -73,7 +73,8 @@ def cmd_exec(args: argparse.Namespace) -> int:
         return 0
     connection = api.upgrade("POST", f"/exec/{exec_id}/start", {"Detach": False, "Tty": args.tty})
     # the daemon knows no detach keys for an exec: we see them and leave (detach_ends)
-    outcome = run.converse(api, connection, args.tty, args.interactive, f"/exec/{exec_id}", detach_ends=True)
+    outcome = run.converse(api, connection, args.tty, args.interactive, f"/exec/{exec_id}", detach_ends=True,
+                           keys=run.detach_bytes(args.detach_keys))
     if outcome == "detached":
         print("read escape sequence", file=sys.stderr)  # docker exec's words, and its status 1
         return 1
@@ -98,6 +99,7 @@ def _add_verb(subparsers) -> None:
     parser.parse_known_args = containers._strict(parser)  # noqa: SLF001
     add = parser.add_argument
     add("-d", "--detach", action="store_true", help="detached mode: run command in the background")
+    add("--detach-keys", help="override the key sequence for detaching a container")
     add("-e", "--env", action="append", default=[], help="set environment variables")
     add("--env-file", action="append", default=[], help="read in a file of environment variables")
     add("-i", "--interactive", action="store_true", help="keep STDIN open even if not attached")

@@ -118,21 +118,34 @@ def check_tty(stdin: bool, tty: bool) -> bool:
     return False
 
 
-def attach_query(streams: tuple[str, ...]) -> str:
-    """?stream=1&stdin=1&stdout=1&stderr=1 for the streams asked for."""
-    return "stream=1" + "".join(f"&{name}=1" for name in ("stdin", "stdout", "stderr") if name in streams)
+def attach_query(streams: tuple[str, ...], detach_keys: str | None = None) -> str:
+    """?stream=1&stdin=1&stdout=1&stderr=1 for the streams asked for (and --detach-keys)."""
+    from urllib.parse import quote
+
+    keys = f"&detachKeys={quote(detach_keys)}" if detach_keys else ""
+    return "stream=1" + "".join(f"&{name}=1" for name in ("stdin", "stdout", "stderr") if name in streams) + keys
+
+
+def detach_bytes(text: str | None) -> bytes:
+    """--detach-keys as bytes; a bad one ends the command with moby/term's words (ENGINE-TTY-005)."""
+    from minidock.engine import detachkeys
+
+    return detachkeys.parse(text)
 
 
 def attached_run(api, container_id: str, tty: bool, verb: str, remove: bool = False,
-                 streams: tuple[str, ...] = ("stdout", "stderr")) -> int:
+                 streams: tuple[str, ...] = ("stdout", "stderr"), detach_keys: str | None = None,
+                 sig_proxy: bool = True) -> int:
     """attach, wait, start, converse; return the exit code (docker's run and start -a)."""
     import signal
+
+    keys = detach_bytes(detach_keys)
 
     def remove_it() -> None:
         if remove:
             remove_quietly(api, container_id)
 
-    connection = api.upgrade("POST", f"/containers/{container_id}/attach?{attach_query(streams)}")
+    connection = api.upgrade("POST", f"/containers/{container_id}/attach?{attach_query(streams, detach_keys)}")
     # with --rm the daemon removes it (AutoRemove); like docker's CLI, wait until it has
     waiter = api.stream("POST", f"/containers/{container_id}/wait?condition={'removed' if remove else 'next-exit'}")
     try:
@@ -151,10 +164,12 @@ def attached_run(api, container_id: str, tty: bool, verb: str, remove: bool = Fa
         except MinidockError:
             pass
 
-    previous = {signum: signal.signal(signum, forward) for signum in (signal.SIGINT, signal.SIGTERM)}
+    # --sig-proxy=false: our signals are ours (Ctrl-C ends the CLI, not the container)
+    proxied = (signal.SIGINT, signal.SIGTERM) if sig_proxy else ()
+    previous = {signum: signal.signal(signum, forward) for signum in proxied}
     outcome = "ended"
     try:
-        outcome = converse(api, connection, tty, "stdin" in streams, f"/containers/{container_id}")
+        outcome = converse(api, connection, tty, "stdin" in streams, f"/containers/{container_id}", keys=keys)
         if outcome == "detached":
             # [ENGINE-CLI-023] docker's run and start -a: a quiet exit 0, the container goes on
             # (with --rm the daemon removes it when it exits)
@@ -171,7 +186,8 @@ def attached_run(api, container_id: str, tty: bool, verb: str, remove: bool = Fa
     return int(answer.get("StatusCode", 0))
 
 
-def converse(api, connection, tty: bool, stdin: bool, resource: str, detach_ends: bool = False) -> str:
+def converse(api, connection, tty: bool, stdin: bool, resource: str, detach_ends: bool = False,
+             keys: bytes | None = None) -> str:
     """Our stdin in and the output out on a hijacked ``connection``, closed at the end.
 
     ``resource`` (/containers/ID or /exec/ID) is where window sizes go with a TTY.
@@ -183,7 +199,8 @@ def converse(api, connection, tty: bool, stdin: bool, resource: str, detach_ends
         api.json("POST", f"{resource}/resize?h={rows}&w={columns}")
 
     try:
-        detached = talk(connection, tty, stdin, resize if tty else None, detach_ends)
+        detached = talk(connection, tty, stdin, resize if tty else None, detach_ends,
+                        **({"keys": keys} if keys else {}))
     except KeyboardInterrupt:
         return "interrupted"
     finally:

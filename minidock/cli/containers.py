@@ -122,7 +122,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(container_id)
         return 0
     streams = tuple(name for name in ("stdin", "stdout", "stderr") if body[f"Attach{name.capitalize()}"])
-    return run.attached_run(api, container_id, args.tty, "run", remove=args.rm, streams=streams)
+    return run.attached_run(api, container_id, args.tty, "run", remove=args.rm, streams=streams,
+                            detach_keys=args.detach_keys, sig_proxy=_true(args.sig_proxy))
+
+
+def _true(flag: str) -> bool:
+    """docker's boolean flags: --sig-proxy, --sig-proxy=true, --sig-proxy=false."""
+    return str(flag).lower() not in ("false", "0")
 
 
 # -- start, attach, the signals ------------------------------------------------------------
@@ -139,7 +145,7 @@ def cmd_start(args: argparse.Namespace) -> int:
         stdin = args.interactive and bool(document["Config"].get("OpenStdin"))
         streams = ("stdin", "stdout", "stderr") if stdin else ("stdout", "stderr")
         return run.attached_run(api, document["Id"], bool(document["Config"].get("Tty")), "start",
-                                streams=streams)
+                                streams=streams, detach_keys=args.detach_keys)
     failed = _each(args, lambda api, name: api.json("POST", f"/containers/{_quote(name)}/start"))
     if failed:
         print("Error: failed to start containers: " + ", ".join(failed), file=sys.stderr)
@@ -148,6 +154,7 @@ def cmd_start(args: argparse.Namespace) -> int:
 
 def cmd_attach(args: argparse.Namespace) -> int:
     """Our stdin to a running container (unless --no-stdin), its output to us; its exit code."""
+    keys = run.detach_bytes(args.detach_keys)  # a bad sequence is refused first
     api = _client(args)
     document = api.json("GET", f"/containers/{_quote(args.container)}/json")
     if not document["State"]["Running"]:
@@ -158,8 +165,8 @@ def cmd_attach(args: argparse.Namespace) -> int:
         return 1
     stdin = not args.no_stdin and bool(document["Config"].get("OpenStdin"))
     streams = ("stdin", "stdout", "stderr") if stdin else ("stdout", "stderr")
-    connection = api.upgrade("POST", f"/containers/{document['Id']}/attach?{run.attach_query(streams)}")
-    outcome = run.converse(api, connection, tty, stdin, f"/containers/{document['Id']}")
+    connection = api.upgrade("POST", f"/containers/{document['Id']}/attach?{run.attach_query(streams, args.detach_keys)}")
+    outcome = run.converse(api, connection, tty, stdin, f"/containers/{document['Id']}", keys=keys)
     if outcome == "interrupted":
         return 130
     if outcome == "detached":
@@ -303,6 +310,7 @@ def _add_verb(verbs, verb: str, name: str | None = None, aliases: tuple[str, ...
     elif verb == "start":
         add("-a", "--attach", action="store_true", help="attach STDOUT/STDERR and forward signals")
         add("-i", "--interactive", action="store_true", help="attach the container's STDIN")
+        add("--detach-keys", help="override the key sequence for detaching a container")
         add("containers", nargs="+", metavar="CONTAINER")
         parser.set_defaults(handler=cmd_start)
     elif verb in ("stop", "restart"):
@@ -349,7 +357,8 @@ def _add_verb(verbs, verb: str, name: str | None = None, aliases: tuple[str, ...
         parser.set_defaults(handler=cmd_rename)
     elif verb == "attach":
         add("--no-stdin", action="store_true", help="do not attach STDIN")
-        add("--sig-proxy", default="true", help="proxy signals (accepted)")
+        add("--sig-proxy", nargs="?", const="true", default="true", help="proxy signals (accepted)")
+        add("--detach-keys", help="override the key sequence for detaching a container")
         add("container", metavar="CONTAINER")
         parser.set_defaults(handler=cmd_attach)
     elif verb == "port":

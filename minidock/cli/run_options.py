@@ -233,6 +233,9 @@ def attach_streams(entries: list[str]) -> set[str]:
 def add_flags(parser: argparse.ArgumentParser) -> None:
     """The flags of `run` and `create` (docker's names; values are checked in create_body)."""
     add = parser.add_argument
+    add("--detach-keys", help="override the key sequence for detaching a container (ctrl-p,ctrl-q)")
+    add("--sig-proxy", nargs="?", const="true", default="true",
+        help="proxy received signals to the process (default true; --sig-proxy=false not to)")
     add("--name", help="assign a name to the container")
     add("-e", "--env", action="append", default=[], help="set environment variables")
     add("--env-file", action="append", default=[], help="read in a file of environment variables")

@@ -76,8 +76,9 @@ def copy_output(stream: BinaryIO, tty: bool, out: BinaryIO, err: BinaryIO) -> No
 class _Input:
     """Our stdin to the connection, on a thread of its own; notes a detach sequence."""
 
-    def __init__(self, connection, tty: bool, detach_ends: bool, fd: int = 0) -> None:
+    def __init__(self, connection, tty: bool, detach_ends: bool, fd: int = 0, keys: bytes = DETACH_KEYS) -> None:
         self.connection, self.tty, self.detach_ends, self.fd = connection, tty, detach_ends, fd
+        self.keys = keys  # --detach-keys (ENGINE-TTY-005)
         self.detached = False
 
     def start(self) -> None:
@@ -93,14 +94,16 @@ class _Input:
             while chunk := os.read(self.fd, 32768):
                 data, held = held + chunk, b""
                 if self.tty:
-                    at = data.find(DETACH_KEYS)
+                    at = data.find(self.keys)
                     if at >= 0:
                         self._detach(data, at)
                         return
-                    if data.endswith(DETACH_KEYS[:1]):
-                        # held back until the next key, so the sequence is never split across
-                        # two sends (the daemon looks for it within one chunk), as moby/term does
-                        data, held = data[:-1], data[-1:]
+                    for size in range(len(self.keys) - 1, 0, -1):
+                        if data.endswith(self.keys[:size]):
+                            # held back until the next key, so the sequence is never split across
+                            # two sends (the daemon looks for it within one chunk), as moby/term does
+                            data, held = data[:-size], data[-size:]
+                            break
                 if data:
                     self.connection.send(data)
             if held:
@@ -118,7 +121,7 @@ class _Input:
             self.connection.abort()
         else:
             # [ENGINE-CLI-023] the daemon sees the keys, ends the stream; the container goes on
-            self.connection.send(data[:at + len(DETACH_KEYS)])
+            self.connection.send(data[:at + len(self.keys)])
 
 
 class _FirstBytes:
@@ -160,21 +163,21 @@ def _follow_window(resize) -> object:
 
 
 def converse(connection, tty: bool, stdin: bool, resize=None, detach_ends: bool = False,
-             out: BinaryIO | None = None, err: BinaryIO | None = None) -> bool:
+             out: BinaryIO | None = None, err: BinaryIO | None = None, keys: bytes = DETACH_KEYS) -> bool:
     """Our stdin to ``connection`` (when ``stdin``), its output to ours, until the stream ends.
 
     With ``tty``: our terminal in raw mode while the stream lasts (keys go to the
     container's terminal as typed, Ctrl-C included), and, when our stdout is a terminal,
     ``resize(rows, columns)`` now, once the first output comes (an exec's terminal exists
     only once its process runs) and on every SIGWINCH. Returns True if the user detached
-    with ctrl-p ctrl-q.
+    with the detach ``keys`` (ctrl-p ctrl-q unless --detach-keys).
     """
     import os
     import sys
 
     out = out or sys.stdout.buffer
     err = err or sys.stderr.buffer
-    pump = _Input(connection, tty, detach_ends) if stdin else None
+    pump = _Input(connection, tty, detach_ends, keys=keys) if stdin else None
     saved = None
     window = None
     try:

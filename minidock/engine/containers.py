@@ -33,7 +33,7 @@ import shutil
 from typing import Any
 
 from minidock.cgroups.stats import Stats
-from minidock.engine import bundle, faults, health, logs, restart
+from minidock.engine import bundle, detachkeys, faults, health, logs, restart
 from minidock.engine import stats as stats_json
 from minidock.engine.events import Events
 from minidock.engine.container import Container, check_name, now, parse_time
@@ -55,7 +55,7 @@ log = logging.getLogger("minidockd.containers")
 UNSUPPORTED_HOST = ("Links", "Devices")
 
 
-DETACH_KEYS = b"\x10\x11"  # ctrl-p ctrl-q, Docker's default
+DETACH_KEYS = detachkeys.DEFAULT  # ctrl-p ctrl-q, Docker's default
 
 
 def find_detach(chunk: bytes, keys: bytes = DETACH_KEYS) -> int:
@@ -508,11 +508,13 @@ class ContainerService:
 
     # -- input and the terminal -------------------------------------------------------------
 
-    async def feed_stdin(self, container: Container, source, detached: asyncio.Event | None) -> None:
+    async def feed_stdin(self, container: Container, source, detached: asyncio.Event | None,
+                         keys: bytes = DETACH_KEYS) -> None:
         """Copy ``source`` (the client's bytes) to the container's stdin through its monitor.
 
         Waits for the run to begin (attach comes before start). With ``detached`` (a TTY),
-        ctrl-p ctrl-q sets it instead of being sent: the client leaves, the container stays.
+        the detach ``keys`` (ctrl-p ctrl-q unless ?detachKeys= says otherwise) set it
+        instead of being sent: the client leaves, the container stays.
         """
         while not container.running:
             if container.id not in self.containers or container.id not in self._exited:
@@ -526,7 +528,7 @@ class ContainerService:
         sock.setblocking(False)
         try:
             async for chunk in source:
-                at = find_detach(chunk) if detached is not None else -1
+                at = find_detach(chunk, keys) if detached is not None else -1
                 if at >= 0:
                     if at:
                         await loop.sock_sendall(sock, chunk[:at])

@@ -244,3 +244,28 @@ def test_health_flags_as_docker_sends_and_refuses_them(engine, busybox, names):
     assert 'invalid argument "5" for "--health-interval" flag: time: missing unit in duration "5"' in bad.stderr
     both = engine.cli("create", "--no-healthcheck", "--health-cmd", "true", busybox, check=False)
     assert both.returncode == 125 and "--no-healthcheck conflicts with --health-* options" in both.stderr
+
+
+@pytest.mark.spec("ENGINE-TTY-005")
+def test_other_detach_keys(engine, spawn, busybox, names):
+    name = names()
+    child = spawn("run", "--name", name, "-it", "--detach-keys", "ctrl-a,x", busybox, "sh")
+    child.expect(r"# ")
+    child.send("\x10\x11")  # the default sequence is now plain input
+    child.sendline("echo still$((2+3))")
+    child.expect("still5")
+    child.send("\x01x")  # ctrl-a x
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    assert engine.cli("inspect", "-f", "{{.State.Status}}", name).stdout.strip() == "running"
+    again = spawn("attach", "--detach-keys=ctrl-],ctrl-_", name)
+    again.sendline("echo back")
+    again.expect("back")
+    again.send("\x1d\x1f")
+    again.expect("read escape sequence")
+    _exits(again, 1)
+    bad = engine.cli("attach", "--detach-keys", "ctrl-1", name, check=False)
+    assert bad.returncode != 0 and "Invalid detach keys (ctrl-1) provided" in bad.stderr
+    status, _, raw = engine.api("POST", f"/v1.41/containers/{name}/attach?stream=1&stdin=1&detachKeys=ctrl-%3F")
+    assert status == 400 and b"Invalid detach keys (ctrl-?) provided" in raw

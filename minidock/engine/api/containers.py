@@ -24,7 +24,7 @@ import json
 
 from aiohttp import web
 
-from minidock.engine import logs
+from minidock.engine import detachkeys, logs
 from minidock.engine.api.server import read_json
 from minidock.engine.containers import ContainerService, NotModified
 from minidock.errors import Conflict, InvalidArgument, NotFound
@@ -178,6 +178,7 @@ def register(app: web.Application, containers: ContainerService, add_route) -> N
 
     async def attach(request: web.Request) -> web.StreamResponse:
         container = containers.get(request.match_info["id"])
+        keys = detachkeys.parse(request.query.get("detachKeys"))  # [ENGINE-TTY-005] a 400 before the upgrade
         want = {name for name in ("stdout", "stderr") if flag(request, name)}
         tty = bool(container.config.get("Tty"))
         offset = await asyncio.to_thread(_log_size, container.log_path)
@@ -188,7 +189,7 @@ def register(app: web.Application, containers: ContainerService, add_route) -> N
         if flag(request, "stdin") and container.config.get("OpenStdin"):
             # [ENGINE-TTY-001] the client's bytes become the container's input
             feeding = asyncio.ensure_future(
-                containers.feed_stdin(container, take_input(request), detached if tty else None))
+                containers.feed_stdin(container, take_input(request), detached if tty else None, keys))
 
         async def output() -> None:
             if flag(request, "logs"):
