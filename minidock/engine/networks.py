@@ -104,7 +104,7 @@ class NetworkService:
         with _host_lock():
             for gone in reaper.reap(self.id):  # [NET-016] what daemons killed with SIGKILL left
                 log.warning("removed the bridges, veths and rules of the dead daemon %s", gone)
-        self.rules = firewall.choose(firewall.chains(self.id))
+        self.rules = firewall.choose(self.id, os.environ.get("MINIDOCK_FIREWALL", ""))
         self.links = Links(self.tag)
         self.rules.setup()
         self.drivers = {"bridge": BridgeDriver(self.links, self.rules), "null": NullDriver(),

@@ -26,6 +26,7 @@ from typing import Protocol
 from minidock.networking import firewall
 from minidock.networking.ipam import Pool
 from minidock.networking.links import Links, configure_inside
+from minidock.networking.nftables import Nftables
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,13 +83,12 @@ class BridgeDriver:
 
     name = "bridge"
 
-    def __init__(self, links: Links, rules: firewall.Iptables) -> None:
+    def __init__(self, links: Links, rules: firewall.Iptables | Nftables) -> None:
         self.links = links
         self.rules = rules
 
     def _network_rules(self, network: NetworkSpec) -> dict:
-        return firewall.network_rules(self.rules.chains, network.bridge, str(network.pool.subnet),
-                                      network.internal)
+        return self.rules.network_rules(network.bridge, str(network.pool.subnet), network.internal)
 
     def create_network(self, network: NetworkSpec) -> None:
         """[NET-015] The bridge with the gateway's address, then its NAT and isolation rules."""
@@ -123,8 +123,8 @@ class BridgeDriver:
         self.links.remove(endpoint.host_veth)
 
     def _port_rules(self, network: NetworkSpec, port: Published) -> dict:
-        return firewall.port_rules(self.rules.chains, network.bridge, port.container_ip, port.protocol,
-                                   port.host_ip, port.host_port, port.container_port)
+        return self.rules.port_rules(network.bridge, port.container_ip, port.protocol, port.host_ip,
+                                     port.host_port, port.container_port)
 
     def publish(self, network: NetworkSpec, port: Published) -> None:
         """[NET-030] DNAT from the host's addresses to the container."""

@@ -9,6 +9,8 @@ Modelled on: libnetwork's drivers/bridge/setup_ip_tables.go and iptables/iptable
     port_rules(chains, bridge, container_ip, binding) -> {table: [rule]}  pure
     Iptables(chains): setup(), teardown(), add(rules), delete(rules)      the thin shell
 
+    choose(daemon_id) -> Iptables | nftables.Nftables   at start: iptables if the host has it
+
     filter FORWARD     -> MINIDOCK-<id>        isolation, internal networks, accepts
                           MINIDOCK-<id>-ISO    "-o <other bridge> -j DROP" for each network
     nat PREROUTING/OUTPUT (to a local address) -> MINIDOCK-<id>     DNAT of published ports
@@ -100,6 +102,13 @@ class Iptables:
         self.chains = c
         self.binary = binary
 
+    def network_rules(self, bridge: str, subnet: str, internal: bool) -> dict[str, list[tuple[str, str]]]:
+        return network_rules(self.chains, bridge, subnet, internal)
+
+    def port_rules(self, bridge: str, container_ip: str, protocol: str, host_ip: str, host_port: int,
+                   container_port: int) -> dict[str, list[tuple[str, str]]]:
+        return port_rules(self.chains, bridge, container_ip, protocol, host_ip, host_port, container_port)
+
     def _restore(self, text: str) -> None:
         result = subprocess.run([f"{self.binary}-restore", "--noflush", "-w"], input=text,
                                 capture_output=True, text=True)
@@ -178,9 +187,21 @@ def _normal(line: str) -> str:
     return " ".join(line.replace('"', "").split())
 
 
-def choose(c: Chains) -> Iptables:
-    """[NET-040] The backend this host has, chosen at start: iptables (its nf_tables or legacy flavour)."""
-    if shutil.which("iptables-restore") and shutil.which("iptables-save"):
-        return Iptables(c)
-    raise Unavailable("minidock needs iptables (iptables-restore and iptables-save) for bridge networks; "
-                      "an nftables backend is not written yet")
+def choose(daemon_id: str, wanted: str = ""):
+    """[NET-018] The backend, chosen at start: iptables when the host has it, else nftables.
+
+    ``wanted`` ("iptables" or "nftables", from $MINIDOCK_FIREWALL) overrides the choice.
+    Both answer the same calls: setup, teardown, add, delete, network_rules, port_rules.
+    """
+    from minidock.networking.nftables import Nftables
+
+    has_iptables = bool(shutil.which("iptables-restore") and shutil.which("iptables-save"))
+    if wanted not in ("", "iptables", "nftables"):
+        raise Unavailable(f"unknown firewall {wanted!r}: iptables or nftables")
+    if wanted == "nftables" or (not wanted and not has_iptables and shutil.which("nft")):
+        if not shutil.which("nft"):
+            raise Unavailable("nftables was asked for and the host has no nft")
+        return Nftables(daemon_id)
+    if has_iptables:
+        return Iptables(chains(daemon_id))
+    raise Unavailable("minidock needs iptables (iptables-restore and iptables-save) or nft for bridge networks")

@@ -19,6 +19,7 @@ import fcntl
 import json
 import os
 import re
+import shutil
 import subprocess
 from typing import IO
 
@@ -62,16 +63,23 @@ def reap(own_id: str) -> list[str]:
     """[NET-016] Remove the tagged links and the chains of every dead daemon; return their IDs."""
     from minidock.networking import firewall
     from minidock.networking.links import Links
+    from minidock.networking.nftables import Nftables
 
     rules = subprocess.run(["iptables-save"], capture_output=True, text=True).stdout
     found = set(re.findall(r"MINIDOCK-([0-9a-f]{8})", rules))
     links = subprocess.run(["ip", "-o", "-d", "link"], capture_output=True, text=True).stdout
     found |= set(re.findall(r"alias minidock:([0-9a-f]{8}):", links))
+    has_nft = shutil.which("nft") is not None
+    if has_nft:
+        tables = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True).stdout
+        found |= set(re.findall(r"table ip minidock-([0-9a-f]{8})", tables))
     reaped = []
     for daemon_id in sorted(found - {own_id}):
         if not _dead(daemon_id):
             continue
         firewall.Iptables(firewall.chains(daemon_id)).teardown()
+        if has_nft:
+            Nftables(daemon_id).teardown()
         theirs = Links(f"minidock:{daemon_id}")
         try:
             for name, kind, _ in theirs.ours():

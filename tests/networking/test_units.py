@@ -100,3 +100,17 @@ def test_dns_answers_names_and_says_nxdomain_for_others():
     reply = DNSRecord.parse(dns.answer(DNSRecord.question("web", "AAAA").pack(), records))
     assert reply.header.rcode == RCODE.NOERROR and not reply.rr and reply.q.qtype == QTYPE.AAAA
     assert dns.answer(DNSRecord.question("example.com").pack(), records) is None  # forwarded
+
+
+@pytest.mark.spec("NET-018")
+def test_nftables_rules_mirror_the_iptables_ones():
+    from minidock.networking import nftables
+
+    rules = nftables.network_rules("br0", "10.1.0.0/24", internal=False)
+    assert ("postrouting", 'ip saddr 10.1.0.0/24 oifname != "br0" masquerade') in rules
+    assert ("isolation", 'oifname "br0" drop') in rules
+    assert all(chain == "forward" and rule.endswith("drop") for chain, rule in
+               nftables.network_rules("br1", "10.2.0.0/24", internal=True))
+    [dnat, accept] = nftables.port_rules("br0", "10.1.0.2", "udp", "127.0.0.1", 5353, 53)
+    assert dnat == ("published", 'ip daddr 127.0.0.1 iifname != "br0" udp dport 5353 dnat to 10.1.0.2:53')
+    assert accept[0] == "forward" and "udp dport 53 accept" in accept[1]
