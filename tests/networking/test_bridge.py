@@ -136,7 +136,11 @@ def test_static_address_outside_the_subnet_or_on_the_default_bridge(engine, netw
         body = {"Image": busybox, "Cmd": ["true"], "HostConfig": {"NetworkMode": mode},
                 "NetworkingConfig": {"EndpointsConfig": {mode: {"IPAMConfig": {"IPv4Address": address}}}}}
         status, _, raw = engine.api("POST", f"{API}/containers/create", body)
-        assert status == 400, raw
+        if status == 201 and engine.kind == "docker":  # dockerd checks the subnet when the container starts
+            container_id = json.loads(raw)["Id"]
+            status, _, raw = engine.api("POST", f"{API}/containers/{container_id}/start")
+            engine.api("DELETE", f"{API}/containers/{container_id}?force=1")
+        assert status in ((400,) if engine.kind == "minidock" else (400, 403, 500)), raw
         assert words in json.loads(raw)["message"]
 
 
