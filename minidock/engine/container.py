@@ -180,7 +180,7 @@ class Container:
             "ImageID": self.image_id,
             "Command": command,
             "Created": int(parse_time(self.created)),
-            "Ports": summary_ports(self.network_settings.get("Ports") or []),
+            "Ports": summary_ports(self.network_settings.get("Ports") or [], self.config.get("ExposedPorts")),
             "Labels": self.config.get("Labels") or {},
             "State": self.state.status,
             "Status": self.status_line(),

@@ -113,7 +113,13 @@ def inspect_ports(exposed: dict | None, published: list[dict]) -> dict[str, list
     return ports
 
 
-def summary_ports(published: list[dict]) -> list[dict]:
-    """The Ports of one `GET /containers/json` row."""
-    return [{"IP": e["host_ip"], "PrivatePort": int(e["key"].split("/")[0]), "PublicPort": e["host_port"],
+def summary_ports(published: list[dict], exposed: dict | None = None) -> list[dict]:
+    """The Ports of one `GET /containers/json` row: each binding, then each exposed port not published."""
+    rows = [{"IP": e["host_ip"], "PrivatePort": int(e["key"].split("/")[0]), "PublicPort": e["host_port"],
              "Type": e["key"].split("/")[1]} for e in published]
+    bound = {e["key"] for e in published}
+    for key in exposed or {}:
+        port, protocol = parse_port_key(key)
+        if f"{port}/{protocol}" not in bound:
+            rows.append({"PrivatePort": port, "Type": protocol})
+    return rows

@@ -149,3 +149,15 @@ def names_and_cleanup(engine):
     yield name
     for name in made:
         engine.api("DELETE", f"{API}/containers/{name}?force=1")
+
+
+@pytest.mark.spec("NET-030")
+def test_ps_lists_published_and_exposed_ports(engine, containers):
+    container_id = containers.create("sleep", "30", ExposedPorts={"80/tcp": {}, "53/udp": {}},
+                                     HostConfig={"PortBindings": {"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": ""}]}})
+    containers.start(container_id)
+    status, _, raw = engine.api("GET", f'{API}/containers/json?filters={{"id":["{container_id}"]}}')
+    [row] = json.loads(raw)
+    by_port = {(p["PrivatePort"], p["Type"]): p for p in row["Ports"]}
+    assert by_port[(80, "tcp")]["IP"] == "127.0.0.1" and by_port[(80, "tcp")]["PublicPort"] > 0
+    assert "PublicPort" not in by_port[(53, "udp")]
