@@ -681,6 +681,8 @@ class ContainerService:
                 continue
             await self.remove(container.id)
             removed.append(container.id)
+        # [ENGINE-EVT-005] dockerd's prune event (what it reclaims: the layers are not sized here)
+        self.events.publish("container", "prune", "", {"reclaimed": "0"})
         return removed
 
     # -- the daemon's life --------------------------------------------------------------------

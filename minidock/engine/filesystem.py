@@ -70,6 +70,7 @@ class ContainerBackend(Protocol):
     def lock(self, container_id: str) -> asyncio.Lock: ...
     async def pause(self, name_or_id: str) -> None: ...
     async def unpause(self, name_or_id: str) -> None: ...
+    def publish(self, container: Container, action: str, **extra: str) -> None: ...
 
 
 # -- paths and their stat, Docker's way ---------------------------------------------------------
@@ -503,9 +504,13 @@ class FilesystemService:
             await self.containers.pause(container.id)
         try:
             async with self.containers.lock(container.id):  # not removed meanwhile
-                return await asyncio.to_thread(self.images.commit, container.id, parent, {
+                image_id = await asyncio.to_thread(self.images.commit, container.id, parent, {
                     "config": runtime, "comment": comment, "author": author, "repo_tag": target,
                     "created_by": created_by})
         finally:
             if paused_here:
                 await self.containers.unpause(container.id)
+        # [ENGINE-EVT-005] dockerd's container commit event
+        self.containers.publish(container, "commit", comment=comment, imageID=image_id,
+                                imageRef=reference.familiar(target) if target else "")
+        return image_id

@@ -135,3 +135,27 @@ def test_image_events(engine, busybox):
     seen = [(e["Action"], e["Actor"]["ID"], e["Actor"]["Attributes"].get("name")) for e in events]
     assert ("tag", image_id, "md-events-image:1") in seen
     assert ("untag", image_id, image_id) in seen  # dockerd's attributes for untag: the ID
+
+
+@pytest.mark.spec("ENGINE-EVT-005")
+def test_commit_and_prune_events(engine, containers):
+    since = time.time()
+    container_id = containers.create("true", Labels={"md.evt": "commit"})
+    status, _, raw = engine.api("POST", f"/v1.41/commit?container={container_id}&repo=md-events-commit&tag=1&comment=c1")
+    assert status == 201, raw
+    image_id = json.loads(raw)["Id"]
+    try:
+        status, _, _ = engine.api("POST", "/v1.41/containers/prune?filters="
+                                  + quote(json.dumps({"label": ["md.evt=commit"]})))
+        assert status == 200
+        events = _collect(engine, f"since={since:.3f}&until={time.time() + 1:.3f}&filters="
+                          + quote(json.dumps({"type": ["container"]})), 5)
+        commit = next(e for e in events if e["Action"] == "commit")
+        assert commit["Actor"]["ID"] == container_id
+        assert commit["Actor"]["Attributes"]["imageID"] == image_id
+        assert commit["Actor"]["Attributes"]["comment"] == "c1"
+        assert commit["Actor"]["Attributes"]["imageRef"] == "md-events-commit:1"
+        prune = next(e for e in events if e["Action"] == "prune")
+        assert "reclaimed" in prune["Actor"]["Attributes"]
+    finally:
+        engine.api("DELETE", "/v1.41/images/md-events-commit:1?force=1")
