@@ -40,6 +40,10 @@ def _auth_header(domain: str) -> dict[str, str]:
     return {"X-Registry-Auth": credentials.header(stored)} if stored else {}
 
 
+# a layer's last word: its bar is full
+FINISHED = ("Pull complete", "Download complete", "Already exists", "Layer already exists", "Pushed")
+
+
 def show_progress(lines, out=sys.stdout) -> dict | None:
     """Print Docker's JSON progress messages: a bar per layer on a terminal, lines otherwise.
 
@@ -70,14 +74,16 @@ def show_progress(lines, out=sys.stdout) -> dict | None:
                 continue
             layer, status = message.get("id"), message.get("status", "")
             detail = message.get("progressDetail") or {}
-            if bars is not None and layer and status not in ("",) and not status.startswith(("Pulling from", "The push")) \
-                    and len(layer) == 12:
+            if bars is not None and layer and len(layer) == 12:  # a layer's line: its bar
                 if layer not in tasks:
                     tasks[layer] = bars.add_task(status, layer=layer, total=None)
-                bars.update(tasks[layer], description=status, completed=detail.get("current", 0) or
-                            (bars.tasks[tasks[layer]].total or 0 if "complete" in status.lower() or
-                             status in ("Pushed", "Already exists", "Layer already exists") else 0),
-                            total=detail.get("total") or bars.tasks[tasks[layer]].total)
+                task = bars.tasks[tasks[layer]]
+                total = detail.get("total") or task.total
+                completed = detail.get("current") or task.completed
+                if status in FINISHED or status.startswith("Mounted from"):
+                    total = total or 1
+                    completed = total
+                bars.update(tasks[layer], description=status, completed=completed, total=total)
                 continue
             if layer and last_status.get(layer) == status:
                 continue  # without a terminal: each change once (no Downloading flood)
