@@ -323,16 +323,38 @@ def test_the_python_sdk_builds(engine, busybox, images, tmp_path):
 
 @pytest.mark.spec("IMG-ENG-017")
 def test_removing_a_built_image_removes_its_intermediate_images(engine, busybox, images, tmp_path):
-    def all_ids() -> set[str]:
-        status, _, raw = engine.api("GET", "/v1.41/images/json?all=1")
-        return {image["Id"] for image in json.loads(raw)}
+    def parent_of(name: str) -> str:
+        status, _, raw = engine.api("GET", f"/v1.41/images/{name}/json")
+        assert status == 200, raw
+        return json.loads(raw)["Parent"]
 
-    before = all_ids()
+    base = json.loads(engine.api("GET", f"/v1.41/images/{busybox}/json")[2])["Id"]
     folder = context(tmp_path, f"FROM {busybox}\nENV A={secrets.token_hex(4)}\nRUN echo x > /x\nCMD [\"true\"]\n")
     image = images()
     build(engine, folder, "-t", image, "--no-cache")
-    assert len(all_ids() - before) == 3  # one image per step after FROM
+    chain, at = [], parent_of(image)
+    while at and at != base:
+        chain.append(at)
+        at = parent_of(at)
+    assert len(chain) == 2 and at == base  # ENV's and RUN's images, on busybox
     status, _, raw = engine.api("DELETE", f"/v1.41/images/{image}")
     assert status == 200, raw
-    assert len([entry for entry in json.loads(raw) if "Deleted" in entry]) >= 3
-    assert all_ids() == before
+    deleted = {entry["Deleted"] for entry in json.loads(raw) if "Deleted" in entry}
+    assert set(chain) <= deleted and base not in deleted
+    for intermediate in chain:
+        assert engine.api("GET", f"/v1.41/images/{intermediate}/json")[0] == 404
+
+
+@pytest.mark.spec("IMG-ENG-017")
+def test_intermediate_images_are_hidden_and_named_in_history(engine, busybox, images, tmp_path):
+    folder = context(tmp_path, f"FROM {busybox}\nENV B={secrets.token_hex(4)}\nRUN echo y > /y\n")
+    image = images()
+    build(engine, folder, "-t", image, "--no-cache")
+    status, _, raw = engine.api("GET", f"/v1.41/images/{image}/json")
+    parent = json.loads(raw)["Parent"]
+    assert parent.startswith("sha256:")
+    shown = {i["Id"] for i in json.loads(engine.api("GET", "/v1.41/images/json")[2])}
+    every = {i["Id"] for i in json.loads(engine.api("GET", "/v1.41/images/json?all=1")[2])}
+    assert parent in every and parent not in shown
+    steps = json.loads(engine.api("GET", f"/v1.41/images/{image}/history")[2])
+    assert steps[1]["Id"] == parent  # the ENV step's image, not <missing>

@@ -36,7 +36,7 @@ from typing import BinaryIO, Callable, Iterable, Protocol
 from aiohttp import web
 
 from minidock.engine.images import Record, matches_labels
-from minidock.errors import InvalidArgument, MinidockError, NotImplemented
+from minidock.errors import InvalidArgument, MinidockError, NotFound, NotImplemented
 from minidock.images import oci, reference
 
 FILTERS = frozenset({"dangling", "reference", "label", "before", "since"})
@@ -52,6 +52,7 @@ class ImageBackend(Protocol):
 
     def records(self) -> list[Record]: ...
     def lookup(self, name: str) -> Record: ...
+    def parents(self) -> dict[str, str]: ...
     def size(self, record: Record) -> int: ...
     def layer_size(self, layer: oci.Descriptor) -> int: ...
     def tag(self, name: str, target: str) -> str: ...
@@ -168,6 +169,16 @@ def history(record: Record, layer_size: Callable[[oci.Descriptor], int]) -> list
     return out
 
 
+def name_steps(out: list[dict], chain: list[Record]) -> None:
+    """[IMG-ENG-017] the steps a local parent made carry its ID, not <missing> (moby's
+    ImageHistory): each image of the parent chain names the newest step it has."""
+    for parent in chain:
+        made = len(parent.config.get("history") or [])
+        at = len(out) - made
+        if 0 <= at < len(out) and out[at]["Id"] == "<missing>":
+            out[at]["Id"], out[at]["Tags"] = parent.id, repo_tags(parent) or None
+
+
 # -- filters ------------------------------------------------------------------------------------
 
 def parse_filters(text: str | None, allowed: frozenset[str]) -> dict[str, list[str]]:
@@ -261,7 +272,14 @@ def register(app: web.Application, images: ImageBackend, add_route) -> None:
 
         def build() -> list[dict]:
             chosen = select(images.records(), filters, images.lookup)
+            parents = images.parents()
+            if request.query.get("all") not in ("1", "true", "True"):
+                # [IMG-ENG-017] dockerd hides intermediate images: untagged ones others are built on
+                built_on = set(parents.values())
+                chosen = [(record, tags) for record, tags in chosen if record.names or record.id not in built_on]
             out = [summary(record, images.size(record), tags) for record, tags in chosen]
+            for item in out:
+                item["ParentId"] = parents.get(item["Id"], "")
             return sorted(out, key=lambda item: item["Created"], reverse=True)
 
         return web.json_response(await run(build))
@@ -269,11 +287,26 @@ def register(app: web.Application, images: ImageBackend, add_route) -> None:
     async def image_json(request: web.Request) -> web.Response:
         record = await run(images.lookup, request.match_info["name"])
         size = await run(images.size, record)
-        return web.json_response(inspect(record, size, images.driver))
+        answer = inspect(record, size, images.driver)
+        answer["Parent"] = (await run(images.parents)).get(record.id, "")
+        return web.json_response(answer)
 
     async def image_history(request: web.Request) -> web.Response:
         record = await run(images.lookup, request.match_info["name"])
-        return web.json_response(await run(history, record, images.layer_size))
+
+        def build() -> list[dict]:
+            out = history(record, images.layer_size)
+            parents, chain, at = images.parents(), [], record.id
+            while at in parents:
+                at = parents[at]
+                try:
+                    chain.append(images.lookup(at))
+                except NotFound:
+                    break
+            name_steps(out, chain)
+            return out
+
+        return web.json_response(await run(build))
 
     async def tag(request: web.Request) -> web.Response:
         repo, tag_name = request.query.get("repo", ""), request.query.get("tag", "")
