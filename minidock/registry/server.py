@@ -225,8 +225,10 @@ async def delete_blob(request, storage, match) -> web.Response:
 
 
 async def _read_body_into(request: web.Request, storage: Storage, upload) -> None:
-    async for chunk in request.content.iter_chunked(1 << 20):
-        storage.append(upload, chunk)
+    """Append the request's body to the upload, as it arrives (hashed on the way)."""
+    with open(upload.path, "ab") as file:
+        async for chunk in request.content.iter_any():
+            storage.append(upload, chunk, file)
 
 
 async def start_upload(request, storage, match) -> web.Response:

@@ -34,7 +34,7 @@ import secrets
 import tempfile
 import threading
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import BinaryIO, Iterator
 
 from minidock.images import digest as digests
 from minidock.images.content import ContentStore
@@ -134,9 +134,16 @@ class Storage:
             raise RegistryError("BLOB_UPLOAD_UNKNOWN", f"blob upload unknown: {uuid}")
         return upload
 
-    def append(self, upload: Upload, chunk: bytes) -> None:
-        """Add ``chunk`` at the end of the upload (the caller holds ``upload.lock``)."""
-        with open(upload.path, "ab") as file:
+    def append(self, upload: Upload, chunk: bytes, file: BinaryIO | None = None) -> None:
+        """Add ``chunk`` at the end of the upload (the caller holds ``upload.lock``).
+
+        ``file``: the upload's data file, opened for appending by a caller that writes
+        many chunks (a request's body); else it is opened for this one.
+        """
+        if file is None:
+            with open(upload.path, "ab") as file:
+                file.write(chunk)
+        else:
             file.write(chunk)
         upload.size += len(chunk)
         if upload.hasher is not None:
