@@ -667,7 +667,8 @@ def _write_copy_tar(out, entries, owner: tuple[int, int], mode: int | None,
     """The layer of a COPY: the parents of each destination, then what is copied.
 
     A parent the image has keeps its mode and owner (as a diff would show it); a new
-    one is 0755 and root's. Files keep their mode unless --chmod; all get --chown's owner.
+    one is 0755 and --chown's (root's without it). Files keep their mode unless --chmod;
+    all get --chown's owner.
     """
     uid, gid = owner
     written: set[str] = set()
@@ -682,7 +683,8 @@ def _write_copy_tar(out, entries, owner: tuple[int, int], mode: int | None,
             written.add(directory)
             info = tarfile.TarInfo(directory)
             info.type = tarfile.DIRTYPE
-            info.mode, info.uid, info.gid = existing.get("/" + directory, (0o755, 0, 0))
+            # a new directory belongs to --chown's owner, as dockerd's MkdirAllAndChownNew makes it
+            info.mode, info.uid, info.gid = existing.get("/" + directory, (0o755, uid, gid))
             info.mtime = mtime
             tar.addfile(info)
 

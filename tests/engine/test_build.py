@@ -358,3 +358,59 @@ def test_intermediate_images_are_hidden_and_named_in_history(engine, busybox, im
     assert parent in every and parent not in shown
     steps = json.loads(engine.api("GET", f"/v1.41/images/{image}/history")[2])
     assert steps[1]["Id"] == parent  # the ENV step's image, not <missing>
+
+
+def _tree(engine_cli, image: str) -> list[str]:
+    """Every path of an image with its type, mode, owner and content digest (busybox's find/stat/md5sum).
+
+    Left out: what an engine puts in every container rather than in the image (/etc/hosts and
+    friends; dockerd's /.dockerenv).
+    """
+    script = ("find / -xdev \\( -path /proc -o -path /sys -o -path /dev -o -path /etc/hosts -o -path /etc/hostname "
+              "-o -path /etc/resolv.conf -o -path /etc/mtab -o -path /.dockerenv \\) -prune -o -print | sort | while read -r p; do "
+              "s=$(stat -c '%F %a %u:%g' \"$p\"); "
+              "if [ -f \"$p\" ] && [ ! -L \"$p\" ]; then s=\"$s $(md5sum < \"$p\" | cut -c1-32)\"; fi; "
+              "echo \"$p $s\"; done")
+    return engine_cli("run", "--rm", "--entrypoint", "sh", image, "-c", script).stdout.splitlines()
+
+
+@pytest.mark.spec("BUILD-014")
+def test_the_same_dockerfile_built_by_docker_gives_the_same_image(engine, busybox, images, tmp_path):
+    """With MINIDOCK_TEST_DOCKERD naming a dockerd: one Dockerfile built by both, trees and configs compared."""
+    import subprocess
+
+    host = os.environ.get("MINIDOCK_TEST_DOCKERD")
+    if engine.kind != "minidock" or not host:
+        pytest.skip("set MINIDOCK_TEST_DOCKERD to a dockerd's socket (with busybox:latest) to compare builds")
+    folder = context(tmp_path, f"""
+        FROM {busybox}
+        ENV APP=/srv/app
+        WORKDIR $APP
+        COPY --chown=1000:1000 src/ ./src/
+        COPY top.txt /top.txt
+        RUN mkdir -p data && echo built > data/out && chmod 640 data/out && ln -s data/out link
+        USER 1000
+        EXPOSE 8080/udp
+        VOLUME ["/srv/app/data"]
+        LABEL a=b
+        HEALTHCHECK --interval=7s CMD ["true"]
+        STOPSIGNAL SIGTERM
+        ENTRYPOINT ["sh"]
+        CMD ["-c", "cat data/out"]
+        """, {"src/a.txt": "a\n", "src/sub/b.txt": "b\n", "top.txt": "top\n"})
+    ours, theirs = images(), f"mdbuild-docker-{secrets.token_hex(4)}"
+
+    def docker(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["docker", "-H", host, *args], capture_output=True, text=True, timeout=300, check=True)
+
+    build(engine, folder, "-t", ours)
+    docker("build", "-q", "-t", theirs, folder)
+    try:
+        assert _tree(engine.cli, ours) == _tree(lambda *a: docker(*a), theirs)
+        keys = ("Env", "Cmd", "Entrypoint", "WorkingDir", "User", "ExposedPorts", "Volumes", "Labels",
+                "Healthcheck", "StopSignal")
+        mine = config(engine, ours)
+        docker_config = json.loads(docker("image", "inspect", theirs).stdout)[0]["Config"]
+        assert {k: mine.get(k) for k in keys} == {k: docker_config.get(k) for k in keys}
+    finally:
+        subprocess.run(["docker", "-H", host, "rmi", "-f", theirs], capture_output=True, timeout=120)
