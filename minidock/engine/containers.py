@@ -167,11 +167,11 @@ class ContainerService:
         try:
             await asyncio.to_thread(self.images.prepare_container, container_id, record)
             # [VOL-008] Binds, Mounts, VolumesFrom, the image's VOLUMEs: checked, volumes made
-            container.mounts = await asyncio.to_thread(self.volumes.prepare, container, image_config, self.get)
+            container.mounts = await asyncio.to_thread(self.volumes.mounts.prepare, container, image_config, self.get)
             faults.point("create:after-snapshot")
             container.save()
         except BaseException:
-            await asyncio.to_thread(self.volumes.forget, container, True)
+            await asyncio.to_thread(self.volumes.mounts.forget, container, True)
             await asyncio.to_thread(self.images.remove_container, container_id)
             shutil.rmtree(container.root, ignore_errors=True)
             raise
@@ -232,7 +232,7 @@ class ContainerService:
             await asyncio.to_thread(self._forget_runtime, container)
             if self.networks:
                 await self.networks.detach(container)
-            await asyncio.to_thread(self.volumes.detach, container)
+            await asyncio.to_thread(self.volumes.mounts.detach, container)
             await asyncio.to_thread(mounting.unmount, rootfs)
             raise
         container.state.status = "running"
@@ -256,7 +256,7 @@ class ContainerService:
             sources.update(hosts=network.hosts, **{"resolv.conf": network.resolv_conf})
         extra = [{"destination": f"/etc/{name}", "type": "bind", "source": source, "options": ["rbind", "rprivate"]}
                  for name, source in sources.items() if os.path.isdir(os.path.join(rootfs, "etc"))]
-        extra = ordered([*extra, *self.volumes.attach(container, rootfs)])  # [VOL-009] parents first
+        extra = ordered([*extra, *self.volumes.mounts.attach(container, rootfs)])  # [VOL-009] parents first
         record = self.images.lookup(container.image_id)
         bundle.find_program(rootfs, container.path, bundle.environment(
             container.config, record.config.get("config") or {}, ""))
@@ -264,7 +264,7 @@ class ContainerService:
                                      record.config.get("config") or {}, rootfs, extra,
                                      network.joined if network is not None else None)
         document["annotations"] = {LOG_PATH: container.log_path}
-        document["linux"].update(self.volumes.linux_options(container))  # [VOL-013] rootfsPropagation
+        document["linux"].update(self.volumes.mounts.linux_options(container))  # [VOL-013] rootfsPropagation
         if container.config.get("OpenStdin"):
             document["annotations"][OPEN_STDIN] = "true"
         with open(os.path.join(bundle_dir, "config.json"), "w") as file:
@@ -344,7 +344,7 @@ class ContainerService:
             code, oom = None, False
         await asyncio.to_thread(self._forget_runtime, container)
         await asyncio.to_thread(mounting.unmount, os.path.join(self.bundle_dir(container), "rootfs"))
-        await asyncio.to_thread(self.volumes.detach, container)
+        await asyncio.to_thread(self.volumes.mounts.detach, container)
         if self.networks:
             await self.networks.detach(container)  # [NET-005]
         container.state.status = "exited"
@@ -568,7 +568,7 @@ class ContainerService:
             shutil.rmtree(self.bundle_dir(container), ignore_errors=True)
             shutil.rmtree(container.root, ignore_errors=True)
             del self.containers[container.id]
-        await asyncio.to_thread(self.volumes.forget, container, volumes)  # [VOL-012] rm -v
+        await asyncio.to_thread(self.volumes.mounts.forget, container, volumes)  # [VOL-012] rm -v
         self.publish(container, "destroy")
         self._locks.pop(container.id, None)
         self._delays.pop(container.id, None)
@@ -721,7 +721,7 @@ class ContainerService:
             if alive and live_restore:
                 self._exited[container.id] = asyncio.Event()
                 container.state.monitor_pid = runtime_state.get("monitor_pid", 0)
-                await asyncio.to_thread(self.volumes.readopt, container)
+                await asyncio.to_thread(self.volumes.mounts.readopt, container)
                 self._watch(container)
                 self._check_health(container)
                 continue

@@ -403,7 +403,7 @@ class FilesystemService:
                 os.makedirs(rootfs, exist_ok=True)
                 mounts = await asyncio.to_thread(self.images.container_mounts, container.id)
                 await asyncio.to_thread(mounting.mount_all, mounts, rootfs)
-            service = getattr(self.containers, "volumes", None) if volumes else None
+            service = getattr(getattr(self.containers, "volumes", None), "mounts", None) if volumes else None
             exposed: list = []
             try:
                 if service:
