@@ -100,7 +100,7 @@ class NetworkService:
         from minidock.networking import reaper
         from minidock.networking.links import Links
 
-        self._alive = reaper.hold(self.id, self.live_restore)
+        self._alive = reaper.hold(self.id, self.live_restore, os.path.dirname(self.root))
         with _host_lock():
             for gone in reaper.reap(self.id):  # [NET-016] what daemons killed with SIGKILL left
                 log.warning("removed the bridges, veths and rules of the dead daemon %s", gone)
@@ -187,8 +187,11 @@ class NetworkService:
         for proxies in self.proxies.values():
             for proxy in proxies:
                 await proxy.close()
-        if live_restore or self.links is None or self.rules is None:
+        if self.links is None or self.rules is None:
             return
+        running = self.containers is not None and any(c.running for c in self.containers.containers.values())
+        if live_restore and running:
+            return  # [NET-014] they run on, on these bridges, through these rules
 
         def clean() -> None:
             for record in self.networks.values():

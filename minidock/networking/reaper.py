@@ -4,13 +4,14 @@ Implements: spec/networking.md NET-016
 Explained:  chapters/07-networking.md#bridges-and-veths
 Modelled on: nothing in Docker (one dockerd per host); the test suite runs dozens of minidockds
 
-    alive = hold("1b39c307", live_restore=False)   /run/lock/minidock/daemon-<id>.json, flock held
+    alive = hold("1b39c307", False, data_root)     /run/lock/minidock/daemon-<id>.json, flock held
     reap(own_id) -> [ids]                           remove the links and chains of dead daemons
 
 Rules: a daemon is dead when its lock file exists and nobody holds its flock (the
 kernel drops a flock when its holder dies, SIGKILL included). What a dead daemon
-with --live-restore left is kept: its containers may still run, and it will come
-back for them. A daemon with no lock file (from before this rule) is never reaped.
+with --live-restore left is kept while its data root is there: its containers may
+still run, and it will come back for them. A daemon with no lock file (from before
+this rule) is never reaped.
 """
 
 from __future__ import annotations
@@ -30,20 +31,21 @@ def _path(daemon_id: str) -> str:
     return os.path.join(LOCK_DIR, f"daemon-{daemon_id}.json")
 
 
-def hold(daemon_id: str, live_restore: bool) -> IO:
+def hold(daemon_id: str, live_restore: bool, data_root: str) -> IO:
     """Take this daemon's lock for its whole life; keep the returned file open."""
     os.makedirs(LOCK_DIR, mode=0o755, exist_ok=True)
     file = open(_path(daemon_id), "a+")
     fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a second daemon on these roots fails here
     file.seek(0)
     file.truncate()
-    json.dump({"live_restore": live_restore, "pid": os.getpid()}, file)
+    json.dump({"live_restore": live_restore, "data_root": os.path.realpath(data_root), "pid": os.getpid()}, file)
     file.flush()
     return file
 
 
 def _dead(daemon_id: str) -> bool:
-    """Its lock file is there and nobody holds it, and it did not leave containers to live on."""
+    """Its lock file is there and nobody holds it, and it left no containers to live on (or no
+    data root to come back to)."""
     try:
         file = open(_path(daemon_id), "r")
     except FileNotFoundError:
@@ -54,9 +56,10 @@ def _dead(daemon_id: str) -> bool:
         except BlockingIOError:
             return False  # alive
         try:
-            return not json.load(file).get("live_restore")
+            record = json.load(file)
         except ValueError:
             return True
+        return not record.get("live_restore") or not os.path.isdir(record.get("data_root", "/nonexistent"))
 
 
 def reap(own_id: str) -> list[str]:
