@@ -45,6 +45,7 @@ def plan(project: model.Project, observed: list[dict], scale: dict[str, int] | N
          force: bool = False, no_recreate: bool = False) -> list[Action]:
     """[COMPOSE-011] what up does to each service's containers; pure, from the listing of them."""
     actions: list[Action] = []
+    # lab 10: begin: per service, in order: remove the extras; keep, start or recreate (hash changed) the rest; create the missing
     for service in project.order:
         wanted = project.scale(service, scale)
         current_hash = model.config_hash(project.services[service])
@@ -69,6 +70,7 @@ def plan(project: model.Project, observed: list[dict], scale: dict[str, int] | N
                 number += 1
             taken.add(number)
             actions.append(Action("create", service, number))
+    # lab 10: end
     return actions
 
 
@@ -78,6 +80,7 @@ class Engine:
     def __init__(self, client, out=sys.stderr, pack=None) -> None:
         self.api = client
         self.out = out
+        self.made: list[tuple[str, str, str]] = []  # what this up created: undone if it fails
         self.pack = pack  # pack(folder, dockerfile, out): a build context as a tar (the CLI's)
 
     def say(self, kind: str, name: str, what: str) -> None:
@@ -111,6 +114,7 @@ class Engine:
                                 "Config": [{"Subnet": c.get("subnet"), "Gateway": c.get("gateway"), "IPRange": c.get("ip_range")}
                                            for c in ipam.get("config") or []]}
             self.api.json("POST", "/networks/create", body)
+            self.made.append(("Network", "/networks/", name))
             self.say("Network", name, "Created")
 
     def ensure_volumes(self, project: model.Project) -> None:
@@ -125,6 +129,7 @@ class Engine:
             self.api.json("POST", "/volumes/create", {
                 "Name": name, "Driver": spec.get("driver") or "local", "DriverOpts": spec.get("driver_opts") or {},
                 "Labels": {**model._mapping(spec.get("labels")), model.PROJECT: project.name, model.VOLUME_LABEL: key}})
+            self.made.append(("Volume", "/volumes/", name))
             self.say("Volume", name, "Created")
 
     def build(self, project: model.Project, services: list[str] | None = None, always: bool = True,
@@ -170,7 +175,23 @@ class Engine:
     def up(self, project: model.Project, services: list[str] | None = None, build: bool = False,
            scale: dict[str, int] | None = None, remove_orphans: bool = False, force_recreate: bool = False,
            no_recreate: bool = False, start: bool = True) -> list[str]:
-        """Converge; return the IDs of the project's containers that run now."""
+        """Converge; return the IDs of the project's containers that run now.
+
+        [COMPOSE-013] If a step fails (a port taken, an image missing), what this call
+        created is removed again before the error is raised: nothing half-created is left.
+        """
+        self.made = []
+        try:
+            return self._up(project, services, build, scale, remove_orphans, force_recreate, no_recreate, start)
+        except (MinidockError, ComposeError):
+            for kind, collection, name in reversed(self.made):
+                if kind == "Container":
+                    self._remove(name, name)
+                else:
+                    self._delete(kind, collection, name, MinidockError)
+            raise
+
+    def _up(self, project, services, build, scale, remove_orphans, force_recreate, no_recreate, start) -> list[str]:
         self.ensure_networks(project)
         self.ensure_volumes(project)
         self.build(project, always=build)
@@ -201,6 +222,7 @@ class Engine:
                 self._remove(action.container, name, quiet=True)
             if action.kind in ("create", "recreate"):
                 container_id = self._create(project, action.service, action.number)
+                self.made.append(("Container", "/containers/", container_id))
                 self.say("Container", name, "Created" if action.kind == "create" else "Recreated")
             else:
                 container_id = action.container

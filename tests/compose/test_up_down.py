@@ -202,3 +202,39 @@ def test_docker_compose_1_29_runs_the_application(engine, busybox, tmp_path):
         down = subprocess.run([*base, "down", "-v"], capture_output=True, text=True, timeout=180)
     assert down.returncode == 0, down.stderr
     assert project_containers(engine, name) == {}
+
+
+@pytest.mark.spec("COMPOSE-013")
+def test_a_failing_up_leaves_nothing_half_created(engine, busybox, tmp_path):
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+    (tmp_path / "compose.yaml").write_text(textwrap.dedent(f"""
+        services:
+          first:
+            image: {busybox}
+            command: sleep 60
+            networks: [inside]
+          second:
+            image: {busybox}
+            command: sleep 60
+            ports: ["127.0.0.1:{port}:80"]
+            depends_on: [first]
+            networks: [inside]
+        networks:
+          inside: {{}}
+        volumes:
+          kept: {{}}
+        """).lstrip())
+    name = f"mdc{secrets.token_hex(4)}"
+    try:
+        result = subprocess.run([*CLI, "-H", engine.host, "compose", "-f", str(tmp_path / "compose.yaml"), "-p", name,
+                                 "up", "-d"], capture_output=True, text=True, timeout=120)
+    finally:
+        taken.close()
+    assert result.returncode == 1 and str(port) in result.stderr
+    assert project_containers(engine, name) == {}
+    filters = quote(json.dumps({"label": [f"com.docker.compose.project={name}"]}))
+    assert json.loads(engine.api("GET", f"/v1.41/networks?filters={filters}")[2]) == []
+    assert json.loads(engine.api("GET", f"/v1.41/volumes?filters={filters}")[2])["Volumes"] in (None, [])
