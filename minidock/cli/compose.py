@@ -451,6 +451,13 @@ def add_parsers(verbs, only: str | None = None) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """`minidock-compose ...`: the same commands as `minidock compose ...`."""
-    from minidock.cli.main import main as minidock
+    from minidock.cli.main import _VALUED, main as minidock
 
-    return minidock(["compose", *(sys.argv[1:] if argv is None else argv)])
+    argv = list(sys.argv[1:] if argv is None else argv)
+    global_flags = []  # -H HOST and the TLS flags belong before the verb
+    while argv and argv[0] in (*_VALUED, "--tls", "--tlsverify") or (argv and argv[0].startswith(("-H=", "--host="))):
+        flag = argv.pop(0)
+        global_flags.append(flag)
+        if flag in _VALUED and argv:
+            global_flags.append(argv.pop(0))
+    return minidock([*global_flags, "compose", *argv])
