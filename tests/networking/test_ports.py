@@ -52,9 +52,10 @@ def test_a_published_port_answers_on_loopback_the_bridge_and_from_outside(engine
     assert b"hello" in _get(_gateway(engine), port)
     # from another host, to this host's address on the link between them: DNAT
     fetched = outside.run("python3", "-c", (
-        "import socket; s = socket.create_connection(('%s', %d), timeout=3); "
-        "s.sendall(b'GET /index.html HTTP/1.0\\r\\n\\r\\n'); import sys; sys.stdout.write(s.recv(4096).decode())")
-        % (outside.host_address, port))
+        "import socket, sys; s = socket.create_connection(('%s', %d), timeout=3); "
+        "s.sendall(b'GET /index.html HTTP/1.0\\r\\n\\r\\n'); data = b''\n"
+        "while chunk := s.recv(4096): data += chunk\n"
+        "sys.stdout.write(data.decode())") % (outside.host_address, port))
     assert "hello" in fetched.stdout, fetched.stderr
 
 
