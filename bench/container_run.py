@@ -21,8 +21,9 @@ detached runs, at most 0.5x docker's total.
 Podman gets a private store (--root, --runroot, --tmpdir in a fresh /tmp/mdbp-XXXX: podman
 refuses a runroot longer than 50 characters), the cgroupfs manager and a
 cgroup parent named after this process, so that everything it makes can be removed and
-checked; --network none (minidock's containers have a network namespace of their own
-with only loopback in it, no bridge yet); runc (crun refuses a cgroup v1/v2 hybrid);
+checked; --network none (its default network would leave a bridge and netfilter rules of
+its own on the machine; minidock and dockerd run on their default bridge, so podman's
+runs are, if anything, the cheaper ones); runc (crun refuses a cgroup v1/v2 hybrid);
 and ulimits of 1024, because podman asks for a million open files, which a machine
 without CAP_SYS_RESOURCE in its bounding set refuses.
 """
