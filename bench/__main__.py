@@ -12,11 +12,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bench import (build, cli_startup, commit, container_run, engine_load, isolation, layer_unpack, monitor_memory, networking,
-                   volume_io)
+                   registry, volume_io)
 from bench.harness import Benchmark, render, run_all
 
 TOPICS = [cli_startup, isolation, monitor_memory, layer_unpack, commit, container_run, build, engine_load, volume_io,
-          networking]
+          networking, registry]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
