@@ -193,14 +193,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import secrets
 
     from minidock.registry import auth, server
+    from minidock.registry.access import Access
     from minidock.registry.storage import Storage
 
     host, _, port = args.addr.rpartition(":")
     if not port.isdigit():
         raise InvalidArgument(f"invalid --addr {args.addr!r}: expected HOST:PORT")
-    access = server.Access()
+    access = Access()
     if args.htpasswd:
-        access = server.Access(mode="basic", users=auth.read_htpasswd(args.htpasswd))
+        access = Access(mode="basic", users=auth.read_htpasswd(args.htpasswd))
     if args.token_realm:
         access.mode = "token"
         access.realm = args.token_realm

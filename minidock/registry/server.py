@@ -33,13 +33,14 @@ import collections
 import concurrent.futures
 import json
 import re
-from dataclasses import dataclass
 from typing import Awaitable, Callable
 
 from aiohttp import web
 
+from minidock.images import digest as digests
 from minidock.images import oci
 from minidock.registry import auth
+from minidock.registry.access import Access
 from minidock.registry.errors import RegistryError
 from minidock.registry.storage import TAG, Storage, check_digest, check_name
 
@@ -48,75 +49,6 @@ _NAME = r"(?P<name>[^?]+?)"
 _DIGEST = r"(?P<digest>[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+)"
 MANIFEST_MEDIA_TYPES = oci.MANIFEST_TYPES | oci.INDEX_TYPES
 MAX_MANIFEST = 4 << 20  # the spec: registries SHOULD accept manifests of at least 4 MiB
-
-
-# -- access -------------------------------------------------------------------------------------
-
-@dataclass
-class Access:
-    """How this registry checks requests: mode "none", "basic" or "token"."""
-
-    mode: str = "none"
-    users: dict[str, str] | None = None          # htpasswd: user -> hash
-    issuer: auth.TokenIssuer | None = None       # token mode
-    realm: str = ""
-    acl: auth.Acl | None = None
-
-    def check(self, request: web.Request, scope: auth.Scope | None) -> None:
-        """Let the request through, or raise UNAUTHORIZED (with a challenge) or DENIED."""
-        header = request.headers.get("Authorization", "")
-        if self.mode == "basic":
-            credentials = auth.basic_credentials(header)
-            if credentials is None or not auth.check_password(self.users or {}, *credentials):
-                # [REG-021] no or wrong credentials: 401 and how to authenticate
-                raise _with_challenge(RegistryError("UNAUTHORIZED"), 'Basic realm="minidock-registry"')
-            return
-        if self.mode == "token":
-            assert self.issuer is not None
-            kind, _, token = header.partition(" ")
-            wanted = auth.challenge(self.realm, self.issuer.service, scope)
-            if kind.lower() != "bearer" or not token:
-                raise _with_challenge(RegistryError("UNAUTHORIZED"), wanted)
-            try:
-                claims = self.issuer.verify(token.strip())
-            except RegistryError as error:
-                raise _with_challenge(error, auth.challenge(self.realm, self.issuer.service, scope,
-                                                            "invalid_token"))
-            if scope is not None and not auth.granted(claims, scope):
-                # [REG-024] a valid token without the action: denied, not a new login
-                raise _with_challenge(RegistryError("DENIED", detail=[{"Type": scope.type, "Name": scope.name,
-                                                                       "Action": a} for a in sorted(scope.actions)]),
-                                      auth.challenge(self.realm, self.issuer.service, scope, "insufficient_scope"))
-
-    def token(self, request: web.Request) -> web.Response:
-        """The token endpoint: Basic credentials (or none) and scopes in, a signed token out."""
-        assert self.issuer is not None and self.acl is not None
-        account = None
-        header = request.headers.get("Authorization", "")
-        if header:
-            credentials = auth.basic_credentials(header)
-            if credentials is None or not auth.check_password(self.users or {}, *credentials):
-                # [REG-022] wrong credentials get no token at all
-                raise _with_challenge(RegistryError("UNAUTHORIZED", "invalid username or password"),
-                                      'Basic realm="minidock-registry token"')
-            account = credentials[0]
-        access = []
-        for text in request.query.getall("scope", []):
-            for one in text.split(" "):
-                try:
-                    asked = auth.parse_scope(one)
-                except ValueError:
-                    continue
-                actions = self.acl.allowed(account, asked)
-                access.append(auth.Scope(asked.type, asked.name, actions))
-        token = self.issuer.issue(account, access)
-        return web.json_response({"token": token, "access_token": token,
-                                  "expires_in": auth.TOKEN_LIFETIME})
-
-
-def _with_challenge(error: RegistryError, value: str) -> RegistryError:
-    error.headers = {"WWW-Authenticate": value}  # type: ignore[attr-defined]
-    return error
 
 
 # -- helpers ------------------------------------------------------------------------------------
@@ -351,9 +283,9 @@ async def put_manifest(request, storage, match) -> web.Response:
     tag = None
     if ":" in reference:
         check_digest(reference)
-        if oci_digest(data) != reference:
+        if digests.of_bytes(data) != reference:
             # [REG-004] a manifest pushed by digest must be the bytes that digest names
-            raise RegistryError("DIGEST_INVALID", detail={"expected": reference, "actual": oci_digest(data)})
+            raise RegistryError("DIGEST_INVALID", detail={"expected": reference, "actual": digests.of_bytes(data)})
     elif TAG.fullmatch(reference):
         tag = reference
     else:
@@ -365,12 +297,6 @@ async def put_manifest(request, storage, match) -> web.Response:
     if isinstance(subject, dict) and subject.get("digest"):
         headers["OCI-Subject"] = subject["digest"]  # [REG-018] this registry keeps referrers
     return web.Response(status=201, headers=headers)
-
-
-def oci_digest(data: bytes) -> str:
-    from minidock.images import digest as digests
-
-    return digests.of_bytes(data)
 
 
 async def delete_manifest(request, storage, match) -> web.Response:
