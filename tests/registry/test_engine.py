@@ -259,3 +259,32 @@ def test_skopeo_pushes_into_our_registry_and_pulls_back(registry, scratch):
     assert manifest == inspected  # the same manifest, so the same config and layers
     for blob in [manifest["config"], *manifest["layers"]]:
         assert digest_of((scratch / "back" / blob["digest"][7:]).read_bytes()) == blob["digest"]
+
+
+@pytest.mark.spec("REG-042", "REG-032")
+def test_the_docker_cli_logs_in_and_pushes_with_credentials(engine, busybox, scratch, htpasswd):  # noqa: F811
+    docker = __import__("shutil").which("docker")
+    if docker is None:
+        pytest.skip("the docker CLI is not installed")
+    server = registry_server(scratch, "--htpasswd", str(htpasswd))
+    env = {**os.environ, "DOCKER_CONFIG": str(scratch / "docker-config")}
+
+    def run(*args: str, input: str | None = None) -> subprocess.CompletedProcess:
+        return subprocess.run([docker, "-H", engine.host, *args], env=env, capture_output=True, text=True,
+                              timeout=120, input=input)
+
+    try:
+        name = f"{server.address}/docker/private:1"
+        make_image(engine, scratch, name)
+        wrong = run("login", "-u", "alice", "--password-stdin", server.address, input="nope\n")
+        assert wrong.returncode != 0
+        login = run("login", "-u", "alice", "--password-stdin", server.address, input="wonderland\n")
+        assert login.returncode == 0 and "Login Succeeded" in login.stdout, login.stderr
+        pushed = run("push", name)
+        assert pushed.returncode == 0 and "1: digest: sha256:" in pushed.stdout, pushed.stderr + pushed.stdout
+        remove(engine, name)
+        pulled = run("pull", name)
+        assert pulled.returncode == 0 and "Downloaded newer image" in pulled.stdout, pulled.stderr
+        remove(engine, name)
+    finally:
+        _stop(server.process)
