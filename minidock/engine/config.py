@@ -48,6 +48,7 @@ class DaemonConfig:
     bip: str
     live_restore: bool = False
     insecure_registries: tuple[str, ...] = ()
+    registry_mirrors: tuple[str, ...] = ()  # Docker Hub's mirrors, tried first (http(s)://host[:port])
     debug: bool = False
     shutdown_timeout: int = 15
     tcp: tuple[tuple[str, int], ...] = ()  # the -H tcp://HOST:PORT
@@ -104,7 +105,8 @@ FILE_KEYS = {
     "hosts": ("host", [DEFAULT_HOST]), "data-root": ("data_root", DEFAULT_DATA_ROOT),
     "exec-root": ("exec_root", DEFAULT_EXEC_ROOT), "bridge": ("bridge", DEFAULT_BRIDGE),
     "bip": ("bip", DEFAULT_BIP), "live-restore": ("live_restore", False),
-    "insecure-registries": ("insecure_registry", []), "debug": ("debug", False),
+    "insecure-registries": ("insecure_registry", []), "registry-mirrors": ("registry_mirror", []),
+    "debug": ("debug", False),
     "shutdown-timeout": ("shutdown_timeout", 15), "pidfile": ("pidfile", None),
     "tls": ("tls", None), "tlsverify": ("tlsverify", False), "tlscacert": ("tlscacert", None),
     "tlscert": ("tlscert", None), "tlskey": ("tlskey", None),
@@ -133,6 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--live-restore", action="store_true", default=None,
                         help="keep containers running while the daemon is down")
     parser.add_argument("--insecure-registry", action="append", default=None, help="a registry reached over plain HTTP")
+    parser.add_argument("--registry-mirror", action="append", default=None,
+                        help="a mirror of Docker Hub (http(s)://HOST[:PORT]), tried before it on pulls")
     parser.add_argument("--shutdown-timeout", type=int, default=None,
                         help="seconds running containers get to stop when the daemon stops")
     parser.add_argument("-D", "--debug", action="store_true", default=None, help="log every request")
@@ -175,6 +179,13 @@ def merge(flags: dict, from_file: dict) -> dict:
     return merged
 
 
+def _mirror(url: str) -> str:
+    """A registry mirror is a URL with a scheme and a host, as dockerd checks it."""
+    if not re.fullmatch(r"https?://[^/\s]+/?", url):
+        raise InvalidArgument(f"invalid mirror: {url!r}: expected http(s)://HOST[:PORT]")
+    return url.rstrip("/")
+
+
 def parse_args(argv: list[str] | None) -> DaemonConfig:
     """Parse dockerd-style flags (and daemon.json) into a checked DaemonConfig."""
     flags = vars(build_parser().parse_args(argv))
@@ -208,6 +219,7 @@ def parse_args(argv: list[str] | None) -> DaemonConfig:
         bip=args.bip,
         live_restore=bool(args.live_restore),
         insecure_registries=tuple(args.insecure_registry),
+        registry_mirrors=tuple(_mirror(url) for url in args.registry_mirror),
         debug=bool(args.debug),
         shutdown_timeout=int(args.shutdown_timeout),
     )

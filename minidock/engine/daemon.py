@@ -82,6 +82,7 @@ async def serve(config: DaemonConfig) -> None:
     networks.containers = containers
     images.in_use = containers.users_of
     images.insecure_registries = config.insecure_registries  # [REG-033]
+    images.registry_mirrors = config.registry_mirrors  # [REG-044]
     loop = asyncio.get_running_loop()  # image work runs in threads: events go through the loop
     images.publish = lambda action, image_id, attributes: loop.call_soon_threadsafe(
         containers.events.publish, "image", action, image_id, attributes)

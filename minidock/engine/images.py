@@ -114,6 +114,8 @@ class ImageService:
         self.publish: Callable[[str, str, dict], None] = lambda action, image_id, attributes: None
         # set by the daemon: --insecure-registry (plain HTTP allowed; loopback always is)
         self.insecure_registries: tuple[str, ...] = ()
+        # set by the daemon: --registry-mirror, Docker Hub's mirrors (tried first on pulls)
+        self.registry_mirrors: tuple[str, ...] = ()
 
     # -- IDs ------------------------------------------------------------------------------
 

@@ -1,11 +1,12 @@
 """Pull and push for the engine: the registry client's bytes into (and out of) the image store.
 
-Implements: spec/registry.md REG-034 .. REG-042
+Implements: spec/registry.md REG-034 .. REG-042, REG-044
 Explained:  chapters/09-registry.md#from-the-engine
 Modelled on: the docker daemon's distribution/pull_v2.go and push_v2.go, and its
              progress messages (pkg/jsonmessage): what `docker pull` prints is theirs
 
     pull(images, name, credentials, emit, platform) -> image ID
+        from Docker Hub's mirrors first (--registry-mirror), then the image's registry;
         manifest (an index: the platform's manifest) -> config -> layers, 3 at a time,
         each skipped if stored, resumed if half downloaded, checked, then named
     push(images, name, credentials, emit) -> {"Tag", "Digest", "Size"}
@@ -24,8 +25,9 @@ import contextlib
 import os
 import threading
 from typing import Callable
+from urllib.parse import urlsplit
 
-from minidock.errors import Forbidden, InvalidArgument, NotFound, Unauthorized
+from minidock.errors import Forbidden, InvalidArgument, MinidockError, NotFound, Unauthorized
 from minidock.images import oci, platforms, reference
 from minidock.registry.client import RegistryClient, is_insecure
 
@@ -83,13 +85,31 @@ def login(credentials: dict, insecure_registries=()) -> dict:
     return {"Status": "Login Succeeded", "IdentityToken": ""}
 
 
+def _source(images, parsed: reference.Reference, wanted: str, credentials: dict):
+    """The registry to pull from, and the manifest it gave: Docker Hub's mirrors first, then its own.
+
+    dockerd's order: each mirror of --registry-mirror, and the registry itself when no
+    mirror has the image (or answers at all). A mirror gets no credentials.
+    """
+    if parsed.domain == "docker.io":
+        for mirror in images.registry_mirrors:
+            parts = urlsplit(mirror)
+            client = RegistryClient(parts.netloc, {}, insecure=is_insecure(parts.netloc, images.insecure_registries))
+            client.scheme = parts.scheme  # [REG-044] the mirror's URL says how to reach it
+            try:
+                return client, client.get_manifest(parsed.path, wanted)
+            except MinidockError:
+                continue
+    client = _client(parsed.domain, credentials, images.insecure_registries)
+    return client, client.get_manifest(parsed.path, wanted)
+
+
 def pull(images, name: str, credentials: dict, emit: Emit, want: platforms.Platform | None = None) -> str:
     """Pull ``name`` into ``images`` (an ImageService); return the image ID."""
     parsed = reference.parse(name)
-    client = _client(parsed.domain, credentials, images.insecure_registries)
     wanted = parsed.digest or parsed.tag or "latest"
     try:
-        data, media_type, digest = client.get_manifest(parsed.path, wanted)
+        client, (data, media_type, digest) = _source(images, parsed, wanted, credentials)
     except NotFound as error:
         raise NotFound(f"manifest for {parsed.familiar} not found: {error.message}") from None
     except (Unauthorized, Forbidden) as error:

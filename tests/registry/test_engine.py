@@ -288,3 +288,47 @@ def test_the_docker_cli_logs_in_and_pushes_with_credentials(engine, busybox, scr
         remove(engine, name)
     finally:
         _stop(server.process)
+
+
+@pytest.mark.spec("REG-044")
+def test_docker_hub_images_come_from_the_mirrors_first(scratch):
+    from tests.harness.engine import Engine, spare_network_flags, stop_daemon, wait_for_ping
+    from tests.registry.conftest import free_port
+
+    mirror = registry_server(scratch)
+    root = scratch / "daemon"
+    root.mkdir()
+    daemon = Engine(kind="minidock", host=f"unix://{root}/d.sock", log_path=root / "log",
+                    cli_argv=python_module("minidock.cli.main"))
+    dead = free_port()  # nothing listens there: the next mirror is tried
+    argv = [*python_module("minidock.engine.daemon"), "-H", daemon.host, "--data-root", str(root / "data"),
+            "--exec-root", str(root / "exec"), *spare_network_flags(), "--shutdown-timeout", "3",
+            "--registry-mirror", f"http://127.0.0.1:{dead}", "--registry-mirror", f"http://{mirror.address}/"]
+    try:
+        pushed = mirror.push_image("mirrored/app", "1", layer=secrets.token_bytes(2000))
+        with open(daemon.log_path, "wb") as log:
+            process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            wait_for_ping(daemon, process)
+            # docker.io/mirrored/app: no internet here, so only the mirror can answer
+            pulled = daemon.cli("pull", "mirrored/app:1", timeout=120)
+            assert "Status: Downloaded newer image for mirrored/app:1" in pulled.stdout
+            assert image_id(daemon, "mirrored/app:1") == digest_of(pushed.config)
+        finally:
+            stop_daemon(process)
+    finally:
+        _stop(mirror.process)
+
+
+@pytest.mark.spec("REG-044")
+@pytest.mark.parametrize("url", ["ftp://mirror.example", "mirror.example:5000", "http://"])
+def test_a_mirror_that_is_not_a_url_is_refused(tmp_path, url):
+    from minidock.engine import config
+    from minidock.errors import InvalidArgument
+
+    empty = tmp_path / "daemon.json"
+    empty.write_text("{}")
+    with pytest.raises(InvalidArgument, match="invalid mirror"):
+        config.parse_args(["--config-file", str(empty), "--registry-mirror", url])
+    parsed = config.parse_args(["--config-file", str(empty), "--registry-mirror", "https://mirror.example:5000/"])
+    assert parsed.registry_mirrors == ("https://mirror.example:5000",)
