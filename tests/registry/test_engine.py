@@ -6,7 +6,9 @@ pull really downloads and the shared busybox image is never touched.
 
 from __future__ import annotations
 
+import contextlib
 import io
+import ipaddress
 import json
 import os
 import secrets
@@ -290,34 +292,56 @@ def test_the_docker_cli_logs_in_and_pushes_with_credentials(engine, busybox, scr
         _stop(server.process)
 
 
-@pytest.mark.spec("REG-044")
-def test_docker_hub_images_come_from_the_mirrors_first(scratch):
+@contextlib.contextmanager
+def private_daemon(scratch: Path, *flags: str):
+    """A minidockd of the test's own, with these flags (mirrors, insecure registries), stopped after."""
     from tests.harness.engine import Engine, spare_network_flags, stop_daemon, wait_for_ping
-    from tests.registry.conftest import free_port
 
-    mirror = registry_server(scratch)
-    root = scratch / "daemon"
+    root = scratch / f"daemon-{secrets.token_hex(3)}"
     root.mkdir()
     daemon = Engine(kind="minidock", host=f"unix://{root}/d.sock", log_path=root / "log",
                     cli_argv=python_module("minidock.cli.main"))
-    dead = free_port()  # nothing listens there: the next mirror is tried
     argv = [*python_module("minidock.engine.daemon"), "-H", daemon.host, "--data-root", str(root / "data"),
-            "--exec-root", str(root / "exec"), *spare_network_flags(), "--shutdown-timeout", "3",
-            "--registry-mirror", f"http://127.0.0.1:{dead}", "--registry-mirror", f"http://{mirror.address}/"]
+            "--exec-root", str(root / "exec"), *spare_network_flags(), "--shutdown-timeout", "3", *flags]
+    with open(daemon.log_path, "wb") as log:
+        process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        pushed = mirror.push_image("mirrored/app", "1", layer=secrets.token_bytes(2000))
-        with open(daemon.log_path, "wb") as log:
-            process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        try:
-            wait_for_ping(daemon, process)
-            # docker.io/mirrored/app: no internet here, so only the mirror can answer
-            pulled = daemon.cli("pull", "mirrored/app:1", timeout=120)
-            assert "Status: Downloaded newer image for mirrored/app:1" in pulled.stdout
-            assert image_id(daemon, "mirrored/app:1") == digest_of(pushed.config)
-        finally:
-            stop_daemon(process)
+        wait_for_ping(daemon, process)
+        yield daemon
     finally:
-        _stop(mirror.process)
+        stop_daemon(process)
+
+
+@pytest.mark.spec("REG-044")
+def test_docker_hub_images_come_from_the_mirrors_first(registry, scratch):
+    from tests.registry.conftest import free_port
+
+    pushed = registry.push_image("mirrored/app", "1", layer=secrets.token_bytes(2000))
+    dead = free_port()  # nothing listens there: the next mirror is tried
+    with private_daemon(scratch, "--registry-mirror", f"http://127.0.0.1:{dead}",
+                        "--registry-mirror", f"http://{registry.address}/") as daemon:
+        # docker.io/mirrored/app: no internet here, so only the mirror can answer
+        pulled = daemon.cli("pull", "mirrored/app:1", timeout=120)
+        assert "Status: Downloaded newer image for mirrored/app:1" in pulled.stdout
+        assert image_id(daemon, "mirrored/app:1") == digest_of(pushed.config)
+
+
+@pytest.mark.spec("REG-033")
+def test_plain_http_only_to_insecure_registries(engine, busybox, registry, scratch):
+    import socket
+
+    host = socket.gethostname()
+    try:
+        if not ipaddress.ip_address(socket.gethostbyname(host)).is_loopback:
+            pytest.skip(f"this machine's name {host!r} is not a loopback address")
+    except OSError:
+        pytest.skip(f"this machine's name {host!r} does not resolve")
+    named = f"{host}:{registry.address.rsplit(':', 1)[1]}"  # the registry, by a name that is not "loopback"
+    registry.push_image("insecure/app", "1", layer=secrets.token_bytes(2000))
+    refused = engine.cli("pull", f"{named}/insecure/app:1", check=False, timeout=120)
+    assert refused.returncode == 1 and f"https://{named}/v2/" in refused.stderr
+    with private_daemon(scratch, "--insecure-registry", named) as daemon:
+        assert "Downloaded newer image" in daemon.cli("pull", f"{named}/insecure/app:1", timeout=120).stdout
 
 
 @pytest.mark.spec("REG-044")
