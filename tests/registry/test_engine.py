@@ -356,3 +356,64 @@ def test_a_mirror_that_is_not_a_url_is_refused(tmp_path, url):
         config.parse_args(["--config-file", str(empty), "--registry-mirror", url])
     parsed = config.parse_args(["--config-file", str(empty), "--registry-mirror", "https://mirror.example:5000/"])
     assert parsed.registry_mirrors == ("https://mirror.example:5000",)
+
+
+@pytest.mark.spec("REG-035")
+def test_an_interrupted_pull_is_resumed_by_the_daemon(engine, busybox):
+    import http.server
+
+    from tests.registry.conftest import OCI_CONFIG, OCI_LAYER, OCI_MANIFEST
+    from tests.registry.test_client import fake_registry
+
+    layer = secrets.token_bytes(3_000_000)
+    config = json.dumps({"architecture": "amd64", "os": "linux",
+                         "rootfs": {"type": "layers", "diff_ids": [digest_of(layer)]}}).encode()
+    manifest = json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+                           "config": {"mediaType": OCI_CONFIG, "digest": digest_of(config), "size": len(config)},
+                           "layers": [{"mediaType": OCI_LAYER, "digest": digest_of(layer), "size": len(layer)}]}).encode()
+    blobs = {digest_of(config): config, digest_of(layer): layer}
+    ranges: list[str | None] = []
+
+    class Registry(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args) -> None:
+            pass
+
+        def answer(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+            self.send_response(status)
+            for key, value in {**headers, "Content-Length": str(len(body))}.items():
+                self.send_header(key, value)
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            if self.path == "/v2/":
+                return self.answer(200, b"{}", {})
+            if self.path.endswith("/manifests/1"):
+                return self.answer(200, manifest, {"Content-Type": OCI_MANIFEST,
+                                                   "Docker-Content-Digest": digest_of(manifest)})
+            blob = blobs[self.path.rsplit("/", 1)[1]]
+            if blob is layer:
+                ranges.append(self.headers.get("Range"))
+                if len(ranges) == 1:  # the first download dies a third of the way
+                    self.send_response(200)
+                    self.send_header("Content-Length", str(len(blob)))
+                    self.end_headers()
+                    self.wfile.write(blob[:1_000_000])
+                    self.wfile.flush()
+                    self.connection.shutdown(2)
+                    self.close_connection = True
+                    return None
+                if self.headers.get("Range"):
+                    start = int(self.headers["Range"].removeprefix("bytes=").rstrip("-"))
+                    return self.answer(206, blob[start:], {"Content-Range": f"bytes {start}-{len(blob) - 1}/{len(blob)}"})
+            return self.answer(200, blob, {})
+
+    with fake_registry(Registry) as address:
+        name = f"{address}/resume/app:1"
+        pulled = engine.cli("pull", name, timeout=120)
+        assert "Downloaded newer image" in pulled.stdout
+        assert ranges == [None, "bytes=1000000-"]
+        assert image_id(engine, name) == digest_of(config)
+        remove(engine, name)
