@@ -61,7 +61,9 @@ def create(api, body: dict, name: str | None) -> str:
     print(f"Unable to find image '{reference}' locally", file=sys.stderr)
     repository, _, tag = reference.rpartition(":") if "@" not in reference else (reference, "", "")
     query = f"fromImage={_quote(repository)}" + (f"&tag={_quote(tag)}" if tag else "")
-    response = api.stream("POST", f"/images/create?{query}")
+    from minidock.cli.registry import auth_header  # the stored login for its registry, as docker sends it
+
+    response = api.stream("POST", f"/images/create?{query}", headers=auth_header(reference))
     try:
         for line in response:  # JSON lines of progress; the last error wins
             try:

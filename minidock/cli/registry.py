@@ -27,16 +27,15 @@ from minidock.cli.common import client as _client
 from minidock.errors import InvalidArgument, MinidockError
 
 
-def _domain(name: str) -> str:
+def auth_header(name: str) -> dict[str, str]:
+    """X-Registry-Auth for the registry of image ``name``, from `login`'s file; {} if none."""
     from minidock.images import reference
-
-    return reference.parse(name).domain
-
-
-def _auth_header(domain: str) -> dict[str, str]:
     from minidock.registry import credentials
 
-    stored = credentials.load(domain)
+    try:
+        stored = credentials.load(reference.parse(name).domain)
+    except MinidockError:
+        return {}  # not a reference: the daemon says so, in its words
     return {"X-Registry-Auth": credentials.header(stored)} if stored else {}
 
 
@@ -111,7 +110,7 @@ def cmd_pull(args: argparse.Namespace) -> int:
     if args.platform:
         query["platform"] = args.platform
     response = _client(args).stream("POST", f"/images/create?{urlencode(query)}",
-                                    headers=_auth_header(parsed.domain))
+                                    headers=auth_header(args.name))
     try:
         if args.quiet:
             show_progress(response, out=open("/dev/null", "w"))
@@ -136,7 +135,7 @@ def cmd_push(args: argparse.Namespace) -> int:
     parsed = reference.parse(args.name)
     query = urlencode({"tag": parsed.tag or ""})
     response = _client(args).stream("POST", f"/images/{quote(parsed.familiar_name, safe='/:')}/push?{query}",
-                                    headers=_auth_header(parsed.domain) or
+                                    headers=auth_header(args.name) or
                                     {"X-Registry-Auth": "e30="})  # {} : docker sends it even empty
     try:
         show_progress(response, out=open("/dev/null", "w") if args.quiet else sys.stdout)

@@ -163,7 +163,7 @@ def test_a_pull_of_an_index_fetches_the_hosts_manifest_only(engine, busybox, reg
     remove(engine, name)
 
 
-@pytest.mark.spec("REG-032")
+@pytest.mark.spec("REG-032", "REG-042")
 def test_login_logout_and_pushing_with_the_stored_credentials(engine, busybox, scratch, htpasswd):  # noqa: F811
     server = registry_server(scratch, "--htpasswd", str(htpasswd))
     env = {**os.environ, "MINIDOCK_CONFIG": str(scratch / "config")}
@@ -184,6 +184,15 @@ def test_login_logout_and_pushing_with_the_stored_credentials(engine, busybox, s
         assert server.address in json.loads(config.read_text())["auths"]
         pushed = subprocess.run([*cli, "push", name], env=env, capture_output=True, text=True, timeout=120)
         assert pushed.returncode == 0 and "digest: sha256:" in pushed.stdout, pushed.stderr
+        # `run` of a private image that is not here pulls it with the stored login too
+        runnable = f"{server.address}/private/busybox:1"
+        engine.cli("tag", busybox, runnable)
+        assert subprocess.run([*cli, "push", runnable], env=env, capture_output=True, timeout=120).returncode == 0
+        remove(engine, runnable)
+        ran = subprocess.run([*cli, "run", "--rm", runnable, "echo", "private and pulled"], env=env,
+                             capture_output=True, text=True, timeout=120)
+        assert ran.returncode == 0 and "private and pulled" in ran.stdout, ran.stderr
+        remove(engine, runnable)
         logout = subprocess.run([*cli, "logout", server.address], env=env, capture_output=True, text=True)
         assert f"Removing login credentials for {server.address}" in logout.stdout
         assert server.address not in json.loads(config.read_text())["auths"]
