@@ -66,6 +66,8 @@ def size_bytes(value, where: str) -> int:
 def parse_port(entry, where: str) -> list[dict]:
     """Short ("[IP:][HOST:]CONTAINER[/PROTO]", ranges) or long syntax, as long entries."""
     if isinstance(entry, dict):
+        if not str(entry.get("target", "")).isdigit():  # the schema lets a string through, for ${VAR}
+            raise ComposeError(f"{where}: invalid container port {entry.get('target')!r}")
         return [{"target": int(entry["target"]), "published": str(entry.get("published") or ""),
                  "host_ip": entry.get("host_ip", ""), "protocol": entry.get("protocol", "tcp")}]
     text = str(entry)
@@ -341,6 +343,7 @@ def dependency_order(services: dict[str, dict]) -> list[str]:
             found.append(link.split(":")[0])
         return found
 
+    # lab 10: begin: each service after what needs() names (a depth-first search); refuse a cycle and an undefined service
     order: list[str] = []
     state: dict[str, str] = {}
 
@@ -361,6 +364,7 @@ def dependency_order(services: dict[str, dict]) -> list[str]:
     for name in services:
         visit(name, ())
     return order
+    # lab 10: end
 
 
 def _mapping_keys(value) -> list[str]:
