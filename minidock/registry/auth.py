@@ -72,8 +72,12 @@ def check_password(users: dict[str, str], user: str, password: str) -> bool:
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
-            import crypt  # glibc's crypt(3): sha-crypt; gone from Python 3.13
+            try:
+                import crypt  # glibc's crypt(3): sha-crypt; gone from Python 3.13
+            except ImportError:
+                from passlib.hash import sha256_crypt, sha512_crypt  # the fallback, if installed
 
+                return (sha256_crypt if hashed.startswith("$5$") else sha512_crypt).verify(password, hashed)
         return hmac.compare_digest(crypt.crypt(password, hashed), hashed)
     return False
 

@@ -22,7 +22,7 @@ def basic(user: str, password: str) -> dict[str, str]:
 def sha_crypt(password: str) -> str:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
-        import crypt
+        crypt = pytest.importorskip("crypt")  # Python < 3.13
 
     return crypt.crypt(password, crypt.mksalt(crypt.METHOD_SHA512))
 
