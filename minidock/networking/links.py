@@ -22,6 +22,7 @@ import ipaddress
 import threading
 
 from minidock.errors import Conflict, Forbidden, MinidockError
+from minidock.networking.ipam import mac_for
 
 CONTAINER_IFNAME = "eth0"
 
@@ -67,6 +68,10 @@ class Links:
                 index = self._index(name)
                 self._ipr.link("set", index=index, ifalias=f"{self.tag}:bridge")
             interface = ipaddress.IPv4Interface(address)
+            # [NET-063] a MAC of its own, set once: a bridge without one takes the lowest of its
+            # ports' MACs, so removing a container would change the gateway's MAC under the
+            # others' ARP caches (their DNS and traffic to the gateway then stall for a while)
+            self._ipr.link("set", index=index, address=mac_for(str(interface.ip)))
             have = {(a.get_attr("IFA_ADDRESS"), a["prefixlen"]) for a in self._ipr.get_addr(index=index, family=2)}
             for found, prefix in have - {(str(interface.ip), interface.network.prefixlen)}:
                 self._ipr.addr("del", index=index, address=found, prefixlen=prefix)

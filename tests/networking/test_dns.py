@@ -48,3 +48,26 @@ def test_a_name_resolves_only_on_its_networks(networks, containers):
     containers.start(server)
     assert _lookup(containers, first, name)[0] == 0
     assert _lookup(containers, second, name)[0] != 0
+
+
+@pytest.mark.spec("NET-063")
+def test_removing_a_container_does_not_stall_the_others(engine, networks, containers):
+    if engine.kind != "minidock":
+        pytest.skip("reads the bridge minidock names br-<network id>")
+    network, network_id = networks.create("mac", subnet=networks.subnet(9))
+    name = f"mdn-stays-{secrets.token_hex(3)}"
+    stays = containers.create("sleep", "60", name=name, HostConfig={"NetworkMode": network})
+    containers.start(stays)
+    with open(f"/sys/class/net/br-{network_id[:12]}/address") as file:
+        mac = file.read()
+    for _ in range(6):  # each comes with a veth of a random MAC, and goes: a bridge without its own MAC changes
+        other = containers.create("sleep", "60", HostConfig={"NetworkMode": network})
+        containers.start(other)
+        assert engine.cli("exec", name, "nslookup", name, timeout=30).returncode == 0  # ARP learnt now
+        status, _, _ = engine.api("DELETE", f"/v1.41/containers/{other}?force=1")
+        assert status == 204
+        with open(f"/sys/class/net/br-{network_id[:12]}/address") as file:
+            assert file.read() == mac
+        # at once, not after the ARP cache's entry went stale: the gateway kept its MAC
+        answer = engine.cli("exec", name, "timeout", "3", "nslookup", name, check=False, timeout=30)
+        assert answer.returncode == 0 and "Address" in answer.stdout.split("Name:")[-1]
