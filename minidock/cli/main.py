@@ -140,6 +140,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         return args.handler(args) or 0
+    except BrokenPipeError:
+        # `minidock build . | head`: the reader left; say nothing more, as a Go CLI dies of SIGPIPE
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except MinidockError as error:
         # Docker's prefix for what the daemon answered; ours for what failed here
         prefix = "Error response from daemon" if getattr(error, "from_daemon", False) else "minidock"

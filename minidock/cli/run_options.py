@@ -252,6 +252,8 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
     add("--cap-add", action="append", default=[], help="add Linux capabilities")
     add("--cap-drop", action="append", default=[], help="drop Linux capabilities")
     add("--privileged", action="store_true", help="give extended privileges to this container")
+    add("--init", action="store_true", default=None,
+        help="run an init inside the container that forwards signals and reaps processes")
     add("--read-only", action="store_true", help="mount the container's root filesystem as read only")
     add("-l", "--label", action="append", default=[], help="set meta data on a container")
     add("--stop-signal", help="signal to stop the container")
@@ -317,6 +319,7 @@ def create_body(args: argparse.Namespace, environ: Mapping[str, str], detach: bo
         "NetworkMode": args.network or "default",
         "RestartPolicy": restart_policy(args.restart),
         "Privileged": args.privileged,
+        "Init": args.init,
         "ReadonlyRootfs": args.read_only,
     }
     if args.memory is not None:

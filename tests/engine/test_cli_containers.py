@@ -390,3 +390,9 @@ def test_since_values_are_sent_as_docker_sends_them():
     assert parse_timestamp("2023-11-14T22:13:20Z") == "1700000000.000000000"
     with pytest.raises(Exception, match="failed to parse"):
         parse_timestamp("yesterday")
+
+
+@pytest.mark.spec("ENGINE-CTR-016", "ENGINE-CLI-012")
+def test_run_init_puts_an_init_first(engine, busybox):
+    out = engine.cli("run", "--rm", "--init", busybox, "ps", "-o", "pid,args").stdout.splitlines()
+    assert out[1].split()[:2] == ["1", "/sbin/docker-init"] and out[2].split()[1] == "ps"
