@@ -62,7 +62,7 @@ class _Responder(asyncio.DatagramProtocol):
         self.transport = transport
 
     def datagram_received(self, data: bytes, client) -> None:
-        reply = answer(data, self.network.names())
+        reply = answer(data, self.network.names_for(client[0]))
         if reply is not None:
             self.transport.sendto(reply, client)
             return
@@ -103,16 +103,34 @@ async def _ask(server: str, data: bytes) -> bytes:
 
 
 class _Network:
-    def __init__(self, upstream: list[str]) -> None:
+    def __init__(self, upstream: list[str], everyone: dict[str, "_Network"] | None = None) -> None:
         self.endpoints: dict[str, tuple[str, list[str]]] = {}   # endpoint id -> (address, names)
         self.upstream = upstream
         self.transport: asyncio.DatagramTransport | None = None
+        self.everyone = everyone if everyone is not None else {}  # all the daemon's networks, by id
 
     def names(self) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {}
         for address, names in self.endpoints.values():
             for name in names:
                 out.setdefault(name.lower(), []).append(address)
+        return out
+
+    def names_for(self, client: str) -> dict[str, list[str]]:
+        """[NET-061] The names the asking container may resolve: those of every network it is on.
+
+        Its resolv.conf names one gateway (its first network's); dockerd's resolver also
+        answers for its other networks. The asker is known by its address on this network,
+        and the same container elsewhere by its names (its short ID among them).
+        """
+        mine = {name for address, names in self.endpoints.values() if address == client for name in names}
+        if not mine:
+            return self.names()
+        out: dict[str, list[str]] = {}
+        for network in self.everyone.values():
+            if network is self or any(mine & set(names) for _, names in network.endpoints.values()):
+                for name, addresses in network.names().items():
+                    out.setdefault(name, []).extend(a for a in addresses if a not in out.get(name, []))
         return out
 
 
@@ -129,7 +147,7 @@ class EmbeddedDNS:
         self.networks: dict[str, _Network] = {}
 
     async def serve(self, network_id: str, address: str) -> None:
-        network = self.networks.setdefault(network_id, _Network(self.upstream))
+        network = self.networks.setdefault(network_id, _Network(self.upstream, self.networks))
         if network.transport is not None:
             return
         loop = asyncio.get_running_loop()
@@ -146,7 +164,8 @@ class EmbeddedDNS:
 
     def add(self, network_id: str, endpoint_id: str, address: str, names: list[str]) -> None:
         """[NET-061] The endpoint's names answer on its network from now on."""
-        self.networks.setdefault(network_id, _Network(self.upstream)).endpoints[endpoint_id] = (address, names)
+        self.networks.setdefault(network_id, _Network(self.upstream, self.networks)).endpoints[endpoint_id] = \
+            (address, names)
 
     def remove(self, network_id: str, endpoint_id: str) -> None:
         network = self.networks.get(network_id)

@@ -48,6 +48,12 @@ def test_a_name_resolves_only_on_its_networks(networks, containers):
     containers.start(server)
     assert _lookup(containers, first, name)[0] == 0
     assert _lookup(containers, second, name)[0] != 0
+    # a container on both networks asks the second's resolver (its first network) and finds it
+    both = containers.create("nslookup", name, HostConfig={"NetworkMode": second})
+    status, _, raw = containers.engine.api("POST", f"/v1.41/networks/{first}/connect", {"Container": both})
+    assert status == 200, raw
+    containers.start(both)
+    assert containers.wait(both) == 0 and "Address" in containers.output(both).split("Name:")[-1]
 
 
 @pytest.mark.spec("NET-063")
