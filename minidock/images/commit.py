@@ -66,7 +66,9 @@ def write_layer(content: ContentStore, produce: Callable[[BinaryIO], None],
     try:
         with os.fdopen(fd, "w+b") as spool:
             compressed = _Hashing(spool)
-            with gzip.GzipFile(filename="", fileobj=compressed, mode="wb", mtime=0) as zipped:
+            # level 1: Python's default (9) costs seconds on a big layer and saves little; the
+            # image's ID depends on the uncompressed tar (diff_id), never on the gzip
+            with gzip.GzipFile(filename="", fileobj=compressed, mode="wb", mtime=0, compresslevel=1) as zipped:
                 plain = _Hashing(zipped)  # the uncompressed tar: its digest is the diff_id
                 produce(plain)
             spool.flush()
