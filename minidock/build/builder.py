@@ -61,7 +61,7 @@ class Backend(Protocol):
     async def unpacked(self, image_id: str) -> str: ...                  # its tree in a folder (COPY --from)
     async def run(self, image_id: str | None, runtime: dict, command: list[str], env: list[str],
                   created_by: str, output: Callable[[str], None]) -> str: ...
-    async def add_layer(self, image_id: str | None, runtime: dict, tar_path: str, created_by: str) -> str: ...
+    async def add_layer(self, image_id: str | None, runtime: dict, produce: Callable, created_by: str) -> str: ...
     async def add_config(self, image_id: str | None, runtime: dict, created_by: str) -> str: ...
     def cached(self, key: str) -> str | None: ...
     def remember(self, key: str, image_id: str) -> None: ...
@@ -362,15 +362,11 @@ class Builder:
         self.backend.remember(key, state.image_id)
 
     async def _layer(self, state: State, created_by: str, entries, owner=(0, 0), mode: int | None = None) -> str:
-        """A layer of ``entries`` (see _write_copy_tar) on the current image."""
-        tar_path = os.path.join(self.options.scratch, f".layer-{os.getpid()}-{time.monotonic_ns()}.tar")
-        try:
-            with open(tar_path, "wb") as out:
-                _write_copy_tar(out, entries, owner, mode, self._existing_dirs(state.image_id))
-            return await self.backend.add_layer(state.image_id, state.runtime, tar_path, created_by)
-        finally:
-            if os.path.exists(tar_path):
-                os.unlink(tar_path)
+        """A layer of ``entries`` (see _write_copy_tar) on the current image, its tar written
+        straight into the store (no copy of it on the way)."""
+        existing = self._existing_dirs(state.image_id)
+        return await self.backend.add_layer(
+            state.image_id, state.runtime, lambda out: _write_copy_tar(out, entries, owner, mode, existing), created_by)
 
     async def _config(self, state: State, nop: str) -> None:
         """A config-only step: a new image with the same layers."""

@@ -113,9 +113,10 @@ class BuildService:
             output(f"Removing intermediate container {container.id[:12]}\n")
             await self.containers.remove(container.id, force=True, volumes=True)
 
-    async def add_layer(self, image_id: str | None, runtime: dict, tar_path: str, created_by: str) -> str:
+    async def add_layer(self, image_id: str | None, runtime: dict, produce, created_by: str) -> str:
+        """A layer whose tar ``produce(out)`` writes, straight into the content store."""
         parent = await asyncio.to_thread(self.images.lookup, image_id) if image_id else None
-        return await asyncio.to_thread(self.images.build_child, parent, runtime, created_by, tar_path)
+        return await asyncio.to_thread(self.images.build_child, parent, runtime, created_by, produce)
 
     async def add_config(self, image_id: str | None, runtime: dict, created_by: str) -> str:
         parent = await asyncio.to_thread(self.images.lookup, image_id) if image_id else None

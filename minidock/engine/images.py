@@ -40,7 +40,6 @@ import lzma
 import os
 import re
 import secrets
-import shutil
 import tempfile
 import threading
 from dataclasses import dataclass
@@ -556,17 +555,13 @@ class ImageService:
             return image_id
 
     def build_child(self, parent: Record | None, runtime: dict, created_by: str,
-                    layer_tar: str | None = None, author: str = "") -> str:
+                    produce: Callable[[BinaryIO], None] | None = None, author: str = "") -> str:
         """A build step's image: ``parent`` (None: scratch) with a new config, and the
-        layer tar at ``layer_tar`` on top when the step has one (COPY, ADD, WORKDIR)."""
+        layer tar ``produce(out)`` writes on top when the step has one (COPY, ADD, WORKDIR)."""
         with self._all_or_nothing():
             layers_below = list(parent.image.manifest.layers) if parent else []
             diff_id = None
-            if layer_tar is not None:
-                def produce(out: BinaryIO) -> None:
-                    with open(layer_tar, "rb") as source:
-                        shutil.copyfileobj(source, out, 1 << 20)
-
+            if produce is not None:
                 layer, diff_id = commits.write_layer(self.content, produce, self.root)
                 layers_below.append(layer)
             config = commits.child_config(

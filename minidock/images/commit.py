@@ -54,6 +54,10 @@ class _Hashing:
     def flush(self) -> None:
         self.target.flush()
 
+    def tell(self) -> int:
+        """How much has passed (tarfile asks when it starts writing)."""
+        return self.size
+
     @property
     def digest(self) -> str:
         return f"sha256:{self.hasher.hexdigest()}"
@@ -61,8 +65,12 @@ class _Hashing:
 
 def write_layer(content: ContentStore, produce: Callable[[BinaryIO], None],
                 scratch: str) -> tuple[oci.Descriptor, str]:
-    """Store the layer tar ``produce`` writes, gzipped; return its descriptor and its diff_id."""
-    fd, path = tempfile.mkstemp(dir=scratch, prefix=".layer-")
+    """Store the layer tar ``produce`` writes, gzipped; return its descriptor and its diff_id.
+
+    The gzip is written where the content store ingests and moved into it once both
+    digests are known (``scratch`` is kept for callers; the ingest folder is the store's).
+    """
+    fd, path = tempfile.mkstemp(dir=content.ingest, prefix="layer-")
     try:
         with os.fdopen(fd, "w+b") as spool:
             compressed = _Hashing(spool)
@@ -72,11 +80,11 @@ def write_layer(content: ContentStore, produce: Callable[[BinaryIO], None],
                 plain = _Hashing(zipped)  # the uncompressed tar: its digest is the diff_id
                 produce(plain)
             spool.flush()
-            spool.seek(0)
-            content.write(compressed.digest, spool, compressed.size)
+        content.adopt(path, compressed.digest, compressed.size)
         return oci.Descriptor(oci.OCI_LAYER_GZIP, compressed.digest, compressed.size), plain.digest
     finally:
-        os.unlink(path)
+        if os.path.exists(path):
+            os.unlink(path)
 
 
 def now() -> str:

@@ -104,6 +104,20 @@ class ContentStore:
                 os.unlink(temporary)
         return Info(digest, digester.size)
 
+    def adopt(self, path: str, digest: str, size: int) -> Info:
+        """Move the file at ``path`` (in ingest/, its digest computed by the caller as it was
+        written) into the store as blob ``digest``: no second copy of a layer just made."""
+        with open(path, "rb") as file:
+            os.fsync(file.fileno())
+        os.chmod(path, 0o444)
+        target = self.path(digest)
+        if os.path.exists(target):
+            os.unlink(path)  # the same bytes are there already
+        else:
+            os.rename(path, target)  # [IMG-STORE-001] atomic: whole, or not at all
+            _fsync_directory(self.blobs)
+        return Info(digest, size)
+
     def write_bytes(self, data: bytes, digest: str | None = None) -> Info:
         """Store ``data``; check it against ``digest`` when one is given."""
         return self.write(digest or digests.of_bytes(data), io.BytesIO(data), len(data))
