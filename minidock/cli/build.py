@@ -50,7 +50,7 @@ def context_tar(path: str, dockerfile: str, out) -> None:
         info.uname = info.gname = ""
         return info
 
-    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT, copybufsize=1 << 20) as tar:
         for dirpath, dirnames, filenames in os.walk(path):
             dirnames.sort()
             for name in sorted(dirnames) + sorted(filenames):

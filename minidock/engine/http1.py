@@ -270,7 +270,10 @@ class Connection:
             return
         self.sock.sendall(head)
         chunked = "Transfer-Encoding" in headers
-        while piece := body.read(1 << 16):
+        if not chunked and hasattr(body, "fileno") and not hasattr(self.sock, "unwrap"):
+            self.sock.sendfile(body)  # a build context or a layer: the kernel copies it (sendfile(2))
+            return
+        while piece := body.read(1 << 20):
             self.sock.sendall(b"%x\r\n%s\r\n" % (len(piece), piece) if chunked else piece)
         if chunked:
             self.sock.sendall(b"0\r\n\r\n")
