@@ -59,6 +59,7 @@ class Backend(Protocol):
     def directories(self, image_id: str) -> dict[str, tuple[int, int, int]]: ...  # "/etc": (mode, uid, gid)
     def read_file(self, image_id: str, path: str) -> bytes | None: ...   # a file of the image, or None
     async def unpacked(self, image_id: str) -> str: ...                  # its tree in a folder (COPY --from)
+    async def pull(self, name: str, emit: Callable[[str], None]) -> None: ...  # from its registry
     async def run(self, image_id: str | None, runtime: dict, command: list[str], env: list[str],
                   created_by: str, output: Callable[[str], None]) -> str: ...
     async def add_layer(self, image_id: str | None, runtime: dict, produce: Callable, created_by: str) -> str: ...
@@ -74,6 +75,7 @@ class Options:
     build_args: dict[str, str | None] = dataclasses.field(default_factory=dict)
     target: str | None = None
     no_cache: bool = False
+    pull: bool = False                # --pull: pull every base image, even one the engine has
     labels: dict[str, str] = dataclasses.field(default_factory=dict)
     scratch: str = "/tmp"  # where layer tars are spooled
 
@@ -196,7 +198,7 @@ class Builder:
         self.step += 1
         self.emit(f"Step {self.step}/{self.total} : FROM {stage.base}" + (f" AS {stage.name}" if stage.name else "") + "\n")
         base = shellwords.expand_word(stage.base, self.meta, self.dockerfile.escape)
-        state = self._from(base)
+        state = await self._from(base)
         self.emit(f" ---> {_short(state.image_id) if state.image_id else 'scratch'}\n")
         for trigger in state.runtime.pop("OnBuild", None) or []:
             self.emit(f"# Executing 1 build trigger\n")
@@ -207,7 +209,7 @@ class Builder:
             self.emit(f" ---> {_short(state.image_id) if state.image_id else 'scratch'}\n")
         return state
 
-    def _from(self, base: str) -> State:
+    async def _from(self, base: str) -> State:
         if not base:
             raise InvalidArgument("base name (FROM) should not be blank")
         stage = self.dockerfile.stage(base.lower())
@@ -217,11 +219,14 @@ class Builder:
         if base == "scratch":
             return State(None, {"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]},
                          {}, list(DEFAULT_SHELL))
-        found = self.backend.lookup(base)
+        found = None if self.options.pull else self.backend.lookup(base)
         if found is None:
-            # [BUILD-006] no registry pull yet: the base must be in the engine
-            raise NotFound(f"pull access denied for {base}, repository does not exist or may require "
-                           f"'docker login': the image {base} is not in this engine (load or bootstrap it)")
+            # [BUILD-006] a base not in the engine is pulled, as the classic builder does;
+            # --pull pulls it even when it is there (a newer one may have been pushed)
+            await self.backend.pull(base, self.emit)
+            found = self.backend.lookup(base)
+            if found is None:
+                raise NotFound(f"pull access denied for {base}: the image is not in this engine after the pull")
         image_id, config = found
         runtime = copy.deepcopy(config.get("config") or {})
         return State(image_id, runtime, {}, list(runtime.get("Shell") or DEFAULT_SHELL))

@@ -77,6 +77,8 @@ def cmd_build(args: argparse.Namespace) -> int:
         query.append(("target", args.target))
     if args.no_cache:
         query.append(("nocache", "1"))
+    if args.pull:
+        query.append(("pull", "1"))
     if args.quiet:
         query.append(("q", "1"))
     if args.network:
@@ -140,7 +142,7 @@ def add_parsers(verbs, only: str | None = None) -> None:
         add("--label", action="append", default=[], help="set metadata for the image")
         add("--target", help="the build stage to build")
         add("--no-cache", action="store_true", help="do not use the cache when building the image")
-        add("--pull", action="store_true", help="always try to pull a newer base (accepted; no registry yet)")
+        add("--pull", action="store_true", help="always pull the base images, even those the engine has")
         add("-q", "--quiet", action="store_true", help="print the image ID only")
         add("--iidfile", help="write the image ID to the file")
         add("--network", help="networking mode for the RUN steps")

@@ -63,6 +63,7 @@ class BuildService:
             dockerfile = parse(text)  # [BUILD-002] a syntax error before any step runs
             options = building.Options(build_args=params.get("buildargs") or {}, target=params.get("target"),
                                        no_cache=bool(params.get("nocache")), labels=params.get("labels") or {},
+                                       pull=bool(params.get("pull")),
                                        scratch=work)
             self.network_mode = params.get("networkmode") or "default"
             image_id = await building.Builder(self, context_dir, options, emit).build(dockerfile)
@@ -112,6 +113,20 @@ class BuildService:
         finally:
             output(f"Removing intermediate container {container.id[:12]}\n")
             await self.containers.remove(container.id, force=True, volumes=True)
+
+    async def pull(self, name: str, emit: Callable[[str], None]) -> None:
+        """A base image from its registry; the pull's status lines go to the build's output."""
+        def progress(message: dict) -> None:
+            status = message.get("status", "")
+            if status and status not in ("Downloading", "Extracting", "Waiting", "Verifying Checksum"):
+                emit(f"{message['id']}: {status}\n" if message.get("id") else f"{status}\n")
+
+        try:
+            await asyncio.to_thread(self.images.pull, name, {}, progress)
+        except NotFound as error:
+            # [BUILD-006] dockerd's words for a base it cannot find
+            raise NotFound(f"pull access denied for {name}, repository does not exist or may require "
+                           f"'docker login': {error.message}") from None
 
     async def add_layer(self, image_id: str | None, runtime: dict, produce, created_by: str) -> str:
         """A layer whose tar ``produce(out)`` writes, straight into the content store."""

@@ -426,3 +426,27 @@ def test_an_interrupted_pull_is_resumed_by_the_daemon(engine, busybox):
         assert ranges == [None, "bytes=1000000-"]
         assert image_id(engine, name) == digest_of(config)
         remove(engine, name)
+
+
+@pytest.mark.spec("BUILD-017")
+def test_a_build_pulls_a_missing_base_and_pull_pulls_it_again(engine, busybox, registry, scratch):
+    base = f"{registry.address}/build/base:1"
+    status, _, raw = engine.api("POST", f"/v1.41/images/{busybox}/tag?repo={registry.address}/build/base&tag=1")
+    assert status == 201, raw
+    engine.cli("push", base, timeout=120)
+    remove(engine, base)
+    folder = scratch / "context"
+    folder.mkdir()
+    (folder / "Dockerfile").write_text(f"FROM {base}\nRUN echo built > /built\n")
+    built = f"mdpull-{secrets.token_hex(3)}:1"
+    try:
+        first = engine.cli("build", "-t", built, str(folder), timeout=180)
+        assert "Pulling from build/base" in first.stdout and "Successfully tagged" in first.stdout
+        assert image_id(engine, base) is not None
+        again = engine.cli("build", "--pull", "-t", built, str(folder), timeout=180)
+        assert "Image is up to date" in again.stdout  # pulled again, and found the same
+        (folder / "Dockerfile.missing").write_text(f"FROM {registry.address}/no/such:1\n")
+        missing = engine.cli("build", "-f", "Dockerfile.missing", str(folder), check=False, timeout=120)
+        assert missing.returncode != 0 and "pull access denied" in missing.stderr
+    finally:
+        remove(engine, built, base)

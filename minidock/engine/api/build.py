@@ -54,6 +54,7 @@ def params_of(query) -> dict:
         "buildargs": _json_map(query.get("buildargs"), "build args"),
         "labels": _json_map(query.get("labels"), "labels"),
         "target": query.get("target") or None, "nocache": query.get("nocache") in ("1", "true", "True"),
+        "pull": query.get("pull") not in (None, "", "0", "false", "False"),
         "quiet": query.get("q") in ("1", "true", "True"), "networkmode": query.get("networkmode") or "default",
     }
 
