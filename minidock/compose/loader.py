@@ -37,6 +37,68 @@ class ComposeError(InvalidArgument):
 
 # -- YAML --------------------------------------------------------------------------------------
 
+class _Reset:
+    """`!reset`: the attribute is removed from what earlier files set."""
+
+
+class _Override:
+    """`!override value`: the value replaces what earlier files set, not merged with it."""
+
+    def __init__(self, value):
+        self.value = value
+
+
+def _tag_loader():
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    def override(loader, node):
+        if isinstance(node, yaml.MappingNode):
+            return _Override(loader.construct_mapping(node, deep=True))
+        if isinstance(node, yaml.SequenceNode):
+            return _Override(loader.construct_sequence(node, deep=True))
+        return _Override(loader.construct_scalar(node))
+
+    Loader.add_constructor("!reset", lambda loader, node: _Reset())
+    Loader.add_constructor("!override", override)
+    return Loader
+
+
+def _untag(value, path: tuple = (), replaced: list | None = None):
+    """The document without `!reset`/`!override`, and the paths those tags replace (13-merge.md)."""
+    replaced = [] if replaced is None else replaced
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            if isinstance(item, _Reset):
+                replaced.append((*path, key))
+                continue
+            if isinstance(item, _Override):
+                replaced.append((*path, key))
+                item = item.value
+            out[key] = _untag(item, (*path, key), replaced)[0]
+        return out, replaced
+    if isinstance(value, list):
+        return [_untag(item, path, replaced)[0] for item in value], replaced
+    return value, replaced
+
+
+def _remove(document: dict, path: tuple) -> None:
+    """Take one attribute out of what earlier files set, before a `!reset`/`!override` file merges."""
+    node = document
+    for depth, key in enumerate(path[:-1]):
+        child = node.get(key) if isinstance(node, dict) else None
+        if isinstance(child, list) and key in _MAPPING_FROM_LIST and depth == len(path) - 2:
+            child = node[key] = _as_mapping(child, key)
+        if child is None:
+            return
+        node = child
+    if isinstance(node, dict):
+        node.pop(path[-1], None)
+
+
 def read_yaml(path: str, text: str | None = None) -> dict:
     """One compose file as a mapping; a YAML error names the line and column."""
     import yaml
@@ -48,7 +110,7 @@ def read_yaml(path: str, text: str | None = None) -> dict:
         except FileNotFoundError:
             raise ComposeError(f"open {path}: no such file or directory") from None
     try:
-        document = yaml.safe_load(text)
+        document = yaml.load(text, Loader=_tag_loader())  # safe, plus !reset and !override
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -153,7 +215,8 @@ def _as_mapping(value, key: str) -> dict:
         return dict(value)
     out = {}
     for item in value or []:
-        name, equals, text = str(item).partition("=" if key != "extra_hosts" else ":")
+        separator = ":" if key == "extra_hosts" and "=" not in str(item) else "="  # host=IP, or the older host:IP
+        name, equals, text = str(item).partition(separator)
         out[name] = text if equals else None
     return out
 
@@ -232,7 +295,7 @@ def _extends(services: dict, name: str, folder: str, variables: dict[str, str], 
     source = services
     if spec.get("file"):
         path = os.path.join(folder, spec["file"])
-        source = interpolate(read_yaml(path), variables).get("services") or {}
+        source = interpolate(_untag(read_yaml(path))[0], variables).get("services") or {}
     if spec["service"] not in source:
         raise ComposeError(f"cannot extend service {name!r}: service {spec['service']!r} not found")
     base = _extends(source, spec["service"], folder, variables, (*seen, name))
@@ -294,8 +357,11 @@ def load(files: list[str], environ: dict[str, str] | None = None, name: str | No
     variables = {**(read_env_file(dotenv) if os.path.isfile(dotenv) or env_file else {}), **environ}
     document: dict = {}
     for path in files:
-        one = interpolate(read_yaml(path), variables)  # [COMPOSE-004]
+        one, replaced = _untag(read_yaml(path))
+        one = interpolate(one, variables)  # [COMPOSE-004]
         validate(one, path)  # each file on its own, so that the merge gets the shapes it expects
+        for where in replaced:
+            _remove(document, where)
         document = merge(document, one)
     services = document.get("services") or {}
     document["services"] = {name_: _extends(services, name_, folder, variables) for name_ in services}
