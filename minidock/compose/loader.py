@@ -331,6 +331,26 @@ def validate(document: dict, path: str) -> None:
     raise ComposeError(f"{path}: validating: {place or '(root)'}: {error.message}")
 
 
+def check_references(document: dict) -> None:
+    """[COMPOSE-001] Every network and named volume a service uses is declared at the top level
+    (docker compose's "refers to undefined network ...: invalid compose project")."""
+    networks = set(document.get("networks") or {}) | {"default"}
+    volumes = set(document.get("volumes") or {})
+    for name, service in (document.get("services") or {}).items():
+        wanted = service.get("networks") or []
+        for network in (wanted if isinstance(wanted, list) else list(wanted)):
+            if network not in networks:
+                raise ComposeError(f"service {name!r} refers to undefined network {network}: invalid compose project")
+        for entry in service.get("volumes") or []:
+            if isinstance(entry, str):
+                source = entry.split(":")[0] if ":" in entry else ""
+                kind = "bind" if source.startswith((".", "/", "~", "$")) or not source else "volume"
+            else:
+                source, kind = entry.get("source") or "", entry.get("type", "volume")
+            if kind == "volume" and source and source not in volumes:
+                raise ComposeError(f"service {name!r} refers to undefined volume {source}: invalid compose project")
+
+
 # -- the whole -----------------------------------------------------------------------------------
 
 def project_name(explicit: str | None, document: dict, folder: str, environ: dict[str, str]) -> str:
@@ -366,6 +386,7 @@ def load(files: list[str], environ: dict[str, str] | None = None, name: str | No
     services = document.get("services") or {}
     document["services"] = {name_: _extends(services, name_, folder, variables) for name_ in services}
     validate(document, files[0])
+    check_references(document)
     document["name"] = project_name(name, document, folder, variables)
     active = set(profiles) | set(filter(None, variables.get("COMPOSE_PROFILES", "").split(",")))
     document["services"] = {key: service for key, service in document["services"].items()

@@ -198,3 +198,19 @@ def test_a_service_as_a_create_body(tmp_path):
     assert labels["com.docker.compose.config-hash"] == config_hash(project.services["web"])
     changed = dict(project.services["web"], environment={"A": "2"})
     assert config_hash(changed) != config_hash(project.services["web"])
+
+
+@pytest.mark.spec("COMPOSE-001")
+@pytest.mark.parametrize("text, words", [
+    ("services:\n  web:\n    image: busybox\n    networks: [front]\n", "refers to undefined network front"),
+    ("services:\n  web:\n    image: busybox\n    volumes: ['data:/data']\n", "refers to undefined volume data"),
+    ("services:\n  web:\n    image: busybox\n    volumes: [{type: volume, source: d2, target: /d}]\n",
+     "refers to undefined volume d2"),
+])
+def test_undeclared_networks_and_volumes_are_refused(tmp_path, text, words):
+    with pytest.raises(ComposeError) as caught:
+        load([write(tmp_path, "compose.yaml", text)], environ={})
+    assert words in caught.value.message and "invalid compose project" in caught.value.message
+    # a bind mount, an anonymous volume and the default network need no declaration
+    ok = "services:\n  web:\n    image: busybox\n    volumes: ['./x:/x', '/anon']\n    networks: [default]\n"
+    assert load([write(tmp_path, "ok.yaml", ok)], environ={})["services"]["web"]
