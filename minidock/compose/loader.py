@@ -331,6 +331,28 @@ def validate(document: dict, path: str) -> None:
     raise ComposeError(f"{path}: validating: {place or '(root)'}: {error.message}")
 
 
+def _include(document: dict, folder: str, environ: dict[str, str]) -> None:
+    """[COMPOSE-003] `include`: each entry is loaded as a project of its own (its folder, its
+    .env under our environment) and its resources are copied in; a name defined twice is refused."""
+    for entry in document.pop("include", None) or []:
+        entry = {"path": entry} if isinstance(entry, str) else dict(entry)
+        paths = entry["path"] if isinstance(entry["path"], list) else [entry["path"]]
+        paths = [os.path.normpath(os.path.join(folder, path)) for path in paths]
+        env_files = entry.get("env_file") or []
+        env_files = [env_files] if isinstance(env_files, str) else env_files
+        own_env = {}
+        for env_path in env_files:
+            own_env.update(read_env_file(os.path.join(folder, env_path)))
+        included = load(paths, {**own_env, **environ}, name="included")
+        for section in ("services", "networks", "volumes", "configs", "secrets"):
+            for key, value in (included.get(section) or {}).items():
+                mine = document.setdefault(section, {}) or {}
+                if key in mine and mine[key] != value:
+                    raise ComposeError(f"imported compose file {paths[0]} defines conflicting {section[:-1]} {key}")
+                mine[key] = value
+                document[section] = mine
+
+
 def check_references(document: dict) -> None:
     """[COMPOSE-001] Every network and named volume a service uses is declared at the top level
     (docker compose's "refers to undefined network ...: invalid compose project")."""
@@ -375,6 +397,11 @@ def load(files: list[str], environ: dict[str, str] | None = None, name: str | No
     environ = dict(os.environ if environ is None else environ)
     dotenv = env_file or os.path.join(folder, ".env")
     variables = {**(read_env_file(dotenv) if os.path.isfile(dotenv) or env_file else {}), **environ}
+    # [COMPOSE-005] the project's name is known before interpolation: ${COMPOSE_PROJECT_NAME} may use it
+    raw_name = next((raw.get("name") for raw in (read_yaml(path) for path in files)
+                     if isinstance(raw.get("name"), str) and "$" not in raw.get("name")), None)
+    early = project_name(name, {"name": raw_name} if raw_name else {}, folder, variables)
+    variables.setdefault("COMPOSE_PROJECT_NAME", early)
     document: dict = {}
     for path in files:
         one, replaced = _untag(read_yaml(path))
@@ -385,6 +412,7 @@ def load(files: list[str], environ: dict[str, str] | None = None, name: str | No
         document = merge(document, one)
     services = document.get("services") or {}
     document["services"] = {name_: _extends(services, name_, folder, variables) for name_ in services}
+    _include(document, folder, environ)
     validate(document, files[0])
     check_references(document)
     document["name"] = project_name(name, document, folder, variables)

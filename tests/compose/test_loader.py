@@ -214,3 +214,30 @@ def test_undeclared_networks_and_volumes_are_refused(tmp_path, text, words):
     # a bind mount, an anonymous volume and the default network need no declaration
     ok = "services:\n  web:\n    image: busybox\n    volumes: ['./x:/x', '/anon']\n    networks: [default]\n"
     assert load([write(tmp_path, "ok.yaml", ok)], environ={})["services"]["web"]
+
+
+@pytest.mark.spec("COMPOSE-003", "COMPOSE-005")
+def test_include_and_the_project_name_in_interpolation(tmp_path):
+    other = tmp_path / "other"
+    other.mkdir()
+    write(other, ".env", "TAG=from-its-env\n")
+    write(other, "compose.yaml", "services:\n  serviceB:\n    image: busybox:${TAG}\nvolumes:\n  shared: {}\n")
+    path = write(tmp_path, "compose.yaml", """
+        name: proj
+        include:
+          - other/compose.yaml
+        services:
+          serviceA:
+            image: busybox
+            depends_on: [serviceB]
+            volumes: ["shared:/s"]
+            command: echo "I'm running ${COMPOSE_PROJECT_NAME}"
+        """)
+    document = load([path], environ={})
+    assert document["services"]["serviceB"]["image"] == "busybox:from-its-env"
+    assert document["services"]["serviceA"]["command"] == "echo \"I'm running proj\""
+    assert "shared" in document["volumes"]
+    long = write(tmp_path, "long.yaml", "include:\n  - path: [other/compose.yaml]\n    env_file: other/.env\n"
+                 "services:\n  serviceB:\n    image: busybox:different\n")
+    with pytest.raises(ComposeError, match="defines conflicting service serviceB"):
+        load([long], environ={})
