@@ -221,7 +221,18 @@ class ContainerService:
         try:
             network = await self.networks.attach(container) if self.networks else None
             await asyncio.to_thread(self._write_bundle, container, bundle_dir, rootfs, network)
-            await self.creator.create(bundle_dir, container.id)  # [ENGINE-CTR-017]
+            try:
+                await self.creator.create(bundle_dir, container.id)  # [ENGINE-CTR-017]
+            except MinidockError as error:
+                if "init died before it was ready" not in error.message:
+                    raise
+                # Seen a few times in a thousand starts (never reproduced on purpose): the
+                # runtime's first child vanishes before it says anything. Once more, from a
+                # clean slate, before the start is refused; the log says it happened.
+                log.warning("container %s: the runtime's init died before it was ready; trying once more",
+                            container.id[:12])
+                await asyncio.to_thread(self._forget_runtime, container)
+                await self.creator.create(bundle_dir, container.id)
             faults.point("start:after-runtime-create")
             self.expect_run(container)
             state = await asyncio.to_thread(lifecycle.state, self.runtime_root, container.id)
