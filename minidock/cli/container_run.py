@@ -47,8 +47,6 @@ def full_reference(image: str) -> str:
 
 def create(api, body: dict, name: str | None) -> str:
     """POST /containers/create; a missing image is pulled first, as docker does."""
-    import json
-
     from minidock.errors import NotFound
 
     path = "/containers/create" + (f"?name={_quote(name)}" if name else "")
@@ -63,17 +61,11 @@ def create(api, body: dict, name: str | None) -> str:
     query = f"fromImage={_quote(repository)}" + (f"&tag={_quote(tag)}" if tag else "")
     from minidock.cli.registry import auth_header  # the stored login for its registry, as docker sends it
 
+    from minidock.cli.registry import show_progress
+
     response = api.stream("POST", f"/images/create?{query}", headers=auth_header(reference))
     try:
-        for line in response:  # JSON lines of progress; the last error wins
-            try:
-                message = json.loads(line)
-            except ValueError:
-                continue
-            if message.get("error"):
-                failure = MinidockError(message["error"])
-                failure.from_daemon = True
-                raise failure
+        show_progress(response, out=sys.stderr)  # docker run shows the pull on stderr; an error raises
     finally:
         response.close()
     return api.json("POST", path, body)["Id"]
