@@ -1,6 +1,6 @@
-"""Registries: push and pull of an image with one 200 MB layer, through skopeo.
+"""Registries: push and pull of an image with one 200 MB layer, through skopeo and engines.
 
-Implements: spec/registry.md REG-039
+Implements: spec/registry.md REG-039, REG-043
 Explained:  chapters/09-registry.md#the-server
 
     registry-push   `skopeo copy oci:<layout> docker://127.0.0.1:PORT/bench/N:1`
@@ -9,11 +9,18 @@ Explained:  chapters/09-registry.md#the-server
     minidock registry      `minidock registry serve` (the subject)
     distribution 2.8       Debian's `docker-registry serve` (the target)
 
+    registry-engine-pull  `pull 127.0.0.1:PORT/bench/big:1` from distribution, into an engine
+    minidock pull          our CLI and a private minidockd (bench/engine_daemon.py; the subject)
+    docker pull (dockerd)  the docker CLI and the dockerd at $DOCKER_HOST (the target); skipped
+                           with a note when none answers there
+
 Both registries run on loopback with a root in the run's temporary folder, started once
 for both benchmarks and stopped at the end. The layer is random bytes in a plain tar (no
 compression: the time is the registry's, not gzip's), wrapped in an OCI layout. Before
 each push, untimed, both registries' storage is emptied, so that every push uploads the
-whole layer (no HEAD hit, no mount); each pull goes to a fresh directory.
+whole layer (no HEAD hit, no mount); each pull goes to a fresh directory. Before each engine pull, untimed, the image is
+removed from that engine (`rmi`, which takes its layers too), so every pull downloads and
+unpacks the whole layer; the image is removed again at the end.
 """
 
 from __future__ import annotations
@@ -30,9 +37,11 @@ import sys
 import tarfile
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 from bench.harness import Benchmark, Contender, on_path
+from bench.monitor_memory import command
 
 LAYER_BYTES = 200 * 1024 * 1024
 REPOSITORY = "bench/big"
@@ -130,8 +139,10 @@ class Registry:
             self.process = None
 
 
-def benchmarks(workdir: Path, size: int = LAYER_BYTES, rounds: int = 5) -> list[Benchmark]:
-    """registry-push and registry-pull: minidock's registry and distribution 2.8, through skopeo."""
+def benchmarks(workdir: Path, size: int = LAYER_BYTES, rounds: int = 5, minidock_host: str | None = None,
+               dockerd_host: str | None = None) -> list[Benchmark]:
+    """registry-push and registry-pull: minidock's registry and distribution 2.8, through skopeo;
+    registry-engine-pull: minidock's and docker's pull from distribution (see engine_pull)."""
     layout = workdir / "layout"
     registries = {"minidock registry": Registry("minidock", workdir / "minidock"),
                   "distribution 2.8": Registry("distribution", workdir / "distribution")}
@@ -180,4 +191,92 @@ def benchmarks(workdir: Path, size: int = LAYER_BYTES, rounds: int = 5) -> list[
                   contenders=contenders(push, reset_push), finish=finish),
         Benchmark(name="registry-pull", rounds=rounds, subject="minidock registry", target="distribution 2.8",
                   contenders=contenders(pull, reset_pull), finish=finish),
+        engine_pull(registries["distribution 2.8"], push, finish, rounds, minidock_host, dockerd_host),
     ]
+
+
+class EnginePuller:
+    """One engine's CLI pulling the benchmark's image; ``host()`` is its -H, valid once prepared."""
+
+    def __init__(self, cli: str, host: Callable[[], str], prepare: Callable[[], None] = lambda: None) -> None:
+        self.cli, self.host, self.start = cli, host, prepare
+        self.pulled: str | None = None  # the image a run pulled, to remove at the end
+        self.image_id = ""  # its ID in this engine, read before it is removed
+
+    def run(self, *args: str, timeout: float = 600) -> str:
+        return command(self.cli, "-H", self.host(), timeout=timeout)(*args)
+
+    def pull(self, name: str) -> None:
+        self.pulled = name
+        self.run("pull", name)
+
+    def remove(self, name: str | None) -> None:
+        """`rmi` of the image if the engine has it (its layers go with it)."""
+        if name is None:
+            return
+        try:
+            self.image_id = self.run("image", "inspect", "--format", "{{.Id}}", name, timeout=60).strip()
+        except RuntimeError:
+            return
+        self.run("rmi", name, timeout=120)
+
+    def summary(self) -> str:
+        """The note: the ID the engine gave the image (the same in both, or a pull went wrong)."""
+        return f"image {self.image_id[:19]}" if self.image_id else ""
+
+
+def engine_pull(distribution: Registry, push: Callable[[Registry], None], finish: Callable[[], None],
+                rounds: int, minidock_host: str | None = None, dockerd_host: str | None = None) -> Benchmark:
+    """[REG-043] engine-pull: `minidock pull` and `docker pull` of the image from distribution.
+
+    ``minidock_host``: a running minidockd to use (a test's); else a private one is started.
+    ``dockerd_host``: the dockerd (default $DOCKER_HOST, else /var/run/docker.sock).
+    """
+    from bench.container_run import DOCKERD_HOST, dockerd_answers
+    from bench.engine_daemon import MINIDOCK, PrivateDaemon
+
+    daemon = PrivateDaemon() if minidock_host is None else None
+    dockerd = dockerd_host or DOCKERD_HOST
+    engines = {
+        "minidock pull": EnginePuller(str(MINIDOCK), lambda: minidock_host or daemon.host,
+                                      daemon.start if daemon is not None else lambda: None),
+        "docker pull (dockerd)": EnginePuller("docker", lambda: dockerd),
+    }
+
+    def image() -> str:
+        if not distribution.holds_image:
+            push(distribution)  # untimed; again after registry-push emptied it
+        return f"{distribution.start()}/{REPOSITORY}:1"
+
+    def reset(engine: EnginePuller) -> Callable[[], None]:
+        def run() -> None:
+            engine.start()
+            engine.remove(image())
+        return run
+
+    def finish_all() -> None:
+        problems = []
+        for engine in engines.values():
+            try:
+                engine.remove(engine.pulled)
+            except RuntimeError as error:
+                problems.append(str(error))
+        if daemon is not None:
+            daemon.stop()
+        finish()
+        if problems:
+            raise RuntimeError("; ".join(problems))
+
+    def registry_tools() -> bool:
+        return on_path("skopeo")() and on_path("docker-registry")()
+
+    available = {"minidock pull": registry_tools,
+                 "docker pull (dockerd)": lambda: registry_tools() and on_path("docker")() and dockerd_answers(dockerd)}
+    missing = {"minidock pull": "needs skopeo and docker-registry (make setup)",
+               "docker pull (dockerd)": "dockerd is not running on this machine"}
+    return Benchmark(
+        name="registry-engine-pull", rounds=rounds, subject="minidock pull", target="docker pull (dockerd)",
+        contenders=[Contender(name, lambda engine=engine: engine.pull(image()), available=available[name],
+                              missing=missing[name], reset=reset(engine), summary=engine.summary)
+                    for name, engine in engines.items()],
+        finish=finish_all)

@@ -148,9 +148,11 @@ def pull(images, name: str, credentials: dict, emit: Emit, want: platforms.Platf
         if bar is not None:
             emit({"status": "Verifying Checksum", "progressDetail": {}, "id": bar.layer})
             emit({"status": "Download complete", "progressDetail": {}, "id": bar.layer})
-        with open(partial, "rb") as file:
-            images.content.write_descriptor(descriptor, file)  # [REG-034] checked again on the way in
-        os.unlink(partial)
+        if os.path.getsize(partial) != descriptor.size:
+            os.unlink(partial)
+            raise InvalidArgument(f"blob {descriptor.digest}: wrong size, {descriptor.size} bytes were expected")
+        # [REG-034] its digest was checked as it came (fetch_blob): moved into the store, not copied
+        images.content.adopt(partial, descriptor.digest, descriptor.size)
 
     with images._all_or_nothing():
         for blob_digest, blob in blobs.items():

@@ -51,6 +51,16 @@ _BY_STATUS = {400: InvalidArgument, 401: Unauthorized, 403: Forbidden, 404: NotF
 Progress = Callable[[int, int], None]
 
 
+def _hash_file(hasher, path: str, start: int) -> int:
+    """Feed ``hasher`` the bytes of ``path`` from offset ``start`` on; return where it ended."""
+    with open(path, "rb") as file:
+        file.seek(start)
+        while chunk := file.read(_CHUNK):
+            hasher.update(chunk)
+            start += len(chunk)
+    return start
+
+
 def is_insecure(domain: str, insecure_registries: tuple[str, ...] | list[str] = ()) -> bool:
     """Plain HTTP allowed? For the daemon's --insecure-registry entries (names or CIDRs) and loopback."""
     host = urlsplit(f"//{domain}").hostname or domain
@@ -260,10 +270,17 @@ class RegistryClient:
 
     def fetch_blob(self, name: str, digest: str, size: int, path: str,
                    progress: Progress | None = None, attempts: int = 5) -> None:
-        """Download a blob to ``path``, resuming a partial file with Range; check its digest."""
+        """Download a blob to ``path``, resuming a partial file with Range; check its digest.
+
+        The bytes are hashed as they are written (one pass over them); a resumed download
+        hashes what the partial file holds first.
+        """
         failure: Exception | None = None
+        hasher, hashed = hashlib.sha256(), 0
         for _ in range(attempts):
             have = os.path.getsize(path) if os.path.exists(path) else 0
+            if hashed < have:
+                hashed = _hash_file(hasher, path, hashed)
             if have >= size > 0:
                 break
             # [REG-035] what an interrupted download left is kept; ask for the rest
@@ -271,12 +288,15 @@ class RegistryClient:
             try:
                 response = self.request("GET", f"/v2/{name}/blobs/{digest}", [f"repository:{name}:pull"],
                                         headers, ok=(200, 206))
-                if response.status == 200:
-                    have = 0  # the registry ignored the Range: start again
+                if response.status == 200 and have:
+                    have, hasher, hashed = 0, hashlib.sha256(), 0  # the registry ignored the Range: start again
                 with open(path, "ab" if have else "wb") as out:
-                    while chunk := response.read(_CHUNK):
+                    buffer = memoryview(bytearray(_CHUNK))
+                    while count := response.readinto(buffer):
+                        chunk = buffer[:count]
                         out.write(chunk)
-                        have += len(chunk)
+                        hasher.update(chunk)
+                        have = hashed = have + count
                         if progress is not None:
                             progress(have, size)
                 response.close()
@@ -287,10 +307,8 @@ class RegistryClient:
                 failure = error
         else:
             raise Unavailable(f"downloading {digest} failed: {failure}")
-        hasher = hashlib.sha256()
-        with open(path, "rb") as file:
-            while chunk := file.read(_CHUNK):
-                hasher.update(chunk)
+        if hashed < os.path.getsize(path):
+            hashed = _hash_file(hasher, path, hashed)
         if f"sha256:{hasher.hexdigest()}" != digest:
             os.unlink(path)
             # [REG-034] a blob that is not what its digest names never reaches the store
