@@ -69,6 +69,7 @@ async def serve(config: DaemonConfig) -> None:
     from aiohttp import web
 
     from minidock.engine.api.server import make_app
+    from minidock.engine.api.swarm import SwarmProcess
     from minidock.engine.containers import ContainerService
     from minidock.engine.events import Events
     from minidock.engine.images import ImageService
@@ -90,7 +91,8 @@ async def serve(config: DaemonConfig) -> None:
         containers.events.publish, "volume", action, name, attributes)
     await containers.restore(config.live_restore)
     await networks.reconcile({c.id for c in containers.containers.values() if c.running})
-    app = make_app(System(config, images, containers), images, containers, networks)
+    swarm = SwarmProcess(f"unix://{config.socket_path}", config.exec_root, config.data_root)
+    app = make_app(System(config, images, containers), images, containers, networks, swarm)
     HalfCloseRunner = _half_close_runner()
     # streams (events, logs -f, attach) would hold a graceful stop for aiohttp's default 60 s
     runner = HalfCloseRunner(app, access_log=log if config.debug else None, shutdown_timeout=2.0)
@@ -104,10 +106,12 @@ async def serve(config: DaemonConfig) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    await swarm.resume()  # a node of a swarm takes its place again
     try:
         await stop.wait()
     finally:
         log.info("shutting down")
+        await swarm.stop()
         await containers.shutdown(config.live_restore, config.shutdown_timeout)
         await networks.shutdown(config.live_restore)
         await runner.cleanup()

@@ -14,6 +14,9 @@ Explained:  chapters/03-runtime.md#the-command
     minidock-runtime [--root DIR] exec   [--cwd D] [--env K=V] [--user UID[:GID]] [--tty [--resize-fd N]] ID CMD...
     minidock-runtime [--root DIR] ps     ID                  pids in the container
     minidock-runtime [--root DIR] list
+    minidock-runtime [--root DIR] --trace [--trace-format text|json|html] run [--bundle DIR] ID
+                                                          run under ptrace; print the kernel-facing
+                                                          steps (minidock/runtime/trace/)
 
 Errors print as `minidock-runtime: <message>` and exit 1.
 """
@@ -46,6 +49,16 @@ def _run(args: argparse.Namespace) -> int:
     from minidock.runtime import create
 
     return create.run(args.bundle, args.id, args.root)
+
+
+def _traced_run(args: argparse.Namespace) -> int:
+    """`--trace run`: this same command without --trace, under the tracer; then its steps."""
+    from minidock.runtime.trace import render, trace
+
+    traced = trace([sys.executable, "-m", "minidock.runtime.cli", "--root", args.root,
+                    "run", "--bundle", args.bundle, args.id], output_to_stderr=args.trace_format != "text")
+    print(render.render(traced, args.trace_format), flush=True)
+    return 130 if traced.interrupted else traced.exit_code
 
 
 def _create(args: argparse.Namespace) -> int:
@@ -108,6 +121,10 @@ def _list(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="minidock-runtime", description="An OCI runtime, runc's verbs.")
     parser.add_argument("--root", default=STATE_ROOT, help="where container state lives")
+    parser.add_argument("--trace", action="store_true",
+                        help="run under ptrace and print what the kernel was asked to do (run only)")
+    parser.add_argument("--trace-format", choices=("text", "json", "html"), default="text",
+                        help="how --trace prints its steps (json and html: the container's output goes to stderr)")
     verbs = parser.add_subparsers(dest="verb", required=True)
 
     def verb(name: str, handler, help_text: str, bundle: bool = False, with_id: bool = True):
@@ -141,8 +158,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.trace and args.verb != "run":
+        # [TRACE-002] a trace follows one run from its start to its end
+        parser.error("--trace works with the run verb only")
     try:
+        if args.trace:
+            return _traced_run(args)
         return args.handler(args)
     except MinidockError as error:
         print(f"minidock-runtime: {error.message}", file=sys.stderr)

@@ -30,7 +30,7 @@ from typing import Iterable
 # The areas of spec/README.md, one per topic plus the harness, docs and labs.
 AREAS = (
     "NS", "CG", "RT", "IMG", "ENGINE", "VOL", "NET", "BUILD",
-    "REG", "COMPOSE", "SWARM", "HARNESS", "DOCS", "LAB",
+    "REG", "COMPOSE", "SWARM", "HARNESS", "DOCS", "LAB", "TRACE",
 )
 
 # RFC 2119 keywords. Longer phrases first, so "MUST NOT" is not read as "MUST".

@@ -112,7 +112,8 @@ async def read_json(request: web.Request) -> dict:
     return body
 
 
-def make_app(system: system_routes.SystemBackend, images=None, containers=None, networks=None) -> web.Application:
+def make_app(system: system_routes.SystemBackend, images=None, containers=None, networks=None,
+             swarm=None) -> web.Application:
     """Build the application: middlewares, then each router's routes.
 
     Each router is a module of minidock.engine.api with register(app, backend, add_route);
@@ -145,4 +146,8 @@ def make_app(system: system_routes.SystemBackend, images=None, containers=None, 
         from minidock.engine.api import networks as network_routes
 
         network_routes.register(app, networks, containers, add_route)
+    if swarm is not None:
+        from minidock.engine.api import swarm as swarm_routes
+
+        swarm_routes.register(app, swarm, add_route)  # forwarded to the swarm node's socket
     return app

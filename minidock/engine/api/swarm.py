@@ -1,0 +1,127 @@
+"""Swarm routes: /swarm, /nodes, /services, /tasks, /secrets, /configs, forwarded to the swarm node.
+
+Implements: spec/swarm.md SWARM-023, SWARM-024
+Explained:  chapters/11-swarm.md#the-api
+Modelled on: dockerd's daemon/cluster, which runs swarmkit beside the engine
+
+    SwarmProcess(engine_host, exec_root, data_root)
+        the swarm node process (`python -m minidock.swarm.node`), started on POST /swarm/init
+        or /swarm/join, again at the daemon's start when DATA_ROOT/swarm/node.json says we
+        belong to a swarm, and stopped with the daemon; it serves EXEC_ROOT/swarm.sock
+    register(app, swarm, add_route)
+
+Rules: the engine knows only which paths go to the swarm socket and how to start the
+process; it never imports minidock.swarm (swarm is a client of the engine, above it).
+Without a running node the paths answer dockerd's 503.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import aiohttp
+from aiohttp import web
+
+from minidock.kernel.syscalls import PR_SET_PDEATHSIG, prctl
+
+PATHS = ("/swarm", "/nodes", "/services", "/tasks", "/secrets", "/configs")
+NOT_MANAGER = ("This node is not a swarm manager. Use \"docker swarm init\" or \"docker swarm join\" to connect "
+               "this node to swarm and try again.")
+_VERSIONED = re.compile(r"^/v[0-9]+\.[0-9]+(?P<rest>/.*)$")
+
+
+class SwarmProcess:
+    """The swarm node beside this engine, and the way to its socket."""
+
+    def __init__(self, engine_host: str, exec_root: str, data_root: str) -> None:
+        self.engine_host = engine_host
+        self.socket_path = os.path.join(exec_root, "swarm.sock")
+        self.state_dir = os.path.join(data_root, "swarm")
+        self.log_path = os.path.join(data_root, "swarm-node.log")
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def start(self) -> None:
+        """Start the node process (it dies with the daemon: PR_SET_PDEATHSIG)."""
+        log = open(self.log_path, "ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "minidock.swarm.node", "--engine", self.engine_host,
+             "--socket", self.socket_path, "--state", self.state_dir],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+            preexec_fn=lambda: prctl(PR_SET_PDEATHSIG, signal.SIGTERM))
+        log.close()
+
+    async def wait_ready(self, timeout: float = 15.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.running:
+            probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                probe.connect(self.socket_path)
+                return
+            except OSError:
+                await asyncio.sleep(0.05)
+            finally:
+                probe.close()
+
+    async def resume(self) -> None:
+        """At the daemon's start: a node that belonged to a swarm takes its place again."""
+        if os.path.exists(os.path.join(self.state_dir, "node.json")):
+            self.start()
+
+    async def stop(self) -> None:
+        if not self.running:
+            return
+        self.process.terminate()
+        try:
+            await asyncio.to_thread(self.process.wait, 10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+    async def forward(self, request: web.Request) -> web.Response:
+        """Send the request to the node's socket and its answer back, unchanged."""
+        match = _VERSIONED.match(request.path)
+        path = match["rest"] if match else request.path
+        target = path + (f"?{request.query_string}" if request.query_string else "")
+        connector = aiohttp.UnixConnector(path=self.socket_path)
+        async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=120)) as session:
+            async with session.request(request.method, f"http://swarm{target}", data=await request.read(),
+                                       headers={"Content-Type": request.headers.get("Content-Type",
+                                                                                    "application/json")}) as answer:
+                body = await answer.read()
+                return web.Response(body=body, status=answer.status,
+                                    headers={"Content-Type": answer.headers.get("Content-Type", "application/json")})
+
+
+def register(app: web.Application, swarm: SwarmProcess, add_route) -> None:
+    """Add the swarm paths to ``app``: every method, every path under them, to the node."""
+
+    async def handler(request: web.Request) -> web.Response:
+        match = _VERSIONED.match(request.path)
+        path = match["rest"] if match else request.path
+        if not swarm.running:
+            if path not in ("/swarm/init", "/swarm/join"):
+                # [SWARM-023] dockerd's answer on a node outside any swarm
+                return web.Response(body=json.dumps({"message": NOT_MANAGER}).encode(), status=503,
+                                    headers={"Content-Type": "application/json"})
+            swarm.start()
+            await swarm.wait_ready()
+        try:
+            return await swarm.forward(request)
+        except (aiohttp.ClientError, OSError):
+            return web.Response(body=json.dumps({"message": NOT_MANAGER}).encode(), status=503,
+                                headers={"Content-Type": "application/json"})
+
+    for prefix in PATHS:
+        add_route(app, "*", prefix, handler)
+        add_route(app, "*", prefix + "/{tail:.*}", handler)

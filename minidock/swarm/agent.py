@@ -1,0 +1,218 @@
+"""The agent: on every node, makes the local engine run the tasks the managers gave this node.
+
+Implements: spec/swarm.md SWARM-002, SWARM-011, SWARM-025
+Explained:  chapters/11-swarm.md#the-agent
+Modelled on: swarmkit's agent and its container executor (docker/swarmkit agent/exec/dockerapi)
+
+    Agent(store, node_id, engine).run()    on every change under tasks/ (and every second):
+        a task assigned here    -> create and start its container, report preparing .. running
+        its container exited    -> report complete or failed (with the exit code)
+        desired shutdown/remove -> stop (and remove) its container, report shutdown
+        a container whose task is gone from the store -> removed
+
+    container_config(task) -> the body of POST /containers/create      pure
+
+Rules: the agent talks to its engine only through the Engine API (the engine's Client),
+writes only the status/ keys of its own tasks, and every state it writes goes through
+model.transition(), so that a task's state never goes backwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import urllib.parse
+
+from minidock.engine.client import Client
+from minidock.errors import MinidockError, NotFound
+from minidock.swarm import objects
+from minidock.swarm.model import SECOND, TaskState, TaskStateError, transition
+from minidock.swarm.store import Store
+
+log = logging.getLogger("minidock.swarm.agent")
+TASK_LABEL = "com.docker.swarm.task.id"
+
+
+def container_name(task: dict) -> str:
+    """Docker's task container name: SERVICE.SLOT.TASKID (a global task: SERVICE.NODEID.TASKID)."""
+    return f"{task['_service_name']}.{task['Slot'] or task['NodeID']}.{task['ID']}"
+
+
+def container_config(task: dict) -> dict:
+    """The container a task runs: its ContainerSpec and Resources in the engine's create body."""
+    spec = task["Spec"].get("ContainerSpec") or {}
+    limits = (task["Spec"].get("Resources") or {}).get("Limits") or {}
+    labels = {**(spec.get("Labels") or {}),
+              "com.docker.swarm.service.id": task["ServiceID"], "com.docker.swarm.service.name": task["_service_name"],
+              "com.docker.swarm.task": "", "com.docker.swarm.task.id": task["ID"],
+              "com.docker.swarm.task.name": container_name(task).rsplit(".", 1)[0] + "." + task["ID"],
+              "com.docker.swarm.node.id": task["NodeID"]}
+    host = {"Memory": limits.get("MemoryBytes", 0), "NanoCpus": limits.get("NanoCPUs", 0),
+            "RestartPolicy": {"Name": "no"}}  # restarts are the managers' decision, not the engine's
+    ports = [p for p in (task.get("_ports") or []) if p.get("PublishMode") == "host" and p.get("PublishedPort")]
+    if ports:
+        host["PortBindings"] = {f"{p['TargetPort']}/{p.get('Protocol', 'tcp')}": [{"HostPort": str(p["PublishedPort"])}]
+                                for p in ports}
+    config = {"Image": spec["Image"], "Env": spec.get("Env") or [], "Labels": labels, "HostConfig": host,
+              "Hostname": spec.get("Hostname") or "", "WorkingDir": spec.get("Dir") or "",
+              "User": spec.get("User") or "", "Tty": bool(spec.get("TTY"))}
+    if spec.get("Command"):
+        config["Entrypoint"] = spec["Command"]
+    if spec.get("Args"):
+        config["Cmd"] = spec["Args"]
+    return config
+
+
+class Agent:
+    """Runs this node's tasks on the local engine and reports their states."""
+
+    def __init__(self, store: Store, node_id: str, engine: Client) -> None:
+        self.store, self.node_id, self.engine = store, node_id, engine
+        self.busy: set[str] = set()      # tasks with an engine call in flight
+        self.jobs: set[asyncio.Task] = set()
+
+    async def run(self) -> None:
+        wake = asyncio.Event()
+        watcher = asyncio.create_task(self._watch(wake))
+        try:
+            while True:
+                try:
+                    await self.pass_once()
+                except MinidockError as error:
+                    log.warning("agent: %s", error.message)
+                wake.clear()
+                try:
+                    await asyncio.wait_for(wake.wait(), timeout=1.0)
+                except asyncio.TimeoutError:
+                    pass
+        finally:
+            watcher.cancel()
+
+    async def _watch(self, wake: asyncio.Event) -> None:
+        while True:
+            async for _ in self.store.watch("tasks/"):
+                wake.set()
+            await asyncio.sleep(0.5)
+
+    async def _engine(self, method: str, path: str, body=None):
+        return await asyncio.to_thread(self.engine.json, method, path, body)
+
+    async def pass_once(self) -> None:
+        """Compare this node's tasks with the engine's containers and start what must change."""
+        tasks = {e.value["ID"]: e.value for e in await self.store.prefix("tasks/") if e.value.get("NodeID") == self.node_id}
+        statuses = {e.key.rsplit("/", 1)[1]: e.value for e in await self.store.prefix("status/")}
+        wanted = urllib.parse.quote(json.dumps({"label": [f"com.docker.swarm.node.id={self.node_id}"]}))
+        containers = {c["Labels"].get(TASK_LABEL): c
+                      for c in await self._engine("GET", f"/containers/json?all=1&filters={wanted}")}
+        for task_id, task in tasks.items():
+            if task_id in self.busy:
+                continue
+            status = statuses.get(task_id) or {"State": "new"}
+            job = self._decide(task, status, containers.get(task_id))
+            if job is not None:
+                self._spawn(task_id, job)
+        for task_id, container in containers.items():
+            if task_id not in tasks and task_id not in self.busy:
+                # the managers forgot this task (service removed, history trimmed): its container goes too
+                self._spawn(task_id, self._engine("DELETE", f"/containers/{container['Id']}?force=1"))
+
+    def _spawn(self, task_id: str, job) -> None:
+        async def guarded() -> None:
+            try:
+                await job
+            except MinidockError as error:
+                log.warning("task %s: %s", task_id, error.message)
+            finally:
+                self.busy.discard(task_id)
+        self.busy.add(task_id)
+        handle = asyncio.create_task(guarded())
+        self.jobs.add(handle)
+        handle.add_done_callback(self.jobs.discard)
+
+    def _decide(self, task: dict, status: dict, container: dict | None):
+        """The job a task needs now, or None."""
+        state = TaskState(status["State"])
+        if task["DesiredState"] != "running":
+            if container is not None and container["State"] in ("running", "restarting", "paused"):
+                return self._stop(task, status, container)
+            if task["DesiredState"] == "remove" and container is not None:
+                return self._engine("DELETE", f"/containers/{container['Id']}?force=1")
+            if not state.terminal:
+                return self._report(task, status, TaskState.SHUTDOWN, "shutdown")
+            return None
+        if state == TaskState.ASSIGNED and container is None:
+            return self._start(task, status)
+        if state == TaskState.RUNNING and (container is None or container["State"] in ("exited", "dead")):
+            return self._ended(task, status, container)
+        return None
+
+    async def _report(self, task: dict, status: dict, state: TaskState, message: str, **more) -> dict:
+        """Write the task's new observed state, if the state machine allows it."""
+        try:
+            transition(TaskState(status["State"]), state)
+        except TaskStateError as error:
+            log.warning("task %s: %s", task["ID"], error.message)
+            return status
+        now = time.time()
+        status = {**{k: v for k, v in status.items() if k not in ("Err",)}, "State": state.value,
+                  "Message": message, "Timestamp": objects.timestamp(now), "_changed": now, **more}
+        await self.store.put(f"status/{task['ID']}", status)
+        return status
+
+    async def _start(self, task: dict, status: dict) -> None:
+        status = await self._report(task, status, TaskState.PREPARING, "preparing")
+        try:
+            created = await self._engine("POST", f"/containers/create?name={container_name(task)}",
+                                         container_config(task))
+        except MinidockError as error:
+            # [SWARM-025] an image this engine does not have: the task is rejected, with the engine's words
+            await self._report(task, status, TaskState.REJECTED, "rejected", Err=error.message)
+            return
+        status = await self._report(task, status, TaskState.STARTING, "starting",
+                                    ContainerStatus={"ContainerID": created["Id"], "PID": 0, "ExitCode": 0})
+        try:
+            await self._engine("POST", f"/containers/{created['Id']}/start")
+            inspected = await self._engine("GET", f"/containers/{created['Id']}/json")
+        except MinidockError as error:
+            await self._report(task, status, TaskState.FAILED, "starting", Err=error.message)
+            return
+        await self._report(task, status, TaskState.RUNNING, "started",
+                           ContainerStatus={"ContainerID": created["Id"], "PID": inspected["State"]["Pid"],
+                                            "ExitCode": 0})
+
+    async def _ended(self, task: dict, status: dict, container: dict | None) -> None:
+        if container is None:
+            await self._report(task, status, TaskState.FAILED, "started", Err="container not found")
+            return
+        try:
+            inspected = await self._engine("GET", f"/containers/{container['Id']}/json")
+            code = inspected["State"]["ExitCode"]
+        except NotFound:
+            code = -1
+        ids = {"ContainerID": container["Id"], "PID": 0, "ExitCode": code}
+        if code == 0:
+            await self._report(task, status, TaskState.COMPLETE, "finished", ContainerStatus=ids)
+        else:
+            await self._report(task, status, TaskState.FAILED, "started", ContainerStatus=ids,
+                               Err=f"task: non-zero exit ({code})")
+
+    async def _stop(self, task: dict, status: dict, container: dict) -> None:
+        grace = (task["Spec"].get("ContainerSpec") or {}).get("StopGracePeriod", 10 * SECOND) // SECOND
+        await self._engine("POST", f"/containers/{container['Id']}/stop?t={grace}")
+        if task["DesiredState"] == "remove":
+            await self._engine("DELETE", f"/containers/{container['Id']}?force=1")
+        if not TaskState(status["State"]).terminal:
+            await self._report(task, status, TaskState.SHUTDOWN, "shutdown")
+
+    async def remove_all(self) -> None:
+        """Leaving the swarm: every task container of this node goes."""
+        for job in list(self.jobs):
+            job.cancel()
+        wanted = urllib.parse.quote(json.dumps({"label": [TASK_LABEL]}))
+        for container in await self._engine("GET", f"/containers/json?all=1&filters={wanted}"):
+            try:
+                await self._engine("DELETE", f"/containers/{container['Id']}?force=1")
+            except MinidockError:
+                pass
