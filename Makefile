@@ -9,7 +9,7 @@ PY          := $(VENV)/bin/python
 BIN         := $(VENV)/bin
 # Debian's own Python 3.11; falls back to whatever python3 is on the PATH.
 HOST_PYTHON := $(shell test -x /usr/bin/python3 && echo /usr/bin/python3 || command -v python3)
-DEB_PACKAGES := busybox-static iproute2 iptables nftables util-linux procps psmisc \
+DEB_PACKAGES := busybox-static iproute2 iptables nftables util-linux procps psmisc iperf3 \
                 python3-venv python3-dev runc crun skopeo umoci tini podman \
                 graphviz chromium chromium-driver docker-compose docker-registry
 # graphviz: the book's figures (docs/hooks/figures.py); chromium: the book in a browser (tests/docs)

@@ -409,11 +409,14 @@ def _service_flags(parser: argparse.ArgumentParser, create: bool) -> None:
         parser.add_argument(f"--{prefix}-monitor", help=f"duration after each task {prefix} to monitor for failure")
 
 
+def _group(verbs, name: str, text: str):
+    return verbs.add_parser(name, help=text).add_subparsers(dest=f"{name}_verb", required=True, metavar="COMMAND")
+
+
 def add_parsers(verbs, only: str | None = None) -> None:
     """The `swarm`, `node` and `service` groups."""
     if only in (None, "swarm"):
-        group = verbs.add_parser("swarm", help="manage swarm")
-        sub = group.add_subparsers(dest="swarm_verb", required=True, metavar="COMMAND")
+        sub = _group(verbs, "swarm", "manage swarm")
         init = sub.add_parser("init", help="initialize a swarm")
         init.add_argument("--advertise-addr", help="advertised address (format: <ip|interface>[:port])")
         init.add_argument("--listen-addr", default="0.0.0.0:2377", help="listen address")
@@ -432,8 +435,7 @@ def add_parsers(verbs, only: str | None = None) -> None:
         leave.add_argument("-f", "--force", action="store_true", help="force this node to leave the swarm")
         leave.set_defaults(handler=cmd_swarm_leave)
     if only in (None, "node"):
-        group = verbs.add_parser("node", help="manage swarm nodes")
-        sub = group.add_subparsers(dest="node_verb", required=True, metavar="COMMAND")
+        sub = _group(verbs, "node", "manage swarm nodes")
         listing = sub.add_parser("ls", aliases=["list"], help="list nodes in the swarm")
         listing.add_argument("-q", "--quiet", action="store_true", help="only display IDs")
         listing.set_defaults(handler=cmd_node_ls)
@@ -457,8 +459,7 @@ def add_parsers(verbs, only: str | None = None) -> None:
         remove.add_argument("nodes", nargs="+", metavar="NODE")
         remove.set_defaults(handler=cmd_node_rm)
     if only in (None, "service"):
-        group = verbs.add_parser("service", help="manage swarm services")
-        sub = group.add_subparsers(dest="service_verb", required=True, metavar="COMMAND")
+        sub = _group(verbs, "service", "manage swarm services")
         create = sub.add_parser("create", help="create a new service")
         create.add_argument("--name", help="service name")
         create.add_argument("--mode", default="replicated", help="service mode (replicated or global)")

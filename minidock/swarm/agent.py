@@ -75,7 +75,7 @@ class Agent:
 
     async def run(self) -> None:
         wake = asyncio.Event()
-        watcher = asyncio.create_task(self._watch(wake))
+        watcher = asyncio.create_task(self.store.wake_on_change("tasks/", wake))
         try:
             while True:
                 try:
@@ -90,11 +90,6 @@ class Agent:
         finally:
             watcher.cancel()
 
-    async def _watch(self, wake: asyncio.Event) -> None:
-        while True:
-            async for _ in self.store.watch("tasks/"):
-                wake.set()
-            await asyncio.sleep(0.5)
 
     async def _engine(self, method: str, path: str, body=None):
         return await asyncio.to_thread(self.engine.json, method, path, body)

@@ -27,16 +27,12 @@ from minidock.swarm.store import Entry, Store
 
 
 def parse_filters(raw: str | None) -> dict[str, list[str]]:
-    """?filters={"name":["web"]} (or the old {"name":{"web":true}} form)."""
-    if not raw:
-        return {}
+    """?filters={"name":["web"]} as a dict of lists (the old {"name":{"web":true}} form too)."""
     try:
-        decoded = json.loads(raw)
-    except ValueError:
+        decoded = json.loads(raw) if raw else {}
+        return {key: list(values) for key, values in decoded.items()}
+    except (ValueError, TypeError, AttributeError):
         raise InvalidArgument(f"invalid filter: {raw!r}") from None
-    if not isinstance(decoded, dict):
-        raise InvalidArgument(f"invalid filter: {raw!r}")
-    return {key: list(value) for key, value in decoded.items()}
 
 
 def _with_version(entry: Entry) -> dict:

@@ -88,7 +88,7 @@ class Manager:
 
     async def _lead(self) -> None:
         wake = asyncio.Event()
-        watcher = asyncio.create_task(self._watch(wake))
+        watcher = asyncio.create_task(self.store.wake_on_change("", wake))
         try:
             while True:
                 leader = await self.store.get("leader")
@@ -105,11 +105,6 @@ class Manager:
         finally:
             watcher.cancel()
 
-    async def _watch(self, wake: asyncio.Event) -> None:
-        while True:
-            async for _ in self.store.watch(""):
-                wake.set()
-            await asyncio.sleep(0.5)
 
     async def pass_once(self) -> list[Action]:
         """Read everything, reconcile, write the actions; return them (for the log and the tests)."""

@@ -11,6 +11,7 @@ Modelled on: etcd's clientv3 (KV, Txn, Lease, Watch, Cluster), spoken over the g
       swap(key, value, revision) -> bool put only if nobody wrote the key since ``revision``
       grant(ttl) -> lease                keepalive(lease) -> ttl left (0: it expired)
       watch(prefix, revision) -> async iterator of revisions (a change under prefix)
+      wake_on_change(prefix, event)      set ``event`` on every change, for ever (a loop's alarm clock)
       members() / add_member(peer_url) / remove_member(member_id)
 
 Rules: every value is JSON; a write that must not lose a concurrent one is a swap();
@@ -19,6 +20,7 @@ an endpoint that does not answer is skipped for the next one (any member can ser
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from collections.abc import AsyncIterator
@@ -164,6 +166,13 @@ class Store:
                     return
             except (aiohttp.ClientError, OSError, json.JSONDecodeError):
                 continue
+
+    async def wake_on_change(self, key: str, event) -> None:
+        """Set ``event`` at each change under ``key``; watch again when a watch ends. Until cancelled."""
+        while True:
+            async for _ in self.watch(key):
+                event.set()
+            await asyncio.sleep(0.5)
 
     async def members(self) -> list[dict]:
         answer = await self.call("cluster/member/list", {})
