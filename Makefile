@@ -11,10 +11,11 @@ BIN         := $(VENV)/bin
 HOST_PYTHON := $(shell test -x /usr/bin/python3 && echo /usr/bin/python3 || command -v python3)
 DEB_PACKAGES := busybox-static iproute2 iptables nftables util-linux procps psmisc iperf3 \
                 python3-venv python3-dev runc crun skopeo umoci tini podman \
-                graphviz chromium chromium-driver docker-compose docker-registry
+                graphviz chromium chromium-driver docker-compose docker-registry etcd-server
 # graphviz: the book's figures (docs/hooks/figures.py); chromium: the book in a browser (tests/docs)
 # docker-registry: distribution 2.8, the reference registry the tests/registry suite also runs against
 # docker-compose: Debian's 1.29, run against minidockd by tests/compose
+# etcd-server: the swarm's cluster store (a Raft replica on each manager, tests/swarm)
 WORKERS     ?= 2
 REPORT_DIR  := docs/report
 DEMO_SOCK   := /run/minidock/minidock.sock
