@@ -110,3 +110,24 @@ def test_a_book_excerpt_links_relative_to_its_page():
     assert markdown.splitlines()[0] == ('1. `pivot_root(".", ".")` (pid 5) — '
                                         "[private first then pivot_root](03-runtime.md#private-first-then-pivot_root)")
     assert "1 more rootfs steps" in markdown
+
+
+def load_hook():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("trace_hook", ROOT / "docs" / "hooks" / "trace.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.spec("TRACE-021")
+def test_a_book_built_without_a_trace_says_so():
+    hook = load_hook()
+    page = "# Chapter\n\n::: trace cgroups\n\n```\n::: trace cgroups\n```\n"
+    expanded = hook.expand(page, "chapters/02-cgroups.md", [], "the book was built without root")
+    assert '!!! note "No trace of the cgroups phase in this build"' in expanded
+    assert "the book was built without root" in expanded
+    assert expanded.count("::: trace cgroups") == 1  # the one in a fenced block stays
+    with pytest.raises(ValueError, match="the phases are"):
+        hook.expand("::: trace everything", "chapters/02-cgroups.md", [], "")

@@ -57,6 +57,13 @@ class Step:
         return {"pid": self.pid, "phase": self.phase, "call": self.call, "text": self.text,
                 "result": self.result, "error": self.error, "anchor": self.anchor, **self.details}
 
+    @classmethod
+    def from_json(cls, document: dict) -> Step:
+        """The step again, from to_json()'s object (the book reads a traced run's JSON)."""
+        names = ("pid", "phase", "call", "text", "result", "error", "anchor")
+        return cls(*(document[name] for name in names),
+                   details={key: value for key, value in document.items() if key not in names})
+
 
 def signed(value: int) -> int:
     """A register as the kernel's signed long."""
