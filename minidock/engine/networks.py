@@ -35,6 +35,7 @@ import secrets
 import tempfile
 from typing import Any
 
+from minidock.engine import overlays
 from minidock.engine.container import Container
 from minidock.engine.network_views import (bip_network, daemon_id, endpoint_settings, matches,  # noqa: F401 - re-exported
                                            mode_of, new_record, settings_view)
@@ -42,6 +43,8 @@ from minidock.errors import Conflict, Forbidden, InvalidArgument, NotFound
 from minidock.networking import etcfiles, firewall, ipam, ports, sandbox
 from minidock.networking.driver import (BridgeDriver, Driver, Endpoint, HostDriver, NetworkSpec,
                                         NullDriver, Published)
+from minidock.networking.overlay import (OVERLAY_MTU, VNI_OPTION, VTEP_OPTION, OverlayDriver, overlay_options,
+                                         vxlan_name)
 
 log = logging.getLogger("minidockd.networks")
 PREDEFINED = ("bridge", "host", "none")
@@ -93,8 +96,9 @@ class NetworkService:
 
         self.dns = EmbeddedDNS()
         for record in self.networks.values():
-            if record["Driver"] == "bridge" and record["Name"] != "bridge":
+            if record["Driver"] in ("bridge", "overlay") and record["Name"] != "bridge":
                 await self.dns.serve(record["Id"], self._spec(record).pool.gateway.compressed)
+                overlays.restore_names(self, record)
 
     def _start(self) -> None:
         from minidock.networking import reaper
@@ -108,7 +112,7 @@ class NetworkService:
         self.links = Links(self.tag)
         self.rules.setup()
         self.drivers = {"bridge": BridgeDriver(self.links, self.rules), "null": NullDriver(),
-                        "host": HostDriver()}
+                        "host": HostDriver(), "overlay": OverlayDriver(self.links, self.rules)}
         for entry in sorted(os.listdir(self.root)):
             if entry.endswith(".json"):
                 with open(os.path.join(self.root, entry)) as file:
@@ -120,6 +124,8 @@ class NetworkService:
                 spec = self._spec(record)
                 try:
                     self.drivers[record["Driver"]].create_network(spec)
+                    if record["Driver"] == "overlay":
+                        overlays.restore(self, record)  # [NET-105] the peers of the record again
                 except Exception:
                     if record["Name"] == "bridge":
                         raise  # [NET-015] the default bridge is not ours to take: refuse to start
@@ -195,12 +201,14 @@ class NetworkService:
 
         def clean() -> None:
             for record in self.networks.values():
-                if record["Driver"] == "bridge":
+                if record["Driver"] in ("bridge", "overlay"):
                     try:
+                        self.links.remove(vxlan_name(record["Id"]))  # [NET-106] (no such link on a bridge network)
                         self.links.remove(record["bridge"])
                     except Exception:  # noqa: BLE001 - go on with the others
                         log.exception("cannot remove bridge %s", record["bridge"])
             self.rules.teardown()
+            self.drivers["overlay"].close()
             self.links.close()
         await asyncio.to_thread(clean)
         if self._alive is not None:
@@ -237,10 +245,15 @@ class NetworkService:
     def _spec(self, record: dict) -> NetworkSpec:
         config = (record["IPAM"].get("Config") or [None])[0]
         pool = ipam.make_pool(config["Subnet"], config.get("Gateway"), config.get("IPRange")) if config else None
-        mtu = (record.get("Options") or {}).get(MTU_OPTION) or "1500"
+        options = record.get("Options") or {}
+        overlay = record["Driver"] == "overlay"
+        # [NET-100] an overlay's default MTU leaves room for VXLAN's 50 bytes
+        mtu = options.get(MTU_OPTION) or (str(OVERLAY_MTU) if overlay else "1500")
         if not str(mtu).isdigit() or not 68 <= int(mtu) <= 65535:
             raise InvalidArgument(f"invalid MTU {mtu!r} ({MTU_OPTION}): 68 to 65535")
-        return NetworkSpec(record["Id"], record["Name"], record.get("bridge", ""), pool, record["Internal"], int(mtu))
+        return NetworkSpec(record["Id"], record["Name"], record.get("bridge", ""), pool, record["Internal"], int(mtu),
+                           int(options.get(VNI_OPTION) or 0) if overlay else 0,
+                           options.get(VTEP_OPTION, "") if overlay else "")
 
     def inspect(self, record: dict) -> dict:
         """GET /networks/{id}: Docker's NetworkResource."""
@@ -265,9 +278,8 @@ class NetworkService:
         if name in PREDEFINED or driver in ("host", "null"):
             raise Forbidden(f"{name} is a pre-defined network and cannot be created" if name in PREDEFINED
                             else f"only one instance of \"{driver}\" network is allowed")
-        if driver != "bridge":
-            raise InvalidArgument(f"plugin \"{driver}\" not found" if driver != "overlay" else
-                                  "the overlay driver comes with swarm (issue 12); minidock has bridge networks")
+        if driver not in ("bridge", "overlay"):
+            raise InvalidArgument(f"plugin \"{driver}\" not found")
         if self._by_name(name) is not None:
             # [NET-050] Docker's words
             raise Conflict(f"network with name {name} already exists")
@@ -277,6 +289,9 @@ class NetworkService:
         if body.get("EnableIPv6"):
             raise InvalidArgument("IPv6 networks are not supported by minidock")
         options = body.get("Options") or {}
+        if driver == "overlay":
+            options = overlay_options(options, {int(r["Options"][VNI_OPTION]): r["Name"]
+                                                for r in self.networks.values() if r["Driver"] == "overlay"})
         network_id = secrets.token_hex(32)
         bridge = options.get(BRIDGE_NAME_OPTION) or f"br-{network_id[:12]}"
         taken = [self._spec(r).pool.subnet for r in self.networks.values() if r["IPAM"]["Config"]]
@@ -289,9 +304,11 @@ class NetworkService:
             if ipam.overlapping(pool.subnet, taken) is not None:
                 # [NET-011] Docker's words
                 raise Forbidden("Pool overlaps with other one on this address space")
-        record = new_record(name, "bridge", network_id, internal=bool(body.get("Internal")),
+        record = new_record(name, driver, network_id, internal=bool(body.get("Internal")),
                          labels=body.get("Labels") or {}, options=options, pools=[])
         record["bridge"] = bridge
+        if driver == "overlay":
+            record["Scope"] = "swarm"  # [NET-100] as dockerd shows an overlay
         record["Attachable"] = bool(body.get("Attachable"))
 
         def make() -> None:
@@ -299,7 +316,7 @@ class NetworkService:
             with _host_lock():
                 chosen = pool or ipam.make_pool(str(ipam.choose_subnet([*taken, *self.links.host_networks()])))
                 record["IPAM"].update(Options={}, Config=[chosen.to_api()])
-                self.drivers["bridge"].create_network(self._spec(record))
+                self.drivers[driver].create_network(self._spec(record))
         await asyncio.to_thread(make)
         pool = self._spec(record).pool
         self._save(record)
@@ -398,10 +415,10 @@ class NetworkService:
         """One endpoint: an address (saved first), then the driver's veth."""
         spec = self._spec(record)
         entry = container.network_settings["Networks"][record["Name"]]
-        if record["Driver"] != "bridge":
+        if record["Driver"] not in ("bridge", "overlay"):
             entry["NetworkID"] = record["Id"]
             return
-        used = [e["address"] for e in record["endpoints"].values()]
+        used = [e["address"] for e in record["endpoints"].values()] + overlays.reserved(record)
         wanted = ((entry.get("IPAMConfig") or {}).get("IPv4Address")) or None
         address = ipam.allocate(spec.pool, used, wanted)
         endpoint_id = secrets.token_hex(32)
@@ -413,7 +430,10 @@ class NetworkService:
                                             "mac": endpoint.mac, "ifname": ifname, "veth": endpoint.host_veth}
         self._save(record)
         try:
-            await asyncio.to_thread(self.drivers["bridge"].join, spec, endpoint, container.network_settings["SandboxKey"])
+            await asyncio.to_thread(self.drivers[record["Driver"]].join, spec, endpoint,
+                                    container.network_settings["SandboxKey"])
+            if record.get("vips"):
+                await overlays.apply_vips(self, container.id)  # [NET-108] the services' VIPs, here too
         except BaseException:
             del record["endpoints"][endpoint_id]
             self._save(record)

@@ -14,6 +14,8 @@ Modelled on: libnetwork's bridge driver, docker-proxy and the embedded resolver
     proxy.py      the userland proxy: a published port on the host's own addresses
     dns.py        the embedded DNS of user-defined networks
     driver.py     the Driver interface; bridge, null (none) and host drivers
+    overlay.py    the overlay driver: a vxlan link on the bridge, peers' FDB and neighbour entries
+    vip.py        service VIPs: nftables round robin in each container's namespace
     reaper.py     a lock per live daemon; the links and chains of dead ones removed
 
 Rules: what needs no kernel is pure and unit-tested without root; each shell

@@ -12,10 +12,10 @@ Modelled on: libnetwork's driverapi.Driver (CreateNetwork, DeleteNetwork, Join, 
 
 Rules: a driver acts on records it is handed (NetworkSpec, Endpoint) and keeps
 no state of its own, so the engine's persisted records are the only truth and a
-restarted daemon can drive the same network again. An overlay (VXLAN) driver for
-swarm fits the same shape: create_network makes a bridge and a vxlan device in a
-namespace of its own, join is the bridge driver's veth, and the forwarding
-entries come from the cluster store.
+restarted daemon can drive the same network again. The overlay (VXLAN) driver
+(overlay.py) fits the same shape: create_network makes a bridge and a vxlan device,
+join is the bridge driver's veth, and the forwarding entries (add_peer) come from
+the cluster store through the engine.
 """
 
 from __future__ import annotations
@@ -39,6 +39,8 @@ class NetworkSpec:
     pool: Pool | None      # None for host and none
     internal: bool = False
     mtu: int = 1500        # com.docker.network.driver.mtu: the bridge's and every veth's
+    vni: int = 0           # overlay: the VXLAN network identifier (com.docker.network.driver.overlay.vxlanid_list)
+    vtep: str = ""         # overlay: this host's tunnel address ("" lets the kernel choose by route)
 
 
 @dataclasses.dataclass(frozen=True)

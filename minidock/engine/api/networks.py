@@ -12,6 +12,14 @@ Modelled on: moby's api/server/router/network (network_routes.go)
     POST   /networks/{id}/disconnect     {"Container", "Force"}             200
     POST   /networks/prune?filters=      {"NetworksDeleted": [names]}
 
+    minidock's extension for swarm (dockerd does this by gossip, inside itself):
+    GET    /networks/{id}/peers          {"Peers": [{"IP", "MAC", "VTEP"}]}
+    POST   /networks/{id}/peers          {"Peers": [{"IP", "MAC", "VTEP"}]} -> 200 {"Peers": all}
+    DELETE /networks/{id}/peers/{ip}     204
+    GET    /networks/{id}/vips           {"VIPs": [{"Name", "VIP", "Backends", "Aliases"}]}
+    POST   /networks/{id}/vips           {"Name", "VIP", "Backends", "Aliases"} -> 200 the VIP
+    DELETE /networks/{id}/vips/{name}    204
+
     register(app, networks, containers, add_route)
 
 Rules: the service's errors, in Docker's words; the handlers only translate.
@@ -21,6 +29,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from minidock.engine import overlays
 from minidock.engine.api.containers import parse_filters
 from minidock.engine.api.server import read_json
 from minidock.engine.network_views import matches
@@ -72,6 +81,30 @@ def register(app: web.Application, networks: NetworkService, containers, add_rou
         removed = await networks.prune(parse_filters(request))
         return web.json_response({"NetworksDeleted": removed})
 
+    async def peers(request: web.Request) -> web.Response:
+        record = networks.lookup(request.match_info["id"])
+        return web.json_response({"Peers": [p.to_api() for p in overlays.peers_of(record)]})
+
+    async def add_peers(request: web.Request) -> web.Response:
+        body = await read_json(request)
+        return web.json_response({"Peers": await overlays.add_peers(networks, request.match_info["id"], body)})
+
+    async def remove_peer(request: web.Request) -> web.Response:
+        await overlays.remove_peer(networks, request.match_info["id"], request.match_info["ip"])
+        return web.Response(status=204)
+
+    async def vips(request: web.Request) -> web.Response:
+        record = networks.lookup(request.match_info["id"])
+        return web.json_response({"VIPs": [v.to_api() for v in overlays.vips_of(record)]})
+
+    async def set_vip(request: web.Request) -> web.Response:
+        body = await read_json(request)
+        return web.json_response(await overlays.set_vip(networks, request.match_info["id"], body))
+
+    async def remove_vip(request: web.Request) -> web.Response:
+        await overlays.remove_vip(networks, request.match_info["id"], request.match_info["name"])
+        return web.Response(status=204)
+
     add_route(app, "GET", "/networks", listing)
     add_route(app, "GET", "/networks/", listing)
     add_route(app, "POST", "/networks/create", create)
@@ -80,3 +113,9 @@ def register(app: web.Application, networks: NetworkService, containers, add_rou
     add_route(app, "DELETE", "/networks/{id}", remove)
     add_route(app, "POST", "/networks/{id}/connect", connect)
     add_route(app, "POST", "/networks/{id}/disconnect", disconnect)
+    add_route(app, "GET", "/networks/{id}/peers", peers)
+    add_route(app, "POST", "/networks/{id}/peers", add_peers)
+    add_route(app, "DELETE", "/networks/{id}/peers/{ip}", remove_peer)
+    add_route(app, "GET", "/networks/{id}/vips", vips)
+    add_route(app, "POST", "/networks/{id}/vips", set_vip)
+    add_route(app, "DELETE", "/networks/{id}/vips/{name}", remove_vip)

@@ -1,0 +1,162 @@
+"""Overlay peers and service VIPs: the engine's side of swarm networking (a minidock extension).
+
+Implements: spec/networking.md NET-100 .. NET-109
+Explained:  chapters/07-networking.md#overlay-networks
+Modelled on: libnetwork's peerAdd/peerDelete (driven by dockerd's gossip) and its service
+             records (addServiceBinding: a VIP and its backends, a DNS name)
+
+    record["peers"]  {ip: {"mac", "vtep"}}                 containers of this network on other hosts
+    record["vips"]   {name: {"VIP", "Backends", "Aliases"}} services of this network
+
+    await add_peers(networks, name_or_id, body) -> [peer]   POST   /networks/{id}/peers
+    await remove_peer(networks, name_or_id, ip)             DELETE /networks/{id}/peers/{ip}
+    await set_vip(networks, name_or_id, body) -> vip        POST   /networks/{id}/vips
+    await remove_vip(networks, name_or_id, name)            DELETE /networks/{id}/vips/{name}
+    peers_of(record), vips_of(record), reserved(record)     what the record holds; addresses IPAM skips
+    await apply_vips(networks, container_id)                one container's VIP table, from all its networks
+    restore(networks, record)                               at start: the peers' entries and the VIP names
+
+Rules: dockerd learns its peers by gossip between daemons; minidock's engine is
+told them through its API by the swarm agent, which reads them from the cluster
+store (etcd). A record is saved before the kernel is changed, so a restart gives
+the same entries back. A peer's or VIP's address is never given to a local container.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+
+from minidock.errors import Conflict, InvalidArgument, NotFound
+from minidock.networking import vip as viplib
+from minidock.networking.overlay import Peer, parse_peer
+
+log = logging.getLogger("minidockd.overlays")
+
+
+def peers_of(record: dict) -> list[Peer]:
+    return [Peer(ip, p["mac"], p["vtep"]) for ip, p in (record.get("peers") or {}).items()]
+
+
+def vips_of(record: dict) -> list[viplib.Vip]:
+    return [viplib.Vip(name, v["VIP"], tuple(v["Backends"]), tuple(v.get("Aliases") or ()))
+            for name, v in (record.get("vips") or {}).items()]
+
+
+def reserved(record: dict) -> list[str]:
+    """Addresses of the subnet that are not this host's to give: the peers' and the VIPs'."""
+    return [*(record.get("peers") or {}), *(v["VIP"] for v in (record.get("vips") or {}).values())]
+
+
+def _overlay(networks, name_or_id: str) -> dict:
+    record = networks.lookup(name_or_id)
+    if record["Driver"] != "overlay":
+        raise InvalidArgument(f"network {record['Name']} is not an overlay network (driver {record['Driver']})")
+    return record
+
+
+def _local_addresses(record: dict) -> dict[str, str]:
+    return {e["address"]: e["name"] for e in record["endpoints"].values() if e.get("address")}
+
+
+async def add_peers(networks, name_or_id: str, body: dict) -> list[dict]:
+    """[NET-102] [NET-104] Every peer checked first, then all saved and programmed; the network's peers."""
+    record = _overlay(networks, name_or_id)
+    spec = networks._spec(record)
+    entries = body.get("Peers") if isinstance(body, dict) else None
+    if not isinstance(entries, list):
+        raise InvalidArgument("a body {\"Peers\": [{\"IP\", \"MAC\", \"VTEP\"}, ...]} is required")
+    peers = [parse_peer(entry, spec.pool) for entry in entries]
+    local = _local_addresses(record)
+    vips = {v.address for v in vips_of(record)}
+    for peer in peers:
+        if peer.address in local or peer.address in vips:
+            # [NET-104] one address, one place: a peer cannot take a local container's or a VIP's
+            raise Conflict(f"peer address {peer.address} is already in use on this host "
+                           f"({local.get(peer.address) or 'a VIP'})")
+    stored = record.setdefault("peers", {})
+    for peer in peers:
+        stored[peer.address] = {"mac": peer.mac, "vtep": peer.vtep}
+    networks._save(record)
+    driver = networks.drivers["overlay"]
+    for peer in peers:
+        await asyncio.to_thread(driver.add_peer, spec, peer)
+    return [p.to_api() for p in peers_of(record)]
+
+
+async def remove_peer(networks, name_or_id: str, address: str) -> None:
+    """[NET-103] The peer's entries gone; an unknown one is 404."""
+    record = _overlay(networks, name_or_id)
+    stored = (record.get("peers") or {}).pop(address, None)
+    if stored is None:
+        raise NotFound(f"peer {address} not found in network {record['Name']}")
+    networks._save(record)
+    await asyncio.to_thread(networks.drivers["overlay"].remove_peer, networks._spec(record),
+                            Peer(address, stored["mac"], stored["vtep"]))
+
+
+def _user_network(networks, name_or_id: str) -> dict:
+    record = networks.lookup(name_or_id)
+    if record.get("predefined") or record["Driver"] not in ("bridge", "overlay"):
+        raise InvalidArgument(f"service VIPs are for user-defined bridge and overlay networks, "
+                              f"not {record['Name']}")
+    return record
+
+
+async def set_vip(networks, name_or_id: str, body: dict) -> dict:
+    """[NET-107] A service's VIP made or changed (its backends), in every local container on the network."""
+    record = _user_network(networks, name_or_id)
+    wanted = viplib.parse_vip(body, networks._spec(record).pool)
+    local = _local_addresses(record)
+    others = {v.address: v.name for v in vips_of(record) if v.name != wanted.name}
+    if wanted.address in local or wanted.address in others or wanted.address in (record.get("peers") or {}):
+        raise Conflict(f"VIP {wanted.address} is already in use "
+                       f"({local.get(wanted.address) or others.get(wanted.address) or 'a peer'})")
+    record.setdefault("vips", {})[wanted.name] = {k: v for k, v in wanted.to_api().items() if k != "Name"}
+    networks._save(record)
+    if networks.dns is not None:
+        # [NET-108] the service's name answers with its VIP
+        networks.dns.add(record["Id"], f"vip:{wanted.name}", wanted.address, [wanted.name, *wanted.aliases])
+    for container_id in {e["container"] for e in record["endpoints"].values()}:
+        await apply_vips(networks, container_id)
+    return wanted.to_api()
+
+
+async def remove_vip(networks, name_or_id: str, name: str) -> None:
+    """The VIP's rules and name gone; an unknown one is 404."""
+    record = _user_network(networks, name_or_id)
+    if (record.get("vips") or {}).pop(name, None) is None:
+        raise NotFound(f"VIP {name} not found in network {record['Name']}")
+    networks._save(record)
+    if networks.dns is not None:
+        networks.dns.remove(record["Id"], f"vip:{name}")
+    for container_id in {e["container"] for e in record["endpoints"].values()}:
+        await apply_vips(networks, container_id)
+
+
+async def apply_vips(networks, container_id: str) -> None:
+    """[NET-108] The container's VIP table: the VIPs of every network it has an endpoint on."""
+    netns = os.path.join(networks.netns_root, container_id)
+    if not os.path.exists(netns):
+        return
+    vips = [v for r in networks.networks.values()
+            if any(e["container"] == container_id for e in r["endpoints"].values()) for v in vips_of(r)]
+    await asyncio.to_thread(viplib.apply, netns, vips)
+
+
+def restore(networks, record: dict) -> None:
+    """At the daemon's start, in its thread: the peers' FDB and neighbour entries again."""
+    driver = networks.drivers["overlay"]
+    spec = networks._spec(record)
+    for peer in peers_of(record):
+        try:
+            driver.add_peer(spec, peer)
+        except Exception:  # noqa: BLE001 - the others still go in
+            log.exception("cannot add peer %s to %s", peer.address, record["Name"])
+
+
+def restore_names(networks, record: dict) -> None:
+    """At the daemon's start: the services' names in the embedded DNS again."""
+    for vip in vips_of(record):
+        networks.dns.add(record["Id"], f"vip:{vip.name}", vip.address, [vip.name, *vip.aliases])
