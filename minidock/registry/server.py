@@ -31,9 +31,10 @@ from __future__ import annotations
 import asyncio
 import collections
 import concurrent.futures
+import contextlib
 import json
 import re
-from typing import Awaitable, Callable
+from typing import Awaitable, Callable, Iterator
 
 from aiohttp import web
 
@@ -49,6 +50,9 @@ _NAME = r"(?P<name>[^?]+?)"
 _DIGEST = r"(?P<digest>[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+)"
 MANIFEST_MEDIA_TYPES = oci.MANIFEST_TYPES | oci.INDEX_TYPES
 MAX_MANIFEST = 4 << 20  # the spec: registries SHOULD accept manifests of at least 4 MiB
+BATCH_BYTES = 1 << 20  # an upload's bytes go to the writer thread in batches of about this size
+BATCH_CHUNKS = 512  # ... or of this many chunks (writev(2) takes at most IOV_MAX, 1024)
+READ_BUFFER = 4 << 20  # aiohttp's body buffer: it stops reading the socket at twice this
 
 
 # -- helpers ------------------------------------------------------------------------------------
@@ -158,28 +162,48 @@ async def delete_blob(request, storage, match) -> web.Response:
     return web.Response(status=202, headers={"Content-Length": "0"})
 
 
+@contextlib.contextmanager
+def _writing(upload) -> Iterator[None]:
+    """Hold the upload for one request; a second request on it meanwhile is refused.
+
+    Never waited for: the event loop runs every request, so a wait here would stop the
+    registry until a stalled client gave up.
+    """
+    if not upload.lock.acquire(blocking=False):
+        # [REG-005] one writer per session, as distribution: the other is told, nothing changes
+        raise RegistryError("BLOB_UPLOAD_INVALID", f"upload {upload.uuid} is being written by another request")
+    try:
+        yield
+    finally:
+        upload.lock.release()
+
+
 async def _read_body_into(request: web.Request, storage: Storage, upload) -> None:
     """Append the request's body to the upload as it arrives, hashed on the way.
 
-    The hashing and writing run on a thread of their own (hashlib and write(2) release
-    the GIL), a few chunks behind the loop that receives them: the two overlap, and the
-    loop stays free for other requests while a large layer comes in.
+    The hashing and writing run on a thread of their own (hashlib and writev(2) release
+    the GIL), a few batches behind the loop that receives them: the two overlap, and the
+    loop stays free for other requests while a large layer comes in. The loop only
+    collects the chunks aiohttp gives it; they are never copied into a bigger buffer.
     """
     loop = asyncio.get_running_loop()
     pending: collections.deque = collections.deque()
-    gathered = bytearray()  # what arrived, handed over 1 MiB at a time (fewer hand-overs)
-    with open(upload.path, "ab") as file, concurrent.futures.ThreadPoolExecutor(1) as writer:
+    batch: list[bytes] = []  # what arrived, handed over ~1 MiB at a time (fewer hand-overs)
+    batch_size = 0
+    # unbuffered: writev(2) of the batch goes straight to the kernel
+    with open(upload.path, "ab", buffering=0) as file, concurrent.futures.ThreadPoolExecutor(1) as writer:
         try:
             async for chunk in request.content.iter_any():
-                gathered += chunk
-                if len(gathered) >= 1 << 20:
-                    pending.append(loop.run_in_executor(writer, storage.append, upload, bytes(gathered), file))
-                    gathered.clear()
+                batch.append(chunk)
+                batch_size += len(chunk)
+                if batch_size >= BATCH_BYTES or len(batch) >= BATCH_CHUNKS:
+                    pending.append(loop.run_in_executor(writer, storage.append, upload, batch, file))
+                    batch, batch_size = [], 0
                 if len(pending) > 8:  # bounded: a slow disk slows the sender, not our memory
                     await pending.popleft()
         finally:
-            if gathered:  # what came before an error is kept too: the upload resumes from there
-                pending.append(loop.run_in_executor(writer, storage.append, upload, bytes(gathered), file))
+            if batch:  # what came before an error is kept too: the upload resumes from there
+                pending.append(loop.run_in_executor(writer, storage.append, upload, batch, file))
             for job in pending:  # in order, one thread: the file and the hash see the same bytes
                 await job
 
@@ -200,7 +224,7 @@ async def start_upload(request, storage, match) -> web.Response:
     if digest is not None:
         # [REG-007] the whole blob in one POST
         check_digest(digest)
-        with upload.lock:
+        with _writing(upload):
             await _read_body_into(request, storage, upload)
             size = await asyncio.to_thread(storage.commit, upload, digest)
         return web.Response(status=201, headers={"Location": f"/v2/{name}/blobs/{digest}",
@@ -219,7 +243,7 @@ def _content_range(value: str) -> tuple[int, int]:
 async def patch_upload(request, storage, match) -> web.Response:
     name = match["name"]
     upload = storage.upload(name, match["uuid"])
-    with upload.lock:
+    with _writing(upload):
         # lab 09: begin: check Content-Range (start where the upload ends: else 416 RANGE_INVALID; its length the body's: else SIZE_INVALID), then append the body
         if "Content-Range" in request.headers:
             start, end = _content_range(request.headers["Content-Range"])
@@ -242,7 +266,7 @@ async def finish_upload(request, storage, match) -> web.Response:
     if not digest:
         raise RegistryError("DIGEST_INVALID", "the final PUT needs ?digest=")
     check_digest(digest)
-    with upload.lock:
+    with _writing(upload):
         if "Content-Range" in request.headers:
             start, _ = _content_range(request.headers["Content-Range"])
             if start != upload.size:
@@ -425,7 +449,8 @@ async def serve(host: str, port: int, app: web.Application, ssl_context=None,
     """Serve ``app`` on host:port until SIGTERM or SIGINT; ``ready`` gets the bound port."""
     import signal
 
-    runner = web.AppRunner(app, access_log=None)
+    # a bigger body buffer than aiohttp's 64 KiB: fewer pauses of the socket while a layer comes in
+    runner = web.AppRunner(app, access_log=None, read_bufsize=READ_BUFFER)
     await runner.setup()
     site = web.TCPSite(runner, host, port, ssl_context=ssl_context)
     await site.start()

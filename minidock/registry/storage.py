@@ -13,7 +13,7 @@ Modelled on: distribution's storage driver layout (registry/storage/paths.go), o
 
     Storage(root)
       .start_upload(name) -> Upload       .upload(name, uuid) -> Upload   (resumes after a restart)
-      .append(upload, chunk)              .commit(upload, digest) -> size  (verified, then renamed)
+      .append(upload, chunks)             .commit(upload, digest) -> size  (verified, then renamed)
       .link_blob / .has_blob / .unlink_blob / .mount(name, digest, source)
       .put_manifest(name, data, media_type, tag) / .manifest(name, reference) / .delete_manifest
       .tags(name), .repositories(), .referrers(name, digest)
@@ -134,20 +134,30 @@ class Storage:
             raise RegistryError("BLOB_UPLOAD_UNKNOWN", f"blob upload unknown: {uuid}")
         return upload
 
-    def append(self, upload: Upload, chunk: bytes, file: BinaryIO | None = None) -> None:
-        """Add ``chunk`` at the end of the upload (the caller holds ``upload.lock``).
+    def append(self, upload: Upload, chunks: list[bytes], file: BinaryIO | None = None) -> None:
+        """Add ``chunks`` at the end of the upload (the caller holds ``upload.lock``).
 
-        ``file``: the upload's data file, opened for appending by a caller that writes
-        many chunks (a request's body); else it is opened for this one.
+        ``file``: the upload's data file, opened unbuffered for appending by a caller that
+        writes many batches (a request's body); else it is opened for this one.
         """
         if file is None:
-            with open(upload.path, "ab") as file:
-                file.write(chunk)
-        else:
-            file.write(chunk)
-        upload.size += len(chunk)
+            with open(upload.path, "ab", buffering=0) as opened:
+                self.append(upload, chunks, opened)
+            return
+        fd, total = file.fileno(), sum(len(chunk) for chunk in chunks)
+        try:
+            written = os.writev(fd, chunks)
+            if written < total:  # a short writev (a signal, a nearly full disk): the rest
+                rest = memoryview(b"".join(chunks))[written:]
+                while rest:
+                    rest = rest[os.write(fd, rest):]
+        except OSError:
+            os.ftruncate(fd, upload.size)  # all of the batch or none of it: size, hash and file agree
+            raise
         if upload.hasher is not None:
-            upload.hasher.update(chunk)
+            for chunk in chunks:
+                upload.hasher.update(chunk)
+        upload.size += total
 
     def cancel(self, upload: Upload) -> None:
         """Forget an upload and its bytes."""

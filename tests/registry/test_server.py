@@ -400,3 +400,44 @@ def test_a_truncated_upload_stores_nothing_and_resumes(server):
     status, _, body = server.request("PUT", f"{location}{separator}digest={digest}")
     assert status == 201, body
     assert server.request("GET", f"/v2/{name}/blobs/{digest}")[2] == data
+
+
+@pytest.mark.spec("REG-005", "REG-008")
+def test_a_second_request_on_a_busy_upload_is_refused(server):
+    """Two PATCHes of one session at once: the second is refused, the registry keeps serving,
+    and the upload goes on whole once the first is done."""
+    import socket
+    import time
+
+    name, data = repo(), os.urandom(200_000)
+    status, headers, _ = server.request("POST", f"/v2/{name}/blobs/uploads/")
+    location = _location(server, headers)
+    host, port = server.address.split(":")
+    # the first PATCH promises 100 kB and sends half of it, then stalls
+    slow = socket.create_connection((host, int(port)), timeout=30)
+    second = {"Content-Type": "application/octet-stream", "Content-Range": f"100000-{len(data) - 1}"}
+    try:
+        slow.sendall(f"PATCH {location} HTTP/1.1\r\nHost: {server.address}\r\n"
+                     f"Content-Type: application/octet-stream\r\nContent-Range: 0-99999\r\n"
+                     f"Content-Length: 100000\r\n\r\n".encode() + data[:50_000])
+        time.sleep(0.3)
+        # meanwhile: the registry answers, and a second PATCH of the session is refused
+        assert server.request("GET", "/v2/")[0] == 200
+        status, _, body = server.request("PATCH", location, data[100_000:], second)
+        assert (status, error_code(body)) in ((400, "BLOB_UPLOAD_INVALID"), (404, "BLOB_UPLOAD_INVALID")), body
+        slow.sendall(data[50_000:100_000])
+        answer = slow.recv(4096).decode()
+        assert answer.startswith("HTTP/1.1 202"), answer
+    finally:
+        slow.close()
+    # the session's next address is the first PATCH's Location (distribution's carries its state)
+    location = next(line.split(":", 1)[1].strip() for line in answer.splitlines()
+                    if line.lower().startswith("location:"))
+    location = location.split(server.address, 1)[-1] if "://" in location else location
+    status, headers, body = server.request("PATCH", location, data[100_000:], second)
+    assert status == 202, body  # sent again once the first is done: it follows on
+    location = _location(server, headers)
+    separator = "&" if "?" in location else "?"
+    status, _, body = server.request("PUT", f"{location}{separator}digest={digest_of(data)}")
+    assert status == 201, body
+    assert server.request("GET", f"/v2/{name}/blobs/{digest_of(data)}")[2] == data
