@@ -80,14 +80,23 @@ def test_unsafe_ids_are_refused(bundle, bad_id):
 
 @pytest.mark.spec("RT-CLI-003")
 def test_a_duplicate_id_is_refused(bundle):
-    bundle.config["process"]["args"] = ["sleep", "3"]
+    bundle.config["process"]["args"] = ["sleep", "120"]
     bundle.write()
     first = subprocess.Popen([*RUNTIME, "run", "--bundle", str(bundle.path), bundle.id],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        time.sleep(1)
+        # running, however slow the machine (an emulated VM takes seconds): `state` says so
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            state = subprocess.run([*RUNTIME, "state", bundle.id], capture_output=True, text=True)
+            if state.returncode == 0 and json.loads(state.stdout)["status"] == "running":
+                break
+            assert first.poll() is None, first.communicate()
+            time.sleep(0.1)
         second = subprocess.run([*RUNTIME, "run", "--bundle", str(bundle.path), bundle.id],
-                                capture_output=True, text=True, timeout=30)
+                                capture_output=True, text=True, timeout=60)
         _assert_refused(second, f"container with id exists: {bundle.id}")
     finally:
-        assert first.wait(30) == 0
+        subprocess.run([*RUNTIME, "kill", bundle.id, "KILL"], capture_output=True)
+        first.wait(60)
+    assert first.returncode == 137  # the first ran on until killed: the refusal touched nothing

@@ -291,8 +291,9 @@ def test_privileged_is_the_whole_bounding_set_and_no_filter():
     fields = security.docker_fields(privileged=True)
     parsed = security.parse(fields)
     assert parsed.seccomp is None and parsed.masked_paths == parsed.readonly_paths == ()
+    # whatever the machine's bounding set holds (these CI machines lack CAP_SYS_RESOURCE; a VM
+    # or a laptop has every capability), and nothing more
     assert parsed.capabilities.effective == caps.bounding_set()
-    assert "CAP_SYS_RESOURCE" not in parsed.capabilities.effective  # this machine's bounding set
     config = security.merge({"linux": {"seccomp": {"defaultAction": "SCMP_ACT_KILL"}}}, fields)
     assert "seccomp" not in config["linux"]
 
