@@ -47,10 +47,18 @@ ALREADY = ("This node is already part of a swarm. Use \"docker swarm leave\" to 
            "join another one.")
 
 
-def choose_address(wanted: str) -> str:
-    """The address to advertise: the one asked for (ADDR or ADDR:PORT), else the only one there is."""
-    if wanted:
-        return wanted.rsplit(":", 1)[0] if wanted.count(":") == 1 else wanted
+def choose_address(wanted: str, toward: str = "") -> str:
+    """The address to advertise: the one asked for (ADDR or ADDR:PORT), else the one this host
+    reaches ``toward`` (a manager) from, else the only one there is."""
+    wanted = wanted.rsplit(":", 1)[0] if wanted.count(":") == 1 else wanted
+    if wanted and wanted != "0.0.0.0":
+        return wanted
+    if toward:
+        import socket
+
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.connect((toward, JOIN_PORT))  # UDP: no packet is sent, the kernel only picks a route
+            return probe.getsockname()[0]
     from pyroute2 import IPRoute
 
     with IPRoute() as ip:
@@ -114,7 +122,7 @@ class SwarmNode:
         """Start a new swarm with this node as its first manager; return the node ID."""
         if self.active:
             raise Unavailable(ALREADY)  # [SWARM-023]
-        address = choose_address(request.get("AdvertiseAddr") or request.get("ListenAddr", "").replace("0.0.0.0", ""))
+        address = choose_address(request.get("AdvertiseAddr") or request.get("ListenAddr", ""))
         node_id = objects.new_id()
         self.member = Member(node_id, os.path.join(self.state_dir, "etcd"), address)
         self.member.start(fresh=True)
@@ -148,11 +156,12 @@ class SwarmNode:
         remotes = request.get("RemoteAddrs") or []
         if not remotes:
             raise InvalidArgument("at least 1 RemoteAddr is required to join")
-        address = choose_address(request.get("AdvertiseAddr") or request.get("ListenAddr", "").replace("0.0.0.0", ""))
+        remote = remotes[0] if ":" in remotes[0] else f"{remotes[0]}:{JOIN_PORT}"
+        address = choose_address(request.get("AdvertiseAddr") or request.get("ListenAddr", ""),
+                                 toward=remote.rsplit(":", 1)[0])
         node_id = objects.new_id()
         ask = {"token": request.get("JoinToken", ""), "node_id": node_id, "address": address,
                "description": await self._description()}
-        remote = remotes[0] if ":" in remotes[0] else f"{remotes[0]}:{JOIN_PORT}"
         try:
             async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as session:
                 async with session.post(f"http://{remote}/join", json=ask) as response:
@@ -188,10 +197,25 @@ class SwarmNode:
         # the record first: adding an etcd member that is not running yet may stall the quorum
         await self.store.put(f"nodes/{node_id}", self._node_record(node_id, role, address, ask["description"]))
         answer = {"role": role}
-        members = await self.store.add_member(peer_url(address)) if role == "manager" else await self.store.members()
+        members = await self._add_member(peer_url(address)) if role == "manager" else await self.store.members()
         answer["initial_cluster"] = ",".join(f"{m.get('name') or node_id}={m['peerURLs'][0]}" for m in members)
         answer["endpoints"] = [url for m in members for url in m.get("clientURLs") or []]
         return answer
+
+    async def _add_member(self, url: str, patience: float = 15.0) -> list[dict]:
+        """Add an etcd member, waiting while etcd says the cluster is not healthy.
+
+        etcd 3.4 refuses to grow a cluster whose members have not all been connected for
+        5 s (--strict-reconfig-check): a manager that joined a moment ago must settle first.
+        """
+        deadline = time.monotonic() + patience
+        while True:
+            try:
+                return await self.store.add_member(url)
+            except Unavailable as error:
+                if "unhealthy cluster" not in error.message or time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.5)
 
     async def leave(self, force: bool) -> None:
         """Leave the swarm: stop the loops, remove the task containers, give up our etcd member."""

@@ -1,0 +1,302 @@
+"""A real swarm: five hosts (network namespaces), each with its own minidockd; three managers, two workers.
+
+One cluster for the whole module (it takes ~15 s to make); the tests run in the order of the
+file, each leaving the cluster as it found it, and the last ones kill a worker and the leader.
+Everything goes through the CLI or the Engine API of one of the hosts: black-box.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from urllib.parse import quote
+
+import pytest
+
+from tests.swarm.hosts import Host, Hosts
+
+pytestmark = [pytest.mark.root, pytest.mark.xdist_group("swarm-cluster")]
+NOT_MANAGER = ("This node is not a swarm manager. Use \"docker swarm init\" or \"docker swarm join\" to connect "
+               "this node to swarm and try again.")
+SLEEPER = ["--stop-grace-period", "1s", "--restart-delay", "1s", "-d", "busybox", "sleep", "600"]
+
+
+def wait_for(check, timeout: float = 30.0, what: str = "the cluster"):
+    """Poll ``check()`` until it returns something true; return it, or fail saying what never happened."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(0.2)
+    pytest.fail(f"{what}: not within {timeout:g} s (last: {last!r})")
+
+
+def api(host: Host, method: str, path: str, body=None):
+    status, _, raw = host.engine.api(method, f"/v1.41{path}", body)
+    assert status < 400, f"{method} {path}: {status} {raw[:300]!r}"
+    return json.loads(raw) if raw else None
+
+
+def tasks(host: Host, service: str, desired: str = "running") -> list[dict]:
+    filters = quote(json.dumps({"service": [service], "desired-state": [desired]}))
+    return api(host, "GET", f"/tasks?filters={filters}")
+
+
+def running(host: Host, service: str) -> list[dict]:
+    return [t for t in tasks(host, service) if t["Status"]["State"] == "running"]
+
+
+def converged(host: Host, service: str, count: int) -> list[dict]:
+    """The running tasks of ``service`` once there are exactly ``count`` and none is on its way."""
+    live = tasks(host, service)
+    if len(live) == count and all(t["Status"]["State"] == "running" for t in live):
+        return live
+    return []
+
+
+def leader(host: Host) -> dict | None:
+    try:
+        nodes = api(host, "GET", "/nodes")
+    except AssertionError:
+        return None
+    leaders = [n for n in nodes if (n.get("ManagerStatus") or {}).get("Leader")]
+    return leaders[0] if len(leaders) == 1 else None
+
+
+@pytest.fixture(scope="module")
+def swarm():
+    """Five hosts: h1 inits, h2 and h3 join as managers, h4 and h5 as workers."""
+    with Hosts(5) as hosts:
+        yield hosts
+
+
+@pytest.mark.spec("SWARM-023")
+def test_before_init_the_swarm_paths_answer_503(swarm):
+    first = swarm.nodes[0]
+    for path in ("/swarm", "/nodes", "/services", "/tasks"):
+        status, _, raw = first.engine.api("GET", f"/v1.41{path}")
+        assert (status, json.loads(raw)["message"]) == (503, NOT_MANAGER)
+    result = first.cli("service", "ls", check=False)
+    assert result.returncode == 1 and result.stderr == f"Error response from daemon: {NOT_MANAGER}\n"
+
+
+@pytest.mark.spec("SWARM-001", "SWARM-021", "SWARM-023")
+def test_three_managers_and_two_workers_form_one_cluster(swarm):
+    h1, h2, h3, h4, h5 = swarm.nodes
+    out = h1.cli("swarm", "init", "--advertise-addr", h1.address).stdout
+    assert out.startswith("Swarm initialized: current node (") and f"{h1.address}:2377" in out
+    again = h1.cli("swarm", "init", "--advertise-addr", h1.address, check=False)
+    assert "This node is already part of a swarm." in again.stderr
+    worker = h1.cli("swarm", "join-token", "-q", "worker").stdout.strip()
+    manager = h1.cli("swarm", "join-token", "-q", "manager").stdout.strip()
+    assert worker.startswith("SWMTKN-1-") and worker != manager
+    # [SWARM-021] a token of the right form but not this cluster's, and one of no form at all
+    forged = worker[:-25] + "x" * 25
+    bad = h4.cli("swarm", "join", "--token", forged, f"{h1.address}:2377", check=False)
+    assert bad.returncode == 1
+    assert bad.stderr.strip().endswith("A valid join token is necessary to join this cluster")
+    nonsense = h4.cli("swarm", "join", "--token", "nope", f"{h1.address}:2377", check=False)
+    assert nonsense.returncode == 1 and nonsense.stderr.strip().endswith("invalid join token")
+    assert len(api(h1, "GET", "/nodes")) == 1  # refused joins left nothing behind
+    for host in (h2, h3):
+        assert h2.cli is not None
+        out = host.cli("swarm", "join", "--token", manager, f"{h1.address}:2377").stdout
+        assert out == "This node joined a swarm as a manager.\n"
+    for host in (h4, h5):
+        assert host.cli("swarm", "join", "--token", worker, f"{h1.address}:2377").stdout == \
+            "This node joined a swarm as a worker.\n"
+    nodes = wait_for(lambda: [n for n in api(h3, "GET", "/nodes") if n["Status"]["State"] == "ready"]
+                     if len(api(h3, "GET", "/nodes")) == 5 else [], what="five ready nodes")
+    assert len(nodes) == 5
+    table = h2.cli("node", "ls").stdout.splitlines()
+    assert table[0].split() == ["ID", "HOSTNAME", "STATUS", "AVAILABILITY", "MANAGER", "STATUS", "ENGINE", "VERSION"]
+    assert sum("Leader" in line for line in table) == 1
+    assert sum("Reachable" in line for line in table) == 2
+    assert {line.split()[1 if "*" not in line else 2] for line in table[1:]} == {h.netns for h in swarm.nodes}
+    # [SWARM-023] a worker shows no cluster state
+    status, _, raw = h4.engine.api("GET", "/v1.41/nodes")
+    assert status == 503 and "Worker nodes can't be used to view or modify cluster state" in json.loads(raw)["message"]
+
+
+@pytest.mark.spec("SWARM-024")
+def test_the_docker_cli_lists_nodes_and_services(swarm):
+    h1 = swarm.nodes[0]
+    nodes = h1.engine.docker_cli("node", "ls", "--format", "{{.Hostname}} {{.Status}} {{.ManagerStatus}}").stdout
+    assert sorted(nodes.split("\n")[:-1])[0].startswith(f"{swarm.nodes[0].netns} Ready")
+    assert len(nodes.splitlines()) == 5
+    h1.cli("service", "create", "--name", "cli", "--replicas", "2", *SLEEPER)
+    wait_for(lambda: converged(h1, "cli", 2), what="cli: 2 running")
+    listed = h1.engine.docker_cli("service", "ls", "--format", "{{.Name}} {{.Mode}} {{.Replicas}} {{.Image}}").stdout
+    assert listed == "cli replicated 2/2 busybox\n"
+    ps = h1.engine.docker_cli("service", "ps", "--format", "{{.Name}} {{.CurrentState}}", "cli").stdout
+    assert sorted(line.split()[:2] for line in ps.splitlines()) == [["cli.1", "Running"], ["cli.2", "Running"]]
+    h1.cli("service", "rm", "cli")
+
+
+@pytest.mark.spec("SWARM-002", "SWARM-013", "SWARM-020", "SWARM-019")
+def test_replicas_are_spread_scaled_and_removed(swarm):
+    h1 = swarm.nodes[0]
+    h1.cli("service", "create", "--name", "web", "--replicas", "5", *SLEEPER)
+    live = wait_for(lambda: converged(h1, "web", 5), what="web: 5 running")
+    assert len({t["NodeID"] for t in live}) == 5  # [SWARM-020] one on each node
+    assert h1.cli("service", "scale", "web=8", "-d").stdout == "web scaled to 8\n"
+    live = wait_for(lambda: converged(h1, "web", 8), what="web: 8 running")
+    assert sorted(t["Slot"] for t in live) == list(range(1, 9))
+    h1.cli("service", "scale", "web=3", "-d")
+    live = wait_for(lambda: converged(h1, "web", 3), what="web: 3 running")
+    assert sorted(t["Slot"] for t in live) == [1, 2, 3]  # [SWARM-013] the highest slots went
+    ls = h1.cli("service", "ls").stdout.splitlines()
+    assert ls[1].split()[1:5] == ["web", "replicated", "3/3", "busybox"]
+    # [SWARM-019] rm: every task's container, on every host, goes
+    assert h1.cli("service", "rm", "web").stdout == "web\n"
+    for host in swarm.nodes:
+        wait_for(lambda: not host.cli("ps", "-aq", "--filter", "label=com.docker.swarm.service.name=web").stdout,
+                 what=f"web's containers gone from {host.netns}")
+    assert api(h1, "GET", "/tasks") == [] or wait_for(lambda: api(h1, "GET", "/tasks") == [], what="no tasks")
+
+
+@pytest.mark.spec("SWARM-002", "SWARM-012")
+def test_a_task_whose_container_dies_is_replaced(swarm):
+    h1 = swarm.nodes[0]
+    h1.cli("service", "create", "--name", "phoenix", "--replicas", "1", *SLEEPER)
+    (task,) = wait_for(lambda: converged(h1, "phoenix", 1), what="phoenix running")
+    host = next(h for h in swarm.nodes if api(h1, "GET", f"/nodes/{task['NodeID']}")["Status"]["Addr"] == h.address)
+    host.cli("kill", task["Status"]["ContainerStatus"]["ContainerID"])
+    (new,) = wait_for(lambda: [t for t in converged(h1, "phoenix", 1) if t["ID"] != task["ID"]], what="a new task")
+    assert new["Slot"] == task["Slot"]
+    old = api(h1, "GET", f"/tasks/{task['ID']}")
+    assert (old["DesiredState"], old["Status"]["State"], old["Status"]["Err"]) == \
+        ("shutdown", "failed", "task: non-zero exit (137)")
+    h1.cli("service", "rm", "phoenix")
+
+
+@pytest.mark.spec("SWARM-016", "SWARM-029")
+def test_drain_moves_the_tasks_away(swarm):
+    h1, h5 = swarm.nodes[0], swarm.nodes[4]
+    h1.cli("service", "create", "--name", "movers", "--replicas", "5", *SLEEPER)
+    wait_for(lambda: converged(h1, "movers", 5), what="movers: 5 running")
+    assert h1.cli("node", "update", "--availability", "drain", h5.netns).stdout == f"{h5.netns}\n"
+    node = api(h1, "GET", f"/nodes/{h5.netns}")
+    assert node["Spec"]["Availability"] == "drain"
+    live = wait_for(lambda: [t for t in converged(h1, "movers", 5) if t["NodeID"] != node["ID"]] == converged(h1, "movers", 5)
+                    and converged(h1, "movers", 5), what="movers off the drained node")
+    assert all(t["NodeID"] != node["ID"] for t in live)
+    h1.cli("node", "update", "--availability", "active", h5.netns)
+    unknown = h1.cli("node", "update", "--availability", "drain", "no-such-node", check=False)
+    assert unknown.returncode == 1 and unknown.stderr == "Error response from daemon: node no-such-node not found\n"
+    h1.cli("service", "rm", "movers")
+
+
+@pytest.mark.spec("SWARM-014", "SWARM-027")
+def test_a_constraint_no_node_meets_leaves_the_task_pending_with_a_reason(swarm):
+    h1, h4 = swarm.nodes[0], swarm.nodes[3]
+    h1.cli("service", "create", "--name", "mars", "--constraint", "node.labels.zone==mars", *SLEEPER)
+    (task,) = wait_for(lambda: tasks(h1, "mars"), what="a task for mars")
+    assert task["Status"]["State"] == "pending"
+    assert task["Status"]["Err"] == "no suitable node (scheduling constraints not satisfied on 5 nodes)"
+    ps = h1.cli("service", "ps", "--no-trunc", "mars").stdout
+    assert "Pending" in ps and '"no suitable node (scheduling constraints not satisfied on 5 nodes)"' in ps
+    h1.cli("node", "update", "--label-add", "zone=mars", h4.netns)
+    (task,) = wait_for(lambda: converged(h1, "mars", 1), what="mars placed once a node fits")
+    assert task["NodeID"] == api(h1, "GET", f"/nodes/{h4.netns}")["ID"]
+    h1.cli("service", "rm", "mars")
+    # [SWARM-027] bad input changes nothing
+    for args, words in ((["--constraint", "zone=mars"], "invalid constraint"),
+                        (["--name", "bad_name!"], "name must be valid as a DNS name component"),
+                        (["--mode", "sometimes"], "invalid replicated mode")):
+        bad = h1.cli("service", "create", *args, *SLEEPER, check=False)
+        assert bad.returncode == 1 and words in bad.stderr
+    h1.cli("service", "create", "--name", "twice", *SLEEPER)
+    twice = h1.cli("service", "create", "--name", "twice", *SLEEPER, check=False)
+    assert "name conflicts with an existing object: service twice already exists" in twice.stderr
+    h1.cli("service", "rm", "twice")
+    missing = h1.cli("service", "inspect", "nothing", check=False)
+    assert missing.stderr == "Error response from daemon: service nothing not found\n"
+    assert [s["Spec"]["Name"] for s in api(h1, "GET", "/services")] == []
+
+
+@pytest.mark.spec("SWARM-003", "SWARM-025", "SWARM-017")
+def test_rolling_update_in_batches_a_missing_image_pauses_and_rollback(swarm):
+    h1 = swarm.nodes[0]
+    h1.cli("service", "create", "--name", "roll", "--replicas", "4", "--update-parallelism", "2",
+           "--update-delay", "2s", "--update-monitor", "1s", *SLEEPER)
+    before = {t["ID"] for t in wait_for(lambda: converged(h1, "roll", 4), what="roll: 4 running")}
+    started = time.monotonic()
+    h1.cli("service", "update", "--env-add", "VERSION=2", "-d", "roll")
+    status = wait_for(lambda: (api(h1, "GET", "/services/roll").get("UpdateStatus") or {}).get("State") == "completed",
+                      timeout=60, what="the update completed")
+    assert status and time.monotonic() - started >= 2  # two batches, the delay between them
+    new = converged(h1, "roll", 4)
+    assert not before & {t["ID"] for t in new}
+    created = sorted(time.mktime(time.strptime(t["CreatedAt"][:19], "%Y-%m-%dT%H:%M:%S")) +
+                     float("0." + t["CreatedAt"][20:26]) for t in new)
+    # [SWARM-003] two batches of two, the second at least the delay after the first
+    assert created[1] - created[0] < 1 and created[3] - created[2] < 1 and created[2] - created[1] >= 2
+    # [SWARM-025] an image no node has: the new tasks are rejected, the update pauses
+    h1.cli("service", "update", "--image", "nosuchimage:1", "-d", "roll")
+    service = wait_for(lambda: (api(h1, "GET", "/services/roll").get("UpdateStatus") or {}).get("State") == "paused"
+                       and api(h1, "GET", "/services/roll"), what="the update paused")
+    assert "update paused due to failure or early termination of task" in service["UpdateStatus"]["Message"]
+    rejected = [t for t in api(h1, "GET", f"/tasks?filters={quote(json.dumps({'service': ['roll']}))}")
+                if t["Status"]["State"] == "rejected"]
+    assert rejected and rejected[0]["Status"]["Err"] == "No such image: nosuchimage:1"
+    assert len(running(h1, "roll")) >= 2  # the batch that failed stopped two; the others run on
+    # [SWARM-017] service rollback: back to the previous spec
+    assert h1.cli("service", "rollback", "roll").stdout == "roll\n"
+    wait_for(lambda: (api(h1, "GET", "/services/roll").get("UpdateStatus") or {}).get("State") == "rollback_completed",
+             timeout=60, what="the rollback completed")
+    live = converged(h1, "roll", 4)
+    assert {t["Spec"]["ContainerSpec"]["Image"] for t in live} == {"busybox"}
+    # failure action rollback: the update goes back by itself
+    h1.cli("service", "update", "--image", "nosuchimage:2", "--update-failure-action", "rollback", "-d", "roll")
+    wait_for(lambda: (api(h1, "GET", "/services/roll").get("UpdateStatus") or {}).get("State") == "rollback_completed"
+             and api(h1, "GET", "/services/roll")["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"] == "busybox",
+             timeout=60, what="the automatic rollback")
+    wait_for(lambda: converged(h1, "roll", 4), what="roll: 4 running again")
+    h1.cli("service", "rm", "roll")
+
+
+@pytest.mark.spec("SWARM-015", "SWARM-002")
+def test_a_dead_workers_tasks_run_elsewhere(swarm, capsys):
+    h1, h5 = swarm.nodes[0], swarm.nodes[4]
+    started = time.monotonic()
+    h1.cli("service", "create", "--name", "bench", "--replicas", "10", *SLEEPER)
+    wait_for(lambda: converged(h1, "bench", 10), timeout=60, what="bench: 10 running")
+    create_to_running = time.monotonic() - started
+    dead = api(h1, "GET", f"/nodes/{h5.netns}")["ID"]
+    assert any(t["NodeID"] == dead for t in running(h1, "bench"))
+    died = time.monotonic()
+    swarm.stop(h5)  # its daemon (and swarm node, and containers) stops: no more heartbeats
+    wait_for(lambda: api(h1, "GET", f"/nodes/{dead}")["Status"]["State"] == "down", what="the node marked down")
+    marked = time.monotonic() - died
+    live = wait_for(lambda: [t for t in converged(h1, "bench", 10) if t["NodeID"] != dead] == converged(h1, "bench", 10)
+                    and converged(h1, "bench", 10), timeout=60, what="bench rescheduled")
+    rescheduled = time.monotonic() - died
+    assert all(t["NodeID"] != dead for t in live)
+    assert "Down" in h1.cli("node", "ls").stdout
+    with capsys.disabled():
+        print(f"\n[swarm bench] service create --replicas 10 -> all running: {create_to_running:.1f} s; "
+              f"worker stopped -> marked down: {marked:.1f} s, -> its tasks running elsewhere: {rescheduled:.1f} s")
+    h1.cli("service", "rm", "bench")
+
+
+@pytest.mark.spec("SWARM-022", "SWARM-001")
+def test_the_leader_dies_and_another_manager_takes_over(swarm):
+    h1, h2, h3 = swarm.nodes[:3]
+    h2.cli("service", "create", "--name", "survivor", "--replicas", "3", *SLEEPER)
+    wait_for(lambda: converged(h2, "survivor", 3), what="survivor: 3 running")
+    old = leader(h2)
+    old_host = next(h for h in (h1, h2, h3) if h.address == old["Status"]["Addr"])
+    asker = h3 if old_host is not h3 else h2
+    swarm.crash(old_host)  # SIGKILL: its etcd member dies with it, its lease is left to expire
+    new = wait_for(lambda: (lambda found: found if found and found["ID"] != old["ID"] else None)(leader(asker)),
+                   timeout=30, what="a new leader")
+    assert new["Spec"]["Role"] == "manager"
+    assert [s["Spec"]["Name"] for s in api(asker, "GET", "/services")] == ["survivor"]
+    old_id = old["ID"]
+    live = wait_for(lambda: [t for t in converged(asker, "survivor", 3) if t["NodeID"] != old_id]
+                    == converged(asker, "survivor", 3) and converged(asker, "survivor", 3),
+                    timeout=45, what="survivor's tasks off the dead leader")
+    assert len(live) == 3
