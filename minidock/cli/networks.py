@@ -34,6 +34,7 @@ def add_run_flags(parser: argparse.ArgumentParser) -> None:
     add("--expose", action="append", default=[], help="expose a port or a range of ports")
     add("--network", "--net", default="", help="connect a container to a network")
     add("--ip", default="", help="IPv4 address (e.g., 172.30.100.104)")
+    add("--ip6", default="", help="IPv6 address (e.g., 2001:db8::33)")
     add("--network-alias", action="append", default=[], help="add network-scoped alias for the container")
     add("--dns", action="append", default=[], help="set custom DNS servers")
     add("--dns-search", action="append", default=[], help="set custom DNS search domains")
@@ -71,14 +72,15 @@ def apply_run_flags(args: argparse.Namespace, body: dict) -> None:
                       ("add_host", "ExtraHosts")):
         if getattr(args, flag):
             host[key] = list(getattr(args, flag))
-    if args.ip or args.network_alias:
+    if args.ip or args.ip6 or args.network_alias:
         if not args.network or args.network == "default":
             network = "default"
         else:
             network = args.network
         endpoint: dict = {}
-        if args.ip:
-            endpoint["IPAMConfig"] = {"IPv4Address": args.ip}
+        if args.ip or args.ip6:
+            endpoint["IPAMConfig"] = {key: value for key, value in (("IPv4Address", args.ip),
+                                                                    ("IPv6Address", args.ip6)) if value}
         if args.network_alias:
             endpoint["Aliases"] = list(args.network_alias)
         body["NetworkingConfig"] = {"EndpointsConfig": {network: endpoint}}
@@ -86,14 +88,37 @@ def apply_run_flags(args: argparse.Namespace, body: dict) -> None:
 
 # -- `minidock network` ------------------------------------------------------------------------
 
+def ipam_configs(subnets: list[str], gateways: list[str], ip_ranges: list[str]) -> list[dict[str, str]]:
+    """[NET-080] One IPAM config per --subnet, each with the --gateway and --ip-range inside it (as docker pairs them)."""
+    import ipaddress
+
+    def inside(address: str, subnet: str) -> bool:
+        try:
+            found = ipaddress.ip_network(address.split("/")[0] if "/" not in address else address, strict=False)
+            return found.subnet_of(ipaddress.ip_network(subnet, strict=False))
+        except (ValueError, TypeError):
+            return False
+
+    if not subnets:  # a gateway or range alone: the daemon says what is missing
+        alone = ({"Gateway": gateways[0]} if gateways else {}) | ({"IPRange": ip_ranges[0]} if ip_ranges else {})
+        return [alone] if alone else []
+    configs = []
+    for subnet in subnets:
+        config = {"Subnet": subnet}
+        if len(subnets) == 1:  # one subnet: the flags are its own, checked by the daemon
+            config |= ({"Gateway": gateways[0]} if gateways else {}) | ({"IPRange": ip_ranges[0]} if ip_ranges else {})
+        else:
+            config |= {key: value for key, values in (("Gateway", gateways), ("IPRange", ip_ranges))
+                       for value in values if inside(value, subnet)}
+        configs.append(config)
+    return configs
+
+
 def cmd_create(args: argparse.Namespace) -> int:
-    ipam_config = {}
-    for flag, key in (("subnet", "Subnet"), ("gateway", "Gateway"), ("ip_range", "IPRange")):
-        if getattr(args, flag):
-            ipam_config[key] = getattr(args, flag)
     body = {"Name": args.name, "CheckDuplicate": True, "Driver": args.driver, "Internal": args.internal,
-            "Attachable": args.attachable, "IPAM": {"Driver": "default", "Options": {},
-                                                   "Config": [ipam_config] if ipam_config else []},
+            "Attachable": args.attachable, "EnableIPv6": args.ipv6,
+            "IPAM": {"Driver": "default", "Options": {},
+                     "Config": ipam_configs(args.subnet, args.gateway, args.ip_range)},
             "Options": dict(o.split("=", 1) for o in args.opt), "Labels": _labels(args.label)}
     answer = _client(args).json("POST", "/networks/create", body)
     print(answer["Id"])
@@ -184,8 +209,9 @@ def cmd_prune(args: argparse.Namespace) -> int:
 
 def cmd_connect(args: argparse.Namespace) -> int:
     endpoint: dict = {}
-    if args.ip:
-        endpoint["IPAMConfig"] = {"IPv4Address": args.ip}
+    if args.ip or args.ip6:
+        endpoint["IPAMConfig"] = {key: value for key, value in (("IPv4Address", args.ip),
+                                                                ("IPv6Address", args.ip6)) if value}
     if args.alias:
         endpoint["Aliases"] = list(args.alias)
     _client(args).json("POST", f"/networks/{quote(args.network, safe='')}/connect",
@@ -208,9 +234,10 @@ def add_parsers(verbs, only: str | None = None) -> None:
 
     create = sub.add_parser("create", help="create a network")
     create.add_argument("-d", "--driver", default="bridge", help="driver to manage the network")
-    create.add_argument("--subnet", help="subnet in CIDR format")
-    create.add_argument("--gateway", help="IPv4 gateway for the subnet")
-    create.add_argument("--ip-range", help="allocate container IPs from a sub-range")
+    create.add_argument("--subnet", action="append", default=[], help="subnet in CIDR format")
+    create.add_argument("--gateway", action="append", default=[], help="IPv4 or IPv6 gateway for the subnet")
+    create.add_argument("--ip-range", action="append", default=[], help="allocate container IPs from a sub-range")
+    create.add_argument("--ipv6", action="store_true", help="enable IPv6 networking")
     create.add_argument("--internal", action="store_true", help="restrict external access to the network")
     create.add_argument("--attachable", action="store_true", help="enable manual container attachment")
     create.add_argument("-l", "--label", action="append", default=[], help="set metadata on a network")
@@ -241,6 +268,7 @@ def add_parsers(verbs, only: str | None = None) -> None:
 
     connect = sub.add_parser("connect", help="connect a container to a network")
     connect.add_argument("--ip", default="", help="IPv4 address")
+    connect.add_argument("--ip6", default="", help="IPv6 address")
     connect.add_argument("--alias", action="append", default=[], help="add network-scoped alias for the container")
     connect.add_argument("network", metavar="NETWORK")
     connect.add_argument("container", metavar="CONTAINER")

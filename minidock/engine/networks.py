@@ -40,7 +40,7 @@ from minidock.engine.container import Container
 from minidock.engine.network_views import (bip_network, daemon_id, endpoint_settings, matches,  # noqa: F401 - re-exported
                                            mode_of, new_record, settings_view)
 from minidock.errors import Conflict, Forbidden, InvalidArgument, NotFound
-from minidock.networking import etcfiles, firewall, ipam, ports, sandbox
+from minidock.networking import etcfiles, firewall, ipam, ipv6, ports, sandbox
 from minidock.networking.driver import (BridgeDriver, Driver, Endpoint, HostDriver, NetworkSpec,
                                         NullDriver, Published)
 from minidock.networking.overlay import (OVERLAY_MTU, VNI_OPTION, VTEP_OPTION, OverlayDriver, overlay_options,
@@ -81,6 +81,7 @@ class NetworkService:
         self.dns = None                          # the embedded DNS (minidock.networking.dns), at start
         self.links = None
         self.rules = None
+        self.rules6 = None                       # ip6tables for IPv6 networks (NET-084), with the iptables backend
         self.containers = None                   # the ContainerService (container:<name> mode, names)
 
     # -- the daemon's life ----------------------------------------------------------------------
@@ -111,6 +112,9 @@ class NetworkService:
         self.rules = firewall.choose(self.id, os.environ.get("MINIDOCK_FIREWALL", ""))
         self.links = Links(self.tag)
         self.rules.setup()
+        if isinstance(self.rules, firewall.Iptables) and firewall.has_ip6tables():
+            self.rules6 = firewall.Iptables(firewall.chains(self.id), "ip6tables")
+            self.rules6.setup()
         self.drivers = {"bridge": BridgeDriver(self.links, self.rules), "null": NullDriver(),
                         "host": HostDriver(), "overlay": OverlayDriver(self.links, self.rules)}
         for entry in sorted(os.listdir(self.root)):
@@ -130,6 +134,11 @@ class NetworkService:
                     if record["Name"] == "bridge":
                         raise  # [NET-015] the default bridge is not ours to take: refuse to start
                     log.exception("cannot set up network %s", record["Name"])
+            for record in self.networks.values():
+                try:
+                    self._setup_ipv6(record)
+                except Exception:  # noqa: BLE001 - its IPv4 half works on
+                    log.exception("cannot set up IPv6 on network %s", record["Name"])
 
     def _predefined(self) -> None:
         """The networks every daemon has: bridge (from --bridge and --bip), host, none."""
@@ -208,6 +217,8 @@ class NetworkService:
                     except Exception:  # noqa: BLE001 - go on with the others
                         log.exception("cannot remove bridge %s", record["bridge"])
             self.rules.teardown()
+            if self.rules6 is not None:
+                self.rules6.teardown()
             self.drivers["overlay"].close()
             self.links.close()
         await asyncio.to_thread(clean)
@@ -262,7 +273,8 @@ class NetworkService:
         for endpoint_id, e in record["endpoints"].items():
             containers[e["container"]] = {"Name": e["name"], "EndpointID": endpoint_id, "MacAddress": e["mac"],
                                           "IPv4Address": f"{e['address']}/{prefix}" if e["address"] else "",
-                                          "IPv6Address": ""}
+                                          "IPv6Address": (f"{e['address6']}/{self._pool6(record).subnet.prefixlen}"
+                                                          if e.get("address6") else "")}
         return {key: value for key, value in record.items() if key[0].isupper()} | {"Containers": containers}
 
     # -- the API's verbs ------------------------------------------------------------------------
@@ -284,10 +296,13 @@ class NetworkService:
             # [NET-050] Docker's words
             raise Conflict(f"network with name {name} already exists")
         configs = ((body.get("IPAM") or {}).get("Config")) or []
-        if len(configs) > 1:
-            raise InvalidArgument("minidock networks have one IPv4 subnet")
-        if body.get("EnableIPv6"):
-            raise InvalidArgument("IPv6 networks are not supported by minidock")
+        v4_config, v6_config = ipv6.split_configs(configs, bool(body.get("EnableIPv6")))
+        configs = [v4_config] if v4_config else []
+        pool6 = ipv6.make_pool6(v6_config["Subnet"], v6_config.get("Gateway")) if v6_config else None
+        if pool6 is not None and any(ipv6.overlapping6(pool6.subnet, r["IPAM"].get("Config") or [])
+                                     for r in self.networks.values()):
+            # [NET-083] Docker's words
+            raise Forbidden("Pool overlaps with other one on this address space")
         options = body.get("Options") or {}
         if driver == "overlay":
             options = overlay_options(options, {int(r["Options"][VNI_OPTION]): r["Name"]
@@ -310,14 +325,20 @@ class NetworkService:
         if driver == "overlay":
             record["Scope"] = "swarm"  # [NET-100] as dockerd shows an overlay
         record["Attachable"] = bool(body.get("Attachable"))
+        record["EnableIPv6"] = pool6 is not None
 
         def make() -> None:
             # [NET-013] one daemon at a time on this host chooses a subnet and makes its bridge
             with _host_lock():
                 chosen = pool or ipam.make_pool(str(ipam.choose_subnet([*taken, *self.links.host_networks()])))
-                record["IPAM"].update(Options={}, Config=[chosen.to_api()])
+                record["IPAM"].update(Options={}, Config=[chosen.to_api(), *([pool6.to_api()] if pool6 else [])])
                 self.drivers[driver].create_network(self._spec(record))
         await asyncio.to_thread(make)
+        try:
+            await asyncio.to_thread(self._setup_ipv6, record)
+        except BaseException:
+            await asyncio.to_thread(self.drivers[driver].delete_network, self._spec(record))
+            raise
         pool = self._spec(record).pool
         self._save(record)
         await self.dns.serve(network_id, str(pool.gateway))
@@ -334,6 +355,10 @@ class NetworkService:
             raise Forbidden(f"error while removing network: network {record['Name']} id {record['Id']} "
                             "has active endpoints")
         await self.dns.stop(record["Id"])
+        pool6 = self._pool6(record)
+        if pool6 is not None and self.rules6 is not None:
+            await asyncio.to_thread(self.rules6.delete, self.rules6.network_rules(record["bridge"], str(pool6.subnet),
+                                                                                 record["Internal"]))
         await asyncio.to_thread(self.drivers[record["Driver"]].delete_network, self._spec(record))
         os.unlink(os.path.join(self.root, record["Id"] + ".json"))
         del self.networks[record["Id"]]
@@ -377,6 +402,13 @@ class NetworkService:
                 raise InvalidArgument("user specified IP address is supported on user defined networks only")
             if wanted:
                 ipam.allocate(self._spec(target).pool, [], wanted)  # inside the subnet, or a 400 now
+            wanted6 = ((config.get("IPAMConfig") or {}).get("IPv6Address")) or ""
+            if wanted6:
+                if self._pool6(target) is None:
+                    # [NET-083] Docker's words
+                    raise InvalidArgument("user specified IP address is supported only when connecting to "
+                                          "networks with user configured subnets")
+                ipv6.allocate6(self._pool6(target), [], wanted6)  # inside the subnet, or a 400 now
             if config.get("Aliases") and target.get("predefined"):
                 raise InvalidArgument("network-scoped alias is supported only for containers in user defined networks")
             networks[target["Name"]] = endpoint_settings(target["Id"], config)
@@ -441,8 +473,41 @@ class NetworkService:
         entry.update({"NetworkID": record["Id"], "EndpointID": endpoint_id, "Gateway": str(spec.pool.gateway),
                       "IPAddress": address, "IPPrefixLen": spec.pool.subnet.prefixlen, "MacAddress": endpoint.mac,
                       "ifname": ifname})
+        pool6 = self._pool6(record)
+        if pool6 is not None:
+            await self._join6(container, record, pool6, endpoint_id, entry)
         if not record.get("predefined") and self.dns is not None:
-            self.dns.add(record["Id"], endpoint_id, address, self._dns_names(container, entry))
+            self.dns.add(record["Id"], endpoint_id, address, self._dns_names(container, entry),
+                         entry.get("GlobalIPv6Address", ""))
+
+    async def _join6(self, container: Container, record: dict, pool6: ipv6.Pool6, endpoint_id: str,
+                     entry: dict) -> None:
+        """[NET-081] The endpoint's IPv6 half: an address (saved first), set inside with its ::/0 route."""
+        used = [e["address6"] for e in record["endpoints"].values() if e.get("address6")]
+        address6 = ipv6.allocate6(pool6, used, ((entry.get("IPAMConfig") or {}).get("IPv6Address")) or None)
+        record["endpoints"][endpoint_id]["address6"] = address6
+        self._save(record)
+        await asyncio.to_thread(ipv6.configure_inside6, container.network_settings["SandboxKey"], entry["ifname"],
+                                address6, pool6.subnet.prefixlen, str(pool6.gateway) if entry["ifname"] == "eth0"
+                                else None)
+        entry.update({"GlobalIPv6Address": address6, "GlobalIPv6PrefixLen": pool6.subnet.prefixlen,
+                      "IPv6Gateway": str(pool6.gateway)})
+
+    def _pool6(self, record: dict) -> ipv6.Pool6 | None:
+        """The network's IPv6 pool (NET-080), or None for an IPv4-only network."""
+        config = next((c for c in record["IPAM"].get("Config") or [] if ipv6.is_ipv6(c)), None)
+        return ipv6.make_pool6(config["Subnet"], config.get("Gateway")) if config else None
+
+    def _setup_ipv6(self, record: dict) -> None:
+        """[NET-080] [NET-084] An IPv6 network's gateway address on its bridge and its ip6tables rules."""
+        pool6 = self._pool6(record)
+        if pool6 is None or record["Driver"] != "bridge":
+            return
+        ipv6.address_bridge(record["bridge"], pool6)
+        if self.rules6 is not None:
+            rules = self.rules6.network_rules(record["bridge"], str(pool6.subnet), record["Internal"])
+            self.rules6.delete(rules)  # a crash may have left them
+            self.rules6.add(rules)
 
     def _dns_names(self, container: Container, entry: dict) -> list[str]:
         return [container.name, container.id[:12], *(entry.get("Aliases") or [])]
@@ -534,6 +599,7 @@ class NetworkService:
         hostname = container.config.get("Hostname") or container.id[:12]
         networks = container.network_settings.get("Networks", {})
         addresses = [e["IPAddress"] for e in networks.values() if e.get("IPAddress")]
+        addresses += [e["GlobalIPv6Address"] for e in networks.values() if e.get("GlobalIPv6Address")]  # [NET-081]
         hosts_path = os.path.join(container.root, "hosts")
         resolv_path = os.path.join(container.root, "resolv.conf")
         # written in place (no rename): the container's bind mount sees the same inode

@@ -7,6 +7,7 @@ Modelled on: libnetwork's bridge driver, docker-proxy and the embedded resolver
     sandbox.py    a container's network namespace: a bind-mounted nsfs file (create, inside, remove)
     links.py      netlink through pyroute2: bridges, veth pairs, addresses, routes (tagged links)
     ipam.py       pools, gateways, static and dynamic addresses, a free subnet       (pure)
+    ipv6.py       the IPv6 half of a dual-stack network: its pool, addresses, routes
     ports.py      -p specs, PortBindings, NetworkSettings.Ports                      (pure)
     etcfiles.py   /etc/hosts and /etc/resolv.conf                                    (pure)
     firewall.py   iptables chains per daemon: MASQUERADE, isolation, DNAT     (rules pure, shell thin)

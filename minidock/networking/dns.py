@@ -7,7 +7,7 @@ Modelled on: libnetwork's resolver.go (dockerd answers at 127.0.0.11 in each con
 
     dns = EmbeddedDNS()
     await dns.serve(network_id, "10.1.0.1")     a UDP responder on the gateway's port 53
-    dns.add(network_id, endpoint_id, "10.1.0.2", ["web", "1c2d3e4f5a6b", "alias"])
+    dns.add(network_id, endpoint_id, "10.1.0.2", ["web", "1c2d3e4f5a6b", "alias"], "fd00:1::2")
     dns.remove(network_id, endpoint_id)         the names go with the container
     answer(query_bytes, records) -> reply bytes | None    pure: None means "not ours, forward"
 
@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from dnslib import QTYPE, RCODE, RR, A, DNSRecord
+from dnslib import AAAA, QTYPE, RCODE, RR, A, DNSRecord
 
 from minidock.networking.etcfiles import host_nameservers
 
@@ -47,10 +47,13 @@ def answer(query: bytes, records: dict[str, list[str]]) -> bytes | None:
             return None
         reply.header.rcode = RCODE.NXDOMAIN
         return reply.pack()
-    if question.qtype in (QTYPE.A, QTYPE.ANY):
-        for address in addresses:
+    for address in addresses:
+        if ":" not in address and question.qtype in (QTYPE.A, QTYPE.ANY):
             reply.add_answer(RR(question.qname, QTYPE.A, rdata=A(address), ttl=TTL))
-    return reply.pack()  # AAAA and the rest: no error, no answer (the name exists)
+        elif ":" in address and question.qtype in (QTYPE.AAAA, QTYPE.ANY):
+            # [NET-082] the IPv6 addresses of a dual-stack network's containers
+            reply.add_answer(RR(question.qname, QTYPE.AAAA, rdata=AAAA(address), ttl=TTL))
+    return reply.pack()  # the rest: no error, no answer (the name exists)
 
 
 class _Responder(asyncio.DatagramProtocol):
@@ -162,15 +165,18 @@ class EmbeddedDNS:
         if network is not None and network.transport is not None:
             network.transport.close()
 
-    def add(self, network_id: str, endpoint_id: str, address: str, names: list[str]) -> None:
-        """[NET-061] The endpoint's names answer on its network from now on."""
-        self.networks.setdefault(network_id, _Network(self.upstream, self.networks)).endpoints[endpoint_id] = \
-            (address, names)
+    def add(self, network_id: str, endpoint_id: str, address: str, names: list[str], address6: str = "") -> None:
+        """[NET-061] The endpoint's names answer on its network from now on (AAAA too with ``address6``)."""
+        network = self.networks.setdefault(network_id, _Network(self.upstream, self.networks))
+        network.endpoints[endpoint_id] = (address, names)
+        if address6:
+            network.endpoints[f"{endpoint_id}/6"] = (address6, names)  # [NET-082]
 
     def remove(self, network_id: str, endpoint_id: str) -> None:
         network = self.networks.get(network_id)
         if network is not None:
             network.endpoints.pop(endpoint_id, None)
+            network.endpoints.pop(f"{endpoint_id}/6", None)
 
     async def close(self) -> None:
         for network_id in list(self.networks):

@@ -46,14 +46,14 @@ def chains(daemon_id: str) -> Chains:
     return Chains(base, f"{base}-ISO", f"{base}-POST", f"minidock:{daemon_id}")
 
 
-def jumps(c: Chains) -> dict[str, list[tuple[str, str]]]:
-    """The jumps from the built-in chains to ours: {table: [(built-in chain, rule)]}."""
+def jumps(c: Chains, loopback: str = "127.0.0.0/8") -> dict[str, list[tuple[str, str]]]:
+    """The jumps from the built-in chains to ours: {table: [(built-in chain, rule)]} (``loopback``: ::1/128 for ip6tables)."""
     tag = f"-m comment --comment {c.comment}"
     return {
         "filter": [("FORWARD", f"{tag} -j {c.main}")],
         "nat": [("PREROUTING", f"-m addrtype --dst-type LOCAL {tag} -j {c.main}"),
                 # the host's own connections to its addresses, but not to loopback: the proxy has those
-                ("OUTPUT", f"! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL {tag} -j {c.main}"),
+                ("OUTPUT", f"! -d {loopback} -m addrtype --dst-type LOCAL {tag} -j {c.main}"),
                 ("POSTROUTING", f"{tag} -j {c.post}")],
     }
 
@@ -149,10 +149,11 @@ class Iptables:
         """Our empty chains and the jumps to them (after removing whatever an earlier run left)."""
         self.teardown()
         c = self.chains
+        loopback = "::1/128" if self.binary == "ip6tables" else "127.0.0.0/8"
         text = (f"*filter\n:{c.main} - [0:0]\n:{c.isolation} - [0:0]\n"
-                + "".join(f"-I {chain} 1 {rule}\n" for chain, rule in jumps(c)["filter"])
+                + "".join(f"-I {chain} 1 {rule}\n" for chain, rule in jumps(c, loopback)["filter"])
                 + f"COMMIT\n*nat\n:{c.main} - [0:0]\n:{c.post} - [0:0]\n"
-                + "".join(f"-A {chain} {rule}\n" for chain, rule in jumps(c)["nat"]) + "COMMIT\n")
+                + "".join(f"-A {chain} {rule}\n" for chain, rule in jumps(c, loopback)["nat"]) + "COMMIT\n")
         self._restore(text)
 
     def teardown(self) -> None:
@@ -185,6 +186,11 @@ def _jump_target(line: str) -> str:
 def _normal(line: str) -> str:
     """A rule as a comparable set of words (iptables-save reorders nothing we write, but spacing)."""
     return " ".join(line.replace('"', "").split())
+
+
+def has_ip6tables() -> bool:
+    """[NET-084] Whether the host has ip6tables for the IPv6 half of the rules."""
+    return bool(shutil.which("ip6tables-restore") and shutil.which("ip6tables-save"))
 
 
 def choose(daemon_id: str, wanted: str = ""):

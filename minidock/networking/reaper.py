@@ -81,6 +81,8 @@ def reap(own_id: str) -> list[str]:
         if not _dead(daemon_id):
             continue
         firewall.Iptables(firewall.chains(daemon_id)).teardown()
+        if firewall.has_ip6tables():
+            firewall.Iptables(firewall.chains(daemon_id), "ip6tables").teardown()  # [NET-084]
         if has_nft:
             Nftables(daemon_id).teardown()
         theirs = Links(f"minidock:{daemon_id}")
