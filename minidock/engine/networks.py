@@ -213,6 +213,8 @@ class NetworkService:
                 if record["Driver"] in ("bridge", "overlay"):
                     try:
                         self.links.remove(vxlan_name(record["Id"]))  # [NET-106] (no such link on a bridge network)
+                        if record.get("ingress"):
+                            overlays.close_ingress(self, record)
                         self.links.remove(record["bridge"])
                     except Exception:  # noqa: BLE001 - go on with the others
                         log.exception("cannot remove bridge %s", record["bridge"])
@@ -359,6 +361,7 @@ class NetworkService:
         if pool6 is not None and self.rules6 is not None:
             await asyncio.to_thread(self.rules6.delete, self.rules6.network_rules(record["bridge"], str(pool6.subnet),
                                                                                  record["Internal"]))
+        await overlays.drop_ingress(self, record)  # [NET-110] this node's routing mesh on it, if any
         await asyncio.to_thread(self.drivers[record["Driver"]].delete_network, self._spec(record))
         os.unlink(os.path.join(self.root, record["Id"] + ".json"))
         del self.networks[record["Id"]]

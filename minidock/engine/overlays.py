@@ -1,17 +1,20 @@
-"""Overlay peers and service VIPs: the engine's side of swarm networking (a minidock extension).
+"""Overlay peers, service VIPs, the routing mesh: the engine's side of swarm networking (an extension).
 
-Implements: spec/networking.md NET-100 .. NET-109
+Implements: spec/networking.md NET-100 .. NET-110
 Explained:  chapters/07-networking.md#overlay-networks
 Modelled on: libnetwork's peerAdd/peerDelete (driven by dockerd's gossip) and its service
              records (addServiceBinding: a VIP and its backends, a DNS name)
 
     record["peers"]  {ip: {"mac", "vtep"}}                 containers of this network on other hosts
     record["vips"]   {name: {"VIP", "Backends", "Aliases"}} services of this network
+    record["ingress"] {"Address", "Ports": [...]}           this node's routing mesh on the network
 
     await add_peers(networks, name_or_id, body) -> [peer]   POST   /networks/{id}/peers
     await remove_peer(networks, name_or_id, ip)             DELETE /networks/{id}/peers/{ip}
     await set_vip(networks, name_or_id, body) -> vip        POST   /networks/{id}/vips
     await remove_vip(networks, name_or_id, name)            DELETE /networks/{id}/vips/{name}
+    await set_ingress(networks, name_or_id, body) -> dict   POST   /networks/{id}/ingress (desired state)
+    await drop_ingress(networks, record)                    DELETE /networks/{id}/ingress, and at network rm
     peers_of(record), vips_of(record), reserved(record)     what the record holds; addresses IPAM skips
     await apply_vips(networks, container_id)                one container's VIP table, from all its networks
     restore(networks, record)                               at start: the peers' entries and the VIP names
@@ -20,6 +23,8 @@ Rules: dockerd learns its peers by gossip between daemons; minidock's engine is
 told them through its API by the swarm agent, which reads them from the cluster
 store (etcd). A record is saved before the kernel is changed, so a restart gives
 the same entries back. A peer's or VIP's address is never given to a local container.
+The ingress sandbox (a namespace of its own, <exec-root>/netns/ingress-<network>) is
+not kept across a restart: the swarm agent posts its desired state again.
 """
 
 from __future__ import annotations
@@ -29,7 +34,11 @@ import logging
 import os
 
 from minidock.errors import Conflict, InvalidArgument, NotFound
+from minidock.networking import sandbox
 from minidock.networking import vip as viplib
+from minidock.networking.driver import Endpoint, Published
+from minidock.networking.ipam import mac_for
+from minidock.networking.links import configure_inside
 from minidock.networking.overlay import Peer, parse_peer
 
 log = logging.getLogger("minidockd.overlays")
@@ -45,8 +54,9 @@ def vips_of(record: dict) -> list[viplib.Vip]:
 
 
 def reserved(record: dict) -> list[str]:
-    """Addresses of the subnet that are not this host's to give: the peers' and the VIPs'."""
-    return [*(record.get("peers") or {}), *(v["VIP"] for v in (record.get("vips") or {}).values())]
+    """Addresses of the subnet that are not this host's to give: the peers', the VIPs', the ingress sandbox's."""
+    ingress = [record["ingress"]["Address"]] if record.get("ingress") else []
+    return [*(record.get("peers") or {}), *(v["VIP"] for v in (record.get("vips") or {}).values()), *ingress]
 
 
 def _overlay(networks, name_or_id: str) -> dict:
@@ -147,6 +157,8 @@ async def apply_vips(networks, container_id: str) -> None:
 
 def restore(networks, record: dict) -> None:
     """At the daemon's start, in its thread: the peers' FDB and neighbour entries again."""
+    if record.pop("ingress", None) is not None:
+        networks._save(record)  # its sandbox went with the last run: the agent posts it again
     driver = networks.drivers["overlay"]
     spec = networks._spec(record)
     for peer in peers_of(record):
@@ -160,3 +172,91 @@ def restore_names(networks, record: dict) -> None:
     """At the daemon's start: the services' names in the embedded DNS again."""
     for vip in vips_of(record):
         networks.dns.add(record["Id"], f"vip:{vip.name}", vip.address, [vip.name, *vip.aliases])
+
+
+# -- the routing mesh -------------------------------------------------------------------------------
+
+
+def _ingress_path(networks, record: dict) -> str:
+    return os.path.join(networks.netns_root, f"ingress-{record['Id'][:12]}")
+
+
+def _ingress_endpoint(record: dict, address: str) -> Endpoint:
+    return Endpoint(f"ingress-{record['Id']}", f"ingress-{record['Id'][:4]}", "eth0", address, mac_for(address),
+                    f"ving{record['Id'][:11]}", default_route=True)
+
+
+def _published(record: dict) -> list[Published]:
+    ingress = record.get("ingress") or {"Ports": []}
+    return [Published(p["Protocol"], "", p["PublishedPort"], ingress["Address"], p["TargetPort"])
+            for p in ingress["Ports"]]
+
+
+async def set_ingress(networks, name_or_id: str, body: dict) -> dict:
+    """[NET-110] This node's mesh made what ``body`` says: its sandbox, the host's DNAT, the balancing."""
+    record = _overlay(networks, name_or_id)
+    spec = networks._spec(record)
+    address, ports = viplib.parse_ingress(body, spec.pool)
+    taken = {*(record.get("peers") or {}), *(v.address for v in vips_of(record)), *_local_addresses(record)}
+    if address in taken:
+        # [NET-110] the sandbox is a peer of the other nodes: its address is its own
+        raise Conflict(f"ingress address {address} is already in use")
+    if record.get("ingress") and record["ingress"]["Address"] != address:
+        await drop_ingress(networks, record)
+    driver = networks.drivers["overlay"]
+    path = _ingress_path(networks, record)
+    old = _published(record)
+    record["ingress"] = {"Address": address, "Ports": [p.to_api() for p in ports]}
+    networks._save(record)
+
+    def make() -> None:
+        if not os.path.exists(path):
+            sandbox.create(path)
+            endpoint = _ingress_endpoint(record, address)
+            networks.links.add_veth(endpoint.host_veth, spec.bridge, path, endpoint.mac,
+                                    endpoint.container_id, "eth0", spec.mtu)
+            configure_inside(path, "eth0", f"{address}/{spec.pool.subnet.prefixlen}", str(spec.pool.gateway))
+            with sandbox.inside(path), open("/proc/sys/net/ipv4/ip_forward", "w") as file:
+                file.write("1")  # a new namespace forwards nothing
+        viplib.load(path, viplib.ingress_ruleset(address, ports))
+        for port in old:
+            driver.unpublish(spec, port)
+        for port in _published(record):
+            driver.publish(spec, port)
+    try:
+        await asyncio.to_thread(make)
+    except BaseException:
+        await drop_ingress(networks, record)
+        raise
+    return record["ingress"] | {"MAC": mac_for(address)}
+
+
+async def drop_ingress(networks, record: dict) -> None:
+    """The node's mesh on the network gone: the host's DNAT, then the sandbox (its veth dies with it)."""
+    if not record.get("ingress"):
+        return
+    spec = networks._spec(record)
+    old = _published(record)
+    endpoint = _ingress_endpoint(record, record["ingress"]["Address"])
+    del record["ingress"]
+    networks._save(record)
+
+    def clean() -> None:
+        for port in old:
+            networks.drivers["overlay"].unpublish(spec, port)
+        close_ingress(networks, record)
+        networks.links.remove(endpoint.host_veth)
+    await asyncio.to_thread(clean)
+
+
+def close_ingress(networks, record: dict) -> None:
+    """The sandbox's namespace unmounted (the kernel deletes its veth when it ends); the rules stay."""
+    sandbox.remove(_ingress_path(networks, record))
+
+
+async def remove_ingress(networks, name_or_id: str) -> None:
+    """DELETE /networks/{id}/ingress: 404 when the node has none on the network."""
+    record = _overlay(networks, name_or_id)
+    if not record.get("ingress"):
+        raise NotFound(f"network {record['Name']} has no ingress on this node")
+    await drop_ingress(networks, record)

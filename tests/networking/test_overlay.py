@@ -252,6 +252,51 @@ def test_a_service_vip_spreads_connections_over_tasks_on_both_hosts(hosts, overl
     assert first.api("GET", "/networks/ovnet/vips")[1]["VIPs"][0]["Backends"] == [overlay["two"]["IP"]]
 
 
+def mesh_fetch(host: Host, address: str, port: int) -> str:
+    """The page at address:port fetched from the host's own namespace ("" when nothing answers)."""
+    done = host.inside("busybox", "sh", "-c", f"printf 'GET / HTTP/1.0\\r\\n\\r\\n' | busybox nc -w 3 {address} {port}",
+                       check=False)
+    return done.stdout.strip().splitlines()[-1] if "200 OK" in done.stdout else ""
+
+
+@pytest.mark.spec("NET-110")
+def test_the_routing_mesh_answers_on_every_node_from_tasks_on_any_node(hosts, overlay):
+    first, second = hosts
+    mesh = {"Ports": [{"Protocol": "tcp", "PublishedPort": 8080, "TargetPort": 80,
+                       "Backends": [overlay["one"]["IP"], overlay["two"]["IP"]]}]}
+    sandboxes = {}
+    for host, address in ((first, "10.200.0.250"), (second, "10.200.0.251")):
+        status, answer = host.api("POST", "/networks/ovnet/ingress", mesh | {"Address": address})
+        assert status == 200 and answer["Address"] == address, answer
+        sandboxes[host.netns] = {"IP": address, "MAC": answer["MAC"], "VTEP": host.address}
+    # each node's ingress sandbox is a peer of the other's: the tasks answer it through the tunnel
+    assert first.api("POST", "/networks/ovnet/peers", {"Peers": [sandboxes[second.netns]]})[0] == 200
+    assert second.api("POST", "/networks/ovnet/peers", {"Peers": [sandboxes[first.netns]]})[0] == 200
+    try:
+        from_second = [mesh_fetch(second, first.address, 8080) for _ in range(4)]
+        assert set(from_second) == {"ov-one", "ov-two"}, from_second   # node 1's port, tasks on both nodes
+        from_first = [mesh_fetch(first, second.address, 8080) for _ in range(4)]
+        assert set(from_first) == {"ov-one", "ov-two"}, from_first
+        assert mesh_fetch(second, second.address, 8080) in {"ov-one", "ov-two"}  # the node's own address too
+        assert first.api("GET", "/networks/ovnet/ingress")[1]["Ports"] == mesh["Ports"]
+        status, answer = first.api("POST", "/networks/ovnet/ingress",
+                                   {"Address": "10.200.0.250", "Ports": [{"PublishedPort": 0, "TargetPort": 80}]})
+        assert status == 400 and "PublishedPort" in answer["message"]
+        status, answer = first.api("POST", "/networks/ovnet/ingress", {"Address": overlay["one"]["IP"], "Ports": []})
+        assert status == 409, answer
+        assert mesh_fetch(second, first.address, 8080) in {"ov-one", "ov-two"}  # a refused change changed nothing
+    finally:
+        for host in (first, second):
+            host.api("DELETE", "/networks/ovnet/ingress")
+        first.api("DELETE", f"/networks/ovnet/peers/{sandboxes[second.netns]['IP']}")
+        second.api("DELETE", f"/networks/ovnet/peers/{sandboxes[first.netns]['IP']}")
+    assert mesh_fetch(second, first.address, 8080) == ""
+    assert first.api("DELETE", "/networks/ovnet/ingress")[0] == 404
+    links = first.inside("ip", "-o", "link").stdout
+    assert "ving" not in links and not list((first.root / "exec" / "netns").glob("ingress-*"))
+    assert ":8080" not in first.inside("iptables-save").stdout
+
+
 @pytest.mark.spec("NET-109")
 def test_a_vip_without_tasks_refuses_and_a_removed_one_is_gone(hosts, overlay):
     first, _ = hosts

@@ -19,6 +19,10 @@ Modelled on: moby's api/server/router/network (network_routes.go)
     GET    /networks/{id}/vips           {"VIPs": [{"Name", "VIP", "Backends", "Aliases"}]}
     POST   /networks/{id}/vips           {"Name", "VIP", "Backends", "Aliases"} -> 200 the VIP
     DELETE /networks/{id}/vips/{name}    204
+    GET    /networks/{id}/ingress        {"Address", "Ports"} or {} (this node's routing mesh)
+    POST   /networks/{id}/ingress        {"Address", "Ports": [{"Protocol", "PublishedPort", "TargetPort",
+                                          "Backends"}]} -> 200 {"Address", "MAC", "Ports"}
+    DELETE /networks/{id}/ingress        204
 
     register(app, networks, containers, add_route)
 
@@ -105,6 +109,17 @@ def register(app: web.Application, networks: NetworkService, containers, add_rou
         await overlays.remove_vip(networks, request.match_info["id"], request.match_info["name"])
         return web.Response(status=204)
 
+    async def ingress(request: web.Request) -> web.Response:
+        return web.json_response(networks.lookup(request.match_info["id"]).get("ingress") or {})
+
+    async def set_ingress(request: web.Request) -> web.Response:
+        body = await read_json(request)
+        return web.json_response(await overlays.set_ingress(networks, request.match_info["id"], body))
+
+    async def remove_ingress(request: web.Request) -> web.Response:
+        await overlays.remove_ingress(networks, request.match_info["id"])
+        return web.Response(status=204)
+
     add_route(app, "GET", "/networks", listing)
     add_route(app, "GET", "/networks/", listing)
     add_route(app, "POST", "/networks/create", create)
@@ -119,3 +134,6 @@ def register(app: web.Application, networks: NetworkService, containers, add_rou
     add_route(app, "GET", "/networks/{id}/vips", vips)
     add_route(app, "POST", "/networks/{id}/vips", set_vip)
     add_route(app, "DELETE", "/networks/{id}/vips/{name}", remove_vip)
+    add_route(app, "GET", "/networks/{id}/ingress", ingress)
+    add_route(app, "POST", "/networks/{id}/ingress", set_ingress)
+    add_route(app, "DELETE", "/networks/{id}/ingress", remove_ingress)
