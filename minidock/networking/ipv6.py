@@ -52,11 +52,12 @@ def split_configs(configs: list[dict], enable_ipv6: bool) -> tuple[dict | None, 
     if len(v4) > 1 or len(v6) > 1:
         raise InvalidArgument("minidock networks have one IPv4 subnet and, with --ipv6, one IPv6 subnet")
     if v6 and not enable_ipv6:
-        # [NET-083] refused as dockerd 20.10 refuses it (it would otherwise ignore the subnet)
+        # [NET-083] dockerd 20.10 keeps such a subnet in inspect and gives nobody an address of it
         raise InvalidArgument(f"an IPv6 subnet ({v6[0]['Subnet']}) needs --ipv6 (EnableIPv6)")
     if enable_ipv6 and not v6:
-        # [NET-083] dockerd 20.10 has no default IPv6 pool for user networks either
-        raise InvalidArgument("an IPv6 network needs an IPv6 subnet: --ipv6 --subnet fd00:1::/64")
+        # [NET-083] dockerd's words (it has no default IPv6 pool for user networks; it answers 404)
+        raise InvalidArgument("could not find an available, non-overlapping IPv6 address pool among the "
+                              "defaults to assign to the network")
     return (v4[0] if v4 else None), (v6[0] if v6 else None)
 
 

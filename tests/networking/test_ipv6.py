@@ -107,12 +107,13 @@ def test_ipv6_networks_are_isolated(engine, networks, containers):
 @pytest.mark.parametrize("body, status, words", [
     ({"EnableIPv6": True, "IPAM": {"Config": [{"Subnet": "fd00:1::zz/64"}]}}, 400, "invalid cidr address"),
     ({"IPAM": {"Config": [{"Subnet": "fd00:{index}:3::/64"}]}}, 400, "ipv6"),
+    ({"EnableIPv6": True}, 400, "non-overlapping ipv6 address pool"),
     ({"EnableIPv6": True, "IPAM": {"Config": [{"Subnet": "fd00:{index}:3::/64", "Gateway": "fd00:9::1"}]}},
      403, "no matching subnet for gateway"),
 ])
 def test_bad_ipv6_networks_are_refused(engine, networks, body, status, words):
-    if engine.kind != "minidock" and status != 400:
-        pytest.skip("dockerd 20.10 answers a gateway outside the subnet with a 500")
+    if engine.kind != "minidock" and "EnableIPv6" not in body:
+        pytest.skip("dockerd 20.10 accepts an IPv6 subnet without --ipv6 (and gives no container an address of it)")
     name = networks.name("v6bad")
     raw_body = json.loads(json.dumps(body).replace("{index}", str(networks.index)))
     answer, _, raw = engine.api("POST", f"{API}/networks/create", {"Name": name, **raw_body})
