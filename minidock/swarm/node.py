@@ -85,6 +85,7 @@ class SwarmNode:
         self.lease = 0
         self.loops: list[asyncio.Task] = []
         self.manager: Manager | None = None
+        self.manager_loop: asyncio.Task | None = None
         self.agent: Agent | None = None
         self.join_runner: web.AppRunner | None = None
         self.stopped = asyncio.Event()
@@ -269,7 +270,8 @@ class SwarmNode:
 
     async def _start_manager(self) -> None:
         self.manager = Manager(self.store, self.state["node_id"], lambda: self.lease)
-        self.loops.append(asyncio.create_task(self.manager.run()))
+        self.manager_loop = asyncio.create_task(self.manager.run())
+        self.loops.append(self.manager_loop)
         if self.join_runner is None:
             app = web.Application()
 
@@ -306,7 +308,7 @@ class SwarmNode:
         if role == self.state["role"]:
             return
         if role == "manager":
-            members = await self.store.add_member(peer_url(self.state["address"]))
+            members = await self._add_member(peer_url(self.state["address"]))
             cluster = ",".join(f"{m.get('name') or self.state['node_id']}={m['peerURLs'][0]}" for m in members)
             self.member = Member(self.state["node_id"], os.path.join(self.state_dir, "etcd"), self.state["address"])
             self.member.start(cluster, fresh=False)
@@ -320,6 +322,12 @@ class SwarmNode:
             if self.member is not None:
                 self.member.stop()
                 self.member = None
+            if self.manager_loop is not None:
+                self.manager_loop.cancel()
+                self.manager_loop = None
+            if self.join_runner is not None:
+                await self.join_runner.cleanup()
+                self.join_runner = None
             self.store.endpoints = [e for e in self.store.endpoints if e != client_url(self.state["address"])]
             self.state["role"] = "worker"
             self.state["endpoints"] = self.store.endpoints

@@ -282,6 +282,21 @@ def test_a_dead_workers_tasks_run_elsewhere(swarm, capsys):
     h1.cli("service", "rm", "bench")
 
 
+@pytest.mark.spec("SWARM-029")
+def test_promote_demote_and_remove_nodes(swarm):
+    h1, h4, h5 = swarm.nodes[0], swarm.nodes[3], swarm.nodes[4]
+    busy = h1.cli("node", "rm", h4.netns, check=False)
+    assert busy.returncode == 1 and "is not down and can't be removed" in busy.stderr
+    assert h1.cli("node", "rm", h5.netns).stdout == f"{h5.netns}\n"  # down since the test above
+    assert len(api(h1, "GET", "/nodes")) == 4
+    assert h1.cli("node", "promote", h4.netns).stdout == f"Node {h4.netns} promoted to a manager in the swarm.\n"
+    wait_for(lambda: h4.engine.api("GET", "/v1.41/nodes")[0] == 200, what="the promoted node answering /nodes")
+    assert (api(h4, "GET", f"/nodes/{h4.netns}").get("ManagerStatus") or {}).get("Reachability") == "reachable"
+    assert h1.cli("node", "demote", h4.netns).stdout == f"Manager {h4.netns} demoted in the swarm.\n"
+    wait_for(lambda: h4.engine.api("GET", "/v1.41/nodes")[0] == 503, what="the demoted node refusing /nodes")
+    assert "ManagerStatus" not in api(h1, "GET", f"/nodes/{h4.netns}")
+
+
 @pytest.mark.spec("SWARM-022", "SWARM-001")
 def test_the_leader_dies_and_another_manager_takes_over(swarm):
     h1, h2, h3 = swarm.nodes[:3]
