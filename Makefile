@@ -9,9 +9,10 @@ PY          := $(VENV)/bin/python
 BIN         := $(VENV)/bin
 # Debian's own Python 3.11; falls back to whatever python3 is on the PATH.
 HOST_PYTHON := $(shell test -x /usr/bin/python3 && echo /usr/bin/python3 || command -v python3)
-DEB_PACKAGES := busybox-static iproute2 iptables nftables util-linux procps psmisc iperf3 \
+DEB_PACKAGES := busybox-static iproute2 iptables nftables util-linux procps psmisc iperf3 strace \
                 python3-venv python3-dev runc crun skopeo umoci tini podman \
                 graphviz chromium chromium-driver docker-compose docker-registry etcd-server
+# strace: tests/trace checks that a tracer which is itself traced is refused clearly
 # graphviz: the book's figures (docs/hooks/figures.py); chromium: the book in a browser (tests/docs)
 # docker-registry: distribution 2.8, the reference registry the tests/registry suite also runs against
 # docker-compose: Debian's 1.29, run against minidockd by tests/compose
@@ -51,6 +52,7 @@ $(VENV)/.installed: pyproject.toml Makefile
 	@test -x $(PY) || $(HOST_PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test,docs]' --config-settings editable_mode=compat
+	@echo 'import coverage; coverage.process_startup()' > "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/minidock-coverage.pth"
 	@touch $@
 
 # ---------------------------------------------------------------------------
@@ -63,8 +65,16 @@ test: setup lint-imports test-only test-vm docs
 lint-imports: venv
 	$(BIN)/lint-imports
 
+# Coverage of every Python process the suite starts (pyproject.toml [tool.coverage.run]):
+# combined into $(REPORT_DIR)/coverage.json, which the book shows per chapter (report/coverage.md).
+COVERAGE_DIR := $(CURDIR)/.coverage-data
 test-only: venv
-	$(BIN)/pytest -n $(WORKERS) --conformance-report=$(REPORT_DIR) $(PYTEST_ARGS)
+	rm -rf $(COVERAGE_DIR) && mkdir -p $(COVERAGE_DIR) $(REPORT_DIR)
+	COVERAGE_PROCESS_START=$(CURDIR)/pyproject.toml MINIDOCK_COVERAGE_DIR=$(COVERAGE_DIR) \
+	  $(BIN)/pytest -n $(WORKERS) --conformance-report=$(REPORT_DIR) $(PYTEST_ARGS); status=$$?; \
+	  MINIDOCK_COVERAGE_DIR=$(COVERAGE_DIR) $(BIN)/coverage combine -q --rcfile=pyproject.toml $(COVERAGE_DIR) && \
+	  MINIDOCK_COVERAGE_DIR=$(COVERAGE_DIR) $(BIN)/coverage json -q --rcfile=pyproject.toml -o $(REPORT_DIR)/coverage.json; \
+	  exit $$status
 
 # The VM's packages are installed only when it runs; the VM's exit status is the suite's.
 vm-test: venv
@@ -82,7 +92,7 @@ docs: venv
 # compileall first: with PYTHONDONTWRITEBYTECODE set, every start would compile again
 bench: setup
 	$(PY) -m compileall -q minidock bench
-	$(PY) -m bench
+	$(PY) -m bench --results docs/bench/results.json
 
 clean:
-	rm -rf site $(REPORT_DIR) .pytest_cache build .vm
+	rm -rf site $(REPORT_DIR) .pytest_cache build .vm .coverage-data

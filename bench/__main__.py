@@ -1,5 +1,8 @@
-"""`python -m bench [NAME ...] [--rounds N] [--list]`: run the benchmarks, print one table.
+"""`python -m bench [NAME ...] [--rounds N] [--list] [--results FILE]`: run the benchmarks, print one table.
 
+--results FILE also writes the rows as JSON, with the machine, the date and the tools'
+versions (bench/results.py); `make bench` writes docs/bench/results.json, which the book
+draws as charts (docs/hooks/bench.py).
 Exit status 1 when a row failed: a check benchmark's run (engine-load) or a clean-up.
 """
 
@@ -24,6 +27,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("names", nargs="*", metavar="NAME", help="benchmarks to run (default: all)")
     parser.add_argument("--rounds", type=int, help="rounds per benchmark (default: each one's own)")
     parser.add_argument("--list", action="store_true", help="list the benchmarks and exit")
+    parser.add_argument("--results", type=Path, metavar="FILE",
+                        help="also write the rows, the machine, the date and the versions as JSON")
     parser.add_argument("--load-seconds", type=float, metavar="S",
                         help=f"how long engine-load's clients run (default: {engine_load.SECONDS:g})")
     args = parser.parse_args(argv)
@@ -49,6 +54,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(f"no benchmark named {', '.join(sorted(unknown))} (see --list)")
         rows = run_all(chosen, args.rounds)
         console.print(render(rows))
+    if args.results:
+        from bench.results import write_results
+
+        write_results(args.results, rows, args.rounds)
     failed = [f"{row.benchmark} ({row.contender})" for row in rows if row.failed]
     if failed:
         console.print(f"failed: {', '.join(failed)}")

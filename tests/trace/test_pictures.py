@@ -1,0 +1,92 @@
+"""Benchmarks and coverage as pictures: the results file, the charts, the coverage page, and
+coverage.py reaching a process the suite starts (spec/bench.md, spec/docs.md, spec/harness.md)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.harness import Row
+from bench.results import write_results
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def hook(name: str):
+    spec = importlib.util.spec_from_file_location(f"{name}_hook", ROOT / "docs" / "hooks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+ROWS = [Row("isolated-process", "minidock-runtime", 60.0, 55.0, 5, None, ""),
+        Row("isolated-process", "runc", 30.0, 28.0, 5, 2.0, ""),
+        Row("isolated-process", "crun", None, None, 0, None, "not installed")]
+
+
+@pytest.mark.spec("HARNESS-BENCH-016", "DOCS-050", "DOCS-051")
+def test_results_are_written_with_their_machine_and_drawn_as_charts(tmp_path):
+    path = tmp_path / "results.json"
+    write_results(path, ROWS, 5)
+    document = json.loads(path.read_text())
+    assert document["machine"]["kernel"] == os.uname().release and document["rounds"] == 5
+    assert document["versions"]["minidock"] and "runc" in document["versions"]
+    assert [row["contender"] for row in document["rows"]] == ["minidock-runtime", "runc", "crun"]
+    page = hook("bench").expand("# B\n\n::: bench\n", document)
+    assert document["measured"] in page and "### isolated-process" in page
+    svg = page[page.index("<svg"):page.index("</svg>")]
+    assert "<script" not in page and svg.count("<rect") == 2  # crun has no median: no bar
+    assert "crun: not measured (not installed)" in page
+
+
+@pytest.mark.spec("DOCS-052", "DOCS-054")
+def test_without_data_the_pages_say_so():
+    assert "No benchmark results yet" in hook("bench").expand("::: bench", None)
+    assert "has not been measured" in hook("coverage").NOT_MEASURED
+
+
+@pytest.mark.spec("DOCS-053")
+def test_the_coverage_page_counts_per_chapter():
+    coverage = hook("coverage")
+    document = {"meta": {"version": "7", "timestamp": "2026-01-01T00:00:00"}, "files": {
+        "minidock/runtime/init.py": {"summary": {"num_statements": 10, "covered_lines": 5, "percent_covered": 50.0}},
+        "minidock/kernel/syscalls.py": {"summary": {"num_statements": 10, "covered_lines": 10, "percent_covered": 100.0}},
+        "minidock/cli/main.py": {"summary": {"num_statements": 4, "covered_lines": 1, "percent_covered": 25.0}},
+    }}
+    page = coverage.page(document)
+    assert "| [03-runtime](../chapters/03-runtime.md) | 20 | 15 |" in page
+    assert "| [05-engine](../chapters/05-engine.md) | 4 | 1 |" in page
+    assert coverage.chapter_of("minidock/errors.py") is None
+
+
+@pytest.mark.spec("HARNESS-COV-001", "HARNESS-COV-003")
+def test_a_started_python_process_is_measured_only_when_asked(tmp_path):
+    program = [sys.executable, "-c", "import minidock.errors"]
+    environment = {**os.environ, "MINIDOCK_COVERAGE_DIR": str(tmp_path)}
+    environment.pop("COVERAGE_PROCESS_START", None)
+    subprocess.run(program, env=environment, check=True, cwd=tmp_path)
+    assert list(tmp_path.glob(".coverage*")) == []
+    environment["COVERAGE_PROCESS_START"] = str(ROOT / "pyproject.toml")
+    subprocess.run(program, env=environment, check=True, cwd="/")
+    assert len(list(tmp_path.glob(".coverage.*"))) == 1
+
+
+@pytest.mark.spec("HARNESS-COV-002")
+@pytest.mark.skipif(os.geteuid() != 0, reason="a container's start needs root")
+def test_measuring_writes_nothing_inside_a_container(traced, tmp_path):
+    before = {p for p in traced.path.rglob("*")}
+    data = tmp_path / "data"
+    data.mkdir()
+    environment = {**os.environ, "MINIDOCK_COVERAGE_DIR": str(data),
+                   "COVERAGE_PROCESS_START": str(ROOT / "pyproject.toml")}
+    done = subprocess.run(traced.argv("true", form="text")[:-7] + ["run", "--bundle", str(traced.path), traced.id],
+                          env=environment, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert {p for p in traced.path.rglob("*")} == before
+    assert list(data.glob(".coverage.*"))  # the runtime's own process did report
