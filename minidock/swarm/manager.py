@@ -130,8 +130,11 @@ class Manager:
                          lambda task: {**task, "NodeID": action.node_id, "UpdatedAt": objects.timestamp(now)})
             await self.store.put(f"status/{action.task_id}", _status("assigned", "scheduler assigned task to node", now))
         elif action.kind == "shutdown":
-            await update(self.store, f"tasks/{action.task_id}",
-                         lambda task: {**task, "DesiredState": action.desired, "UpdatedAt": objects.timestamp(now)})
+            task = await update(self.store, f"tasks/{action.task_id}",
+                                lambda task: {**task, "DesiredState": action.desired, "UpdatedAt": objects.timestamp(now)})
+            if task is not None and not task.get("NodeID"):
+                # [SWARM-011] a task no agent holds (still pending) is finished by the managers themselves
+                await self.store.put(f"status/{action.task_id}", _status("shutdown", "shutdown", now))
         elif action.kind == "remove":
             await self.store.delete(f"tasks/{action.task_id}")
             await self.store.delete(f"status/{action.task_id}")

@@ -149,6 +149,7 @@ def _service(service: Service, tasks: list[Task], nodes: list[Node], by_id: dict
 def _fill(service: Service, key: object, group: list[Task], nodes: list[Node], by_id: dict[str, Node],
           load: Counter, now: float) -> list[Action]:
     """Keep exactly one live task in a slot (replicated) or on a node (global)."""
+    # lab 11: begin: keep one live task in this slot: assign the pending, stop the old once a new one runs, apply the restart policy, create one when none lives
     live = [task for task in group if task.live]
     actions = []
     pending = [task for task in live if not task.node_id]
@@ -183,6 +184,7 @@ def _fill(service: Service, key: object, group: list[Task], nodes: list[Node], b
     actions.append(Action("create", service.id, slot=slot, node_id=node_id, version=service.version,
                           reason=reason))
     return actions
+    # lab 11: end
 
 
 def _place(service: Service, key: object, nodes: list[Node], load: Counter) -> tuple[str, str]:
@@ -223,6 +225,7 @@ def plan_update(service: Service, tasks: list[Task], now: float) -> list[Action]
                        reason=f"{word} paused due to failure or early termination of task {first.id}")]
     if any(t.live and t.state != TaskState.RUNNING for t in fresh):
         return []  # a batch is still starting
+    # lab 11: begin: the next batch of outdated tasks once the last runs and the delay has passed; completed after the monitor period
     outdated = sorted((t for t in tasks if t.live and t.version != service.version), key=lambda t: (t.slot, t.node_id))
     settled = max((t.changed for t in fresh if t.live), default=service.update_started)
     if outdated:
@@ -237,3 +240,4 @@ def plan_update(service: Service, tasks: list[Task], now: float) -> list[Action]
     if now - settled < config.monitor:
         return []  # the last batch is watched for `monitor` seconds before the update counts as done
     return [Action("completed", service.id, reason=f"{word} completed")]
+    # lab 11: end
