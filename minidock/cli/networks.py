@@ -46,19 +46,19 @@ def apply_run_flags(args: argparse.Namespace, body: dict) -> None:
     """Put the network flags into a create body (Config at the top, HostConfig, NetworkingConfig)."""
     from minidock.cli.run_options import FlagError
     from minidock.errors import InvalidArgument
-    from minidock.networking.ports import parse_port_key, parse_publish
+    from minidock.networking.ports import parse_expose, parse_publish
 
     host = body.setdefault("HostConfig", {})
     exposed = dict(body.get("ExposedPorts") or {})
     bindings: dict[str, list] = {}
     try:
         for spec in args.publish:
-            key, binding = parse_publish(spec)
-            exposed[key] = {}
-            bindings.setdefault(key, []).append(binding)
+            for key, binding in parse_publish(spec):  # [NET-035] a binding per port of a range
+                exposed[key] = {}
+                bindings.setdefault(key, []).append(binding)
         for spec in args.expose:
-            port, protocol = parse_port_key(spec)
-            exposed[f"{port}/{protocol}"] = {}
+            for key in parse_expose(spec):  # [NET-036]
+                exposed[key] = {}
     except InvalidArgument as error:
         raise FlagError(error.message) from None
     if exposed:

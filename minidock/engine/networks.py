@@ -533,7 +533,7 @@ class NetworkService:
         for binding in bindings:
             try:
                 proxy = await open_proxy(binding.protocol, binding.host_ip, binding.host_port,
-                                         first["IPAddress"], binding.container_port)
+                                         first["IPAddress"], binding.container_port, binding.host_port_end)
             except PortInUse as error:
                 # [NET-032] Docker's words around the kernel's answer
                 raise Conflict(f"driver failed programming external connectivity on endpoint "

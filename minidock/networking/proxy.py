@@ -83,10 +83,18 @@ def _listening_socket(kind: int, host_ip: str, host_port: int) -> socket.socket:
     return sock
 
 
-async def open_proxy(protocol: str, host_ip: str, host_port: int, target_ip: str, target_port: int) -> Proxy:
-    """[NET-031] Listen on host_ip:host_port and relay to the container's target_ip:target_port."""
+async def open_proxy(protocol: str, host_ip: str, host_port: int, target_ip: str, target_port: int,
+                     host_port_end: int = 0) -> Proxy:
+    """[NET-031] Listen on host_ip:host_port (or the first free port up to host_port_end) and relay
+    to the container's target_ip:target_port."""
     kind = socket.SOCK_STREAM if protocol == "tcp" else socket.SOCK_DGRAM
-    sock = _listening_socket(kind, host_ip, host_port)
+    for candidate in range(host_port, max(host_port, host_port_end) + 1):
+        try:
+            sock = _listening_socket(kind, host_ip, candidate)
+            break
+        except PortInUse:
+            if candidate >= host_port_end:
+                raise  # [NET-035] the last of the range (or the only port) is taken too
     proxy = Proxy(protocol, sock.getsockname()[1])
     if protocol == "tcp":
         async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

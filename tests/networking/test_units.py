@@ -53,9 +53,9 @@ def test_choose_subnet_skips_what_is_taken():
 
 @pytest.mark.spec("NET-030", "NET-031", "NET-033")
 def test_publish_specs():
-    assert ports.parse_publish("8080:80") == ("80/tcp", {"HostIp": "", "HostPort": "8080"})
-    assert ports.parse_publish("127.0.0.1:8080:80/udp") == ("80/udp", {"HostIp": "127.0.0.1", "HostPort": "8080"})
-    assert ports.parse_publish("80") == ("80/tcp", {"HostIp": "", "HostPort": ""})
+    assert ports.parse_publish("8080:80") == [("80/tcp", {"HostIp": "", "HostPort": "8080"})]
+    assert ports.parse_publish("127.0.0.1:8080:80/udp") == [("80/udp", {"HostIp": "127.0.0.1", "HostPort": "8080"})]
+    assert ports.parse_publish("80") == [("80/tcp", {"HostIp": "", "HostPort": ""})]
     for bad in ("abc", "8080:99999", "1.2.3:80:80", "80/icmp"):
         with pytest.raises(InvalidArgument):
             ports.parse_publish(bad)
