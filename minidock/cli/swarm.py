@@ -298,7 +298,7 @@ def cmd_service_ps(args: argparse.Namespace) -> int:
             rows.append([task["ID"] if args.no_trunc else task["ID"][:12], shown,
                          task["Spec"]["ContainerSpec"]["Image"], hosts.get(task.get("NodeID"), ""),
                          _capital(task["DesiredState"]),
-                         f"{_capital(status['State'])} {ago(now - seconds_of(status['Timestamp']))}",
+                         f"{_capital(status['State'])} {ago(now - seconds_of(status['Timestamp'])).lower()}",
                          f'"{error}"' if error else "", ""])
     if args.quiet:
         print("\n".join(row[0] for row in rows))
