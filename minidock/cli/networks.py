@@ -40,6 +40,7 @@ def add_run_flags(parser: argparse.ArgumentParser) -> None:
     add("--dns-search", action="append", default=[], help="set custom DNS search domains")
     add("--dns-option", action="append", default=[], help="set DNS options")
     add("--add-host", action="append", default=[], help="add a custom host-to-IP mapping (host:ip)")
+    add("--link", action="append", default=[], help="add link to another container")
 
 
 def apply_run_flags(args: argparse.Namespace, body: dict) -> None:
@@ -68,6 +69,16 @@ def apply_run_flags(args: argparse.Namespace, body: dict) -> None:
     if args.publish_all:
         host["PublishAllPorts"] = True
     host["NetworkMode"] = args.network or "default"
+    if args.link:
+        from minidock.networking.legacy_links import parse_link
+
+        try:
+            links = [":".join(parse_link(entry)) for entry in args.link]  # [NET-038] "name:alias", as docker sends
+        except InvalidArgument as error:
+            # the docker CLI's words
+            raise FlagError(f"invalid argument \"{error.message.split(': ', 1)[1]}\" for \"--link\" flag: "
+                            f"{error.message}") from None
+        host["Links"] = links
     for flag, key in (("dns", "Dns"), ("dns_search", "DnsSearch"), ("dns_option", "DnsOptions"),
                       ("add_host", "ExtraHosts")):
         if getattr(args, flag):

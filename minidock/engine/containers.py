@@ -52,7 +52,7 @@ from minidock.runtime.config import LOG_PATH, OPEN_STDIN
 log = logging.getLogger("minidockd.containers")
 
 # Config/HostConfig fields minidock does not honour yet: refused, never silently dropped
-UNSUPPORTED_HOST = ("Links", "Devices")
+UNSUPPORTED_HOST = ("Devices",)
 
 
 DETACH_KEYS = detachkeys.DEFAULT  # ctrl-p ctrl-q, Docker's default
@@ -274,6 +274,9 @@ class ContainerService:
         document = bundle.oci_config(container.id, container.config, container.host_config,
                                      record.config.get("config") or {}, rootfs, extra,
                                      network.joined if network is not None else None)
+        if network is not None and network.env:  # [NET-039] the links' variables; the container's own win
+            own = {entry.partition("=")[0] for entry in document["process"]["env"]} - {"PATH", "HOSTNAME"}
+            document["process"]["env"] += [entry for entry in network.env if entry.partition("=")[0] not in own]
         document["annotations"] = {LOG_PATH: container.log_path}
         document["linux"].update(self.volumes.mounts.linux_options(container))  # [VOL-013] rootfsPropagation
         if container.config.get("OpenStdin"):

@@ -40,7 +40,7 @@ from minidock.engine.container import Container
 from minidock.engine.network_views import (bip_network, daemon_id, endpoint_settings, matches,  # noqa: F401 - re-exported
                                            mode_of, new_record, settings_view)
 from minidock.errors import Conflict, Forbidden, InvalidArgument, NotFound
-from minidock.networking import etcfiles, firewall, ipam, ipv6, ports, sandbox
+from minidock.networking import etcfiles, firewall, ipam, ipv6, legacy_links, ports, sandbox
 from minidock.networking.driver import (BridgeDriver, Driver, Endpoint, HostDriver, NetworkSpec,
                                         NullDriver, Published)
 from minidock.networking.overlay import (OVERLAY_MTU, VNI_OPTION, VTEP_OPTION, OverlayDriver, overlay_options,
@@ -60,6 +60,7 @@ class Attachment:
     joined: dict[str, str]          # OCI namespace type -> path
     hosts: str | None               # files under the container's directory, bind-mounted
     resolv_conf: str | None
+    env: list[str] = dataclasses.field(default_factory=list)  # [NET-039] the legacy links' variables
 
 
 class NetworkService:
@@ -387,6 +388,8 @@ class NetworkService:
         ports.check(host.get("PortBindings"))
         for entry in host.get("ExtraHosts") or []:
             etcfiles.parse_extra_host(entry)
+        if host.get("Links") and self.containers is not None:
+            self._check_links(mode, host["Links"])
         endpoints = ((body.get("NetworkingConfig") or {}).get("EndpointsConfig")) or {}
         if mode.startswith("container:"):
             if self.containers is not None:
@@ -442,10 +445,44 @@ class NetworkService:
             for record in records:
                 await self._join(container, record, netns)
             await self._publish(container)
+            env = self._resolve_links(container)
         except BaseException:
             await self.detach(container)
             raise
-        return Attachment({"network": netns}, *self.write_etc_files(container))
+        return Attachment({"network": netns}, *self.write_etc_files(container), env)
+
+    def _check_links(self, mode: str, links: list) -> None:
+        """[NET-038] At create: each --link well formed, its container known, on the default bridge only."""
+        if not isinstance(links, list):
+            raise InvalidArgument("invalid links: a list of \"name:alias\" is expected")
+        for entry in links:
+            name, _ = legacy_links.parse_link(str(entry))
+            try:
+                self.containers.get(name)
+            except NotFound as error:
+                # Docker's words (and its 400)
+                raise InvalidArgument(f"could not get container for {name}: {error.message}") from None
+        if links and mode not in ("default", "bridge"):
+            # minidock: dockerd makes the alias a DNS name for this container alone there
+            raise InvalidArgument("--link works on the default bridge network only in minidock: on a "
+                                  "user-defined network use the containers' names or --network-alias")
+
+    def _resolve_links(self, container: Container) -> list[str]:
+        """[NET-037] [NET-039] At start: each linked container's hosts line and variables (it must run)."""
+        entries, env = [], []
+        for entry in container.host_config.get("Links") or []:
+            name, alias = legacy_links.parse_link(str(entry))
+            child = self.containers.get(name)
+            address = ((child.network_settings.get("Networks") or {}).get("bridge") or {}).get("IPAddress")
+            if not child.running or not address:
+                # [NET-038] Docker's words
+                raise Conflict(f"Cannot link to a non running container: /{child.name} AS /{container.name}/{alias}")
+            hostname = child.config.get("Hostname") or child.id[:12]
+            entries.append(legacy_links.hosts_entry(alias, hostname, child.name, address))
+            env += legacy_links.link_env(container.name, alias, address, list(child.config.get("ExposedPorts") or {}),
+                                         child.config.get("Env") or [])
+        container.network_settings["links"] = entries  # kept: the hosts file is written again on connect
+        return env
 
     async def _join(self, container: Container, record: dict, netns: str) -> None:
         """One endpoint: an address (saved first), then the driver's veth."""
@@ -608,7 +645,8 @@ class NetworkService:
         resolv_path = os.path.join(container.root, "resolv.conf")
         # written in place (no rename): the container's bind mount sees the same inode
         with open(hosts_path, "w") as file:
-            file.write(etcfiles.hosts(hostname, addresses, container.host_config.get("ExtraHosts") or []))
+            file.write(etcfiles.hosts(hostname, addresses, [*(container.host_config.get("ExtraHosts") or []),
+                                                            *container.network_settings.get("links", [])]))
         embedded = next((e["Gateway"] for name, e in networks.items()
                          if e.get("Gateway") and not self.lookup(e["NetworkID"]).get("predefined")), None)
         try:

@@ -6,6 +6,7 @@ Modelled on: libnetwork's bridge driver, docker-proxy and the embedded resolver
 
     sandbox.py    a container's network namespace: a bind-mounted nsfs file (create, inside, remove)
     links.py      netlink through pyroute2: bridges, veth pairs, addresses, routes (tagged links)
+    legacy_links.py  Docker's --link: the hosts line and environment variables of a link  (pure)
     ipam.py       pools, gateways, static and dynamic addresses, a free subnet       (pure)
     ipv6.py       the IPv6 half of a dual-stack network: its pool, addresses, routes
     ports.py      -p specs, PortBindings, NetworkSettings.Ports                      (pure)
