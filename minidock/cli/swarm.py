@@ -7,6 +7,7 @@ Modelled on: docker/cli's cli/command/swarm, node and service
     minidock swarm init [--advertise-addr A] | join --token T ADDR | join-token [-q] worker|manager | leave [-f]
     minidock node ls | inspect | update --availability A | promote | demote | rm [-f]
     minidock service create | ls | ps | inspect | scale | update | rollback | rm | logs
+    minidock secret create NAME FILE|- | ls | inspect | rm
 
 Rules: every verb is requests to the engine's swarm paths (the engine forwards them to its
 swarm node); a flag's bad value is refused here with cobra's words, before any request.
@@ -212,10 +213,24 @@ def _publish(text: str) -> dict:
             "PublishMode": "ingress"}
 
 
+def _secret_reference(text: str) -> dict:
+    """--secret NAME, or --secret source=NAME,target=FILE[,mode=0400]."""
+    if "=" not in text:
+        return {"SecretName": text, "File": {"Name": text, "UID": "0", "GID": "0", "Mode": 0o444}}
+    fields = dict(part.partition("=")[::2] for part in text.split(","))
+    if "source" not in fields and "src" not in fields:
+        raise InvalidArgument(f"invalid argument \"{text}\" for \"--secret\" flag: source is required")
+    source = fields.get("source") or fields["src"]
+    return {"SecretName": source, "File": {"Name": fields.get("target", source), "UID": fields.get("uid", "0"),
+                                           "GID": fields.get("gid", "0"), "Mode": int(fields.get("mode", "0444"), 8)}}
+
+
 def cmd_service_create(args: argparse.Namespace) -> int:
     container = {"Image": args.image, "Env": args.env, "Labels": dict(l.partition("=")[::2] for l in args.container_label)}
     if args.command:
         container["Args"] = args.command
+    if args.secret:
+        container["Secrets"] = [_secret_reference(text) for text in args.secret]
     if args.entrypoint:
         container["Command"] = args.entrypoint.split()
     spec = {"Name": args.name or "", "Labels": dict(l.partition("=")[::2] for l in args.label),
@@ -381,6 +396,53 @@ def cmd_service_rm(args: argparse.Namespace) -> int:
     return _each(args, args.services, remove)
 
 
+def cmd_secret_create(args: argparse.Namespace) -> int:
+    import base64
+
+    if args.file == "-":
+        data = sys.stdin.buffer.read()
+    else:
+        try:
+            with open(args.file, "rb") as file:
+                data = file.read()
+        except OSError as error:
+            raise InvalidArgument(f"error reading content from \"{args.file}\": {error.strerror}") from None
+    labels = dict(label.partition("=")[::2] for label in args.label)
+    created = _client(args).json("POST", "/secrets/create", {"Name": args.name, "Labels": labels,
+                                                             "Data": base64.b64encode(data).decode()})
+    print(created["ID"])
+    return 0
+
+
+def cmd_secret_ls(args: argparse.Namespace) -> int:
+    from minidock.swarm.objects import seconds_of
+
+    secrets = _client(args).json("GET", "/secrets")
+    if args.quiet:
+        print("\n".join(s["ID"] for s in secrets))
+        return 0
+    now = time.time()
+    rows = [[s["ID"], s["Spec"]["Name"], "", ago(now - seconds_of(s["CreatedAt"])),
+             ago(now - seconds_of(s["UpdatedAt"]))] for s in secrets]
+    print(table(rows, ["ID", "NAME", "DRIVER", "CREATED", "UPDATED"]))
+    return 0
+
+
+def cmd_secret_inspect(args: argparse.Namespace) -> int:
+    found: list[dict] = []
+    status = _each(args, args.secrets,
+                   lambda s: found.append(_client(args).json("GET", f"/secrets/{quote(s, safe='')}")))
+    _print_json(found, args.format)
+    return status
+
+
+def cmd_secret_rm(args: argparse.Namespace) -> int:
+    def remove(name: str) -> None:
+        _client(args).json("DELETE", f"/secrets/{quote(name, safe='')}")
+        print(name)
+    return _each(args, args.secrets, remove)
+
+
 def cmd_service_logs(args: argparse.Namespace) -> int:
     _client(args).json("GET", f"/services/{quote(args.service, safe='')}/logs?stdout=1&stderr=1")
     return 0
@@ -414,7 +476,7 @@ def _group(verbs, name: str, text: str):
 
 
 def add_parsers(verbs, only: str | None = None) -> None:
-    """The `swarm`, `node` and `service` groups."""
+    """The `swarm`, `node`, `service` and `secret` groups."""
     if only in (None, "swarm"):
         sub = _group(verbs, "swarm", "manage swarm")
         init = sub.add_parser("init", help="initialize a swarm")
@@ -469,6 +531,7 @@ def add_parsers(verbs, only: str | None = None) -> None:
         create.add_argument("-p", "--publish", action="append", default=[], help="publish a port as a node port")
         create.add_argument("--constraint", action="append", default=[], help="placement constraints")
         create.add_argument("--entrypoint", help="overwrite the default ENTRYPOINT of the image")
+        create.add_argument("--secret", action="append", default=[], help="specify secrets to expose to the service")
         _service_flags(create, create=True)
         create.add_argument("image", metavar="IMAGE")
         create.add_argument("command", nargs=argparse.REMAINDER, metavar="COMMAND")
@@ -513,3 +576,20 @@ def add_parsers(verbs, only: str | None = None) -> None:
         logs = sub.add_parser("logs", help="fetch the logs of a service or task")
         logs.add_argument("service", metavar="SERVICE")
         logs.set_defaults(handler=cmd_service_logs)
+    if only in (None, "secret"):
+        sub = _group(verbs, "secret", "manage swarm secrets")
+        create = sub.add_parser("create", help="create a secret from a file or STDIN as content")
+        create.add_argument("-l", "--label", action="append", default=[], help="secret labels")
+        create.add_argument("name", metavar="SECRET")
+        create.add_argument("file", metavar="FILE|-")
+        create.set_defaults(handler=cmd_secret_create)
+        listing = sub.add_parser("ls", aliases=["list"], help="list secrets")
+        listing.add_argument("-q", "--quiet", action="store_true", help="only display IDs")
+        listing.set_defaults(handler=cmd_secret_ls)
+        inspect = sub.add_parser("inspect", help="display detailed information on one or more secrets")
+        inspect.add_argument("-f", "--format", help="format the output using a Go template")
+        inspect.add_argument("secrets", nargs="+", metavar="SECRET")
+        inspect.set_defaults(handler=cmd_secret_inspect)
+        remove = sub.add_parser("rm", aliases=["remove"], help="remove one or more secrets")
+        remove.add_argument("secrets", nargs="+", metavar="SECRET")
+        remove.set_defaults(handler=cmd_secret_rm)

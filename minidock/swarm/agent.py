@@ -20,6 +20,7 @@ model.transition(), so that a task's state never goes backwards.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import logging
 import time
@@ -27,7 +28,7 @@ import urllib.parse
 
 from minidock.engine.client import Client
 from minidock.errors import MinidockError, NotFound
-from minidock.swarm import objects
+from minidock.swarm import objects, secrets
 from minidock.swarm.model import SECOND, TaskState, TaskStateError, transition
 from minidock.swarm.store import Store
 
@@ -158,9 +159,13 @@ class Agent:
 
     async def _start(self, task: dict, status: dict) -> None:
         status = await self._report(task, status, TaskState.PREPARING, "preparing")
+        references = (task["Spec"].get("ContainerSpec") or {}).get("Secrets") or []
         try:
-            created = await self._engine("POST", f"/containers/create?name={container_name(task)}",
-                                         container_config(task))
+            config = container_config(task)
+            if references:
+                image = await self._engine("GET", f"/images/{urllib.parse.quote(config['Image'], safe='')}/json")
+                config = secrets.with_secrets(config, image.get("Config") or {})
+            created = await self._engine("POST", f"/containers/create?name={container_name(task)}", config)
         except MinidockError as error:
             # [SWARM-025] an image this engine does not have: the task is rejected, with the engine's words
             await self._report(task, status, TaskState.REJECTED, "rejected", Err=error.message)
@@ -169,9 +174,18 @@ class Agent:
                                     ContainerStatus={"ContainerID": created["Id"], "PID": 0, "ExitCode": 0})
         try:
             await self._engine("POST", f"/containers/{created['Id']}/start")
+            if references:
+                # [SWARM-028] the secrets go into the container's tmpfs, from memory
+                files = []
+                for reference in references:
+                    entry = await self.store.get(f"secrets/{reference['SecretID']}")
+                    if entry is None:
+                        raise NotFound(f"secret {reference.get('SecretName', reference['SecretID'])} not found")
+                    files.append((reference["File"]["Name"], base64.b64decode(entry.value["_data"])))
+                await asyncio.to_thread(secrets.deliver, self.engine, created["Id"], files)
             inspected = await self._engine("GET", f"/containers/{created['Id']}/json")
-        except MinidockError as error:
-            await self._report(task, status, TaskState.FAILED, "starting", Err=error.message)
+        except (MinidockError, OSError) as error:
+            await self._report(task, status, TaskState.FAILED, "starting", Err=getattr(error, "message", str(error)))
             return
         await self._report(task, status, TaskState.RUNNING, "started",
                            ContainerStatus={"ContainerID": created["Id"], "PID": inspected["State"]["Pid"],

@@ -12,7 +12,8 @@ Modelled on: moby's api/server/router/swarm (swarm_routes.go)
     GET  /services/{id}         POST /services/{id}/update?version=[&rollback=previous]
     DELETE /services/{id}
     GET  /tasks?filters=        GET  /tasks/{id}
-    GET  /secrets, /configs     (empty lists: secrets are planned, SWARM-028)
+    GET  /secrets?filters=      POST /secrets/create -> 201 {"ID"}   GET /secrets/{id}   DELETE /secrets/{id}
+    GET  /configs               (an empty list: configs are not implemented)
 
     make_app(node) -> aiohttp Application (paths without /vX.Y: the engine strips it)
 
@@ -29,6 +30,7 @@ from aiohttp import web
 from minidock.errors import InvalidArgument, MinidockError, NotImplemented, Unavailable
 from minidock.swarm import objects
 from minidock.swarm.cluster import Cluster, parse_filters
+from minidock.swarm.secrets import Secrets
 
 NOT_MANAGER = ("This node is not a swarm manager. Use \"docker swarm init\" or \"docker swarm join\" to connect "
                "this node to swarm and try again.")
@@ -154,7 +156,23 @@ def make_app(node) -> web.Application:
 
     async def not_yet(request: web.Request) -> web.Response:
         cluster()
-        raise NotImplemented("secrets and configs are not implemented yet (spec/swarm.md SWARM-028)")
+        raise NotImplemented("configs are not implemented yet: use a secret")
+
+    async def secret_list(request: web.Request) -> web.Response:
+        secrets = Secrets(cluster().store)
+        return web.json_response(await secrets.list(parse_filters(request.query.get("filters"))))
+
+    async def secret_create(request: web.Request) -> web.Response:
+        return web.json_response(await Secrets(cluster().store).create(await _body(request)), status=201)
+
+    async def secret_inspect(request: web.Request) -> web.Response:
+        return web.json_response(objects.view(await Secrets(cluster().store).find(request.match_info["id"])))
+
+    async def secret_remove(request: web.Request) -> web.Response:
+        control = cluster()
+        services = await control.services({}, status=False)
+        await Secrets(control.store).remove(request.match_info["id"], services)
+        return web.Response(status=204)
 
     routes = [("GET", "/swarm", swarm_inspect), ("POST", "/swarm/init", swarm_init),
               ("POST", "/swarm/join", swarm_join), ("POST", "/swarm/leave", swarm_leave),
@@ -165,8 +183,9 @@ def make_app(node) -> web.Application:
               ("GET", "/services/{id}", service_inspect), ("POST", "/services/{id}/update", service_update),
               ("DELETE", "/services/{id}", service_remove), ("GET", "/services/{id}/logs", service_logs),
               ("GET", "/tasks", task_list), ("GET", "/tasks/{id}", task_inspect),
-              ("GET", "/secrets", empty_list), ("GET", "/configs", empty_list),
-              ("POST", "/secrets/create", not_yet), ("POST", "/configs/create", not_yet)]
+              ("GET", "/secrets", secret_list), ("POST", "/secrets/create", secret_create),
+              ("GET", "/secrets/{id}", secret_inspect), ("DELETE", "/secrets/{id}", secret_remove),
+              ("GET", "/configs", empty_list), ("POST", "/configs/create", not_yet)]
     for method, path, handler in routes:
         app.router.add_route(method, path, handler)
     return app

@@ -23,6 +23,7 @@ import time
 from minidock.errors import Conflict, InvalidArgument, NotFound
 from minidock.swarm import objects
 from minidock.swarm.manager import read_snapshot, roll_back
+from minidock.swarm.secrets import Secrets
 from minidock.swarm.store import Entry, Store
 
 
@@ -96,6 +97,7 @@ class Cluster:
 
     async def create_service(self, spec: dict) -> dict:
         spec = objects.check_service_spec(spec)
+        await Secrets(self.store).check_references(spec)
         if any(_service_name(e.value) == spec["Name"] for e in (await self._services()).values()):
             # [SWARM-027] swarmkit's words for a name in use
             raise Conflict(f"rpc error: code = AlreadyExists desc = name conflicts with an existing object: "
@@ -121,6 +123,7 @@ class Cluster:
             record = roll_back(record, "manually requested rollback", now)
         else:
             spec = objects.check_service_spec(spec)
+            await Secrets(self.store).check_references(spec)
             if spec["Name"] != _service_name(record):
                 raise InvalidArgument("rpc error: code = Unimplemented desc = renaming services is not supported")
             old = record["Spec"]

@@ -71,8 +71,8 @@ class Host:
                                             stderr=subprocess.STDOUT, cwd=self.root, start_new_session=True)
         wait_for_ping(self.engine, self.process)
 
-    def cli(self, *args: str, check: bool = True, timeout: float = 120):
-        return self.engine.cli(*args, check=check, timeout=timeout)
+    def cli(self, *args: str, check: bool = True, timeout: float = 120, input: str | None = None):
+        return self.engine.cli(*args, check=check, timeout=timeout, input=input)
 
 
 class Hosts:

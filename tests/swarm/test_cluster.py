@@ -8,6 +8,7 @@ Everything goes through the CLI or the Engine API of one of the hosts: black-box
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 from urllib.parse import quote
 
@@ -54,6 +55,12 @@ def converged(host: Host, service: str, count: int) -> list[dict]:
     if len(live) == count and all(t["Status"]["State"] == "running" for t in live):
         return live
     return []
+
+
+def host_of(swarm: Hosts, asker: Host, node_id: str) -> Host:
+    """The host a node ID stands for (by its address)."""
+    address = api(asker, "GET", f"/nodes/{node_id}")["Status"]["Addr"]
+    return next(h for h in swarm.nodes if h.address == address)
 
 
 def leader(host: Host) -> dict | None:
@@ -256,6 +263,36 @@ def test_rolling_update_in_batches_a_missing_image_pauses_and_rollback(swarm):
              timeout=60, what="the automatic rollback")
     wait_for(lambda: converged(h1, "roll", 4), what="roll: 4 running again")
     h1.cli("service", "rm", "roll")
+
+
+@pytest.mark.spec("SWARM-028")
+def test_a_secret_is_a_file_on_tmpfs_in_the_services_tasks_only(swarm):
+    h1 = swarm.nodes[0]
+    secret_id = h1.cli("secret", "create", "db_password", "-", input="s3cr3t-value\n").stdout.strip()
+    assert h1.cli("secret", "ls").stdout.splitlines()[1].split()[:2] == [secret_id, "db_password"]
+    assert "Data" not in api(h1, "GET", "/secrets/db_password")  # the data never leaves the cluster's store
+    missing = h1.cli("service", "create", "--secret", "nosuch", *SLEEPER, check=False)
+    assert missing.returncode == 1 and "secret nosuch not found" in missing.stderr
+    h1.cli("service", "create", "--name", "vault", "--replicas", "2", "--secret", "db_password", *SLEEPER)
+    live = wait_for(lambda: converged(h1, "vault", 2), what="vault: 2 running")
+    for task in live:
+        host = host_of(swarm, h1, task["NodeID"])
+        container = task["Status"]["ContainerStatus"]["ContainerID"]
+        assert host.cli("exec", container, "cat", "/run/secrets/db_password").stdout == "s3cr3t-value\n"
+        mounts = host.cli("exec", container, "cat", "/proc/mounts").stdout.splitlines()
+        assert any(line.split()[1:3] == ["/run/secrets", "tmpfs"] for line in mounts), mounts
+        # never on the worker's disk: not in its data root, not in its exec root
+        found = subprocess.run(["grep", "-rlF", "--devices=skip", "s3cr3t-value", str(host.root)],
+                               capture_output=True, text=True)
+        assert found.stdout == "", found.stdout
+        # readable only by the service's tasks
+        other = host.cli("run", "--rm", "busybox", "cat", "/run/secrets/db_password", check=False)
+        assert other.returncode != 0
+    in_use = h1.cli("secret", "rm", "db_password", check=False)
+    assert "secret 'db_password' is in use by the following service: vault" in in_use.stderr
+    h1.cli("service", "rm", "vault")
+    assert h1.cli("secret", "rm", "db_password").stdout == "db_password\n"
+    assert api(h1, "GET", "/secrets") == []
 
 
 @pytest.mark.spec("SWARM-015", "SWARM-002")
