@@ -76,7 +76,7 @@ TOPICS = {
     "minidock.cli.networks:add_parsers": ("network",),
     "minidock.cli.images:add_parsers": ("history", "image", "images", "import", "load", "rmi", "save", "tag"),
     "minidock.cli.registry:add_parsers": ("login", "logout", "pull", "push", "registry"),
-    "minidock.cli.swarm:add_parsers": ("node", "service", "swarm"),
+    "minidock.cli.swarm:add_parsers": ("node", "secret", "service", "swarm"),
     "minidock.cli.system:add_parsers": ("stats", "system", "update"),
     "minidock.cli.trace:add_parsers": ("trace",),
     "minidock.lab.cli:add_parsers": ("lab",),
