@@ -109,11 +109,16 @@ def _each(args: argparse.Namespace, names: list[str], do) -> int:
     return status
 
 
-def cmd_node_inspect(args: argparse.Namespace) -> int:
+def _inspect(args: argparse.Namespace, kind: str, names: list[str]) -> int:
+    """`node|service|secret inspect`: one JSON array of what was found; each miss said on stderr."""
     found: list[dict] = []
-    status = _each(args, args.nodes, lambda n: found.append(_client(args).json("GET", f"/nodes/{quote(n, safe='')}")))
+    status = _each(args, names, lambda name: found.append(_client(args).json("GET", f"/{kind}/{quote(name, safe='')}")))
     _print_json(found, args.format)
     return status
+
+
+def cmd_node_inspect(args: argparse.Namespace) -> int:
+    return _inspect(args, "nodes", args.nodes)
 
 
 def _node_change(args: argparse.Namespace, name: str, **changes) -> None:
@@ -323,11 +328,7 @@ def cmd_service_ps(args: argparse.Namespace) -> int:
 
 
 def cmd_service_inspect(args: argparse.Namespace) -> int:
-    found: list[dict] = []
-    status = _each(args, args.services,
-                   lambda s: found.append(_client(args).json("GET", f"/services/{quote(s, safe='')}")))
-    _print_json(found, args.format)
-    return status
+    return _inspect(args, "services", args.services)
 
 
 def _update(args: argparse.Namespace, name: str, change, rollback: bool = False) -> None:
@@ -429,11 +430,7 @@ def cmd_secret_ls(args: argparse.Namespace) -> int:
 
 
 def cmd_secret_inspect(args: argparse.Namespace) -> int:
-    found: list[dict] = []
-    status = _each(args, args.secrets,
-                   lambda s: found.append(_client(args).json("GET", f"/secrets/{quote(s, safe='')}")))
-    _print_json(found, args.format)
-    return status
+    return _inspect(args, "secrets", args.secrets)
 
 
 def cmd_secret_rm(args: argparse.Namespace) -> int:
