@@ -54,6 +54,7 @@ class DaemonConfig:
     tcp: tuple[tuple[str, int], ...] = ()  # the -H tcp://HOST:PORT
     tls: ServerTLS | None = None           # None on TCP only after an explicit --tls=false
     pid_file: str = ""
+    dns: tuple[str, ...] = ()              # [NET-062] nameservers for containers and the embedded DNS
 
 
 def parse_host(host: str) -> tuple[str, object]:
@@ -106,7 +107,7 @@ FILE_KEYS = {
     "exec-root": ("exec_root", DEFAULT_EXEC_ROOT), "bridge": ("bridge", DEFAULT_BRIDGE),
     "bip": ("bip", DEFAULT_BIP), "live-restore": ("live_restore", False),
     "insecure-registries": ("insecure_registry", []), "registry-mirrors": ("registry_mirror", []),
-    "debug": ("debug", False),
+    "debug": ("debug", False), "dns": ("dns", []),
     "shutdown-timeout": ("shutdown_timeout", 15), "pidfile": ("pidfile", None),
     "tls": ("tls", None), "tlsverify": ("tlsverify", False), "tlscacert": ("tlscacert", None),
     "tlscert": ("tlscert", None), "tlskey": ("tlskey", None),
@@ -139,6 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="a mirror of Docker Hub (http(s)://HOST[:PORT]), tried before it on pulls")
     parser.add_argument("--shutdown-timeout", type=int, default=None,
                         help="seconds running containers get to stop when the daemon stops")
+    parser.add_argument("--dns", action="append", default=None,
+                        help="a DNS server for the containers (and the embedded DNS's upstream)")
     parser.add_argument("-D", "--debug", action="store_true", default=None, help="log every request")
     return parser
 
@@ -208,6 +211,12 @@ def parse_args(argv: list[str] | None) -> DaemonConfig:
     except ValueError:
         # [ENGINE-D-003] a bad --bip is refused at start-up, not when the first container starts
         raise InvalidArgument(f"invalid --bip {args.bip!r}: expected an address with a prefix, like 172.29.0.1/16") from None
+    for server in args.dns:
+        try:
+            ipaddress.ip_address(server)
+        except ValueError:
+            # [NET-062] dockerd's words
+            raise InvalidArgument(f"invalid argument \"{server}\" for \"--dns\" flag: {server} is not an ip address") from None
     return DaemonConfig(
         socket_path=sockets[0] if sockets else None,
         tcp=tuple(where for kind, where in parsed if kind == "tcp"),
@@ -222,4 +231,5 @@ def parse_args(argv: list[str] | None) -> DaemonConfig:
         registry_mirrors=tuple(_mirror(url) for url in args.registry_mirror),
         debug=bool(args.debug),
         shutdown_timeout=int(args.shutdown_timeout),
+        dns=tuple(args.dns),
     )

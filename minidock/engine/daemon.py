@@ -77,7 +77,8 @@ async def serve(config: DaemonConfig) -> None:
     from minidock.engine.system import System
 
     images = ImageService(config.data_root)
-    networks = NetworkService(config.data_root, config.exec_root, config.bridge, config.bip, config.live_restore)
+    networks = NetworkService(config.data_root, config.exec_root, config.bridge, config.bip, config.live_restore,
+                              config.dns)
     await networks.start()  # [NET-015] a bridge or subnet taken by another refuses the start
     containers = ContainerService(config.data_root, config.exec_root, images, Events(), networks)
     networks.containers = containers

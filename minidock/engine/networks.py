@@ -66,13 +66,15 @@ class Attachment:
 class NetworkService:
     """The networks of one daemon."""
 
-    def __init__(self, data_root: str, exec_root: str, bridge: str, bip: str, live_restore: bool = False) -> None:
+    def __init__(self, data_root: str, exec_root: str, bridge: str, bip: str, live_restore: bool = False,
+                 dns: tuple[str, ...] = ()) -> None:
         self.root = os.path.join(data_root, "network")
         self.netns_root = os.path.join(exec_root, "netns")
         os.makedirs(self.root, mode=0o700, exist_ok=True)
         self.bridge_name = bridge
         self.bip = bip
         self.live_restore = live_restore
+        self.dns_servers = list(dns)             # [NET-062] the daemon's --dns: containers' and the embedded DNS's
         self._alive = None                       # this daemon's lock (networking.reaper), held while it runs
         self.id = daemon_id(data_root)
         self.tag = f"minidock:{self.id}"
@@ -96,7 +98,7 @@ class NetworkService:
             raise
         from minidock.networking.dns import EmbeddedDNS
 
-        self.dns = EmbeddedDNS()
+        self.dns = EmbeddedDNS(servers=self.dns_servers or None)
         for record in self.networks.values():
             if record["Driver"] in ("bridge", "overlay") and record["Name"] != "bridge":
                 await self.dns.serve(record["Id"], self._spec(record).pool.gateway.compressed)
@@ -656,7 +658,7 @@ class NetworkService:
             host_text = ""
         host = container.host_config
         with open(resolv_path, "w") as file:
-            file.write(etcfiles.resolv_conf(host_text, host.get("Dns") or [], host.get("DnsSearch") or [],
+            file.write(etcfiles.resolv_conf(host_text, host.get("Dns") or self.dns_servers, host.get("DnsSearch") or [],
                                             host.get("DnsOptions") or [], embedded))
         return hosts_path, resolv_path
 

@@ -140,12 +140,14 @@ class _Network:
 class EmbeddedDNS:
     """One responder per user-defined network, all in the daemon's event loop."""
 
-    def __init__(self, resolv_conf: str = "/etc/resolv.conf") -> None:
-        try:
-            with open(resolv_conf) as file:
-                servers, _, _ = host_nameservers(file.read())
-        except OSError:
-            servers = []
+    def __init__(self, resolv_conf: str = "/etc/resolv.conf", servers: list[str] | None = None) -> None:
+        """[NET-062] The upstream: ``servers`` (the daemon's --dns) or the host's resolv.conf's nameservers."""
+        if servers is None:
+            try:
+                with open(resolv_conf) as file:
+                    servers, _, _ = host_nameservers(file.read())
+            except OSError:
+                servers = []
         self.upstream = [s for s in servers if ":" not in s]
         self.networks: dict[str, _Network] = {}
 
