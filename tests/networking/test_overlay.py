@@ -346,14 +346,23 @@ def test_bad_input_is_refused_and_changes_nothing(hosts, overlay):
 
 @pytest.mark.spec("NET-105", "NET-106")
 def test_a_restart_keeps_the_overlay_and_rm_leaves_nothing(hosts, overlay):
-    first, _ = hosts
+    first, second = hosts
     first.containers.remove_all()
     first.containers.made.clear()
+    service = {"Name": "kept", "VIP": "10.200.0.102", "Backends": [overlay["two"]["IP"]], "Aliases": []}
+    assert first.api("POST", "/networks/ovnet/vips", service)[0] == 200
     first.stop()
     first.start()
     network_id = overlay["ids"][0]
     status, shown = first.api("GET", "/networks/ovnet")
     assert status == 200 and shown["Options"][VNI_OPTION] == str(VNI)
+    assert service in first.api("GET", "/networks/ovnet/vips")[1]["VIPs"]
+    client = first.serve("ov-after", "ovnet", "10.200.0.7")  # the VIP's name and rules, from the record
+    assert "Address: 10.200.0.102" in first.exec(client, "nslookup", "kept").stdout
+    assert second.api("POST", "/networks/ovnet/peers", {"Peers": [peer(client)]})[0] == 200
+    assert first.fetch(client, service["VIP"]) == "ov-two"
+    first.api("DELETE", f"/containers/{client['id']}?force=1")
+    second.api("DELETE", f"/networks/ovnet/peers/{client['IP']}")
     assert [p["IP"] for p in first.api("GET", "/networks/ovnet/peers")[1]["Peers"]] == [overlay["two"]["IP"]]
     fdb = first.inside("bridge", "fdb", "show", "dev", f"vx-{network_id[:12]}").stdout
     assert f"{overlay['two']['MAC']} dst {overlay['two']['VTEP']}" in fdb
