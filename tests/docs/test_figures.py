@@ -14,7 +14,9 @@ from tests.docs.conftest import REPO, load_hook, mkdocs_build
 
 figures = load_hook("figures")
 
-FIGURE_CHAPTERS = ["00-architecture", "01-namespaces", "02-cgroups", "03-runtime", "04-images", "05-engine"]
+# chapter 11 (swarm) is still being written: it joins the list with its first figure
+FIGURE_CHAPTERS = ["00-architecture", "01-namespaces", "02-cgroups", "03-runtime", "04-images", "05-engine",
+                   "06-volumes", "07-networking", "08-build", "09-registry", "10-compose"]
 
 
 @pytest.mark.spec("DOCS-030")
@@ -63,7 +65,7 @@ def test_a_figure_function_is_drawn_with_its_docstring_as_caption():
 
 @pytest.mark.spec("DOCS-033")
 @pytest.mark.parametrize("chapter", FIGURE_CHAPTERS)
-def test_chapters_00_to_05_each_have_a_figure(chapter):
+def test_chapters_00_to_10_each_have_a_figure(chapter):
     markdown = (REPO / "chapters" / f"{chapter}.md").read_text()
     assert figures.find_figures(markdown), f"chapters/{chapter}.md has no `::: figure` line"
 
