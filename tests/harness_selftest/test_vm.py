@@ -4,6 +4,7 @@ provisioning, and, inside the VM itself, that it really is a pure cgroup v2 Debi
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -88,8 +89,30 @@ def test_make_test_runs_the_vm_unless_asked_not_to():
 
 @pytest.mark.spec("HARNESS-VM-004")
 def test_the_vagrant_box_and_the_image_share_the_provisioning():
-    assert "scripts/provision.sh" in (REPO / "Vagrantfile").read_text()
-    assert "scripts/provision.sh --image" in (REPO / "scripts" / "vm" / "build-image.sh").read_text()
+    """Vagrant cannot run here (no box without the internet): what can be checked without it is
+    that both paths run the one script, on the checkout, and that it installs the Makefile's list."""
+    vagrantfile = (REPO / "Vagrantfile").read_text()
+    # the box: the checkout synced to one folder, and the provisioner runs the script from there
+    synced = re.search(r'config\.vm\.synced_folder "\.", "(?P<path>[^"]+)",\s*type: "rsync"', vagrantfile)
+    assert synced, "the Vagrantfile must sync the checkout with rsync"
+    folder = synced["path"]
+    provision = re.search(r'config\.vm\.provision "shell".*?<<-SHELL\n(?P<script>.*?)\n\s*SHELL', vagrantfile, re.S)
+    assert provision, "the Vagrantfile must provision with an inline shell script"
+    commands = [line.strip() for line in provision["script"].splitlines()
+                if line.strip() and not line.strip().startswith(("#", "set "))]
+    assert commands == [f"sudo {folder}/scripts/provision.sh {folder}"]
+    # the image: the same script, copied into the chroot with the Makefile, run with --image
+    build = (REPO / "scripts" / "vm" / "build-image.sh").read_text()
+    assert re.search(r'^cp "\$repo/scripts/provision\.sh" ', build, re.M)
+    assert re.search(r'^cp "\$repo/Makefile" ', build, re.M)
+    assert re.search(r'^chroot "\$root" /tmp/provision/scripts/provision\.sh --image /tmp/provision ', build, re.M)
+    # the script: the Makefile's Debian packages in both, the venv only where there is no shared one
+    provision_sh = (REPO / "scripts" / "provision.sh").read_text()
+    assert 'make -C "$repo" --no-print-directory deb' in provision_sh
+    assert re.search(r'if \[ "\$image" = no \]; then\n\s*make -C "\$repo" --no-print-directory setup', provision_sh)
+    if shutil.which("ruby"):
+        checked = subprocess.run(["ruby", "-c", str(REPO / "Vagrantfile")], capture_output=True, text=True)
+        assert checked.returncode == 0, checked.stderr
 
 
 @pytest.mark.spec("HARNESS-VM-001")
