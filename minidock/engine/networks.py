@@ -182,6 +182,7 @@ class NetworkService:
         for container_id in running:
             if self.containers is not None and container_id in self.containers.containers:
                 await self._readopt(self.containers.containers[container_id])
+        await overlays.restore_ingress(self)  # [NET-110] after the sweep above took the old sandboxes
 
     async def _readopt(self, container: Container) -> None:
         """A container that ran on through a restart (--live-restore): its names and ports again."""

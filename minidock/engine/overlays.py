@@ -17,14 +17,15 @@ Modelled on: libnetwork's peerAdd/peerDelete (driven by dockerd's gossip) and it
     await drop_ingress(networks, record)                    DELETE /networks/{id}/ingress, and at network rm
     peers_of(record), vips_of(record), reserved(record)     what the record holds; addresses IPAM skips
     await apply_vips(networks, container_id)                one container's VIP table, from all its networks
-    restore(networks, record)                               at start: the peers' entries and the VIP names
+    restore(networks, record)                               at start: the peers' entries (restore_names: the VIPs')
+    await restore_ingress(networks)                         at start, after the sweep: the ingress sandboxes
 
 Rules: dockerd learns its peers by gossip between daemons; minidock's engine is
 told them through its API by the swarm agent, which reads them from the cluster
 store (etcd). A record is saved before the kernel is changed, so a restart gives
 the same entries back. A peer's or VIP's address is never given to a local container.
-The ingress sandbox (a namespace of its own, <exec-root>/netns/ingress-<network>) is
-not kept across a restart: the swarm agent posts its desired state again.
+The ingress sandbox (a namespace of its own, <exec-root>/netns/ingress-<network>) goes
+when the daemon stops and is made again from the record when it starts.
 """
 
 from __future__ import annotations
@@ -157,8 +158,6 @@ async def apply_vips(networks, container_id: str) -> None:
 
 def restore(networks, record: dict) -> None:
     """At the daemon's start, in its thread: the peers' FDB and neighbour entries again."""
-    if record.pop("ingress", None) is not None:
-        networks._save(record)  # its sandbox went with the last run: the agent posts it again
     driver = networks.drivers["overlay"]
     spec = networks._spec(record)
     for peer in peers_of(record):
@@ -247,6 +246,18 @@ async def drop_ingress(networks, record: dict) -> None:
         close_ingress(networks, record)
         networks.links.remove(endpoint.host_veth)
     await asyncio.to_thread(clean)
+
+
+async def restore_ingress(networks) -> None:
+    """At the daemon's start, once the old namespaces are swept: each node's mesh made again from its record."""
+    for record in list(networks.networks.values()):
+        ingress = record.pop("ingress", None) if record["Driver"] == "overlay" else None
+        if ingress is None:
+            continue
+        try:
+            await set_ingress(networks, record["Id"], ingress)  # from nothing: no old ports to take back
+        except Exception:  # noqa: BLE001 - the daemon starts without it; the agent may post it again
+            log.exception("cannot make the ingress of %s again", record["Name"])
 
 
 def close_ingress(networks, record: dict) -> None:

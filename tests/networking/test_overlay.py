@@ -351,6 +351,11 @@ def test_a_restart_keeps_the_overlay_and_rm_leaves_nothing(hosts, overlay):
     first.containers.made.clear()
     service = {"Name": "kept", "VIP": "10.200.0.102", "Backends": [overlay["two"]["IP"]], "Aliases": []}
     assert first.api("POST", "/networks/ovnet/vips", service)[0] == 200
+    mesh = {"Address": "10.200.0.252", "Ports": [{"Protocol": "tcp", "PublishedPort": 8081, "TargetPort": 80,
+                                                   "Backends": [overlay["two"]["IP"]]}]}
+    sandbox = {"IP": mesh["Address"], "MAC": first.api("POST", "/networks/ovnet/ingress", mesh)[1]["MAC"],
+               "VTEP": first.address}
+    assert second.api("POST", "/networks/ovnet/peers", {"Peers": [sandbox]})[0] == 200
     first.stop()
     first.start()
     network_id = overlay["ids"][0]
@@ -363,12 +368,16 @@ def test_a_restart_keeps_the_overlay_and_rm_leaves_nothing(hosts, overlay):
     assert first.fetch(client, service["VIP"]) == "ov-two"
     first.api("DELETE", f"/containers/{client['id']}?force=1")
     second.api("DELETE", f"/networks/ovnet/peers/{client['IP']}")
+    assert mesh_fetch(second, first.address, 8081) == "ov-two"  # the routing mesh made again from the record
+    assert first.api("GET", "/networks/ovnet/ingress")[1] == mesh
+    second.api("DELETE", f"/networks/ovnet/peers/{mesh['Address']}")
     assert [p["IP"] for p in first.api("GET", "/networks/ovnet/peers")[1]["Peers"]] == [overlay["two"]["IP"]]
     fdb = first.inside("bridge", "fdb", "show", "dev", f"vx-{network_id[:12]}").stdout
     assert f"{overlay['two']['MAC']} dst {overlay['two']['VTEP']}" in fdb
     assert first.api("DELETE", "/networks/ovnet")[0] == 204
     links = first.inside("ip", "-o", "link").stdout
     assert f"vx-{network_id[:12]}" not in links and f"br-{network_id[:12]}" not in links
-    assert "veth" not in links
+    assert "veth" not in links and "ving" not in links
+    assert not list((first.root / "exec" / "netns").glob("ingress-*"))
     rules = first.inside("iptables-save").stdout + first.inside("nft", "list", "ruleset", check=False).stdout
     assert f"br-{network_id[:12]}" not in rules and "10.200.0.0/24" not in rules
