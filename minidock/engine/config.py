@@ -55,6 +55,7 @@ class DaemonConfig:
     tls: ServerTLS | None = None           # None on TCP only after an explicit --tls=false
     pid_file: str = ""
     dns: tuple[str, ...] = ()              # [NET-062] nameservers for containers and the embedded DNS
+    fixed_cidr_v6: str = ""                # [NET-085] --ipv6 --fixed-cidr-v6: the default bridge's IPv6 subnet
 
 
 def parse_host(host: str) -> tuple[str, object]:
@@ -107,7 +108,7 @@ FILE_KEYS = {
     "exec-root": ("exec_root", DEFAULT_EXEC_ROOT), "bridge": ("bridge", DEFAULT_BRIDGE),
     "bip": ("bip", DEFAULT_BIP), "live-restore": ("live_restore", False),
     "insecure-registries": ("insecure_registry", []), "registry-mirrors": ("registry_mirror", []),
-    "debug": ("debug", False), "dns": ("dns", []),
+    "debug": ("debug", False), "dns": ("dns", []), "ipv6": ("ipv6", False), "fixed-cidr-v6": ("fixed_cidr_v6", ""),
     "shutdown-timeout": ("shutdown_timeout", 15), "pidfile": ("pidfile", None),
     "tls": ("tls", None), "tlsverify": ("tlsverify", False), "tlscacert": ("tlscacert", None),
     "tlscert": ("tlscert", None), "tlskey": ("tlskey", None),
@@ -142,6 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="seconds running containers get to stop when the daemon stops")
     parser.add_argument("--dns", action="append", default=None,
                         help="a DNS server for the containers (and the embedded DNS's upstream)")
+    parser.add_argument("--ipv6", action="store_true", default=None, help="IPv6 on the default bridge")
+    parser.add_argument("--fixed-cidr-v6", default=None, help="the default bridge's IPv6 subnet (with --ipv6)")
     parser.add_argument("-D", "--debug", action="store_true", default=None, help="log every request")
     return parser
 
@@ -211,6 +214,13 @@ def parse_args(argv: list[str] | None) -> DaemonConfig:
     except ValueError:
         # [ENGINE-D-003] a bad --bip is refused at start-up, not when the first container starts
         raise InvalidArgument(f"invalid --bip {args.bip!r}: expected an address with a prefix, like 172.29.0.1/16") from None
+    if bool(args.ipv6) != bool(args.fixed_cidr_v6):
+        # [NET-085] minidock has no link-local-only default bridge (dockerd's --ipv6 alone)
+        raise InvalidArgument("--ipv6 and --fixed-cidr-v6 go together: IPv6 on the default bridge needs its subnet")
+    if args.fixed_cidr_v6:
+        from minidock.networking.ipv6 import make_pool6
+
+        make_pool6(args.fixed_cidr_v6)  # a bad subnet refuses the start, in Docker's words
     for server in args.dns:
         try:
             ipaddress.ip_address(server)
@@ -232,4 +242,5 @@ def parse_args(argv: list[str] | None) -> DaemonConfig:
         debug=bool(args.debug),
         shutdown_timeout=int(args.shutdown_timeout),
         dns=tuple(args.dns),
+        fixed_cidr_v6=args.fixed_cidr_v6 or "",
     )

@@ -78,7 +78,7 @@ async def serve(config: DaemonConfig) -> None:
 
     images = ImageService(config.data_root)
     networks = NetworkService(config.data_root, config.exec_root, config.bridge, config.bip, config.live_restore,
-                              config.dns)
+                              config.dns, config.fixed_cidr_v6)
     await networks.start()  # [NET-015] a bridge or subnet taken by another refuses the start
     containers = ContainerService(config.data_root, config.exec_root, images, Events(), networks)
     networks.containers = containers

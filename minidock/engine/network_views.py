@@ -68,9 +68,11 @@ def settings_view(settings: dict, exposed: dict | None) -> dict:
             "LinkLocalIPv6PrefixLen": 0, "Ports": ports.inspect_ports(exposed, settings.get("Ports") or []),
             "SandboxKey": settings.get("SandboxKey", ""), "SecondaryIPAddresses": None,
             "SecondaryIPv6Addresses": None, "EndpointID": bridge.get("EndpointID", ""),
-            "Gateway": bridge.get("Gateway", ""), "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+            "Gateway": bridge.get("Gateway", ""), "GlobalIPv6Address": bridge.get("GlobalIPv6Address", ""),
+            "GlobalIPv6PrefixLen": bridge.get("GlobalIPv6PrefixLen", 0),  # [NET-085] the default bridge's
             "IPAddress": bridge.get("IPAddress", ""), "IPPrefixLen": bridge.get("IPPrefixLen", 0),
-            "IPv6Gateway": "", "MacAddress": bridge.get("MacAddress", ""), "Networks": networks}
+            "IPv6Gateway": bridge.get("IPv6Gateway", ""), "MacAddress": bridge.get("MacAddress", ""),
+            "Networks": networks}
 
 
 def matches(record: dict, filters: dict[str, list[str]], only: tuple[str, ...] | None = None) -> bool:

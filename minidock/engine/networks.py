@@ -67,7 +67,7 @@ class NetworkService:
     """The networks of one daemon."""
 
     def __init__(self, data_root: str, exec_root: str, bridge: str, bip: str, live_restore: bool = False,
-                 dns: tuple[str, ...] = ()) -> None:
+                 dns: tuple[str, ...] = (), fixed_cidr_v6: str = "") -> None:
         self.root = os.path.join(data_root, "network")
         self.netns_root = os.path.join(exec_root, "netns")
         os.makedirs(self.root, mode=0o700, exist_ok=True)
@@ -75,6 +75,7 @@ class NetworkService:
         self.bip = bip
         self.live_restore = live_restore
         self.dns_servers = list(dns)             # [NET-062] the daemon's --dns: containers' and the embedded DNS's
+        self.fixed_cidr_v6 = fixed_cidr_v6       # [NET-085] the default bridge's IPv6 subnet, or ""
         self._alive = None                       # this daemon's lock (networking.reaper), held while it runs
         self.id = daemon_id(data_root)
         self.tag = f"minidock:{self.id}"
@@ -154,6 +155,9 @@ class NetworkService:
                 record["predefined"] = True
             if name == "bridge":
                 record["IPAM"]["Config"] = [pool.to_api()]
+                if self.fixed_cidr_v6:  # [NET-085]
+                    record["IPAM"]["Config"].append(ipv6.make_pool6(self.fixed_cidr_v6).to_api())
+                record["EnableIPv6"] = bool(self.fixed_cidr_v6)
                 record["Options"] = {"com.docker.network.bridge.default_bridge": "true",
                                      "com.docker.network.bridge.enable_icc": "true",
                                      "com.docker.network.bridge.enable_ip_masquerade": "true",

@@ -12,7 +12,11 @@ import subprocess
 
 import pytest
 
+from minidock.engine.config import parse_args
+from minidock.errors import InvalidArgument
+from tests.harness.engine import spare_network_flags, stop_daemon, wait_for_ping
 from tests.networking.conftest import API, run_in
+from tests.networking.test_cleanup import _daemon, only_minidock  # noqa: F401 - a fixture
 
 
 def subnet6(networks, k: int) -> str:
@@ -142,3 +146,33 @@ def test_overlapping_ipv6_subnets_and_bad_ip6_are_refused(engine, networks, cont
             containers.made.append(container_id)
             status, _, raw = engine.api("POST", f"{API}/containers/{container_id}/start")
         assert status >= 400, raw
+
+
+@pytest.mark.spec("NET-085")
+def test_the_default_bridge_takes_fixed_cidr_v6(only_minidock, tmp_path):
+    flags = spare_network_flags()
+    subnet = ipaddress.IPv6Network(f"fd00:{0x2000 + int(flags[1][3:]):x}::/64")
+    engine, process = _daemon(tmp_path / "d", [*flags, "--ipv6", "--fixed-cidr-v6", str(subnet)])
+    try:
+        wait_for_ping(engine, process)
+        engine.cli("image", "bootstrap", "busybox", timeout=120)
+        bridge = json.loads(engine.api("GET", f"{API}/networks/bridge")[2])
+        assert bridge["EnableIPv6"] is True and str(subnet) in {c["Subnet"] for c in bridge["IPAM"]["Config"]}
+        container_id = engine.cli("run", "-d", "busybox", "sleep", "60").stdout.strip()
+        settings = json.loads(engine.api("GET", f"{API}/containers/{container_id}/json")[2])["NetworkSettings"]
+        assert ipaddress.IPv6Address(settings["GlobalIPv6Address"]) in subnet  # at the top level, as Docker shows it
+        assert settings["IPv6Gateway"] == str(subnet.network_address + 1) and settings["GlobalIPv6PrefixLen"] == 64
+        reached = engine.cli("exec", container_id, "ping", "-c", "1", "-W", "2", settings["IPv6Gateway"], check=False)
+        assert reached.returncode == 0, reached.stdout
+        engine.cli("rm", "-f", container_id)
+    finally:
+        stop_daemon(process)
+
+
+@pytest.mark.spec("NET-085")
+def test_ipv6_flags_of_the_daemon_go_together():
+    for argv, words in ((["--ipv6"], "go together"), (["--fixed-cidr-v6", "fd00:1::/64"], "go together"),
+                        (["--ipv6", "--fixed-cidr-v6", "fd00:1::zz/64"], "invalid CIDR address")):
+        with pytest.raises(InvalidArgument, match=words):
+            parse_args(argv)
+    assert parse_args(["--ipv6", "--fixed-cidr-v6", "fd00:1::/64"]).fixed_cidr_v6 == "fd00:1::/64"
