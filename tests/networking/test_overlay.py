@@ -113,7 +113,9 @@ def peer(container: dict) -> dict:
 
 
 @pytest.fixture(scope="module")
-def hosts() -> Iterator[tuple[Host, Host]]:
+def hosts(pytestconfig) -> Iterator[tuple[Host, Host]]:
+    if pytestconfig.getoption("engine") != "minidock":
+        pytest.skip("minidock's own daemons and API extension (dockerd learns its peers by gossip, in swarm mode)")
     tag = secrets.token_hex(2)
     first, second = Host(f"ov-h1-{tag}", "192.168.250.1"), Host(f"ov-h2-{tag}", "192.168.250.2")
     try:
