@@ -1,4 +1,4 @@
-"""Overlay networks across two hosts: VXLAN, peers, service VIPs, and what network rm leaves.
+"""Overlay networks across two hosts: VXLAN, peers, service VIPs, the routing mesh, and what network rm leaves.
 
 Two "hosts" on this machine: two network namespaces (ov-h1-*, ov-h2-*) joined by a veth
 pair, 192.168.250.1 and .2, each running a minidockd of its own (entered with nsenter
