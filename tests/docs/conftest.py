@@ -2,7 +2,7 @@
 
 The build tests never touch the real files: they copy what `mkdocs build` reads
 (mkdocs.yml, pyproject.toml, docs/, chapters/, spec/, the labs' README.md pages, minidock/,
-tests/) into a temporary directory, break the copy, and build it there.
+tests/, bench/) into a temporary directory, break the copy, and build it there.
 """
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ def copy_book(dest: Path) -> Path:
     shutil.copytree(REPO / "docs", dest / "docs", ignore=ignore)
     shutil.copytree(REPO / "minidock", dest / "minidock", ignore=ignore)
     shutil.copytree(REPO / "tests", dest / "tests", ignore=ignore)  # chapters quote tests too
+    shutil.copytree(REPO / "bench", dest / "bench", ignore=ignore)  # ... and benchmarks
     for pattern in ("chapters/*.md", "spec/*.md", "labs/README.md", "labs/*/README.md"):
         for path in REPO.glob(pattern):
             target = dest / path.relative_to(REPO)
