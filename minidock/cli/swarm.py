@@ -236,10 +236,14 @@ def cmd_service_create(args: argparse.Namespace) -> int:
         container["Args"] = args.command
     if args.secret:
         container["Secrets"] = [_secret_reference(text) for text in args.secret]
+    if args.network:
+        spec_networks = [{"Target": name, "Aliases": []} for name in args.network]
+    else:
+        spec_networks = []
     if args.entrypoint:
         container["Command"] = args.entrypoint.split()
     spec = {"Name": args.name or "", "Labels": dict(l.partition("=")[::2] for l in args.label),
-            "TaskTemplate": {"ContainerSpec": container,
+            "TaskTemplate": {"ContainerSpec": container, "Networks": spec_networks,
                              "Placement": {"Constraints": args.constraint} if args.constraint else {}},
             "Mode": {"Global": {}} if args.mode == "global" else {"Replicated": {"Replicas": 1}}}
     if args.mode not in ("replicated", "global"):
@@ -529,6 +533,8 @@ def add_parsers(verbs, only: str | None = None) -> None:
         create.add_argument("--constraint", action="append", default=[], help="placement constraints")
         create.add_argument("--entrypoint", help="overwrite the default ENTRYPOINT of the image")
         create.add_argument("--secret", action="append", default=[], help="specify secrets to expose to the service")
+        create.add_argument("--network", action="append", default=[], help="network attachments (an overlay of "
+                            "the swarm, made on first use)")
         _service_flags(create, create=True)
         create.add_argument("image", metavar="IMAGE")
         create.add_argument("command", nargs=argparse.REMAINDER, metavar="COMMAND")

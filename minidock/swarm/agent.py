@@ -29,6 +29,7 @@ import urllib.parse
 from minidock.engine.client import Client
 from minidock.errors import MinidockError, NotFound
 from minidock.swarm import objects, secrets
+from minidock.swarm.networks import NetworkAgent, report_addresses
 from minidock.swarm.model import SECOND, TaskState, TaskStateError, transition
 from minidock.swarm.store import Store
 
@@ -66,13 +67,20 @@ def container_config(task: dict) -> dict:
     return config
 
 
+def endpoint(attachment: dict, task: dict) -> dict:
+    """The EndpointConfig of a task on one of its networks: the address the managers chose."""
+    return {"IPAMConfig": {"IPv4Address": attachment["Addresses"][0].split("/")[0]},
+            "Aliases": []}  # the service name answers with the VIP, not with each task
+
+
 class Agent:
     """Runs this node's tasks on the local engine and reports their states."""
 
-    def __init__(self, store: Store, node_id: str, engine: Client) -> None:
+    def __init__(self, store: Store, node_id: str, engine: Client, address: str = "") -> None:
         self.store, self.node_id, self.engine = store, node_id, engine
         self.busy: set[str] = set()      # tasks with an engine call in flight
         self.jobs: set[asyncio.Task] = set()
+        self.networks = NetworkAgent(store, node_id, address, self._engine)
 
     async def run(self) -> None:
         wake = asyncio.Event()
@@ -97,7 +105,8 @@ class Agent:
 
     async def pass_once(self) -> None:
         """Compare this node's tasks with the engine's containers and start what must change."""
-        tasks = {e.value["ID"]: e.value for e in await self.store.prefix("tasks/") if e.value.get("NodeID") == self.node_id}
+        everything = [e.value for e in await self.store.prefix("tasks/")]
+        tasks = {task["ID"]: task for task in everything if task.get("NodeID") == self.node_id}
         statuses = {e.key.rsplit("/", 1)[1]: e.value for e in await self.store.prefix("status/")}
         wanted = urllib.parse.quote(json.dumps({"label": [f"com.docker.swarm.node.id={self.node_id}"]}))
         containers = {c["Labels"].get(TASK_LABEL): c
@@ -113,6 +122,9 @@ class Agent:
             if task_id not in tasks and task_id not in self.busy:
                 # the managers forgot this task (service removed, history trimmed): its container goes too
                 self._spawn(task_id, self._engine("DELETE", f"/containers/{container['Id']}?force=1"))
+        services = [e.value for e in await self.store.prefix("services/")]
+        nodes = {e.key.rsplit("/", 1)[1]: e.value for e in await self.store.prefix("nodes/")}
+        await self.networks.sync(everything, statuses, services, nodes)
 
     def _spawn(self, task_id: str, job) -> None:
         async def guarded() -> None:
@@ -165,7 +177,18 @@ class Agent:
             if references:
                 image = await self._engine("GET", f"/images/{urllib.parse.quote(config['Image'], safe='')}/json")
                 config = secrets.with_secrets(config, image.get("Config") or {})
+            joined = [a["Network"]["Spec"]["Name"] for a in task.get("NetworksAttachments") or []]
+            for attachment in task.get("NetworksAttachments") or []:
+                record = (await self.store.get(f"networks/{attachment['Network']['Spec']['Name']}")).value
+                await self.networks.ensure(record)  # [SWARM-004] the cluster's overlay, made here on first use
+            if joined:  # the create body takes one network; the others are connected before the start
+                first = task["NetworksAttachments"][0]
+                config["HostConfig"]["NetworkMode"] = joined[0]
+                config["NetworkingConfig"] = {"EndpointsConfig": {joined[0]: endpoint(first, task)}}
             created = await self._engine("POST", f"/containers/create?name={container_name(task)}", config)
+            for attachment in (task.get("NetworksAttachments") or [])[1:]:
+                await self._engine("POST", f"/networks/{attachment['Network']['Spec']['Name']}/connect",
+                                   {"Container": created["Id"], "EndpointConfig": endpoint(attachment, task)})
         except MinidockError as error:
             # [SWARM-025] an image this engine does not have: the task is rejected, with the engine's words
             await self._report(task, status, TaskState.REJECTED, "rejected", Err=error.message)
@@ -187,9 +210,10 @@ class Agent:
         except (MinidockError, OSError) as error:
             await self._report(task, status, TaskState.FAILED, "starting", Err=getattr(error, "message", str(error)))
             return
+        addresses = await report_addresses(self._engine, created["Id"], joined) if joined else {}
         await self._report(task, status, TaskState.RUNNING, "started",
                            ContainerStatus={"ContainerID": created["Id"], "PID": inspected["State"]["Pid"],
-                                            "ExitCode": 0})
+                                            "ExitCode": 0}, _attachments=addresses)
 
     async def _ended(self, task: dict, status: dict, container: dict | None) -> None:
         if container is None:

@@ -23,6 +23,7 @@ import time
 from minidock.errors import Conflict, InvalidArgument, NotFound
 from minidock.swarm import objects
 from minidock.swarm.manager import read_snapshot, roll_back
+from minidock.swarm.networks import attach_service
 from minidock.swarm.secrets import Secrets
 from minidock.swarm.store import Entry, Store
 
@@ -104,8 +105,9 @@ class Cluster:
                            f"service {spec['Name']} already exists")
         now = time.time()
         service_id = objects.new_id()
+        vips = await attach_service(self.store, spec, [e.value for e in (await self._services()).values()])
         record = {"ID": service_id, "CreatedAt": objects.timestamp(now), "UpdatedAt": objects.timestamp(now),
-                  "Spec": spec, "Endpoint": {"Spec": spec["EndpointSpec"]}, "_spec_version": 1}
+                  "Spec": spec, "Endpoint": {"Spec": spec["EndpointSpec"], "VirtualIPs": vips}, "_spec_version": 1}
         if not await self.store.create(f"services/{service_id}", record):
             raise Conflict(f"service {service_id} already exists")
         return {"ID": service_id, "Warnings": []}
@@ -128,7 +130,8 @@ class Cluster:
                 raise InvalidArgument("rpc error: code = Unimplemented desc = renaming services is not supported")
             old = record["Spec"]
             record["PreviousSpec"], record["Spec"] = old, spec
-            record["Endpoint"] = {"Spec": spec["EndpointSpec"]}
+            vips = await attach_service(self.store, spec, [e.value for e in (await self._services()).values()])
+            record["Endpoint"] = {"Spec": spec["EndpointSpec"], "VirtualIPs": vips}
             record["UpdatedAt"] = objects.timestamp(now)
             # [SWARM-003] only a new task template makes the tasks outdated; a scale does not
             if spec["TaskTemplate"] != old["TaskTemplate"]:

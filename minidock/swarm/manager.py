@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 from minidock.errors import MinidockError
 from minidock.swarm import objects
+from minidock.swarm.networks import attachments, used_addresses
 from minidock.swarm.reconcile import Action, reconcile
 from minidock.swarm.store import Entry, Store
 
@@ -39,6 +40,7 @@ class Snapshot:
     tasks: dict[str, Entry]
     statuses: dict[str, Entry]
     leader: str
+    networks: dict[str, dict]          # the cluster's overlays by name
 
 
 async def read_snapshot(store: Store) -> Snapshot:
@@ -46,11 +48,11 @@ async def read_snapshot(store: Store) -> Snapshot:
     def by_id(entries: list[Entry]) -> dict[str, Entry]:
         return {entry.key.rsplit("/", 1)[1]: entry for entry in entries}
 
-    services, nodes, alive, tasks, statuses, leader = await asyncio.gather(
+    services, nodes, alive, tasks, statuses, leader, networks = await asyncio.gather(
         store.prefix("services/"), store.prefix("nodes/"), store.prefix("alive/"),
-        store.prefix("tasks/"), store.prefix("status/"), store.get("leader"))
+        store.prefix("tasks/"), store.prefix("status/"), store.get("leader"), store.prefix("networks/"))
     return Snapshot(by_id(services), by_id(nodes), set(by_id(alive)), by_id(tasks), by_id(statuses),
-                    leader.value["node"] if leader else "")
+                    leader.value["node"] if leader else "", {e.value["Name"]: e.value for e in networks})
 
 
 async def update(store: Store, key: str, change, attempts: int = 5) -> dict | None:
@@ -71,6 +73,7 @@ class Manager:
     def __init__(self, store: Store, node_id: str, lease) -> None:
         self.store, self.node_id, self.lease = store, node_id, lease
         self.leading = False
+        self.used: dict[str, set[str]] = {}  # addresses of the overlays, taken (by network name)
 
     async def run(self) -> None:
         """Campaign, lead while the key is ours, campaign again; until cancelled."""
@@ -114,6 +117,7 @@ class Manager:
         tasks = [objects.model_task(e.value, snapshot.statuses[i].value if i in snapshot.statuses else None)
                  for i, e in snapshot.tasks.items()]
         actions = reconcile(services, nodes, tasks, time.time())
+        self.used = used_addresses([e.value for e in snapshot.tasks.values()])  # claimed as tasks are made
         for action in actions:
             log.info("action %s", action)
             await self.apply(action, snapshot)
@@ -124,7 +128,7 @@ class Manager:
         now = time.time()
         if action.kind == "create":
             service = snapshot.services[action.service_id].value
-            await self._create_task(service, action, now)
+            await self._create_task(service, action, now, attachments(service, snapshot.networks, self.used))
         elif action.kind == "assign":
             await update(self.store, f"tasks/{action.task_id}",
                          lambda task: {**task, "NodeID": action.node_id, "UpdatedAt": objects.timestamp(now)})
@@ -141,12 +145,12 @@ class Manager:
         else:
             await update(self.store, f"services/{action.service_id}", lambda s: update_status(s, action, now))
 
-    async def _create_task(self, service: dict, action: Action, now: float) -> None:
+    async def _create_task(self, service: dict, action: Action, now: float, networks: list[dict]) -> None:
         task_id = objects.new_id()
         stamp = objects.timestamp(now)
         task = {"ID": task_id, "Version": {"Index": 0}, "CreatedAt": stamp, "UpdatedAt": stamp, "Labels": {},
                 "Spec": service["Spec"]["TaskTemplate"], "ServiceID": service["ID"], "Slot": action.slot,
-                "NodeID": action.node_id, "DesiredState": "running",
+                "NodeID": action.node_id, "DesiredState": "running", "NetworksAttachments": networks,
                 "_spec_version": action.version, "_created": now, "_service_name": service["Spec"]["Name"],
                 "_ports": (service["Spec"].get("EndpointSpec") or {}).get("Ports") or []}
         if action.node_id:

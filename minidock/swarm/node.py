@@ -263,7 +263,7 @@ class SwarmNode:
         node_id = self.state["node_id"]
         self.lease = await self.store.grant(HEARTBEAT_TTL)
         await self.store.put(f"alive/{node_id}", {"address": self.state["address"]}, self.lease)
-        self.agent = Agent(self.store, node_id, self.engine)
+        self.agent = Agent(self.store, node_id, self.engine, self.state["address"])
         self.loops = [asyncio.create_task(self._heartbeat()), asyncio.create_task(self.agent.run())]
         if self.is_manager:
             await self._start_manager()

@@ -8,6 +8,7 @@ Everything goes through the CLI or the Engine API of one of the hosts: black-box
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import time
 from urllib.parse import quote
@@ -293,6 +294,49 @@ def test_a_secret_is_a_file_on_tmpfs_in_the_services_tasks_only(swarm):
     h1.cli("service", "rm", "vault")
     assert h1.cli("secret", "rm", "db_password").stdout == "db_password\n"
     assert api(h1, "GET", "/secrets") == []
+
+
+@pytest.mark.spec("SWARM-004", "SWARM-031")
+def test_tasks_reach_each_other_over_the_overlay_by_name_and_through_every_nodes_port(swarm):
+    h1 = swarm.nodes[0]
+    server = ["sh", "-c", "mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 80 -h /www"]
+    h1.cli("service", "create", "--name", "hello", "--replicas", "2", "--network", "appnet", "--publish", "8080:80",
+           "--stop-grace-period", "1s", "-d", "busybox", *server)
+    h1.cli("service", "create", "--name", "client", "--network", "appnet", *SLEEPER)
+    servers = wait_for(lambda: converged(h1, "hello", 2), what="hello: 2 running")
+    (client,) = wait_for(lambda: converged(h1, "client", 1), what="client running")
+    assert client["NodeID"] not in {s["NodeID"] for s in servers}  # spread: the client is on a third host
+    host = host_of(swarm, h1, client["NodeID"])
+    container = client["Status"]["ContainerStatus"]["ContainerID"]
+    names = set()
+    for task in servers:  # [SWARM-004] across hosts, over VXLAN, at the addresses the managers chose
+        address = task["NetworksAttachments"][0]["Addresses"][0].split("/")[0]
+        host.cli("exec", container, "ping", "-c", "1", "-W", "3", address)
+        names.add(host_of(swarm, h1, task["NodeID"]).cli(
+            "exec", task["Status"]["ContainerStatus"]["ContainerID"], "hostname").stdout.strip())
+    # [SWARM-031] the service's name is its VIP, balanced over its tasks. busybox-static's wget and nc
+    # crash in glibc's static getaddrinfo in a container: its nslookup asks the embedded DNS, nc -w the VIP.
+    (vip,) = [v["Addr"].split("/")[0] for v in api(h1, "GET", "/services/hello")["Endpoint"]["VirtualIPs"]
+              if v["NetworkID"] == api(h1, "GET", "/services/client")["Endpoint"]["VirtualIPs"][0]["NetworkID"]]
+    assert f"Address: {vip}" in host.cli("exec", container, "nslookup", "hello").stdout
+    request = "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {} {}"
+
+    def fetch(*argv: str) -> str:
+        lines = subprocess.run(argv, capture_output=True, text=True).stdout.strip().splitlines()
+        return lines[-1] if lines else ""
+
+    answers = wait_for(lambda: {fetch(*host.engine.cli_argv, "-H", host.engine.host, "exec", container, "sh", "-c",
+                                      request.format(vip, 80)) for _ in range(4)} == names,
+                       what="the VIP answering from both tasks")
+    assert answers
+    # the routing mesh: the published port answers on every live node, whether a task runs there or not
+    busybox = shutil.which("busybox") or "busybox"
+    for target in swarm.nodes[:4]:
+        got = wait_for(lambda: fetch("nsenter", f"--net=/run/netns/{h1.netns}", busybox, "sh", "-c",
+                                     request.format(target.address, 8080).replace("nc ", f"{busybox} nc ")),
+                       what=f"port 8080 on {target.netns}")
+        assert got in names
+    h1.cli("service", "rm", "hello", "client")
 
 
 @pytest.mark.spec("SWARM-015", "SWARM-002")

@@ -1,0 +1,245 @@
+"""Overlay networks of the swarm: the cluster's records, their addresses, and each node's engine kept in step.
+
+Implements: spec/swarm.md SWARM-004, SWARM-031
+Explained:  chapters/11-swarm.md#networks
+Modelled on: swarmkit's network allocator (subnets, VIPs, task addresses on the managers)
+             and dockerd's cluster networking (each node's overlay, its peers, its VIPs)
+
+    The managers (pure helpers and the records):
+      ensure_network(store, name) -> record      networks/NAME: ID, Subnet, Gateway, VNI
+      free_address(subnet, used, first, last)    the lowest free host address of a range
+      TASKS, SANDBOXES, VIPS                     how a /24 is shared out (see below)
+    Each node (NetworkAgent, called by the agent after its task pass):
+      the overlays its tasks use (and "ingress" when a service publishes a port) made on
+      its engine, with the cluster's VNI and subnet and its own VTEP; the other nodes'
+      task addresses given as peers (POST /networks/{id}/peers); each service's VIP and
+      backends (POST /networks/{id}/vips); its ingress sandbox and the published ports
+      (POST /networks/{id}/ingress), the sandbox's address and MAC published for the others
+
+Rules: addresses are chosen by the managers and written in the records (NetworksAttachments
+of a task, Endpoint.VirtualIPs of a service), never by an engine, whose IPAM sees only its
+own host. A /24 is split in three ranges so that three writers never pick the same address:
+tasks .2-.199 (the leader), ingress sandboxes .200-.219 (each node for itself), VIPs .220-.254
+(the manager that takes the service create). The engine's side is the overlay driver
+(minidock/networking/overlay.py, chapter 7); this module only asks for it through the API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import urllib.parse
+
+from minidock.errors import NotFound, Unavailable
+from minidock.swarm import objects
+from minidock.swarm.store import Store
+
+INGRESS = "ingress"
+TASKS, SANDBOXES, VIPS = (2, 199), (200, 219), (220, 254)
+FIRST_VNI = 4096
+
+
+def free_address(subnet: str, used: set[str], first: int, last: int) -> str:
+    """The lowest host address of ``subnet`` numbered ``first`` .. ``last`` that is not in ``used``."""
+    network = ipaddress.ip_network(subnet)
+    for number in range(first, last + 1):
+        address = str(network.network_address + number)
+        if address not in used:
+            return address
+    raise Unavailable(f"could not find an available IP while allocating in {subnet}")
+
+
+async def ensure_network(store: Store, name: str) -> dict:
+    """The cluster's overlay called ``name``, made on first use: subnet 10.0.K.0/24, VNI 4096+K (ingress: K=0)."""
+    entry = await store.get(f"networks/{name}")
+    if entry is not None:
+        return entry.value
+    taken = {e.value["Index"] for e in await store.prefix("networks/")}
+    index = 0 if name == INGRESS else min(set(range(1, 256)) - taken)
+    stamp = objects.timestamp()
+    record = {"ID": objects.new_id(), "Name": name, "Index": index, "Subnet": f"10.0.{index}.0/24",
+              "Gateway": f"10.0.{index}.1", "VNI": FIRST_VNI + index, "CreatedAt": stamp}
+    if not await store.create(f"networks/{name}", record):
+        return (await store.get(f"networks/{name}")).value  # another manager made it first
+    return record
+
+
+async def attach_service(store: Store, spec: dict, services: list[dict]) -> list[dict]:
+    """The networks a ServiceSpec uses (its own, and ingress for a published port), made if
+    needed; returns the service's Endpoint.VirtualIPs, one VIP on each."""
+    names = [n.get("Target") for n in spec["TaskTemplate"].get("Networks") or spec.get("Networks") or []]
+    if any(p.get("PublishMode", "ingress") == "ingress" for p in (spec.get("EndpointSpec") or {}).get("Ports") or []):
+        names.append(INGRESS)
+    vips = []
+    for name in dict.fromkeys(names):
+        record = await ensure_network(store, name)
+        used = {v["Addr"].split("/")[0] for s in services for v in (s.get("Endpoint") or {}).get("VirtualIPs") or []
+                if v["NetworkID"] == record["ID"] and s["Spec"]["Name"] != spec["Name"]}
+        mine = [v for s in services if s["Spec"]["Name"] == spec["Name"]
+                for v in (s.get("Endpoint") or {}).get("VirtualIPs") or [] if v["NetworkID"] == record["ID"]]
+        address = mine[0]["Addr"] if mine else f"{free_address(record['Subnet'], used, *VIPS)}/24"
+        vips.append({"NetworkID": record["ID"], "Addr": address})
+    return vips
+
+
+def task_networks(service: dict, networks: dict[str, dict]) -> list[dict]:
+    """The cluster networks a service's tasks join (records by name), in the service's order."""
+    by_id = {record["ID"]: record for record in networks.values()}
+    return [by_id[v["NetworkID"]] for v in (service.get("Endpoint") or {}).get("VirtualIPs") or []
+            if v["NetworkID"] in by_id]
+
+
+def attachments(service: dict, networks: dict[str, dict], used: dict[str, set[str]]) -> list[dict]:
+    """A new task's NetworksAttachments: an address on each of its networks, chosen from ``used``."""
+    chosen = []
+    for record in task_networks(service, networks):
+        taken = used.setdefault(record["Name"], set())
+        address = free_address(record["Subnet"], taken, *TASKS)
+        taken.add(address)
+        chosen.append({"Network": {"ID": record["ID"], "Spec": {"Name": record["Name"], "Driver": "overlay"}},
+                       "Addresses": [f"{address}/24"]})
+    return chosen
+
+
+def used_addresses(tasks: list[dict]) -> dict[str, set[str]]:
+    """Every task address in the records, by network name."""
+    used: dict[str, set[str]] = {}
+    for task in tasks:
+        for attachment in task.get("NetworksAttachments") or []:
+            name = attachment["Network"]["Spec"]["Name"]
+            used.setdefault(name, set()).update(a.split("/")[0] for a in attachment["Addresses"])
+    return used
+
+
+class NetworkAgent:
+    """One node's engine kept in step with the cluster's overlays: networks, peers, VIPs, the mesh."""
+
+    def __init__(self, store: Store, node_id: str, address: str, engine_call) -> None:
+        self.store, self.node_id, self.address = store, node_id, address
+        self.engine = engine_call            # the agent's async (method, path, body) -> JSON
+        self.made: set[str] = set()          # the overlays this engine has
+        self.peers: dict[str, dict] = {}     # network -> {ip: peer} as last sent
+        self.vips: dict[str, dict] = {}      # network -> {name: vip} as last sent
+        self.mesh: dict | None = None        # the ingress body last sent
+        self.making = asyncio.Lock()         # two tasks starting at once must not both make the network
+
+    async def ensure(self, record: dict) -> None:
+        """The cluster's overlay on this engine, with the cluster's VNI and subnet and our VTEP."""
+        async with self.making:
+            await self._ensure(record)
+
+    async def _ensure(self, record: dict) -> None:
+        if record["Name"] in self.made:
+            return
+        try:
+            await self.engine("GET", f"/networks/{urllib.parse.quote(record['Name'])}")
+        except NotFound:
+            await self.engine("POST", "/networks/create", {
+                "Name": record["Name"], "Driver": "overlay", "Attachable": True, "CheckDuplicate": True,
+                "IPAM": {"Driver": "default", "Config": [{"Subnet": record["Subnet"], "Gateway": record["Gateway"]}]},
+                "Options": {"com.docker.network.driver.overlay.vxlanid_list": str(record["VNI"]),
+                            "minidock.overlay.vtep": self.address},
+                "Labels": {"com.docker.swarm.network.id": record["ID"]}})
+        self.made.add(record["Name"])
+
+    async def sync(self, tasks: list[dict], statuses: dict[str, dict], services: list[dict],
+                   nodes: dict[str, dict]) -> None:
+        """Peers, VIPs and the routing mesh of every overlay this engine has, from the records."""
+        networks = {e.value["Name"]: e.value for e in await self.store.prefix("networks/")}
+        running = [t for t in tasks if t["DesiredState"] == "running"
+                   and (statuses.get(t["ID"]) or {}).get("State") == "running"]
+        publishing = [s for s in services if any(p.get("PublishMode", "ingress") == "ingress"
+                                                 for p in (s["Spec"].get("EndpointSpec") or {}).get("Ports") or [])]
+        if publishing and INGRESS in networks:
+            await self.ensure(networks[INGRESS])  # [SWARM-031] every node answers a published port
+        sandboxes = {e.key.rsplit("/", 1)[1]: e.value for e in await self.store.prefix("ingress-nodes/")}
+        for name in sorted(self.made):
+            await self._peers(name, running, statuses, nodes, sandboxes)
+            await self._vips(name, networks[name], running, services)
+        if publishing and INGRESS in self.made:
+            await self._mesh(networks[INGRESS], running, publishing)
+
+    async def _peers(self, name: str, running: list[dict], statuses: dict, nodes: dict, sandboxes: dict) -> None:
+        wanted = {}
+        for task in running:
+            attached = ((statuses.get(task["ID"]) or {}).get("_attachments") or {}).get(name)
+            node = nodes.get(task["NodeID"])
+            if attached and task["NodeID"] != self.node_id and node:
+                wanted[attached["IP"]] = {"IP": attached["IP"], "MAC": attached["MAC"], "VTEP": node["Status"]["Addr"]}
+        if name == INGRESS:
+            wanted.update({s["Address"]: {"IP": s["Address"], "MAC": s["MAC"], "VTEP": s["VTEP"]}
+                           for node_id, s in sandboxes.items() if node_id != self.node_id and s.get("MAC")})
+        sent = self.peers.setdefault(name, {})
+        new = [peer for ip, peer in wanted.items() if sent.get(ip) != peer]
+        if new:
+            await self.engine("POST", f"/networks/{name}/peers", {"Peers": new})  # [SWARM-004]
+        for ip in set(sent) - set(wanted):
+            try:
+                await self.engine("DELETE", f"/networks/{name}/peers/{ip}")
+            except NotFound:
+                pass
+        self.peers[name] = wanted
+
+    async def _vips(self, name: str, record: dict, running: list[dict], services: list[dict]) -> None:
+        wanted = {}
+        for service in services:
+            vip = [v for v in (service.get("Endpoint") or {}).get("VirtualIPs") or [] if v["NetworkID"] == record["ID"]]
+            if not vip or name == INGRESS:
+                continue
+            backends = sorted(a["Addresses"][0].split("/")[0] for t in running if t["ServiceID"] == service["ID"]
+                              for a in t.get("NetworksAttachments") or [] if a["Network"]["ID"] == record["ID"])
+            wanted[service["Spec"]["Name"]] = {"Name": service["Spec"]["Name"], "VIP": vip[0]["Addr"].split("/")[0],
+                                               "Backends": backends, "Aliases": []}
+        sent = self.vips.setdefault(name, {})
+        for vip_name, vip in wanted.items():
+            if sent.get(vip_name) != vip:
+                await self.engine("POST", f"/networks/{name}/vips", vip)  # [SWARM-031] the name balances
+        for vip_name in set(sent) - set(wanted):
+            try:
+                await self.engine("DELETE", f"/networks/{name}/vips/{vip_name}")
+            except NotFound:
+                pass
+        self.vips[name] = wanted
+
+    async def _mesh(self, record: dict, running: list[dict], publishing: list[dict]) -> None:
+        """This node's ingress sandbox: its address claimed once, the published ports and their tasks."""
+        mine = await self.store.get(f"ingress-nodes/{self.node_id}")
+        if mine is None:
+            address = await self._claim_sandbox(record)
+        else:
+            address = mine.value["Address"]
+        ports = []
+        for service in publishing:
+            backends = sorted(a["Addresses"][0].split("/")[0] for t in running if t["ServiceID"] == service["ID"]
+                              for a in t.get("NetworksAttachments") or [] if a["Network"]["ID"] == record["ID"])
+            for port in service["Spec"]["EndpointSpec"]["Ports"]:
+                if port.get("PublishMode", "ingress") == "ingress":
+                    ports.append({"Protocol": port.get("Protocol", "tcp"), "PublishedPort": port["PublishedPort"],
+                                  "TargetPort": port["TargetPort"], "Backends": backends})
+        body = {"Address": address, "Ports": ports}
+        if body == self.mesh:
+            return
+        answer = await self.engine("POST", f"/networks/{INGRESS}/ingress", body)
+        self.mesh = body
+        if mine is None or mine.value.get("MAC") != answer.get("MAC"):
+            await self.store.put(f"ingress-nodes/{self.node_id}",
+                                 {"Address": address, "MAC": answer.get("MAC", ""), "VTEP": self.address})
+
+    async def _claim_sandbox(self, record: dict) -> str:
+        """An address of the sandbox range, claimed with a create so that two nodes never share one."""
+        for number in range(SANDBOXES[0], SANDBOXES[1] + 1):
+            address = free_address(record["Subnet"], set(), number, number)
+            if await self.store.create(f"ingress-addresses/{address}", {"node": self.node_id}):
+                await self.store.put(f"ingress-nodes/{self.node_id}", {"Address": address, "MAC": "",
+                                                                       "VTEP": self.address})
+                return address
+        raise Unavailable("no free address for this node's ingress sandbox")
+
+
+async def report_addresses(engine, container_id: str, names: list[str]) -> dict:
+    """The container's address and MAC on each of ``names``, as its engine gave them."""
+    inspected = await engine("GET", f"/containers/{container_id}/json")
+    networks = inspected.get("NetworkSettings", {}).get("Networks") or {}
+    return {name: {"IP": networks[name]["IPAddress"], "MAC": networks[name]["MacAddress"]}
+            for name in names if name in networks}
+
