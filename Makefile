@@ -52,7 +52,8 @@ $(VENV)/.installed: pyproject.toml Makefile
 	@test -x $(PY) || $(HOST_PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test,docs]' --config-settings editable_mode=compat
-	@echo 'import coverage; coverage.process_startup()' > "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/minidock-coverage.pth"
+	@echo 'import os; os.environ.get("COVERAGE_PROCESS_START") and __import__("runpy").run_path("$(CURDIR)/tests/harness/coverage_startup.py")["start"]()' \
+	  > "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/minidock-coverage.pth"
 	@touch $@
 
 # ---------------------------------------------------------------------------

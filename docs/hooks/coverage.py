@@ -65,8 +65,10 @@ def page(document: dict) -> str:
     lines = ["# Coverage", "",
              f"What `make test` ran of each chapter's code (coverage.py {document['meta'].get('version', '')}, "
              f"measured {measured}, every Python process of the suite: pytest, the daemons, the runtime's "
-             "commands). The processes the runtime forks (the monitor, the container's init) end with "
-             "`os._exit` or `execve` and do not report, so their lines count as not run.", "",
+             "commands, and the processes the runtime forks). The container's init stops measuring at "
+             "`pivot_root`, before the container's root hides the data directory, so what it runs "
+             "after that (the security steps) counts as not run here; tests/runtime proves it "
+             "from outside.", "",
              "| chapter | statements | run | covered |", "|---|---:|---:|---|"]
     for chapter, files in sorted(by_chapter.items()):
         statements = sum(s["num_statements"] for _, s in files)

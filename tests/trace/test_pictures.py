@@ -79,14 +79,26 @@ def test_a_started_python_process_is_measured_only_when_asked(tmp_path):
 
 @pytest.mark.spec("HARNESS-COV-002")
 @pytest.mark.skipif(os.geteuid() != 0, reason="a container's start needs root")
-def test_measuring_writes_nothing_inside_a_container(traced, tmp_path):
-    before = {p for p in traced.path.rglob("*")}
+def test_the_runtimes_forks_report_and_nothing_lands_in_the_container(traced, tmp_path):
+    import coverage
+
+    before = set(traced.path.rglob("*"))
     data = tmp_path / "data"
     data.mkdir()
     environment = {**os.environ, "MINIDOCK_COVERAGE_DIR": str(data),
                    "COVERAGE_PROCESS_START": str(ROOT / "pyproject.toml")}
-    done = subprocess.run(traced.argv("true", form="text")[:-7] + ["run", "--bundle", str(traced.path), traced.id],
-                          env=environment, capture_output=True, text=True, timeout=60)
+    traced.argv("true")  # writes config.json
+    done = subprocess.run([sys.executable, "-m", "minidock.runtime.cli", "--root", str(traced.root),
+                           "run", "--bundle", str(traced.path), traced.id],
+                          env=environment, capture_output=True, text=True, timeout=60, cwd="/")
     assert done.returncode == 0, done.stderr
-    assert {p for p in traced.path.rglob("*")} == before
-    assert list(data.glob(".coverage.*"))  # the runtime's own process did report
+    assert set(traced.path.rglob("*")) == before  # not a file more in the bundle or its rootfs
+    ran: set[int] = set()
+    for path in data.glob(".coverage.*"):
+        measured = coverage.CoverageData(basename=str(path))
+        measured.read()
+        ran |= set(measured.lines(str(ROOT / "minidock" / "runtime" / "rootfs.py")) or ())
+    # the container's init (a fork) saved its data before pivot_root: enter()'s mounts ran
+    source = (ROOT / "minidock" / "runtime" / "rootfs.py").read_text().splitlines()
+    private = next(n for n, line in enumerate(source, 1) if "MS_REC | sc.MS_PRIVATE" in line)
+    assert private in ran

@@ -99,10 +99,10 @@ class Call:
 
 CALLS: dict[str, Call] = {
     # namespaces: new processes and new views
-    "clone": Call("namespaces", ("flags:clone",), f"{RUNTIME}#four-processes"),
-    "clone3": Call("namespaces", ("clone_args", "int"), f"{RUNTIME}#four-processes"),
-    "fork": Call("namespaces", (), f"{RUNTIME}#four-processes"),
-    "vfork": Call("namespaces", (), f"{RUNTIME}#four-processes"),
+    "clone": Call("namespaces", ("flags:clone",), f"{NAMESPACES}#the-pid-namespace-is-different"),
+    "clone3": Call("namespaces", ("clone_args", "int"), f"{NAMESPACES}#the-pid-namespace-is-different"),
+    "fork": Call("namespaces", (), f"{NAMESPACES}#the-pid-namespace-is-different"),
+    "vfork": Call("namespaces", (), f"{NAMESPACES}#the-pid-namespace-is-different"),
     "unshare": Call("namespaces", ("flags:clone",), f"{NAMESPACES}#clone-and-unshare"),
     "setns": Call("namespaces", ("fd", "flags:clone"), f"{NAMESPACES}#joining-and-sharing"),
     "sethostname": Call("namespaces", ("str", "int"), f"{NAMESPACES}#clone-and-unshare"),
