@@ -25,7 +25,7 @@ from bench.harness import Row
 
 # the peers' version commands: the first line of their output is kept
 VERSION_COMMANDS = {
-    "docker": ["docker", "version", "--format", "{{.Client.Version}}"],
+    "docker": ["docker", "--version"],
     "podman": ["podman", "--version"],
     "runc": ["runc", "--version"],
     "crun": ["crun", "--version"],
@@ -64,7 +64,10 @@ def machine() -> dict[str, object]:
     except (OSError, ValueError, IndexError):
         memory_kib = 0
     return {"kernel": platform.release(), "cpus": os.cpu_count(), "cpu": model,
-            "memory_gib": round(memory_kib / 2**20, 1), "arch": platform.machine()}
+            "memory_gib": round(memory_kib / 2**20, 1), "arch": platform.machine(),
+            # how busy the machine was when the run ended (1, 5, 15 minutes): a shared CI
+            # machine running other work makes every contender slower, not alike
+            "load_average": [round(value, 2) for value in os.getloadavg()]}
 
 
 def write_results(path: Path, rows: Sequence[Row], rounds: int | None) -> None:

@@ -71,7 +71,9 @@ def expand(markdown: str, document: dict | None) -> str:
         return DIRECTIVE.sub(lambda _: block, markdown)
     machine, versions = document["machine"], document["versions"]
     lines = [f"Measured **{document['measured']}** on {machine['cpus']} × {machine['cpu'] or machine['arch']}, "
-             f"{machine['memory_gib']} GiB, Linux {machine['kernel']}; rounds: {document['rounds']}.",
+             f"{machine['memory_gib']} GiB, Linux {machine['kernel']}; rounds: {document['rounds']}"
+             + (f"; load average at the end {' / '.join(map(str, machine['load_average']))} (1/5/15 min)"
+                if machine.get("load_average") else "") + ".",
              "", "| tool | version |", "|---|---|"]
     lines += [f"| {name} | {html.escape(str(version))} |" for name, version in versions.items()]
     for benchmark, rows in by_benchmark(document["rows"]).items():
@@ -79,9 +81,10 @@ def expand(markdown: str, document: dict | None) -> str:
         for row in rows:
             if row["median"] is None:
                 lines.append(f"- *{html.escape(row['contender'])}: not measured ({html.escape(row['note'] or 'no samples')})*")
-            elif row["ratio"] is not None:
-                lines.append(f"- {html.escape(row['contender'])}: minidock / it = {row['ratio']:.2f}x"
-                             + (f" ({html.escape(row['note'])})" if row["note"] else ""))
+            elif row["ratio"] is not None or row["note"]:
+                ratio = f"minidock / it = {row['ratio']:.2f}x" if row["ratio"] is not None else ""
+                lines.append(f"- {html.escape(row['contender'])}: "
+                             + "; ".join(filter(None, [ratio, html.escape(row["note"])])))
     return DIRECTIVE.sub(lambda _: "\n".join(lines), markdown)
 
 
