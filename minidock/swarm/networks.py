@@ -186,8 +186,7 @@ class NetworkAgent:
             vip = [v for v in (service.get("Endpoint") or {}).get("VirtualIPs") or [] if v["NetworkID"] == record["ID"]]
             if not vip or name == INGRESS:
                 continue
-            backends = sorted(a["Addresses"][0].split("/")[0] for t in running if t["ServiceID"] == service["ID"]
-                              for a in t.get("NetworksAttachments") or [] if a["Network"]["ID"] == record["ID"])
+            backends = _backends(running, service["ID"], record["ID"])
             wanted[service["Spec"]["Name"]] = {"Name": service["Spec"]["Name"], "VIP": vip[0]["Addr"].split("/")[0],
                                                "Backends": backends, "Aliases": []}
         sent = self.vips.setdefault(name, {})
@@ -210,8 +209,7 @@ class NetworkAgent:
             address = mine.value["Address"]
         ports = []
         for service in publishing:
-            backends = sorted(a["Addresses"][0].split("/")[0] for t in running if t["ServiceID"] == service["ID"]
-                              for a in t.get("NetworksAttachments") or [] if a["Network"]["ID"] == record["ID"])
+            backends = _backends(running, service["ID"], record["ID"])
             for port in service["Spec"]["EndpointSpec"]["Ports"]:
                 if port.get("PublishMode", "ingress") == "ingress":
                     ports.append({"Protocol": port.get("Protocol", "tcp"), "PublishedPort": port["PublishedPort"],
@@ -234,6 +232,12 @@ class NetworkAgent:
                                                                        "VTEP": self.address})
                 return address
         raise Unavailable("no free address for this node's ingress sandbox")
+
+
+def _backends(running: list[dict], service_id: str, network_id: str) -> list[str]:
+    """The addresses on one network of a service's running tasks."""
+    return sorted(a["Addresses"][0].split("/")[0] for t in running if t["ServiceID"] == service_id
+                  for a in t.get("NetworksAttachments") or [] if a["Network"]["ID"] == network_id)
 
 
 async def report_addresses(engine, container_id: str, names: list[str]) -> dict:
