@@ -119,6 +119,11 @@ class NetworkService:
         if isinstance(self.rules, firewall.Iptables) and firewall.has_ip6tables():
             self.rules6 = firewall.Iptables(firewall.chains(self.id), "ip6tables")
             self.rules6.setup()
+        elif not isinstance(self.rules, firewall.Iptables):  # nftables: a table of the ip6 family beside it
+            from minidock.networking.nftables import Nftables
+
+            self.rules6 = Nftables(self.id, "ip6")
+            self.rules6.setup()
         self.drivers = {"bridge": BridgeDriver(self.links, self.rules), "null": NullDriver(),
                         "host": HostDriver(), "overlay": OverlayDriver(self.links, self.rules)}
         for entry in sorted(os.listdir(self.root)):

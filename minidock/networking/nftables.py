@@ -4,7 +4,7 @@ Implements: spec/networking.md NET-018
 Explained:  chapters/07-networking.md#netfilter
 Modelled on: netavark's nftables firewall driver (podman), one table per owner
 
-    table ip minidock-<id>
+    table ip minidock-<id>     (and table ip6 minidock-<id> for IPv6 networks, the same chains)
       chain forward      filter hook forward      isolation, internal networks, accepts
       chain isolation                              "oifname <bridge> drop" for each network
       chain prerouting   nat hook prerouting       to a local address -> jump published
@@ -36,7 +36,7 @@ def table_name(daemon_id: str) -> str:
     return f"minidock-{daemon_id}"
 
 
-def network_rules(bridge: str, subnet: str, internal: bool) -> Rules:
+def network_rules(bridge: str, subnet: str, internal: bool, family: str = "ip") -> Rules:
     """[NET-018] What one bridge network adds, as firewall.network_rules does with iptables."""
     if internal:
         return [("forward", f'iifname "{bridge}" oifname != "{bridge}" drop'),
@@ -46,7 +46,7 @@ def network_rules(bridge: str, subnet: str, internal: bool) -> Rules:
             ("forward", f'oifname "{bridge}" ct state related,established accept'),
             ("forward", f'iifname "{bridge}" accept'),
             ("published", f'iifname "{bridge}" return'),
-            ("postrouting", f'ip saddr {subnet} oifname != "{bridge}" masquerade')]
+            ("postrouting", f'{family} saddr {subnet} oifname != "{bridge}" masquerade')]
 
 
 def port_rules(bridge: str, container_ip: str, protocol: str, host_ip: str, host_port: int,
@@ -66,12 +66,13 @@ def _tag(chain: str, rule: str) -> str:
 class Nftables:
     """The shell: `nft -f -` to change, `nft -j list table` to find rules by their comments."""
 
-    def __init__(self, daemon_id: str) -> None:
+    def __init__(self, daemon_id: str, family: str = "ip") -> None:
         self.daemon_id = daemon_id
         self.table = table_name(daemon_id)
+        self.family = family  # "ip6": the same chains for IPv6 networks (NET-084), in a table of that family
 
     def network_rules(self, bridge: str, subnet: str, internal: bool) -> Rules:
-        return network_rules(bridge, subnet, internal)
+        return network_rules(bridge, subnet, internal, self.family)
 
     def port_rules(self, bridge: str, container_ip: str, protocol: str, host_ip: str, host_port: int,
                    container_port: int) -> Rules:
@@ -83,17 +84,18 @@ class Nftables:
             raise MinidockError(f"nft failed: {result.stderr.strip()}\n{script}")
 
     def _exists(self) -> bool:
-        return subprocess.run(["nft", "list", "table", "ip", self.table], capture_output=True).returncode == 0
+        return subprocess.run(["nft", "list", "table", self.family, self.table], capture_output=True).returncode == 0
 
     def setup(self) -> None:
         """The table and its chains, empty (after removing what an earlier run left)."""
         self.teardown()
-        self._nft(f"""table ip {self.table} {{
+        loopback = "ip6 daddr != ::1" if self.family == "ip6" else "ip daddr != 127.0.0.0/8"
+        self._nft(f"""table {self.family} {self.table} {{
   chain forward {{ type filter hook forward priority filter; policy accept; }}
   chain isolation {{ }}
   chain published {{ }}
   chain prerouting {{ type nat hook prerouting priority dstnat; policy accept; fib daddr type local jump published; }}
-  chain output {{ type nat hook output priority -100; policy accept; ip daddr != 127.0.0.0/8 fib daddr type local jump published; }}
+  chain output {{ type nat hook output priority -100; policy accept; {loopback} fib daddr type local jump published; }}
   chain postrouting {{ type nat hook postrouting priority srcnat; policy accept; }}
 }}
 """)
@@ -101,23 +103,24 @@ class Nftables:
     def teardown(self) -> None:
         """[NET-005] The table, and every rule in it."""
         if self._exists():
-            self._nft(f"delete table ip {self.table}\n")
+            self._nft(f"delete table {self.family} {self.table}\n")
 
     def add(self, rules: Rules) -> None:
         if rules:
-            self._nft("".join(f'add rule ip {self.table} {chain} {rule} comment "{_tag(chain, rule)}"\n'
+            self._nft("".join(f'add rule {self.family} {self.table} {chain} {rule} comment "{_tag(chain, rule)}"\n'
                               for chain, rule in rules))
 
     def delete(self, rules: Rules) -> None:
         """Delete ``rules`` by the handles their comments lead to; one already gone is skipped."""
         wanted = {_tag(chain, rule): chain for chain, rule in rules}
-        listed = subprocess.run(["nft", "-j", "-a", "list", "table", "ip", self.table], capture_output=True, text=True)
+        listed = subprocess.run(["nft", "-j", "-a", "list", "table", self.family, self.table], capture_output=True,
+                                text=True)
         if listed.returncode != 0 or not wanted:
             return
         lines = []
         for item in json.loads(listed.stdout).get("nftables", []):
             rule = item.get("rule")
             if rule and rule.get("comment") in wanted:
-                lines.append(f"delete rule ip {self.table} {rule['chain']} handle {rule['handle']}\n")
+                lines.append(f"delete rule {self.family} {self.table} {rule['chain']} handle {rule['handle']}\n")
         if lines:
             self._nft("".join(lines))

@@ -75,7 +75,7 @@ def reap(own_id: str) -> list[str]:
     has_nft = shutil.which("nft") is not None
     if has_nft:
         tables = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True).stdout
-        found |= set(re.findall(r"table ip minidock-([0-9a-f]{8})", tables))
+        found |= set(re.findall(r"table ip6? minidock-([0-9a-f]{8})", tables))
     reaped = []
     for daemon_id in sorted(found - {own_id}):
         if not _dead(daemon_id):
@@ -85,6 +85,7 @@ def reap(own_id: str) -> list[str]:
             firewall.Iptables(firewall.chains(daemon_id), "ip6tables").teardown()  # [NET-084]
         if has_nft:
             Nftables(daemon_id).teardown()
+            Nftables(daemon_id, "ip6").teardown()  # [NET-084]
         theirs = Links(f"minidock:{daemon_id}")
         try:
             for name, kind, _ in theirs.ours():

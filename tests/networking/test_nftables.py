@@ -14,7 +14,7 @@ from tests.harness.engine import Engine, python_module, spare_network_flags, sto
 from tests.networking.conftest import host
 
 
-@pytest.mark.spec("NET-018")
+@pytest.mark.spec("NET-018", "NET-084")
 def test_nat_ports_and_isolation_through_nftables(engine, tmp_path, outside):
     if engine.kind != "minidock" or not host("sh", "-c", "command -v nft", check=False).stdout:
         pytest.skip("minidock's own daemon, with nft on the host")
@@ -52,6 +52,14 @@ def test_nat_ports_and_isolation_through_nftables(engine, tmp_path, outside):
         assert "dnat to" in host("nft", "list", "table", "ip", table).stdout
         daemon.cli("rm", "-f", "web")
         assert "dnat to" not in host("nft", "list", "table", "ip", table).stdout
+        # [NET-084] an IPv6 network's isolation, in a table of the ip6 family
+        index = int(flags[1][3:])
+        network_id = daemon.cli("network", "create", "--ipv6", "--subnet", f"10.208.{index}.0/24",
+                                "--subnet", f"fd00:{0x3000 + index:x}::/64", "mdn-nft6").stdout.strip()
+        assert f'oifname "br-{network_id[:12]}" drop' in host("nft", "list", "table", "ip6", table).stdout
+        daemon.cli("network", "rm", "mdn-nft6")
+        assert f"br-{network_id[:12]}" not in host("nft", "list", "table", "ip6", table).stdout
     finally:
         stop_daemon(process)
-    assert host("nft", "list", "table", "ip", table, check=False).returncode != 0  # the table is gone
+    for family in ("ip", "ip6"):  # the tables are gone
+        assert host("nft", "list", "table", family, table, check=False).returncode != 0
