@@ -11,6 +11,10 @@ Peers, when installed: docker's containerd-shim and podman's conmon, for 20 cont
 each (`run -d`); a shim serving several containers counts a share for each.
 
 Issue 3's target: the monitor's PSS per container at or below containerd-shim's.
+The subject is the engine's row: minidockd's monitors, forked by its runtime fork
+server (copy-on-write pages shared with it and with each other), beside docker's
+shims forked by containerd. The standalone `minidock-runtime create` row is shown
+too: each of its monitors is forked by a command that then exits.
 
 Every container is killed and deleted whatever happens (try/finally), and the run
 fails, naming them, if a state directory, a cgroup or a monitor process remains.
@@ -194,6 +198,37 @@ def engine_shims(engine: str, shim_of: Callable[[Command, str], int], archive: C
     return measure
 
 
+def engine_monitors(count: int = CONTAINERS) -> tuple[Measure, Callable[[], None]]:
+    """A Measure: ``count`` idle containers of a private minidockd, one monitor PSS sample each.
+
+    The engine's monitors are forked by its runtime fork server, as containerd forks
+    its shims: this is the row to set beside containerd-shim's. Returns the measure
+    and the finish step that stops the daemon (and fails if it left anything behind).
+    """
+    from bench.engine_daemon import PrivateDaemon  # engine_daemon imports this module
+
+    daemon = PrivateDaemon()
+    ran: list[str] = []
+
+    def measure() -> list[float]:
+        daemon.start()
+        names: list[str] = []
+        try:
+            for _ in range(count):
+                names.append(fresh_id("idle"))
+                ran.append(daemon.cli("run", "-d", "--network", "none", "--name", names[-1],
+                                      "busybox:latest", *IDLE).strip())
+            # init's parent is its monitor, as a docker container's init's is its shim
+            monitors = [parent_pid(int(daemon.cli("inspect", "--format", "{{.State.Pid}}", name).strip()))
+                        for name in names]
+            return shares_kib(monitors, read_pss_kib)
+        finally:
+            if names:
+                _ignore_failure(daemon.cli, "rm", "--force", *names)
+
+    return measure, lambda: daemon.stop(ran)
+
+
 def containerd_shim(cli: Command, name: str) -> int:
     """docker: the container's init is a child of its containerd-shim."""
     return parent_pid(int(cli("inspect", "--format", "{{.State.Pid}}", name).strip()))
@@ -214,15 +249,22 @@ def benchmarks(workdir: Path) -> list[Benchmark]:
             command(str(MINIDOCK))("image", "bootstrap", "busybox", "--output", str(archive_path))
         return archive_path
 
+    engine_measure, stop_engine = engine_monitors()
     return [
         Benchmark(
             name="monitor-memory",
-            subject="minidock-runtime",
+            subject="minidock (minidockd)",
             unit="KiB",
             rounds=1,  # 20 samples a round; each round starts and removes 20 containers
             target="containerd-shim (docker)",
+            finish=stop_engine,
             contenders=[
-                Contender("minidock-runtime", minidock_monitors(bundle, workdir / "state"),
+                Contender("minidock (minidockd)", engine_measure,
+                          available=lambda: is_root() and BUSYBOX.exists() and MINIDOCK.exists(),
+                          missing="needs root, busybox-static and minidock"),
+                # the same monitor, forked by a `minidock-runtime create` command that then exits:
+                # nothing shares its pages, so it pays for the whole runtime it was forked from
+                Contender("minidock-runtime create", minidock_monitors(bundle, workdir / "state"),
                           available=lambda: is_root() and BUSYBOX.exists() and MINIDOCK_RUNTIME.exists(),
                           missing="needs root, busybox-static and minidock-runtime"),
                 Contender("containerd-shim (docker)", engine_shims("docker", containerd_shim, archive),

@@ -226,11 +226,11 @@ class ContainerService:
             except MinidockError as error:
                 if "init died before it was ready" not in error.message:
                     raise
-                # Seen a few times in a thousand starts (never reproduced on purpose): the
-                # runtime's first child vanishes before it says anything. Once more, from a
-                # clean slate, before the start is refused; the log says it happened.
-                log.warning("container %s: the runtime's init died before it was ready; trying once more",
-                            container.id[:12])
+                # Seen a few times in a thousand starts on a loaded host. One cause is fixed
+                # (init's "ready" overtaking the first child's "pid", Monitor.launch); a first
+                # child that exits 127 without a word was seen once more and is not explained.
+                # Once more, from a clean slate, before the start is refused; the log says why.
+                log.warning("container %s: %s; trying once more", container.id[:12], error.message)
                 await asyncio.to_thread(self._forget_runtime, container)
                 await self.creator.create(bundle_dir, container.id)
             faults.point("start:after-runtime-create")

@@ -5,6 +5,7 @@ Explained:  chapters/03-runtime.md#the-life-cycle
 Modelled on: `runc create` / `runc run`
 
     create(bundle, id, root)      fork a detached monitor; return once init waits for start
+    _launch_apart(...)            in the monitor: a launcher child starts init, hands over, exits
     run(bundle, id, root)         this process is the monitor: create, start, wait, delete
 
 Rules: the bundle is checked before anything exists; a container that fails to
@@ -13,18 +14,23 @@ start leaves no state directory, cgroup, mount or process behind.
 
 from __future__ import annotations
 
+import gc
+import json
 import os
 import re
 import shutil
 import signal
+import socket
 import sys
 
 from minidock.cgroups import open_driver
 from minidock.errors import Conflict, InvalidArgument, MinidockError
+from minidock.kernel import syscalls as sc
 from minidock.runtime import config as oci_config
 from minidock.runtime import hooks, terminal
 from minidock.runtime.monitor import Monitor
 from minidock.runtime.state import State, Status, now
+from minidock.runtime.state import load as load_state
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
@@ -51,17 +57,27 @@ def _reserve(root: str, container_id: str, bundle: str) -> State:
 
 def _abandon(monitor: Monitor, root: str, container_id: str) -> None:
     """Undo a create (or finish a run): cgroup, poststop hooks, state directory."""
+    _destroy_group(monitor)
+    shutil.rmtree(os.path.join(root, container_id), ignore_errors=True)
+
+
+def _destroy_group(monitor: Monitor) -> None:
+    """Kill what is left in the container's cgroup, remove it, run the poststop hooks."""
     if monitor.group is not None:
         # as runc's destroy: what init left running in the group (no PID namespace, or
         # a child that outlived it) goes too, or the group could not be removed
-        for pid in monitor.group.procs():
+        try:
+            left = monitor.group.procs()
+        except FileNotFoundError:  # a launcher that died before it made the group
+            left = []
+        for pid in left:
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
         monitor.group.remove()
         hooks.run(monitor.config.hooks, "poststop", monitor.state.to_json(), warn_only=True)
-    shutil.rmtree(os.path.join(root, container_id), ignore_errors=True)
+        monitor.group = None
 
 
 def run(bundle: str, container_id: str, root: str) -> int:
@@ -87,59 +103,150 @@ def run(bundle: str, container_id: str, root: str) -> int:
 
 def create(bundle: str, container_id: str, root: str) -> int:
     """Create a detached container that waits for `start`; return its init pid."""
-    checked = oci_config.load(bundle)
-    state = _reserve(root, check_id(container_id), bundle)
+    check_id(container_id)
     result_r, result_w = os.pipe()
     sys.stdout.flush()
     sys.stderr.flush()
     if os.fork() == 0:
         os.close(result_r)
-        _become_monitor(checked, state, root, result_w)  # never returns
+        _become_monitor(bundle, container_id, root, result_w)  # never returns
     os.close(result_w)
     # one line, not read-to-EOF: init holds a copy of the pipe until it execs
     with os.fdopen(result_r) as results:
         answer = results.readline().strip()
     word, _, rest = answer.partition(" ")
     if word != "created":
-        shutil.rmtree(os.path.join(root, container_id), ignore_errors=True)
         raise MinidockError(rest or "the monitor died before the container was created")
     return int(rest)
 
 
-def _become_monitor(checked, state: State, root: str, result_w: int) -> None:
-    """In the forked monitor: detach, launch the container, tell the caller, serve."""
-    code = 0
-    monitor = Monitor(checked, state, root, open_driver())
+def _become_monitor(bundle: str, container_id: str, root: str, result_w: int) -> None:
+    """In the forked monitor: detach, have a launcher start the container, tell the caller, serve."""
+    code = 1
     try:
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # a fork server ignores it; we reap init
+        gc.freeze()  # [RT-MON-004] the collector leaves inherited objects (and their pages) alone
         os.setsid()  # no controlling terminal; a Ctrl-C in the caller's shell is not ours
         devnull = os.open(os.devnull, os.O_RDWR)
-        stdout_r, stdout_w = os.pipe()
-        stderr_r, stderr_w = os.pipe()
-        # the container inherits fds 0-2 from us across fork: /dev/null in (or a pipe we
-        # feed, with OPEN_STDIN), pipes out
-        stdin_r, stdin_w = os.pipe() if checked.open_stdin and not checked.terminal else (-1, -1)
-        os.dup2(stdin_r if stdin_r >= 0 else devnull, 0)
-        if stdin_w >= 0:
-            os.set_inheritable(stdin_w, False)
-        os.dup2(stdout_w, 1)
-        os.dup2(stderr_w, 2)
+        for fd in (0, 1, 2):  # hold nothing of the caller's: its pipes see EOF when it ends
+            os.dup2(devnull, fd)
         try:
-            control = monitor.listen()
-            pid = monitor.launch()
+            monitor, handed = _launch_apart(bundle, container_id, root)
         except MinidockError as error:
             os.write(result_w, f"failed {error.message}\n".encode())
-            _abandon(monitor, root, state.id)
-            code = 1
             return
-        for fd in (stdout_w, stderr_w, *((stdin_r,) if stdin_r >= 0 else ())):
-            os.close(fd)
-        os.dup2(devnull, 0)
-        os.dup2(devnull, 1)
-        os.dup2(devnull, 2)
-        os.write(result_w, f"created {pid}\n".encode())
+        os.write(result_w, f"created {monitor.state.pid}\n".encode())
         os.close(result_w)
-        monitor.serve(control, stdout_r, stderr_r, stdin_w)
+        control = socket.socket(fileno=handed["control"])
+        monitor.serve(control, handed["stdout"], handed["stderr"], handed.get("stdin", -1))
+        code = 0
     except BaseException:  # noqa: BLE001 - a monitor must never return into the caller's code
         code = 1
     finally:
         os._exit(code)
+
+
+def _launch_apart(bundle: str, container_id: str, root: str) -> tuple[Monitor, dict[str, int]]:
+    """[RT-MON-004] Start the container from a short-lived launcher child; adopt it.
+
+    Starting a container runs much code (the config, the cgroup driver, the fork
+    of init, hooks). A forked process that runs code makes private copies of the
+    pages it touches, so a monitor that started its container itself would stay
+    big for the container's whole life. The launcher does that work and hands
+    over what the monitor watches (the control socket, the container's output
+    pipes, the start pipe, a terminal's master) on a socket pair, then exits;
+    init, its grandchild, is re-parented to us, a child subreaper.
+
+    Returns the Monitor and the handed descriptors by name.
+    """
+    sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 1)
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)  # one message, one recv
+    launcher = os.fork()
+    if launcher == 0:
+        ours.close()
+        _launch(bundle, container_id, root, theirs)  # never returns
+    theirs.close()
+    reserved = False
+    try:
+        while True:
+            message, fds, _, _ = socket.recv_fds(ours, 65536, 8)
+            if message != b"reserved":
+                break
+            reserved = True  # from here, a launcher that dies leaves a directory that is ours to remove
+    finally:
+        ours.close()
+        os.waitpid(launcher, 0)
+    answer = json.loads(message) if message else {}
+    if "pid" not in answer:
+        for fd in fds:
+            os.close(fd)
+        if not message and reserved:
+            _abandon_after_launcher(root, container_id)
+        raise MinidockError(answer.get("error") or "the launcher died before the container was created")
+    handed = dict(zip(answer["fds"], fds))
+    return Monitor.adopt(load_state(root, container_id), root, answer["monitor"], handed), handed
+
+
+def _launch(bundle: str, container_id: str, root: str, channel: socket.socket) -> None:
+    """In the launcher: check the bundle, reserve the id, start init, hand over, leave."""
+    code = 1
+    monitor = None
+    try:
+        checked = oci_config.load(bundle)  # [RT-BAD-*] checked before anything exists
+        state = _reserve(root, container_id, bundle)
+        channel.send(b"reserved")
+        monitor = Monitor(checked, state, root, open_driver(), monitor_pid=os.getppid())
+        control = monitor.listen()  # kept: a socket object closes its descriptor when collected
+        handed = {"control": control.fileno(), **_container_stdio(checked)}
+        pid = monitor.launch(close_in_child=(channel.fileno(),))
+        for name in ("stdout_w", "stderr_w", "stdin_r"):  # init has its copies now
+            if name in handed:
+                os.close(handed.pop(name))
+        record, more = monitor.handover()
+        handed.update(more)
+        answer = {"pid": pid, "monitor": record, "fds": list(handed)}
+        socket.send_fds(channel, [json.dumps(answer).encode()], list(handed.values()))
+        code = 0
+    except BaseException as error:  # noqa: BLE001 - the launcher answers, whatever happened
+        if monitor is not None:
+            _abandon(monitor, root, container_id)
+        message = error.message if isinstance(error, MinidockError) else f"create failed: {error!r}"
+        channel.send(json.dumps({"error": message}).encode())
+    finally:
+        os._exit(code)
+
+
+def _container_stdio(checked) -> dict[str, int]:
+    """Make the container's fds 0-2 (init inherits them from the launcher); return every end.
+
+    stdin: /dev/null, or a pipe the monitor feeds (OPEN_STDIN without a terminal);
+    stdout and stderr: pipes the monitor copies into the log. The *_w / stdin_r
+    ends are the container's, closed here once init holds them.
+    """
+    ends = {}
+    stdout_r, ends["stdout_w"] = os.pipe()
+    stderr_r, ends["stderr_w"] = os.pipe()
+    if checked.open_stdin and not checked.terminal:
+        ends["stdin_r"], stdin_w = os.pipe()
+        os.dup2(ends["stdin_r"], 0)
+        ends["stdin"] = stdin_w
+    os.dup2(ends["stdout_w"], 1)
+    os.dup2(ends["stderr_w"], 2)
+    return {"stdout": stdout_r, "stderr": stderr_r, **ends}
+
+
+def _abandon_after_launcher(root: str, container_id: str) -> None:
+    """A launcher died after reserving the id: remove its cgroup (if made) and the directory."""
+    try:
+        state = load_state(root, container_id)
+    except (OSError, ValueError, MinidockError):
+        state = None
+    if state is not None:
+        group = open_driver().open(state.cgroup)
+        try:
+            for pid in group.procs():
+                os.kill(pid, signal.SIGKILL)
+            group.remove()
+        except OSError:
+            pass
+    shutil.rmtree(os.path.join(root, container_id), ignore_errors=True)

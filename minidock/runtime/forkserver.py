@@ -8,10 +8,11 @@ Explained:  chapters/03-runtime.md#the-command
     stdout: {"pid": 1234}\\n  or  {"error": "..."}\\n     one answer a line, in order
 
 Why: `minidock-runtime create` spends most of its time starting Python and
-importing the runtime. This process pays that once; each request forks a
-child that runs the same create() the command runs, and exits. The monitor
-create() forks is the child's child, so it outlives both, as it outlives the
-command.
+importing the runtime. This process pays that once and runs the same create()
+the command runs for each request. The monitor create() forks is our child:
+it shares this process's pages (copy-on-write) for as long as it lives, which
+is what keeps twenty monitors small (RT-MON-004), and the kernel reaps it
+when it ends (SIGCHLD ignored).
 
 Rules: single-threaded (forking is safe); one request at a time; the end of
 stdin is the end of the server.
@@ -20,8 +21,9 @@ stdin is the end of the server.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
-import os
+import signal
 import sys
 
 from minidock.errors import MinidockError
@@ -29,30 +31,26 @@ from minidock.runtime import create
 
 
 def handle(request: dict, root: str) -> dict:
-    """Run one create in a forked child; return its answer."""
-    answer_r, answer_w = os.pipe()
-    child = os.fork()
-    if child == 0:
-        os.close(answer_r)
-        try:
-            answer = {"pid": create.create(request["bundle"], request["id"], root)}
-        except MinidockError as error:
-            answer = {"error": error.message}
-        except Exception as error:  # noqa: BLE001 - the server answers for every request
-            answer = {"error": f"create failed: {error}"}
-        os.write(answer_w, json.dumps(answer).encode() + b"\n")
-        os._exit(0)
-    os.close(answer_w)
-    with os.fdopen(answer_r, "rb") as answers:
-        line = answers.readline()  # one line: the monitor keeps no copy of this pipe open long
-    os.waitpid(child, 0)
-    return json.loads(line) if line else {"error": "the create child died without an answer"}
+    """Create one container, as `create` does; return its answer."""
+    try:
+        return {"pid": create.create(request["bundle"], request["id"], root)}
+    except MinidockError as error:
+        return {"error": error.message}
+    except OSError as error:  # the server answers for every request, and lives on
+        return {"error": f"create failed: {error}"}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="minidock-runtime-forkserver")
     parser.add_argument("--root", required=True)
     args = parser.parse_args(argv)
+    # [RT-MON-004] everything imported so far moves to the collector's permanent
+    # generation: a forked monitor's collections never write to these objects, so
+    # their pages stay shared with this server and with every other monitor
+    gc.collect()
+    gc.freeze()
+    # each monitor is our child (create() forks it, and it stays): the kernel reaps them
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)
     for line in sys.stdin:
         try:
             request = json.loads(line)

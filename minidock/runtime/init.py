@@ -88,7 +88,7 @@ def spawn(config: RunConfig, group, hierarchy: Hierarchy, report_fd: int, start_
         _init(config, hierarchy, report_fd, start_fd, console, hook_state or {}, go_fd)
     except BaseException as error:  # noqa: BLE001 - report anything, then leave
         try:
-            _report(report_fd, f"error {error}")
+            _report(report_fd, f"error {error or repr(error)}")  # some errors have no text
         finally:
             os._exit(EXIT_START_FAILED)
     os._exit(EXIT_START_FAILED)  # not reached: _init execs or raises

@@ -20,14 +20,17 @@ state directory stay until `delete`.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime
 import json
 import os
 import selectors
 import signal
 import socket
+import time
 from collections.abc import Iterator
 
+from minidock.cgroups import open_driver
 from minidock.errors import Conflict, SystemError as MinidockSystemError
 from minidock.kernel import syscalls as sc
 from minidock.runtime import hooks, init, terminal
@@ -35,6 +38,15 @@ from minidock.runtime.config import RunConfig
 from minidock.runtime.state import Event, State, Status, process_start_time, transition
 
 CONTROL_SOCKET = "monitor.sock"
+
+
+@dataclasses.dataclass(frozen=True)
+class Watched:
+    """The part of a container's config that a monitor which only watches it uses."""
+
+    log_path: str | None
+    hooks: hooks.Hooks
+
 LOG_FILE = "container.log"
 
 
@@ -48,7 +60,7 @@ def exit_code(wait_status: int) -> int:
 class Monitor:
     """Creates, starts, reaps and records one container."""
 
-    def __init__(self, config: RunConfig, state: State, root: str, driver) -> None:
+    def __init__(self, config: RunConfig, state: State, root: str, driver, monitor_pid: int | None = None) -> None:
         self.config = config
         self.state = state
         self.root = root
@@ -58,13 +70,17 @@ class Monitor:
         self._start_w = -1
         self._stdin_w = -1     # the write end of a pipe stdin (OPEN_STDIN without a terminal)
         self._selector = None
+        self.monitor_pid = monitor_pid or os.getpid()  # who reaps init: a launcher names its parent
 
     @property
     def directory(self) -> str:
         return os.path.join(self.root, self.state.id)
 
-    def launch(self) -> int:
-        """Create the cgroup and the container; return init's pid once it is ready."""
+    def launch(self, close_in_child: tuple[int, ...] = ()) -> int:
+        """Create the cgroup and the container; return init's pid once it is ready.
+
+        ``close_in_child``: more of the caller's descriptors that the container must not hold.
+        """
         sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 1)
         # [RT-RUN-006] limits are in place before the container's first instruction
         self.group = self.driver.create(self.state.cgroup, self.config.resources)
@@ -73,7 +89,7 @@ class Monitor:
         os.set_inheritable(self._start_w, False)
         ours, theirs = socket.socketpair() if self.config.terminal else (None, None)
         go_r, go_w = os.pipe()
-        monitor_fds = (report_r, self._start_w, go_w) + ((ours.fileno(),) if ours else ())
+        monitor_fds = (report_r, self._start_w, go_w, *close_in_child) + ((ours.fileno(),) if ours else ())
         child = init.spawn(self.config, self.group, self.driver.hierarchy, report_w, start_r, theirs,
                            go_r, self.state.to_json(), monitor_fds)
         os.close(report_w)
@@ -81,7 +97,7 @@ class Monitor:
         os.close(go_r)
         if theirs is not None:
             theirs.close()
-        pid, error, hooks_asked = 0, None, False
+        pid, error, hooks_asked, ready = 0, None, False, False
         with os.fdopen(report_r) as reports:
             for line in reports:  # ends when init closes its end ("ready") or dies
                 word, _, rest = line.strip().partition(" ")
@@ -93,8 +109,11 @@ class Monitor:
                 elif word == "hooks":
                     hooks_asked = True
                 elif word == "error":
-                    error = rest
+                    error = rest or "an error without a message"
                 elif word == "ready":
+                    ready = True
+                # init's "ready" may overtake the child's "pid" on a busy host: wait for both
+                if ready and pid:
                     break
                 # init's "hooks" may overtake the child's "pid": run them once both are in
                 if hooks_asked and pid and not error:
@@ -104,22 +123,47 @@ class Monitor:
                         break
                     os.write(go_w, b"\x01")
         os.close(go_w)
+        child_status = None
         if pid != child:  # without a PID namespace the child is init itself
-            os.waitpid(child, 0)  # the intermediate child exits at once
+            _, child_status = os.waitpid(child, 0)  # the intermediate child exits at once
         if ours is not None:
             if not error:
                 self.master = terminal.receive_master(ours)
             ours.close()
-        if error or not pid:
+        if error or not pid or not ready:
+            if not error:  # say how it ended: the only clue to a silent death
+                error = "init died before it was ready (" + _how_ended(child, child_status, pid) + ")"
             if pid:
                 _reap(pid)
-            raise MinidockSystemError(f"cannot start container: {error or 'init died before it was ready'}")
+            raise MinidockSystemError(f"cannot start container: {error}")
         self.state.pid = pid
         self.state.pid_start_time = process_start_time(pid)
-        self.state.monitor_pid = os.getpid()
+        self.state.monitor_pid = self.monitor_pid
         self.state.status = transition(self.state.status, Event.CREATED)
         self.state.save(self.root)
         return pid
+
+    def handover(self) -> tuple[dict, dict[str, int]]:
+        """What a launcher hands to the monitor (see adopt): a JSON-able record and descriptors."""
+        record = {"log_path": self.config.log_path,
+                  "poststart": [dataclasses.asdict(hook) for hook in self.config.hooks.of("poststart")]}
+        return record, {"start": self._start_w, **({"master": self.master} if self.master >= 0 else {})}
+
+    @classmethod
+    def adopt(cls, state: State, root: str, record: dict, handed: dict[str, int]) -> Monitor:
+        """A monitor for a container that a launcher child started, from its handover().
+
+        It holds only what watching needs (where to log, the poststart hooks) and
+        opens the cgroup driver when it records the exit: every object it makes
+        costs a page of memory for the container's whole life (RT-MON-004).
+        """
+        poststart = tuple(hooks.Hook(**{**hook, "args": tuple(hook["args"]), "env": tuple(hook["env"])})
+                          for hook in record["poststart"])
+        watched = Watched(record["log_path"], hooks.Hooks((("poststart", poststart),)))
+        monitor = cls(watched, state, root, driver=None)
+        monitor._start_w = handed["start"]
+        monitor.master = handed.get("master", -1)
+        return monitor
 
     def _create_runtime_hooks(self, pid: int) -> str | None:
         """[RT-HOOK-001] createRuntime (and prestart): outside, namespaces made, before pivot_root."""
@@ -156,6 +200,8 @@ class Monitor:
                 return self._record(exit_code(status))
 
     def _record(self, code: int) -> int:
+        if self.group is None and self.driver is None:  # an adopted container's group: see adopt()
+            self.group = open_driver().open(self.state.cgroup)
         self.state.exit_code = code
         self.state.oom_killed = _oom_killed(self.group)
         self.state.status = transition(self.state.status, Event.EXITED)
@@ -310,6 +356,37 @@ def _oom_killed(group) -> bool:
         return bool(check()) if check else False
     except OSError:
         return False
+
+
+def _how_ended(child: int, child_status: int | None, pid: int) -> str:
+    """Describe how the first child and init ended, for a launch that got no "ready"."""
+    def describe(status: int) -> str:
+        if os.WIFSIGNALED(status):
+            return f"killed by signal {os.WTERMSIG(status)}"
+        return f"exit status {os.WEXITSTATUS(status)}"
+
+    parts = []
+    if child_status is None and pid == 0:  # no "pid" line: the child itself is gone
+        try:
+            _, child_status = os.waitpid(child, 0)
+        except ChildProcessError:
+            pass
+    if child_status is not None:
+        parts.append(f"first child: {describe(child_status)}")
+    if pid:
+        reaped, status = 0, 0
+        for _ in range(50):  # its pipe is closed: it is gone or going, give it half a second
+            try:
+                reaped, status = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if reaped:
+                break
+            time.sleep(0.01)
+        parts.append(f"init: {describe(status)}" if reaped else "init: still running")
+    else:
+        parts.append("no init pid reported")
+    return "; ".join(parts)
 
 
 def _reap(pid: int) -> None:

@@ -242,7 +242,8 @@ def test_the_host_pid_namespace_when_pid_is_left_out(bundle):
 
 @pytest.mark.spec("RT-VERB-007", "RT-STATE-001")
 def test_pause_freezes_and_resume_thaws(runtime, bundle):
-    runtime.create("sh", "-c", "while true; do date +%s%N > /tmp/tick; usleep 20000; done")
+    # written aside and renamed: a reader never sees the file truncated and still empty
+    runtime.create("sh", "-c", "i=0; while true; do i=$((i+1)); echo $i > /tmp/t; mv /tmp/t /tmp/tick; usleep 20000; done")
     runtime("start", bundle.id)
     tick = bundle.path / "rootfs" / "tmp" / "tick"
     time.sleep(0.3)
