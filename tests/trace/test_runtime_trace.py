@@ -133,3 +133,16 @@ def test_ctrl_c_kills_the_container_and_leaves_nothing(traced):
     assert traced.leftovers() == []
     sleeping = subprocess.run(["pgrep", "-f", f"--root {traced.root}"], capture_output=True, text=True)
     assert sleeping.stdout == ""
+
+
+@pytest.mark.spec("TRACE-003")
+def test_threads_are_followed(traced):
+    # with a terminal, `run` copies the pty in two threads (clone3 with CLONE_THREAD): each is
+    # traced from its first instruction; one left stopped would hang the run
+    traced.config["process"]["terminal"] = True
+    done = traced.run("echo", "from-the-pty", timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "from-the-pty" in done.stderr
+    steps = json.loads(done.stdout)["steps"]
+    threads = [s for s in steps if s["call"] in ("clone", "clone3") and "CLONE_THREAD" in s["flags"]]
+    assert threads and all(s["result"] > 0 for s in threads)
