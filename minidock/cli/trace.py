@@ -48,6 +48,8 @@ def cmd_trace_run(args: argparse.Namespace) -> int:
         return 125
     try:
         traced = _trace_bundle(api, container_id, args.format != "text")
+    except KeyboardInterrupt:  # before the tracer took over (the export, the unpacking)
+        return 130
     finally:
         run.remove_quietly(api, container_id)
     from minidock.runtime.trace import render
