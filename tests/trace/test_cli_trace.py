@@ -13,7 +13,7 @@ import pytest
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="a container's start needs root")
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def minidock_engine(engine):
     if engine.kind != "minidock":
         pytest.skip("trace is minidock's own verb")
