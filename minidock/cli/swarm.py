@@ -445,7 +445,27 @@ def cmd_secret_rm(args: argparse.Namespace) -> int:
 
 
 def cmd_service_logs(args: argparse.Namespace) -> int:
-    _client(args).json("GET", f"/services/{quote(args.service, safe='')}/logs?stdout=1&stderr=1")
+    """Every task's lines, each prefixed `SERVICE.SLOT.TASKID@NODE    | ` as the docker CLI does."""
+    from minidock.engine.client import daemon_error
+    from minidock.swarm.logs import frames
+
+    api = _client(args)
+    service = api.json("GET", f"/services/{quote(args.service, safe='')}")
+    tasks = {t["ID"]: t for t in api.json("GET", f"/tasks?filters={quote(json.dumps({'service': [service['ID']]}))}")}
+    hosts = {n["ID"]: n["Description"]["Hostname"] for n in api.json("GET", "/nodes")}
+    query = f"stdout=1&stderr=1&details=1&timestamps={int(args.timestamps)}" + (f"&tail={args.tail}" if args.tail else "")
+    status, _, raw = api.request("GET", f"/services/{service['ID']}/logs?{query}")
+    if status >= 400:
+        raise daemon_error(status, raw)
+    for stream, data in frames(raw):
+        details, _, line = data.partition(b" ")
+        fields = dict(part.split("=", 1) for part in details.decode().split(",") if "=" in part)
+        task = tasks.get(fields.get("com.docker.swarm.task.id", ""), {})
+        key = task.get("Slot") or task.get("NodeID", "")
+        name = f"{service['Spec']['Name']}.{key}.{task.get('ID', '')[:12]}@{hosts.get(task.get('NodeID'), '')}"
+        out = sys.stdout if stream == 1 else sys.stderr
+        out.write(f"{name}    | {line.decode(errors='replace')}")
+    sys.stdout.flush()
     return 0
 
 
@@ -577,6 +597,8 @@ def add_parsers(verbs, only: str | None = None) -> None:
         remove.add_argument("services", nargs="+", metavar="SERVICE")
         remove.set_defaults(handler=cmd_service_rm)
         logs = sub.add_parser("logs", help="fetch the logs of a service or task")
+        logs.add_argument("-t", "--timestamps", action="store_true", help="show timestamps")
+        logs.add_argument("-n", "--tail", help="number of lines to show from the end of the logs")
         logs.add_argument("service", metavar="SERVICE")
         logs.set_defaults(handler=cmd_service_logs)
     if only in (None, "secret"):

@@ -10,7 +10,7 @@ Modelled on: moby's api/server/router/swarm (swarm_routes.go)
     DELETE /nodes/{id}?force=
     GET  /services?filters=&status=     POST /services/create -> 201 {"ID", "Warnings"}
     GET  /services/{id}         POST /services/{id}/update?version=[&rollback=previous]
-    DELETE /services/{id}
+    DELETE /services/{id}           GET /services/{id}/logs?details=&tail=&timestamps=   (no follow)
     GET  /tasks?filters=        GET  /tasks/{id}
     GET  /secrets?filters=      POST /secrets/create -> 201 {"ID"}   GET /secrets/{id}   DELETE /secrets/{id}
     GET  /configs               (an empty list: configs are not implemented)
@@ -30,6 +30,8 @@ from aiohttp import web
 from minidock.errors import InvalidArgument, MinidockError, NotImplemented, Unavailable
 from minidock.swarm import objects
 from minidock.swarm.cluster import Cluster, parse_filters
+from minidock.swarm import logs
+from minidock.swarm.manager import read_snapshot
 from minidock.swarm.secrets import Secrets
 
 NOT_MANAGER = ("This node is not a swarm manager. Use \"docker swarm init\" or \"docker swarm join\" to connect "
@@ -141,8 +143,10 @@ def make_app(node) -> web.Application:
         return web.Response(status=200)
 
     async def service_logs(request: web.Request) -> web.Response:
-        cluster()
-        raise NotImplemented("service logs are not implemented yet (spec/swarm.md SWARM-030)")
+        control = cluster()
+        entry = await control.service(request.match_info["id"])
+        body = await logs.service_logs(await read_snapshot(control.store), entry.value, dict(request.query))
+        return web.Response(body=body, headers={"Content-Type": "application/vnd.docker.raw-stream"})
 
     async def task_list(request: web.Request) -> web.Response:
         return web.json_response(await cluster().tasks(parse_filters(request.query.get("filters"))))

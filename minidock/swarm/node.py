@@ -265,6 +265,7 @@ class SwarmNode:
         await self.store.put(f"alive/{node_id}", {"address": self.state["address"]}, self.lease)
         self.agent = Agent(self.store, node_id, self.engine, self.state["address"])
         self.loops = [asyncio.create_task(self._heartbeat()), asyncio.create_task(self.agent.run())]
+        await self._listen()
         if self.is_manager:
             await self._start_manager()
 
@@ -272,19 +273,33 @@ class SwarmNode:
         self.manager = Manager(self.store, self.state["node_id"], lambda: self.lease)
         self.manager_loop = asyncio.create_task(self.manager.run())
         self.loops.append(self.manager_loop)
-        if self.join_runner is None:
-            app = web.Application()
 
-            async def join(request: web.Request) -> web.Response:
-                try:
-                    return web.json_response(await self.admit(await request.json()))
-                except MinidockError as error:
-                    return web.json_response({"message": error.message}, status=error.status)
+    async def _listen(self) -> None:
+        """Port 2377 on our address: joins (a manager's job) and our engine's task logs (every node's)."""
+        if self.join_runner is not None:
+            return
 
-            app.router.add_post("/join", join)
-            self.join_runner = web.AppRunner(app)
-            await self.join_runner.setup()
-            await web.TCPSite(self.join_runner, self.state["address"], JOIN_PORT).start()
+        async def join(request: web.Request) -> web.Response:
+            try:
+                if not self.is_manager:
+                    raise Unavailable("This node is not a swarm manager: join through a manager")
+                return web.json_response(await self.admit(await request.json()))
+            except MinidockError as error:
+                return web.json_response({"message": error.message}, status=error.status)
+
+        async def task_logs(request: web.Request) -> web.Response:
+            # [SWARM-030] a manager asks for the log of a container of ours; the engine's answer, as it is
+            path = f"/containers/{request.match_info['container']}/logs?{request.query_string}"
+            status, headers, body = await asyncio.to_thread(self.engine.request, "GET", path)
+            return web.Response(body=body, status=status,
+                                headers={"Content-Type": headers.get("Content-Type", "application/octet-stream")})
+
+        app = web.Application()
+        app.router.add_post("/join", join)
+        app.router.add_get("/logs/{container}", task_logs)
+        self.join_runner = web.AppRunner(app)
+        await self.join_runner.setup()
+        await web.TCPSite(self.join_runner, self.state["address"], JOIN_PORT).start()
 
     async def _heartbeat(self) -> None:
         """Keep the lease alive; a lease that expired anyway (a long pause) is replaced."""
@@ -325,9 +340,6 @@ class SwarmNode:
             if self.manager_loop is not None:
                 self.manager_loop.cancel()
                 self.manager_loop = None
-            if self.join_runner is not None:
-                await self.join_runner.cleanup()
-                self.join_runner = None
             self.store.endpoints = [e for e in self.store.endpoints if e != client_url(self.state["address"])]
             self.state["role"] = "worker"
             self.state["endpoints"] = self.store.endpoints

@@ -346,6 +346,22 @@ def test_tasks_reach_each_other_over_the_overlay_by_name_and_through_every_nodes
     h1.cli("service", "rm", "hello", "client")
 
 
+@pytest.mark.spec("SWARM-030")
+def test_service_logs_gather_every_tasks_lines_from_their_nodes(swarm):
+    h1 = swarm.nodes[0]
+    h1.cli("service", "create", "--name", "talker", "--replicas", "3", "--stop-grace-period", "1s", "-d",
+           "busybox", "sh", "-c", "echo hello from $(hostname); exec sleep 600")
+    live = wait_for(lambda: converged(h1, "talker", 3), what="talker: 3 running")
+    out = wait_for(lambda: (lambda text: text if text.count("hello from") == 3 else "")(
+        h1.cli("service", "logs", "talker").stdout), what="three tasks' lines")
+    hosts = {n["ID"]: n["Description"]["Hostname"] for n in api(h1, "GET", "/nodes")}
+    assert sorted(line.split(" | ")[0].rstrip() for line in out.splitlines()) == sorted(
+        f"talker.{t['Slot']}.{t['ID'][:12]}@{hosts[t['NodeID']]}" for t in live)
+    docker = h1.engine.docker_cli("service", "logs", "talker", check=False)
+    assert docker.stdout.count("| hello from") == 3, docker.stderr
+    h1.cli("service", "rm", "talker")
+
+
 @pytest.mark.spec("SWARM-015", "SWARM-002")
 def test_a_dead_workers_tasks_run_elsewhere(swarm, capsys):
     h1, h5 = swarm.nodes[0], swarm.nodes[4]
