@@ -229,6 +229,49 @@ def engine_monitors(count: int = CONTAINERS) -> tuple[Measure, Callable[[], None
     return measure, lambda: daemon.stop(ran)
 
 
+def podman_conmons(archive: Callable[[], Path], count: int = CONTAINERS) -> tuple[Measure, Callable[[], None]]:
+    """A Measure: ``count`` idle podman containers, one conmon PSS sample each, and its finish step.
+
+    podman runs in a store of its own with runc and ulimits of 1024, as in the
+    container-run benchmark (bench.container_run.Podman says why: crun refuses this
+    hybrid cgroup host, and podman's default ulimits exceed the machine's).
+    """
+    from bench.container_run import Podman  # container_run imports this module
+
+    podman = Podman(archive)
+
+    def measure() -> list[float]:
+        podman.prepare()
+        cli = command(*podman.prefix())
+        names: list[str] = []
+        try:
+            for _ in range(count):
+                names.append(fresh_id("idle"))
+                cli("run", "-d", *podman.run_flags(), "--name", names[-1], "busybox:latest", *IDLE)
+            return shares_kib([conmon(cli, name) for name in names], read_pss_kib)
+        finally:
+            if names:
+                _ignore_failure(cli, "rm", "--force", "--time", "0", *names)
+
+    return measure, podman.finish
+
+
+def every_step(*steps: Callable[[], None]) -> Callable[[], None]:
+    """One finish step that runs each of ``steps``, whatever the others did, and raises for all."""
+
+    def finish() -> None:
+        problems = []
+        for step in steps:
+            try:
+                step()
+            except RuntimeError as error:
+                problems.append(str(error))
+        if problems:
+            raise RuntimeError("; ".join(problems))
+
+    return finish
+
+
 def containerd_shim(cli: Command, name: str) -> int:
     """docker: the container's init is a child of its containerd-shim."""
     return parent_pid(int(cli("inspect", "--format", "{{.State.Pid}}", name).strip()))
@@ -250,6 +293,7 @@ def benchmarks(workdir: Path) -> list[Benchmark]:
         return archive_path
 
     engine_measure, stop_engine = engine_monitors()
+    podman_measure, stop_podman = podman_conmons(archive)
     return [
         Benchmark(
             name="monitor-memory",
@@ -257,7 +301,7 @@ def benchmarks(workdir: Path) -> list[Benchmark]:
             unit="KiB",
             rounds=1,  # 20 samples a round; each round starts and removes 20 containers
             target="containerd-shim (docker)",
-            finish=stop_engine,
+            finish=every_step(stop_engine, stop_podman),
             contenders=[
                 Contender("minidock (minidockd)", engine_measure,
                           available=lambda: is_root() and BUSYBOX.exists() and MINIDOCK.exists(),
@@ -269,7 +313,7 @@ def benchmarks(workdir: Path) -> list[Benchmark]:
                           missing="needs root, busybox-static and minidock-runtime"),
                 Contender("containerd-shim (docker)", engine_shims("docker", containerd_shim, archive),
                           available=on_path("docker")),
-                Contender("conmon (podman)", engine_shims("podman", conmon, archive), available=on_path("podman")),
+                Contender("conmon (podman)", podman_measure, available=on_path("podman")),
             ],
         )
     ]
