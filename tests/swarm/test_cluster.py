@@ -226,9 +226,13 @@ def test_a_constraint_no_node_meets_leaves_the_task_pending_with_a_reason(swarm)
     h1.cli("service", "create", "--name", "twice", *SLEEPER)
     twice = h1.cli("service", "create", "--name", "twice", *SLEEPER, check=False)
     assert "name conflicts with an existing object: service twice already exists" in twice.stderr
-    h1.cli("service", "rm", "twice")
+    status, _, raw = h1.engine.api("POST", "/v1.41/services/create", {"Name": "noimage", "TaskTemplate": {}})
+    assert status == 400 and json.loads(raw)["message"].endswith("ContainerSpec: image reference must be provided")
+    scale = h1.cli("service", "scale", "twice=many", check=False)
+    assert scale.returncode == 1 and "invalid replicas value many" in scale.stderr
     missing = h1.cli("service", "inspect", "nothing", check=False)
     assert missing.stderr == "Error response from daemon: service nothing not found\n"
+    h1.cli("service", "rm", "twice")
     assert [s["Spec"]["Name"] for s in api(h1, "GET", "/services")] == []
 
 
@@ -359,6 +363,8 @@ def test_service_logs_gather_every_tasks_lines_from_their_nodes(swarm):
         f"talker.{t['Slot']}.{t['ID'][:12]}@{hosts[t['NodeID']]}" for t in live)
     docker = h1.engine.docker_cli("service", "logs", "talker", check=False)
     assert docker.stdout.count("| hello from") == 3, docker.stderr
+    status, _, raw = h1.engine.api("GET", "/v1.41/services/talker/logs?stdout=1&follow=1")
+    assert status == 400 and "--follow is not implemented" in json.loads(raw)["message"]
     h1.cli("service", "rm", "talker")
 
 

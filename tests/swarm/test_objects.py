@@ -1,0 +1,86 @@
+"""The swarm's pure helpers: service specs checked, addresses shared out, secrets' wrapper, log lines framed."""
+
+from __future__ import annotations
+
+import pytest
+
+from minidock.errors import InvalidArgument
+from minidock.swarm.logs import frame, frames, with_details
+from minidock.swarm.networks import TASKS, VIPS, attachments, free_address, used_addresses
+from minidock.swarm.objects import check_service_spec, join_token, seconds_of, timestamp, view
+from minidock.swarm.secrets import WRAPPER, with_secrets
+
+BUSYBOX = {"TaskTemplate": {"ContainerSpec": {"Image": "busybox"}}}
+
+
+@pytest.mark.spec("SWARM-027")
+def test_a_service_spec_gets_dockers_defaults():
+    spec = check_service_spec({"Name": "web", **BUSYBOX})
+    assert spec["Mode"] == {"Replicated": {"Replicas": 1}}
+    assert spec["UpdateConfig"]["Order"] == "stop-first" and spec["UpdateConfig"]["FailureAction"] == "pause"
+    assert spec["TaskTemplate"]["RestartPolicy"] == {"Condition": "any", "Delay": 5 * 10**9, "MaxAttempts": 0}
+    assert len(check_service_spec(BUSYBOX)["Name"]) == 12  # a name made up when none is given
+
+
+@pytest.mark.spec("SWARM-027")
+@pytest.mark.parametrize("spec, words", [
+    ({"Name": "web", "TaskTemplate": {}}, "image reference must be provided"),
+    ({"Name": "we b", **BUSYBOX}, "name must be valid as a DNS name component"),
+    ({"Name": "web", "Mode": {"Sometimes": {}}, **BUSYBOX}, "invalid mode"),
+    ({"Name": "web", "Mode": {"Replicated": {"Replicas": "3"}}, **BUSYBOX}, "invalid replicas value"),
+    ({"Name": "web", "Mode": {"Replicated": {"Replicas": -1}}, **BUSYBOX}, "invalid replicas value"),
+    ({"Name": "web", "UpdateConfig": {"Order": "random"}, **BUSYBOX}, "invalid UpdateConfig order"),
+    ({"Name": "web", "UpdateConfig": {"FailureAction": "panic"}, **BUSYBOX}, "failure action"),
+    ({"Name": "web", "TaskTemplate": {"ContainerSpec": {"Image": "busybox"},
+                                      "Placement": {"Constraints": ["zone"]}}}, "invalid constraint"),
+    ({"Name": "web", "TaskTemplate": {"ContainerSpec": {"Image": "busybox"},
+                                      "RestartPolicy": {"Condition": "always"}}}, "invalid restart condition"),
+])
+def test_a_bad_service_spec_is_refused_in_dockers_words(spec, words):
+    with pytest.raises(InvalidArgument, match=words):
+        check_service_spec(spec)
+
+
+@pytest.mark.spec("SWARM-024")
+def test_ids_tokens_times_and_views():
+    token = join_token("worker", "c" * 50)
+    assert token.startswith("SWMTKN-1-" + "c" * 50 + "-") and len(token.split("-")[3]) == 25
+    stamp = timestamp(1700000000.25)
+    assert stamp == "2023-11-14T22:13:20.250000000Z" and seconds_of(stamp) == 1700000000.25
+    assert view({"ID": "x", "_spec_version": 3}) == {"ID": "x"}
+
+
+@pytest.mark.spec("SWARM-004")
+def test_addresses_come_from_their_own_ranges():
+    assert free_address("10.0.1.0/24", set(), *TASKS) == "10.0.1.2"
+    assert free_address("10.0.1.0/24", {"10.0.1.2", "10.0.1.3"}, *TASKS) == "10.0.1.4"
+    assert free_address("10.0.1.0/24", set(), *VIPS) == "10.0.1.220"
+    network = {"ID": "n1", "Name": "appnet", "Subnet": "10.0.1.0/24"}
+    service = {"Endpoint": {"VirtualIPs": [{"NetworkID": "n1", "Addr": "10.0.1.220/24"}]}}
+    used = used_addresses([{"NetworksAttachments": [{"Network": {"ID": "n1", "Spec": {"Name": "appnet"}},
+                                                     "Addresses": ["10.0.1.2/24"]}]}])
+    first = attachments(service, {"appnet": network}, used)
+    second = attachments(service, {"appnet": network}, used)  # the same pass: the first one's address is taken
+    assert [a["Addresses"] for a in first + second] == [["10.0.1.3/24"], ["10.0.1.4/24"]]
+
+
+@pytest.mark.spec("SWARM-028")
+def test_a_task_with_secrets_waits_for_them_on_a_tmpfs():
+    config = {"Image": "busybox", "Cmd": ["sleep", "9"], "HostConfig": {"Memory": 0}}
+    wrapped = with_secrets(dict(config), {"Entrypoint": None, "Cmd": ["sh"]})
+    assert wrapped["Entrypoint"] == WRAPPER and wrapped["Cmd"] == ["sleep", "9"]
+    assert wrapped["HostConfig"]["Tmpfs"] == {"/run/secrets": "mode=0755,size=1m"}
+    image_only = with_secrets({"Image": "busybox", "HostConfig": {}}, {"Entrypoint": ["/init"], "Cmd": ["-v"]})
+    assert image_only["Cmd"] == ["/init", "-v"]
+    own = with_secrets({"Image": "busybox", "Entrypoint": ["top"], "HostConfig": {}}, {"Cmd": ["sh"]})
+    assert own["Cmd"] == ["top"]  # a new entrypoint drops the image's Cmd, as in Docker
+
+
+@pytest.mark.spec("SWARM-030")
+def test_log_lines_are_framed_again_with_their_details():
+    raw = frame(1, b"one\ntwo\n") + frame(2, b"oops\n")
+    assert frames(raw) == [(1, b"one\ntwo\n"), (2, b"oops\n")]
+    again = with_details(raw, "com.docker.swarm.task.id=t1")
+    assert frames(again) == [(1, b"com.docker.swarm.task.id=t1 one\n"), (1, b"com.docker.swarm.task.id=t1 two\n"),
+                             (2, b"com.docker.swarm.task.id=t1 oops\n")]
+    assert frames(with_details(raw, "")) == [(1, b"one\n"), (1, b"two\n"), (2, b"oops\n")]
