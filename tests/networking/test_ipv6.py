@@ -94,6 +94,8 @@ def test_names_answer_aaaa_on_an_ipv6_network(networks, containers):
 
 @pytest.mark.spec("NET-084")
 def test_ipv6_networks_are_isolated(engine, networks, containers):
+    if engine.kind != "minidock":
+        pytest.skip("the comparison dockerd runs with --ip6tables=false: it does not isolate")
     first, first_id = dual_stack(networks, "v6a", 8)
     second, second_id = dual_stack(networks, "v6b", 9)
     _, entry = started(containers, first, "nc", "-l", "-p", "80", "-e", "echo", "reached")
