@@ -134,6 +134,11 @@ def test_the_docker_cli_lists_nodes_and_services(swarm):
     nodes = h1.engine.docker_cli("node", "ls", "--format", "{{.Hostname}} {{.Status}} {{.ManagerStatus}}").stdout
     assert sorted(nodes.split("\n")[:-1])[0].startswith(f"{swarm.nodes[0].netns} Ready")
     assert len(nodes.splitlines()) == 5
+    marked = [line for line in h1.engine.docker_cli("node", "ls").stdout.splitlines() if " * " in line]
+    assert len(marked) == 1 and swarm.nodes[0].netns in marked[0]  # /info's Swarm.NodeID: this node
+    assert h1.engine.docker_cli("info", "--format", "{{.Swarm.LocalNodeState}}").stdout == "active\n"
+    token = h1.engine.docker_cli("swarm", "join-token", "worker").stdout
+    assert f"docker swarm join --token SWMTKN-1-" in token and f"{h1.address}:2377" in token
     h1.cli("service", "create", "--name", "cli", "--replicas", "2", *SLEEPER)
     wait_for(lambda: converged(h1, "cli", 2), what="cli: 2 running")
     listed = h1.engine.docker_cli("service", "ls", "--format", "{{.Name}} {{.Mode}} {{.Replicas}} {{.Image}}").stdout

@@ -9,6 +9,8 @@ Modelled on: dockerd's daemon/cluster, which runs swarmkit beside the engine
         or /swarm/join, again at the daemon's start when DATA_ROOT/swarm/node.json says we
         belong to a swarm, and stopped with the daemon; it serves EXEC_ROOT/swarm.sock
     register(app, swarm, add_route)
+        the swarm paths; and a middleware that gives GET /info its Swarm part and /_ping its
+        Swarm header from the node (the docker CLI marks its own node in `node ls` by them)
 
 Rules: the engine knows only which paths go to the swarm socket and how to start the
 process; it never imports minidock.swarm (swarm is a client of the engine, above it).
@@ -125,3 +127,43 @@ def register(app: web.Application, swarm: SwarmProcess, add_route) -> None:
     for prefix in PATHS:
         add_route(app, "*", prefix, handler)
         add_route(app, "*", prefix + "/{tail:.*}", handler)
+    app.middlewares.append(_swarm_state_middleware(swarm))
+
+
+INACTIVE = {"NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive", "ControlAvailable": False,
+            "Error": "", "RemoteManagers": None}
+
+
+async def swarm_state(swarm: SwarmProcess) -> dict:
+    """Info's Swarm part: the node's answer to GET /swarm/state, or "inactive" without a node."""
+    if not swarm.running:
+        return INACTIVE
+    connector = aiohttp.UnixConnector(path=swarm.socket_path)
+    try:
+        async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=5)) as session:
+            async with session.get("http://swarm/swarm/state") as answer:
+                return await answer.json() if answer.status == 200 else INACTIVE
+    except (aiohttp.ClientError, OSError, asyncio.TimeoutError, ValueError):
+        return INACTIVE
+
+
+def _swarm_state_middleware(swarm: SwarmProcess):
+    @web.middleware
+    async def middleware(request: web.Request, handler) -> web.StreamResponse:
+        match = _VERSIONED.match(request.path)
+        path = match["rest"] if match else request.path
+        response = await handler(request)
+        if path not in ("/info", "/_ping") or response.status != 200:
+            return response
+        state = await swarm_state(swarm)
+        if path == "/_ping":
+            role = "manager" if state.get("ControlAvailable") else "worker"
+            response.headers["Swarm"] = state["LocalNodeState"] + (f"/{role}" if state["LocalNodeState"] == "active"
+                                                                    else "")
+            return response
+        info = json.loads(response.body)
+        info["Swarm"] = state
+        return web.json_response(info, status=response.status, headers={
+            key: value for key, value in response.headers.items() if key.lower() not in ("content-type",
+                                                                                         "content-length")})
+    return middleware
