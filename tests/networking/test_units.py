@@ -114,3 +114,31 @@ def test_nftables_rules_mirror_the_iptables_ones():
     [dnat, accept] = nftables.port_rules("br0", "10.1.0.2", "udp", "127.0.0.1", 5353, 53)
     assert dnat == ("published", 'ip daddr 127.0.0.1 iifname != "br0" udp dport 5353 dnat to 10.1.0.2:53')
     assert accept[0] == "forward" and "udp dport 53 accept" in accept[1]
+
+
+@pytest.mark.spec("NET-080", "NET-081", "NET-083")
+def test_ipv6_pools_and_addresses():
+    from minidock.networking import ipv6
+
+    v4, v6 = ipv6.split_configs([{"Subnet": "10.1.0.0/24"}, {"Subnet": "fd00:1::/64"}], True)
+    assert v4 == {"Subnet": "10.1.0.0/24"} and v6 == {"Subnet": "fd00:1::/64"}
+    for configs, enable in (([{"Subnet": "fd00:1::/64"}, {"Subnet": "fd00:2::/64"}], True),
+                            ([{"Subnet": "fd00:1::/64"}], False), ([], True)):
+        with pytest.raises(InvalidArgument):
+            ipv6.split_configs(configs, enable)
+    pool = ipv6.make_pool6("fd00:1::/126")
+    assert str(pool.gateway) == "fd00:1::1" and pool.to_api() == {"Subnet": "fd00:1::/126", "Gateway": "fd00:1::1"}
+    assert ipv6.allocate6(pool, []) == "fd00:1::2"
+    assert ipv6.allocate6(pool, ["fd00:1::2"]) == "fd00:1::3"
+    with pytest.raises(Forbidden, match="no available IPv6 addresses"):
+        ipv6.allocate6(pool, ["fd00:1::2", "fd00:1::3"])
+    with pytest.raises(InvalidArgument, match="does not belong"):
+        ipv6.allocate6(pool, [], "fd00:9::2")
+    with pytest.raises(Forbidden, match="Address already in use"):
+        ipv6.allocate6(pool, ["fd00:1::2"], "fd00:1::2")
+    for bad in ("10.1.0.0/24", "fd00:1::", "fd00::zz/64"):
+        with pytest.raises(InvalidArgument, match="invalid CIDR address"):
+            ipv6.make_pool6(bad)
+    with pytest.raises(Forbidden, match="no matching subnet for gateway"):
+        ipv6.make_pool6("fd00:1::/64", "fd00:2::1")
+    assert ipv6.overlapping6(ipaddress.IPv6Network("fd00:1::/80"), [{"Subnet": "10.1.0.0/24"}, {"Subnet": "fd00:1::/64"}])
