@@ -191,7 +191,8 @@ def render_markdown(document: dict, others: list[tuple[str, dict]] = ()) -> str:
     if others:
         lines += ["The suite ran on each host below (`make test` on this machine, `make vm-test` in a "
                   "Debian 12 VM with pure cgroup v2): each status column is one run, and the tests column "
-                  "says what that run was given (an emulated VM runs the cgroup v2 tests only).", ""]
+                  "says what that run was given (an emulated VM runs a part of the suite: the tests where "
+                  "cgroup v2 and the VM's kernel make a difference).", ""]
     lines += _hosts_table(runs) + [""] + _summary_table(runs)
     headings = [_cell(run_label(doc)) for _, doc in runs]
     by_id = [{req["id"]: req for req in doc["requirements"]} for _, doc in runs]
