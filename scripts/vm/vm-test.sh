@@ -32,10 +32,11 @@ report_dir=${REPORT_DIR:-docs/report}
 run_dir=$repo/.vm
 
 # What an emulated VM runs (VM_EMULATED_TESTS overrides it): what differs under pure cgroup v2
-# and Debian's kernel, within about five minutes of emulation: the cgroup v2 driver (the cgroups
-# chapter, the runtime's limits, OOM and freezer, the engine's stats and limits), the runtime
-# against runc, its security and breakouts (this kernel has /proc/kcore, sysrq and modules, which
-# the CI host lacks), user namespaces, and the engine's container API.
+# and Debian's kernel, in a few minutes of emulation (511 s warm with the host's load at ~9):
+# the cgroup v2 driver (the cgroups chapter, the runtime's limits, OOM and freezer, the engine's
+# stats and limits), the runtime against runc, its security and breakouts (this kernel has
+# /proc/kcore, sysrq and modules, which the CI host lacks), user namespaces, and the engine's
+# container API.
 emulated_tests="tests/cgroups tests/harness_selftest/test_vm.py
     tests/runtime/test_run.py tests/runtime/test_runc_crosscheck.py tests/runtime/test_security.py
     tests/runtime/test_breakout.py tests/runtime/test_userns.py
