@@ -199,7 +199,8 @@ class NetworkService:
         for entry in (settings.get("Networks") or {}).values():
             record = self.networks.get(entry.get("NetworkID", ""))
             if entry.get("EndpointID") and record is not None and not record.get("predefined"):
-                self.dns.add(record["Id"], entry["EndpointID"], entry["IPAddress"], self._dns_names(container, entry))
+                self.dns.add(record["Id"], entry["EndpointID"], entry["IPAddress"], self._dns_names(container, entry),
+                             entry.get("GlobalIPv6Address", ""), container.host_config.get("Dns") or [])
         if settings.get("Ports"):
             settings["Ports"] = []  # the rules went with the old chains: publish again
             try:
@@ -531,7 +532,7 @@ class NetworkService:
             await self._join6(container, record, pool6, endpoint_id, entry)
         if not record.get("predefined") and self.dns is not None:
             self.dns.add(record["Id"], endpoint_id, address, self._dns_names(container, entry),
-                         entry.get("GlobalIPv6Address", ""))
+                         entry.get("GlobalIPv6Address", ""), container.host_config.get("Dns") or [])
 
     async def _join6(self, container: Container, record: dict, pool6: ipv6.Pool6, endpoint_id: str,
                      entry: dict) -> None:

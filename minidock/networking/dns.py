@@ -72,8 +72,8 @@ class _Responder(asyncio.DatagramProtocol):
         asyncio.ensure_future(self._forward(data, client))
 
     async def _forward(self, data: bytes, client) -> None:
-        """[NET-062] Names not ours go to the host's resolvers; their answer comes back as it is."""
-        for server in self.network.upstream:
+        """[NET-062] Names not ours go to the host's resolvers (or the asker's own --dns); their answer comes back."""
+        for server in self.network.upstreams.get(client[0]) or self.network.upstream:
             try:
                 reply = await asyncio.wait_for(_ask(server, data), FORWARD_TIMEOUT)
             except (OSError, asyncio.TimeoutError):
@@ -109,6 +109,7 @@ class _Network:
     def __init__(self, upstream: list[str], everyone: dict[str, "_Network"] | None = None) -> None:
         self.endpoints: dict[str, tuple[str, list[str]]] = {}   # endpoint id -> (address, names)
         self.upstream = upstream
+        self.upstreams: dict[str, list[str]] = {}   # [NET-064] a container's address -> its own --dns servers
         self.transport: asyncio.DatagramTransport | None = None
         self.everyone = everyone if everyone is not None else {}  # all the daemon's networks, by id
 
@@ -167,18 +168,27 @@ class EmbeddedDNS:
         if network is not None and network.transport is not None:
             network.transport.close()
 
-    def add(self, network_id: str, endpoint_id: str, address: str, names: list[str], address6: str = "") -> None:
-        """[NET-061] The endpoint's names answer on its network from now on (AAAA too with ``address6``)."""
+    def add(self, network_id: str, endpoint_id: str, address: str, names: list[str], address6: str = "",
+            servers: list[str] = ()) -> None:
+        """[NET-061] The endpoint's names answer on its network from now on (AAAA too with ``address6``);
+        [NET-064] the names it asks for and nobody here has go to ``servers`` (its --dns) when given."""
         network = self.networks.setdefault(network_id, _Network(self.upstream, self.networks))
         network.endpoints[endpoint_id] = (address, names)
         if address6:
             network.endpoints[f"{endpoint_id}/6"] = (address6, names)  # [NET-082]
+        own = [server for server in servers if ":" not in server]
+        for asker in filter(None, (address, address6)):
+            if own:
+                network.upstreams[asker] = own
+            else:
+                network.upstreams.pop(asker, None)
 
     def remove(self, network_id: str, endpoint_id: str) -> None:
         network = self.networks.get(network_id)
         if network is not None:
-            network.endpoints.pop(endpoint_id, None)
-            network.endpoints.pop(f"{endpoint_id}/6", None)
+            for key in (endpoint_id, f"{endpoint_id}/6"):
+                address, _ = network.endpoints.pop(key, ("", []))
+                network.upstreams.pop(address, None)
 
     async def close(self) -> None:
         for network_id in list(self.networks):

@@ -93,3 +93,16 @@ def test_a_bad_dns_flag_refuses_the_start():
     with pytest.raises(InvalidArgument, match='invalid argument "dns.example" for "--dns" flag'):
         parse_args(["--dns", "dns.example"])
     assert parse_args(["--dns", "127.0.0.9", "--dns", "::1"]).dns == ("127.0.0.9", "::1")
+
+
+@pytest.mark.spec("NET-064")
+def test_a_containers_own_dns_is_its_upstream_on_a_user_network(engine, networks, containers, upstream):
+    network, _ = networks.create("owndns", subnet=networks.subnet(8))
+    gateway = networks.inspect(network)["IPAM"]["Config"][0]["Gateway"]
+    container_id, code = containers.run("sh", "-c", f"cat /etc/resolv.conf; nslookup {MADE_UP}",
+                                        HostConfig={"NetworkMode": network, "Dns": [upstream.address]})
+    out = containers.output(container_id)
+    assert code == 0 and f"Address: {ANSWER}" in out, out
+    assert MADE_UP in upstream.asked
+    if engine.kind == "minidock":
+        assert f"nameserver {gateway}" in out  # still the embedded DNS (dockerd's is 127.0.0.11)
