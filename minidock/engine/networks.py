@@ -316,6 +316,9 @@ class NetworkService:
         v4_config, v6_config = ipv6.split_configs(configs, bool(body.get("EnableIPv6")))
         configs = [v4_config] if v4_config else []
         pool6 = ipv6.make_pool6(v6_config["Subnet"], v6_config.get("Gateway")) if v6_config else None
+        if pool6 is not None and driver != "bridge":
+            # [NET-083] the IPv6 half is the bridge driver's (the overlay's VXLAN peers are IPv4)
+            raise InvalidArgument(f"minidock has IPv6 on bridge networks only, not on {driver} ones")
         if pool6 is not None and any(ipv6.overlapping6(pool6.subnet, r["IPAM"].get("Config") or [])
                                      for r in self.networks.values()):
             # [NET-083] Docker's words
@@ -422,13 +425,7 @@ class NetworkService:
                 raise InvalidArgument("user specified IP address is supported on user defined networks only")
             if wanted:
                 ipam.allocate(self._spec(target).pool, [], wanted)  # inside the subnet, or a 400 now
-            wanted6 = ((config.get("IPAMConfig") or {}).get("IPv6Address")) or ""
-            if wanted6:
-                if self._pool6(target) is None:
-                    # [NET-083] Docker's words
-                    raise InvalidArgument("user specified IP address is supported only when connecting to "
-                                          "networks with user configured subnets")
-                ipv6.allocate6(self._pool6(target), [], wanted6)  # inside the subnet, or a 400 now
+            self._check_ip6(target, config)
             if config.get("Aliases") and target.get("predefined"):
                 raise InvalidArgument("network-scoped alias is supported only for containers in user defined networks")
             networks[target["Name"]] = endpoint_settings(target["Id"], config)
@@ -546,6 +543,16 @@ class NetworkService:
                                 else None)
         entry.update({"GlobalIPv6Address": address6, "GlobalIPv6PrefixLen": pool6.subnet.prefixlen,
                       "IPv6Gateway": str(pool6.gateway)})
+
+    def _check_ip6(self, record: dict, config: dict) -> None:
+        """[NET-083] An --ip6 only on a network with IPv6, inside its subnet (a 400 now, not at start)."""
+        wanted6 = ((config.get("IPAMConfig") or {}).get("IPv6Address")) or ""
+        if wanted6:
+            if self._pool6(record) is None:
+                # Docker's words
+                raise InvalidArgument("user specified IP address is supported only when connecting to "
+                                      "networks with user configured subnets")
+            ipv6.allocate6(self._pool6(record), [], wanted6)
 
     def _pool6(self, record: dict) -> ipv6.Pool6 | None:
         """The network's IPv6 pool (NET-080), or None for an IPv4-only network."""
@@ -688,6 +695,7 @@ class NetworkService:
         wanted = ((config.get("IPAMConfig") or {}).get("IPv4Address")) or ""
         if wanted and record.get("predefined"):
             raise InvalidArgument("user specified IP address is supported on user defined networks only")
+        self._check_ip6(record, config)
         container.network_settings["Networks"][record["Name"]] = endpoint_settings(record["Id"], config)
         if container.running and container.network_settings.get("SandboxKey"):
             try:

@@ -178,3 +178,33 @@ def test_ipv6_flags_of_the_daemon_go_together():
         with pytest.raises(InvalidArgument, match=words):
             parse_args(argv)
     assert parse_args(["--ipv6", "--fixed-cidr-v6", "fd00:1::/64"]).fixed_cidr_v6 == "fd00:1::/64"
+
+
+@pytest.mark.spec("NET-081", "NET-083")
+def test_connect_with_ip6(engine, networks, containers):
+    network, _ = dual_stack(networks, "v6con", 3)
+    only_four, _ = networks.create("v6con4", subnet=networks.subnet(4))
+    container_id = containers.create("sleep", "60")
+    wanted = f"fd00:{networks.index}:3::33"
+    status, _, raw = engine.api("POST", f"{API}/networks/{network}/connect",
+                                {"Container": container_id, "EndpointConfig": {"IPAMConfig": {"IPv6Address": wanted}}})
+    assert status == 200, raw
+    status, _, raw = engine.api("POST", f"{API}/networks/{only_four}/connect",
+                                {"Container": container_id, "EndpointConfig": {"IPAMConfig": {"IPv6Address": wanted}}})
+    assert status >= 400, raw  # dockerd refuses it when the container starts
+    if status < 400:
+        return
+    containers.start(container_id)
+    entry = containers.inspect(container_id)["NetworkSettings"]["Networks"][network]
+    assert entry["GlobalIPv6Address"] == wanted
+
+
+@pytest.mark.spec("NET-083")
+def test_an_overlay_refuses_ipv6(engine, networks):
+    if engine.kind != "minidock":
+        pytest.skip("dockerd needs a swarm for an overlay")
+    name = networks.name("v6ovl")
+    status, _, raw = engine.api("POST", f"{API}/networks/create", {
+        "Name": name, "Driver": "overlay", "EnableIPv6": True,
+        "IPAM": {"Config": [{"Subnet": networks.subnet(5)}, {"Subnet": f"fd00:{networks.index}:5::/64"}]}})
+    assert status == 400 and b"bridge networks only" in raw, raw
