@@ -601,6 +601,18 @@ class NetworkService:
             await asyncio.to_thread(self.drivers["bridge"].publish, spec, port)
             published.append({"key": binding.key, "host_ip": binding.host_ip, "host_port": proxy.port,
                               "container_ip": first["IPAddress"], "network": record["Id"]})
+            six = first.get("GlobalIPv6Address")
+            if six and binding.host_ip == "0.0.0.0":
+                # [NET-086] the same port on the host's IPv6 addresses, to the container's IPv6 address (as
+                # dockerd's proxy); no DNAT: minidock routes no IPv6 into the bridge (NET-081)
+                try:
+                    proxy6 = await open_proxy(binding.protocol, "::", proxy.port, six, binding.container_port)
+                except PortInUse as error:
+                    raise Conflict(f"driver failed programming external connectivity on endpoint "
+                                   f"{container.name} ({first['EndpointID']}): {error.message}") from None
+                opened.append(proxy6)
+                published.append({"key": binding.key, "host_ip": "::", "host_port": proxy6.port,
+                                  "container_ip": six, "network": record["Id"]})
 
     async def detach(self, container: Container) -> None:
         """[NET-005] At the exit: proxies, DNAT, endpoints, the namespace; addresses released."""
@@ -611,7 +623,7 @@ class NetworkService:
             await proxy.close()
         for entry in settings.get("Ports") or []:
             record = self.networks.get(entry["network"])
-            if record is not None:
+            if record is not None and ":" not in entry["host_ip"]:  # an IPv6 one has its proxy only (NET-086)
                 port = Published(entry["key"].split("/")[1], entry["host_ip"], entry["host_port"],
                                  entry["container_ip"], int(entry["key"].split("/")[0]))
                 await asyncio.to_thread(self.drivers["bridge"].unpublish, self._spec(record), port)

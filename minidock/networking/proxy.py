@@ -67,7 +67,10 @@ class Proxy:
 
 
 def _listening_socket(kind: int, host_ip: str, host_port: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET, kind)
+    six = ":" in host_ip  # [NET-086] "::": the host's IPv6 addresses, and only those (IPV6_V6ONLY)
+    sock = socket.socket(socket.AF_INET6 if six else socket.AF_INET, kind)
+    if six:
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
     if kind == socket.SOCK_STREAM:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
@@ -76,8 +79,9 @@ def _listening_socket(kind: int, host_ip: str, host_port: int) -> socket.socket:
         sock.close()
         if error.errno == errno.EADDRINUSE:
             # [NET-032] the words dockerd's proxy uses
-            raise PortInUse(f"Error starting userland proxy: listen {'tcp' if kind == socket.SOCK_STREAM else 'udp'}4 "
-                            f"{host_ip}:{host_port}: bind: address already in use") from None
+            where = f"[{host_ip}]:{host_port}" if six else f"{host_ip}:{host_port}"
+            raise PortInUse(f"Error starting userland proxy: listen {'tcp' if kind == socket.SOCK_STREAM else 'udp'}"
+                            f"{'6' if six else '4'} {where}: bind: address already in use") from None
         raise MinidockError(f"cannot bind {host_ip}:{host_port}: {error.strerror}") from None
     sock.setblocking(False)
     return sock

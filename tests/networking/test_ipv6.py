@@ -208,3 +208,22 @@ def test_an_overlay_refuses_ipv6(engine, networks):
         "Name": name, "Driver": "overlay", "EnableIPv6": True,
         "IPAM": {"Config": [{"Subnet": networks.subnet(5)}, {"Subnet": f"fd00:{networks.index}:5::/64"}]}})
     assert status == 400 and b"bridge networks only" in raw, raw
+
+
+@pytest.mark.spec("NET-086")
+def test_a_published_port_answers_on_the_hosts_ipv6_loopback(engine, networks, containers):
+    if engine.kind != "minidock":
+        pytest.skip("the comparison dockerd runs with --ip6tables=false and no IPv6 proxy rules")
+    from tests.networking.test_port_ranges import base
+    from tests.networking.test_ports import HTTPD, _get
+
+    network, _ = dual_stack(networks, "v6pub", 1)
+    port = base(engine) + 9
+    container_id = containers.create(*HTTPD, ExposedPorts={"80/tcp": {}},
+                                     HostConfig={"NetworkMode": network, "PortBindings": {"80/tcp": [{"HostPort": str(port)}]}})
+    containers.start(container_id)
+    assert b"hello" in _get("::1", port, attempts=50)
+    assert b"hello" in _get("127.0.0.1", port)
+    bindings = containers.inspect(container_id)["NetworkSettings"]["Ports"]["80/tcp"]
+    assert bindings == [{"HostIp": "0.0.0.0", "HostPort": str(port)}, {"HostIp": "::", "HostPort": str(port)}]
+    assert f"80/tcp -> :::{port}" in engine.cli("port", container_id).stdout
