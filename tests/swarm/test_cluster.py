@@ -17,7 +17,7 @@ import pytest
 
 from tests.swarm.hosts import Host, Hosts
 
-pytestmark = [pytest.mark.root, pytest.mark.xdist_group("swarm-cluster")]
+pytestmark = pytest.mark.root  # one worker runs them all: tests/conftest.py ONE_WORKER_MODULES
 NOT_MANAGER = ("This node is not a swarm manager. Use \"docker swarm init\" or \"docker swarm join\" to connect "
                "this node to swarm and try again.")
 SLEEPER = ["--stop-grace-period", "1s", "--restart-delay", "1s", "-d", "busybox", "sleep", "600"]
