@@ -450,3 +450,37 @@ def test_a_build_pulls_a_missing_base_and_pull_pulls_it_again(engine, busybox, r
         assert missing.returncode != 0 and "pull access denied" in missing.stderr
     finally:
         remove(engine, built, base)
+
+
+@pytest.mark.spec("REG-033", "REG-044")
+def test_daemon_json_names_insecure_registries_and_mirrors(tmp_path):
+    from minidock.engine import config
+    from minidock.errors import InvalidArgument
+
+    path = tmp_path / "daemon.json"
+    path.write_text(json.dumps({"insecure-registries": ["registry.lan:5000", "10.20.0.0/16"],
+                                "registry-mirrors": ["http://mirror.lan:5000/", "https://mirror.example"]}))
+    parsed = config.parse_args(["--config-file", str(path)])
+    assert parsed.insecure_registries == ("registry.lan:5000", "10.20.0.0/16")
+    assert parsed.registry_mirrors == ("http://mirror.lan:5000", "https://mirror.example")
+    path.write_text(json.dumps({"registry-mirrors": ["mirror.lan:5000"]}))
+    with pytest.raises(InvalidArgument, match="invalid mirror"):
+        config.parse_args(["--config-file", str(path)])
+
+
+@pytest.mark.spec("REG-003", "REG-040")
+def test_a_pull_by_digest(engine, busybox, registry, scratch):
+    name = f"{registry.address}/by/digest:1"
+    original = make_image(engine, scratch, name)
+    engine.cli("push", name, timeout=120)
+    digest = registry.request("HEAD", "/v2/by/digest/manifests/1",
+                              headers={"Accept": "application/vnd.oci.image.manifest.v1+json"})[1]["Docker-Content-Digest"]
+    remove(engine, name)
+    pinned = f"{registry.address}/by/digest@{digest}"
+    pulled = engine.cli("pull", pinned, timeout=120)
+    assert f"Digest: {digest}" in pulled.stdout and "Downloaded newer image" in pulled.stdout
+    assert image_id(engine, pinned) == original
+    wrong = f"{registry.address}/by/digest@sha256:{'0' * 64}"
+    refused = engine.cli("pull", wrong, check=False, timeout=120)
+    assert refused.returncode == 1 and "not found" in refused.stderr
+    remove(engine, pinned)
