@@ -6,6 +6,7 @@ The host ports are this worker's own: 24000 + 10 * its index, nine of them.
 from __future__ import annotations
 
 import json
+import secrets
 import socket
 
 import pytest
@@ -107,3 +108,22 @@ def test_publish_all_publishes_every_port_of_an_exposed_range(engine, networks, 
     assert bad.returncode != 0 and "invalid range format for --expose: 82-80" in bad.stderr, bad.stderr
     status, _, raw = engine.api("GET", f"{API}/containers/{container_id}/json")
     assert json.loads(raw)["Config"]["ExposedPorts"] == {"7000/tcp": {}, "7001/tcp": {}, "7002/tcp": {}, "7100/udp": {}}
+
+
+@pytest.mark.spec("NET-036")
+def test_publish_all_publishes_an_images_exposed_range(engine, networks, containers, tmp_path):
+    network, _ = networks.create("exposeimg", subnet=networks.subnet(7))
+    (tmp_path / "Dockerfile").write_text("FROM busybox\nEXPOSE 7000-7001 7100/udp\n")
+    tag = f"mdn-expose-{secrets.token_hex(3)}"
+    engine.cli("build", "-q", "-t", tag, str(tmp_path), timeout=120)
+    container_id = ""
+    try:
+        container_id = engine.cli("run", "-d", "--network", network, "-P", tag, "sleep", "60").stdout.strip()
+        containers.made.append(container_id)
+        published = _ports_of(containers, container_id)
+        assert set(published) == {"7000/tcp", "7001/tcp", "7100/udp"}
+        assert all(entries and int(entries[0]["HostPort"]) > 0 for entries in published.values()), published
+    finally:
+        if container_id:
+            engine.api("DELETE", f"{API}/containers/{container_id}?force=1")
+        engine.cli("rmi", "-f", tag, check=False)
