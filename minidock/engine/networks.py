@@ -1,7 +1,7 @@
 """The network service: networks and their records, and each container's place on them.
 
 Implements: spec/networking.md NET-001 .. NET-005, NET-010 .. NET-015, NET-020 .. NET-022,
-            NET-030 .. NET-033, NET-050 .. NET-056
+            NET-030 .. NET-039, NET-050 .. NET-056, NET-062, NET-064, NET-080 .. NET-086
 Explained:  chapters/07-networking.md#the-network-service
 Modelled on: moby's daemon/network.go and daemon/container_operations.go over libnetwork
 

@@ -1,6 +1,6 @@
 """Networking: namespaces, bridges, veths, IPAM, netfilter, published ports, embedded DNS.
 
-Implements: spec/networking.md NET-001 .. NET-062
+Implements: spec/networking.md NET-001 .. NET-086
 Explained:  chapters/07-networking.md
 Modelled on: libnetwork's bridge driver, docker-proxy and the embedded resolver
 

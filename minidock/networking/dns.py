@@ -1,6 +1,6 @@
 """The embedded DNS of user-defined networks: container names, aliases and short IDs.
 
-Implements: spec/networking.md NET-060 .. NET-062
+Implements: spec/networking.md NET-060 .. NET-064, NET-082
 Explained:  chapters/07-networking.md#embedded-dns
 Modelled on: libnetwork's resolver.go (dockerd answers at 127.0.0.11 in each container,
              through NAT; minidock answers on each network's gateway address instead)

@@ -1,6 +1,6 @@
 """Netfilter through nftables: the same rules as firewall.py's, in a table of the daemon's own.
 
-Implements: spec/networking.md NET-018
+Implements: spec/networking.md NET-018, NET-084
 Explained:  chapters/07-networking.md#netfilter
 Modelled on: netavark's nftables firewall driver (podman), one table per owner
 

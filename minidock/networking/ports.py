@@ -1,6 +1,6 @@
 """Published ports: `-p` specs, the API's PortBindings, and how inspect and `ps` show them.
 
-Implements: spec/networking.md NET-030 .. NET-033
+Implements: spec/networking.md NET-030 .. NET-036
 Explained:  chapters/07-networking.md#published-ports
 Modelled on: docker/go-connections nat.ParsePortSpecs, and moby's daemon/network.go
 

@@ -1,6 +1,6 @@
 """The userland proxy: a published port answered on the host's own addresses, loopback included.
 
-Implements: spec/networking.md NET-031, NET-032
+Implements: spec/networking.md NET-031, NET-032, NET-035 (a host port range), NET-086 (IPv6)
 Explained:  chapters/07-networking.md#the-userland-proxy
 Modelled on: docker-proxy (moby's cmd/docker-proxy: tcp_proxy.go, udp_proxy.go)
 
