@@ -412,6 +412,20 @@ def test_promote_demote_and_remove_nodes(swarm):
     assert "ManagerStatus" not in api(h1, "GET", f"/nodes/{h4.netns}")
 
 
+@pytest.mark.spec("SWARM-032")
+def test_a_restarted_engine_takes_its_place_again(swarm):
+    h1, h2, h4 = swarm.nodes[0], swarm.nodes[1], swarm.nodes[3]
+    for host in (h4, h2):  # a worker, then a manager (its etcd member comes back with its data)
+        node = api(h1, "GET", f"/nodes/{host.netns}")["ID"]
+        swarm.stop(host)
+        wait_for(lambda: api(h1, "GET", f"/nodes/{node}")["Status"]["State"] == "down", what=f"{host.netns} down")
+        host.start()
+        wait_for(lambda: api(h1, "GET", f"/nodes/{node}")["Status"]["State"] == "ready", what=f"{host.netns} back")
+        assert host.cli("swarm", "join-token", "-q", "worker", check=False).returncode == (0 if host is h2 else 1)
+    assert wait_for(lambda: api(h2, "GET", f"/nodes/{h2.netns}").get("ManagerStatus", {}).get("Reachability")
+                    == "reachable", what="the restarted manager reachable")
+
+
 @pytest.mark.spec("SWARM-022", "SWARM-001")
 def test_the_leader_dies_and_another_manager_takes_over(swarm):
     h1, h2, h3 = swarm.nodes[:3]
