@@ -177,6 +177,17 @@ def test_replicas_are_spread_scaled_and_removed(swarm):
     assert api(h1, "GET", "/tasks") == [] or wait_for(lambda: api(h1, "GET", "/tasks") == [], what="no tasks")
 
 
+@pytest.mark.spec("SWARM-018")
+def test_a_global_service_runs_one_task_on_each_node(swarm):
+    h1 = swarm.nodes[0]
+    h1.cli("service", "create", "--name", "everywhere", "--mode", "global", *SLEEPER)
+    live = wait_for(lambda: converged(h1, "everywhere", 5), what="one task on each of the five nodes")
+    assert len({t["NodeID"] for t in live}) == 5 and {t["Slot"] for t in live} == {0}
+    ls = h1.cli("service", "ls").stdout.splitlines()[1].split()
+    assert ls[1:4] == ["everywhere", "global", "5/5"]
+    h1.cli("service", "rm", "everywhere")
+
+
 @pytest.mark.spec("SWARM-002", "SWARM-012")
 def test_a_task_whose_container_dies_is_replaced(swarm):
     h1 = swarm.nodes[0]
