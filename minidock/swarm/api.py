@@ -1,7 +1,7 @@
 """The swarm paths of the Engine API, served by the swarm node on its unix socket.
 
 Implements: spec/swarm.md SWARM-023, SWARM-024, SWARM-027
-Explained:  chapters/11-swarm.md#the-api
+Explained:  chapters/11-swarm.md#the-api-and-the-cli
 Modelled on: moby's api/server/router/swarm (swarm_routes.go)
 
     GET  /swarm                 Swarm (with JoinTokens)       POST /swarm/init  -> "NODEID"

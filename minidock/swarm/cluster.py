@@ -1,7 +1,7 @@
 """What the swarm API asks of the store: services, nodes, tasks looked up, listed, created, changed.
 
 Implements: spec/swarm.md SWARM-013, SWARM-017, SWARM-019, SWARM-024, SWARM-027, SWARM-029
-Explained:  chapters/11-swarm.md#objects
+Explained:  chapters/11-swarm.md#the-api-and-the-cli
 Modelled on: swarmkit's controlapi (CreateService, UpdateService, UpdateNode, ...)
 
     Cluster(store, node_id)

@@ -1,7 +1,7 @@
 """A swarm node: the process beside each engine that makes it a member of the cluster.
 
 Implements: spec/swarm.md SWARM-001, SWARM-015, SWARM-021, SWARM-022
-Explained:  chapters/11-swarm.md#a-node
+Explained:  chapters/11-swarm.md#a-node-and-joining
 Modelled on: dockerd's daemon/cluster (the swarmkit node inside dockerd), as a process of its own
 
     python -m minidock.swarm.node --engine unix://SOCK --socket EXEC_ROOT/swarm.sock --state DATA_ROOT/swarm

@@ -1,7 +1,7 @@
 """The swarm's objects in the Engine API's shape (v1.41): IDs, tokens, specs checked, views.
 
 Implements: spec/swarm.md SWARM-024, SWARM-027
-Explained:  chapters/11-swarm.md#objects
+Explained:  chapters/11-swarm.md#the-api-and-the-cli
 Modelled on: the Engine API's Swarm, Node, Service and Task definitions (docker-engine-api-v1.41.yaml)
 
     new_id() / join_token(kind) / timestamp()

@@ -1,7 +1,7 @@
 """Swarm routes: /swarm, /nodes, /services, /tasks, /secrets, /configs, forwarded to the swarm node.
 
 Implements: spec/swarm.md SWARM-023, SWARM-024
-Explained:  chapters/11-swarm.md#the-api
+Explained:  chapters/11-swarm.md#the-api-and-the-cli
 Modelled on: dockerd's daemon/cluster, which runs swarmkit beside the engine
 
     SwarmProcess(engine_host, exec_root, data_root)
