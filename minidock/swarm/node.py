@@ -41,7 +41,8 @@ from minidock.swarm.store import Store
 
 log = logging.getLogger("minidock.swarm")
 JOIN_PORT = 2377
-HEARTBEAT_TTL = 3      # seconds without a keepalive before a node is down (swarmkit: 5 s heartbeats)
+HEARTBEAT_TTL = 5      # seconds without a keepalive before a node is down (swarmkit's heartbeat period)
+KEEPALIVE_EVERY = 1.0  # a keepalive a second: four may be lost (a busy machine) before the node is down
 NOT_IN_SWARM = ("This node is not part of a swarm")
 ALREADY = ("This node is already part of a swarm. Use \"docker swarm leave\" to leave this swarm and "
            "join another one.")
@@ -305,7 +306,7 @@ class SwarmNode:
         """Keep the lease alive; a lease that expired anyway (a long pause) is replaced."""
         node_id = self.state["node_id"]
         while True:
-            await asyncio.sleep(HEARTBEAT_TTL / 3)
+            await asyncio.sleep(KEEPALIVE_EVERY)
             try:
                 if await self.store.keepalive(self.lease) == 0:
                     self.lease = await self.store.grant(HEARTBEAT_TTL)
