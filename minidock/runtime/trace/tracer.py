@@ -90,9 +90,16 @@ def trace(argv: list[str], output_to_stderr: bool = False) -> Trace:
     debugger.traceFork()
     debugger.traceClone()
     debugger.traceExec()
-    pid = _start_traced(list(argv), output_to_stderr)
-    root = debugger.addProcess(pid, is_attached=True)  # waits for the exec's SIGTRAP
-    return _Loop(debugger, root).run()
+    loop = _Loop(debugger)
+    # Ctrl-C is ours from before the fork: one that comes early must still end the run
+    previous = {signum: signal.signal(signum, loop.interrupt) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        pid = _start_traced(list(argv), output_to_stderr)
+        loop.attach(debugger.addProcess(pid, is_attached=True))  # waits for the exec's SIGTRAP
+        return loop.run()
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _start_traced(argv: list[str], output_to_stderr: bool) -> int:
@@ -145,7 +152,7 @@ def _refused(error: object) -> TraceRefused:
 class _Loop:
     """The wait loop of one traced run."""
 
-    def __init__(self, debugger, root) -> None:
+    def __init__(self, debugger) -> None:
         from ptrace.binding import func as ptrace_calls
         from ptrace.syscall import SYSCALL_NAMES
         from ptrace.syscall.ptrace_syscall import RETURN_VALUE_REGISTER, SYSCALL_REGISTER
@@ -155,16 +162,23 @@ class _Loop:
         self.number_register = SYSCALL_REGISTER
         self.result_register = RETURN_VALUE_REGISTER
         self.debugger = debugger
-        self.root = root.pid
-        self.tracees: dict[int, _Tracee] = {root.pid: _Tracee(root, fresh=False)}
+        self.root = 0  # the traced command, once attach() has it
+        self.tracees: dict[int, _Tracee] = {}
         self.detached: set[int] = set()  # the container's programs, running on their own
         self.decoder = Decoder()
         self.result = Trace(steps=self.decoder.steps)
         self.interrupts = 0
 
-    def run(self) -> Trace:
+    def attach(self, root) -> None:
+        """Take the traced command (stopped after its exec) into the loop."""
+        self.root = root.pid
+        self.tracees[root.pid] = _Tracee(root, fresh=False)
         self.ptrace.ptrace_setoptions(self.root, self.debugger.options | PTRACE_O_EXITKILL)
-        previous = {signum: signal.signal(signum, self._interrupt) for signum in (signal.SIGINT, signal.SIGTERM)}
+        if self.result.interrupted:
+            os.kill(self.root, signal.SIGKILL)  # interrupted before it ran a single instruction
+
+    def run(self) -> Trace:
+        """Resume the command and handle every stop until it exits."""
         try:
             self._resume(self.root)
             while self.root in self.tracees:
@@ -174,19 +188,17 @@ class _Loop:
                     break
                 self._handle(pid, status)
         finally:
-            for signum, handler in previous.items():
-                signal.signal(signum, handler)
             self._let_go()
         return self.result
 
     # -- Ctrl-C --------------------------------------------------------------------------------
 
-    def _interrupt(self, signum, _frame) -> None:
+    def interrupt(self, signum, _frame) -> None:
         """[TRACE-004] first: kill the container, the runtime cleans up; second: kill the runtime."""
         self.interrupts += 1
         self.result.interrupted = True
         victims = [pid for pid in (*self.tracees, *self.detached) if pid != self.root]
-        if self.interrupts > 1:
+        if self.interrupts > 1 and self.root:
             victims.append(self.root)
         for pid in victims:
             try:
@@ -249,6 +261,8 @@ class _Loop:
 
         tracee = _Tracee(PtraceProcess(self.debugger, pid, is_attached=True))
         self.tracees[pid] = tracee
+        if self.result.interrupted:
+            os.kill(pid, signal.SIGKILL)  # born after Ctrl-C: never let it start a container
         return tracee
 
     def _resume(self, pid: int, signum: int = 0) -> None:
