@@ -57,7 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.results:
         from bench.results import write_results
 
-        write_results(args.results, rows, args.rounds)
+        write_results(args.results, rows, args.rounds, sys.argv[1:] if argv is None else argv)
     failed = [f"{row.benchmark} ({row.contender})" for row in rows if row.failed]
     if failed:
         console.print(f"failed: {', '.join(failed)}")

@@ -70,10 +70,11 @@ def machine() -> dict[str, object]:
             "load_average": [round(value, 2) for value in os.getloadavg()]}
 
 
-def write_results(path: Path, rows: Sequence[Row], rounds: int | None) -> None:
-    """Write the rows with where, when and with what they were measured."""
+def write_results(path: Path, rows: Sequence[Row], rounds: int | None, command: Sequence[str] = ()) -> None:
+    """Write the rows with where, when, how and with what they were measured."""
     document = {
         "measured": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "command": " ".join(["python -m bench", *command]),
         "rounds": rounds or "each benchmark's own",
         "machine": machine(),
         "versions": versions(),

@@ -74,6 +74,7 @@ def expand(markdown: str, document: dict | None) -> str:
              f"{machine['memory_gib']} GiB, Linux {machine['kernel']}; rounds: {document['rounds']}"
              + (f"; load average at the end {' / '.join(map(str, machine['load_average']))} (1/5/15 min)"
                 if machine.get("load_average") else "") + ".",
+             *([f"Command: `{document['command']}`."] if document.get("command") else []),
              "", "| tool | version |", "|---|---|"]
     lines += [f"| {name} | {html.escape(str(version))} |" for name, version in versions.items()]
     for benchmark, rows in by_benchmark(document["rows"]).items():
