@@ -15,8 +15,9 @@ Modelled on: strace -f (PTRACE_O_TRACEFORK/CLONE/EXEC, syscall-stops), through p
       until the first process (`minidock-runtime run`) exits.
 
 Rules: only `trace` talks to ptrace; what a step means is steps.py's business. Ctrl-C
-(SIGINT, SIGTERM) kills the container's processes and lets the runtime clean up after
-them under the tracer's eye; a second one kills the runtime too. PTRACE_O_EXITKILL: if
+(SIGINT, SIGTERM) kills the container's processes, and any process born after it, and
+lets the runtime clean up after them under the tracer's eye; a second one kills the
+runtime too. PTRACE_O_EXITKILL: if
 the tracer itself dies, the kernel kills every tracee, so nothing runs on untraced and
 half set up. Where the kernel refuses ptrace, TraceRefused says why.
 """
