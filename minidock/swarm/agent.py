@@ -152,6 +152,9 @@ class Agent:
             return None
         if state == TaskState.ASSIGNED and container is None:
             return self._start(task, status)
+        if state in (TaskState.PREPARING, TaskState.STARTING):
+            # no job of ours holds it (the task is not busy): this process died while starting it
+            return self._abandoned(task, status, container)
         if state == TaskState.RUNNING and (container is None or container["State"] in ("exited", "dead")):
             return self._ended(task, status, container)
         return None
@@ -214,6 +217,13 @@ class Agent:
         await self._report(task, status, TaskState.RUNNING, "started",
                            ContainerStatus={"ContainerID": created["Id"], "PID": inspected["State"]["Pid"],
                                             "ExitCode": 0}, _attachments=addresses)
+
+    async def _abandoned(self, task: dict, status: dict, container: dict | None) -> None:
+        """A start cut short by a restart: its container goes, the task fails, the managers replace it."""
+        if container is not None:
+            await self._engine("DELETE", f"/containers/{container['Id']}?force=1")
+        state = TaskState.REJECTED if status["State"] == TaskState.PREPARING.value else TaskState.FAILED
+        await self._report(task, status, state, "restarted", Err="the node restarted while the task was starting")
 
     async def _ended(self, task: dict, status: dict, container: dict | None) -> None:
         if container is None:

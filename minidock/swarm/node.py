@@ -90,6 +90,7 @@ class SwarmNode:
         self.agent: Agent | None = None
         self.join_runner: web.AppRunner | None = None
         self.stopped = asyncio.Event()
+        self.leaving = False
 
     # ------------------------------------------------------------ who we are
     @property
@@ -122,6 +123,8 @@ class SwarmNode:
     # ------------------------------------------------------------ init, join, leave
     async def init(self, request: dict) -> str:
         """Start a new swarm with this node as its first manager; return the node ID."""
+        if self.leaving:
+            raise Unavailable("this node is leaving the swarm: try again")
         if self.active:
             raise Unavailable(ALREADY)  # [SWARM-023]
         address = choose_address(request.get("AdvertiseAddr") or request.get("ListenAddr", ""))
@@ -153,6 +156,8 @@ class SwarmNode:
 
     async def join(self, request: dict) -> None:
         """Ask a manager to let us in with a token; a manager joins the etcd cluster too."""
+        if self.leaving:
+            raise Unavailable("this node is leaving the swarm: try again")
         if self.active:
             raise Unavailable(ALREADY)
         remotes = request.get("RemoteAddrs") or []
@@ -243,6 +248,7 @@ class SwarmNode:
         await self.close()
         shutil.rmtree(self.state_dir, ignore_errors=True)
         self.state, self.store = {}, None
+        self.leaving = True  # no init or join in this process any more: the engine starts a new one
         asyncio.get_running_loop().call_later(0.2, self.stopped.set)  # answer first, then exit
 
     async def resume(self) -> None:

@@ -437,6 +437,31 @@ def test_a_restarted_engine_takes_its_place_again(swarm):
                     == "reachable", what="the restarted manager reachable")
 
 
+@pytest.mark.spec("SWARM-033")
+def test_a_node_leaves_and_joins_again(swarm):
+    h1, h4 = swarm.nodes[0], swarm.nodes[3]
+    h1.cli("service", "create", "--name", "stay", "--mode", "global", *SLEEPER)
+    wait_for(lambda: any(t["NodeID"] == api(h1, "GET", f"/nodes/{h4.netns}")["ID"] for t in converged(h1, "stay", 4)
+                         or converged(h1, "stay", 5)), what="a task on the worker")
+    old = api(h1, "GET", f"/nodes/{h4.netns}")["ID"]
+    manager = h1.cli("swarm", "leave", check=False)
+    assert manager.returncode == 1 and "Use `--force` to ignore this message." in manager.stderr
+    assert h4.cli("swarm", "leave").stdout == "Node left the swarm.\n"
+    assert h4.cli("ps", "-aq", "--filter", "label=com.docker.swarm.task.id").stdout == ""  # its tasks' containers went
+    status, _, raw = h4.engine.api("GET", "/v1.41/swarm")
+    assert status == 503 and json.loads(raw)["message"] == NOT_MANAGER
+    wait_for(lambda: api(h1, "GET", f"/nodes/{old}")["Status"]["State"] == "down", what="the node that left, down")
+    token = h1.cli("swarm", "join-token", "-q", "worker").stdout.strip()
+    assert h4.cli("swarm", "join", "--token", token, f"{h1.address}:2377").stdout == \
+        "This node joined a swarm as a worker.\n"
+    assert h1.cli("node", "rm", old).stdout == f"{old}\n"
+    new = api(h1, "GET", f"/nodes/{h4.netns}")["ID"]
+    assert new != old
+    wait_for(lambda: any(t["NodeID"] == new for t in tasks(h1, "stay")
+                         if t["Status"]["State"] == "running"), what="the global service back on the node")
+    h1.cli("service", "rm", "stay")
+
+
 @pytest.mark.spec("SWARM-022", "SWARM-001")
 def test_the_leader_dies_and_another_manager_takes_over(swarm):
     h1, h2, h3 = swarm.nodes[:3]

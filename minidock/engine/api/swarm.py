@@ -119,7 +119,10 @@ def register(app: web.Application, swarm: SwarmProcess, add_route) -> None:
             swarm.start()
             await swarm.wait_ready()
         try:
-            return await swarm.forward(request)
+            answer = await swarm.forward(request)
+            if path == "/swarm/leave" and answer.status == 200:
+                await swarm.stop()  # the node exits after a leave: a join that follows gets a new one
+            return answer
         except (aiohttp.ClientError, OSError):
             return web.Response(body=json.dumps({"message": NOT_MANAGER}).encode(), status=503,
                                 headers={"Content-Type": "application/json"})
