@@ -38,6 +38,15 @@ def _apply_flags(spec: dict, args: argparse.Namespace) -> dict:
     container = template.setdefault("ContainerSpec", {})
     if getattr(args, "image", None):
         container["Image"] = args.image
+    if getattr(args, "limit_cpu", None):
+        try:
+            nano = int(float(args.limit_cpu) * 10**9)
+        except ValueError:
+            raise InvalidArgument(f"invalid argument \"{args.limit_cpu}\" for \"--limit-cpu\" flag: "
+                                  "expected a number of CPUs") from None
+        template.setdefault("Resources", {}).setdefault("Limits", {})["NanoCPUs"] = nano
+    if getattr(args, "mount", None):
+        container["Mounts"] = [_mount(text) for text in args.mount]
     if args.limit_memory:
         limits = template.setdefault("Resources", {}).setdefault("Limits", {})
         limits["MemoryBytes"] = _flag_value(ram_in_bytes, args.limit_memory, "--limit-memory")
@@ -63,6 +72,19 @@ def _apply_flags(spec: dict, args: argparse.Namespace) -> dict:
             raise InvalidArgument("replicas can only be used with replicated mode")
         spec["Mode"] = {"Replicated": {"Replicas": args.replicas}}
     return spec
+
+
+def _mount(text: str) -> dict:
+    """--mount type=volume,source=data,target=/data[,readonly]: an Engine API Mount."""
+    fields = dict(part.partition("=")[::2] for part in text.split(","))
+    target = fields.get("target") or fields.get("destination") or fields.get("dst")
+    if not target:
+        raise InvalidArgument(f"invalid argument \"{text}\" for \"--mount\" flag: target is required")
+    mount = {"Type": fields.get("type", "volume"), "Source": fields.get("source") or fields.get("src") or "",
+             "Target": target}
+    if "readonly" in fields or "ro" in fields:
+        mount["ReadOnly"] = fields.get("readonly", fields.get("ro")) in ("", "1", "true")
+    return mount
 
 
 def _publish(text: str) -> dict:
@@ -293,6 +315,8 @@ def _service_flags(parser: argparse.ArgumentParser, create: bool) -> None:
                         "service to converge")
     parser.add_argument("--replicas", type=int, help="number of tasks")
     parser.add_argument("--limit-memory", help="limit memory")
+    parser.add_argument("--limit-cpu", help="limit CPUs")
+    parser.add_argument("--mount", action="append", default=[], help="attach a filesystem mount to the service")
     parser.add_argument("--restart-condition", choices=["none", "on-failure", "any"],
                         help="restart when condition is met")
     parser.add_argument("--restart-delay", help="delay between restart attempts (ns|us|ms|s|m|h)")

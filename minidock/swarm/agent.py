@@ -52,7 +52,8 @@ def container_config(task: dict) -> dict:
               "com.docker.swarm.task.name": container_name(task).rsplit(".", 1)[0] + "." + task["ID"],
               "com.docker.swarm.node.id": task["NodeID"]}
     host = {"Memory": limits.get("MemoryBytes", 0), "NanoCpus": limits.get("NanoCPUs", 0),
-            "RestartPolicy": {"Name": "no"}}  # restarts are the managers' decision, not the engine's
+            "RestartPolicy": {"Name": "no"},  # restarts are the managers' decision, not the engine's
+            "Mounts": spec.get("Mounts") or []}  # the Engine API's Mount objects, as the service gave them
     ports = [p for p in (task.get("_ports") or []) if p.get("PublishMode") == "host" and p.get("PublishedPort")]
     if ports:
         host["PortBindings"] = {f"{p['TargetPort']}/{p.get('Protocol', 'tcp')}": [{"HostPort": str(p["PublishedPort"])}]

@@ -191,9 +191,14 @@ def test_a_global_service_runs_one_task_on_each_node(swarm):
 @pytest.mark.spec("SWARM-002", "SWARM-012")
 def test_a_task_whose_container_dies_is_replaced(swarm):
     h1 = swarm.nodes[0]
-    h1.cli("service", "create", "--name", "phoenix", "--replicas", "1", *SLEEPER)
+    h1.cli("service", "create", "--name", "phoenix", "--replicas", "1", "--limit-memory", "64m",
+           "--mount", "type=volume,source=phoenix-data,target=/data", *SLEEPER)
     (task,) = wait_for(lambda: converged(h1, "phoenix", 1), what="phoenix running")
-    host = next(h for h in swarm.nodes if api(h1, "GET", f"/nodes/{task['NodeID']}")["Status"]["Addr"] == h.address)
+    host = host_of(swarm, h1, task["NodeID"])
+    inspected = json.loads(host.cli("inspect", task["Status"]["ContainerStatus"]["ContainerID"]).stdout)[0]
+    assert inspected["HostConfig"]["Memory"] == 64 << 20
+    assert [(m["Type"], m.get("Name"), m["Destination"]) for m in inspected["Mounts"]] == \
+        [("volume", "phoenix-data", "/data")]
     host.cli("kill", task["Status"]["ContainerStatus"]["ContainerID"])
     (new,) = wait_for(lambda: [t for t in converged(h1, "phoenix", 1) if t["ID"] != task["ID"]], what="a new task")
     assert new["Slot"] == task["Slot"]
@@ -201,6 +206,9 @@ def test_a_task_whose_container_dies_is_replaced(swarm):
     assert (old["DesiredState"], old["Status"]["State"], old["Status"]["Err"]) == \
         ("shutdown", "failed", "task: non-zero exit (137)")
     h1.cli("service", "rm", "phoenix")
+    wait_for(lambda: not host.cli("ps", "-aq", "--filter", "label=com.docker.swarm.service.name=phoenix").stdout,
+             what="phoenix's containers gone")
+    host.cli("volume", "rm", "phoenix-data")
 
 
 @pytest.mark.spec("SWARM-016", "SWARM-029")

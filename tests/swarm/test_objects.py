@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from minidock.errors import InvalidArgument
+from minidock.swarm.agent import container_config, container_name
 from minidock.swarm.logs import frame, frames, with_details
 from minidock.swarm.networks import TASKS, VIPS, attachments, free_address, used_addresses
 from minidock.swarm.objects import check_service_spec, join_token, seconds_of, timestamp, view
@@ -84,3 +85,20 @@ def test_log_lines_are_framed_again_with_their_details():
     assert frames(again) == [(1, b"com.docker.swarm.task.id=t1 one\n"), (1, b"com.docker.swarm.task.id=t1 two\n"),
                              (2, b"com.docker.swarm.task.id=t1 oops\n")]
     assert frames(with_details(raw, "")) == [(1, b"one\n"), (1, b"two\n"), (2, b"oops\n")]
+
+
+@pytest.mark.spec("SWARM-002")
+def test_a_task_becomes_a_container_with_dockers_name_labels_limits_and_mounts():
+    task = {"ID": "t1", "ServiceID": "s1", "NodeID": "n1", "Slot": 3, "_service_name": "web",
+            "_ports": [{"Protocol": "tcp", "TargetPort": 80, "PublishedPort": 8080, "PublishMode": "host"}],
+            "Spec": {"ContainerSpec": {"Image": "busybox", "Args": ["sleep", "9"], "Env": ["A=1"],
+                                       "Mounts": [{"Type": "volume", "Source": "data", "Target": "/data"}]},
+                     "Resources": {"Limits": {"MemoryBytes": 64 << 20, "NanoCPUs": 500_000_000}}}}
+    config = container_config(task)
+    assert container_name(task) == "web.3.t1"
+    assert config["Cmd"] == ["sleep", "9"] and "Entrypoint" not in config and config["Env"] == ["A=1"]
+    assert config["Labels"]["com.docker.swarm.task.id"] == "t1" and config["Labels"]["com.docker.swarm.node.id"] == "n1"
+    host = config["HostConfig"]
+    assert (host["Memory"], host["NanoCpus"], host["RestartPolicy"]) == (64 << 20, 500_000_000, {"Name": "no"})
+    assert host["Mounts"] == [{"Type": "volume", "Source": "data", "Target": "/data"}]
+    assert host["PortBindings"] == {"80/tcp": [{"HostPort": "8080"}]}
