@@ -44,6 +44,7 @@ from minidock.registry.errors import RegistryError
 NAME = re.compile(r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*")
 TAG = re.compile(r"[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}")
 _UUID = re.compile(r"[a-f0-9]{32}")
+SYNC_BYTES = 32 << 20  # an upload is flushed to the disk every this many bytes
 
 
 def check_name(name: str) -> str:
@@ -70,6 +71,7 @@ class Upload:
     path: str
     size: int = 0
     hasher: "hashlib._Hash | None" = field(default_factory=hashlib.sha256)
+    synced: int = 0  # how many of its bytes are on the disk already (fdatasync)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -158,6 +160,11 @@ class Storage:
             for chunk in chunks:
                 upload.hasher.update(chunk)
         upload.size += total
+        if upload.size - upload.synced >= SYNC_BYTES:
+            # on the disk as it comes, on this thread, while the loop receives the next bytes:
+            # commit()'s fsync then has only the tail to write, not the whole layer
+            os.fdatasync(fd)
+            upload.synced = upload.size
 
     def cancel(self, upload: Upload) -> None:
         """Forget an upload and its bytes."""
