@@ -222,6 +222,9 @@ class Cluster:
                 continue
             if "id" in filters and not any(task_id.startswith(i) for i in filters["id"]):
                 continue
+            if filters.get("_up-to-date") in (["true"], ["1"]) and task["ServiceID"] in services and \
+                    task.get("_spec_version", 1) != services[task["ServiceID"]].get("_spec_version", 1):
+                continue  # the docker CLI's progress asks only for the tasks of the current spec
             status = snapshot.statuses.get(task_id)
             view = objects.task_view(_with_version(entry), status.value if status else None)
             if "name" in filters:

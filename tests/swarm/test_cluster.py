@@ -145,11 +145,14 @@ def test_the_docker_cli_lists_nodes_and_services(swarm):
     assert listed == "cli replicated 2/2 busybox\n"
     ps = h1.engine.docker_cli("service", "ps", "--format", "{{.Name}} {{.CurrentState}}", "cli").stdout
     assert sorted(line.split()[:2] for line in ps.splitlines()) == [["cli.1", "Running"], ["cli.2", "Running"]]
+    update = h1.engine.docker_cli("service", "update", "--update-monitor", "1s", "--env-add", "X=1", "cli").stdout
+    assert update.rstrip().endswith("verify: Service cli converged") and "Detected task failure" not in update
     docker = pytest.importorskip("docker")  # and the Python SDK
     sdk = docker.DockerClient(base_url=h1.engine.host, version="1.41")
     try:
         assert [s.name for s in sdk.services.list()] == ["cli"]
-        assert len(sdk.nodes.list()) == 5 and len(sdk.services.get("cli").tasks()) == 2
+        assert len(sdk.nodes.list()) == 5
+        assert len(sdk.services.get("cli").tasks(filters={"desired-state": "running"})) == 2
     finally:
         sdk.close()
     h1.cli("service", "rm", "cli")
