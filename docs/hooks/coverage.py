@@ -49,9 +49,11 @@ def chapter_of(path: str) -> str | None:
     return CHAPTERS.get(parts[1])
 
 
-def _bar(percent: float) -> str:
-    filled = round(percent / 5)
-    return f'<span title="{percent:.0f} %">{"█" * filled}{"░" * (20 - filled)}</span>'
+def _bar(percent: float, width: int = 120) -> str:
+    """A small SVG bar: the covered share dark, the rest light (no script, no font)."""
+    return (f'<svg width="{width}" height="12" role="img" aria-label="{percent:.0f} % covered">'
+            f'<rect width="{width}" height="12" fill="#cfd8dc"/>'
+            f'<rect width="{width * percent / 100:.1f}" height="12" fill="#37474f"/></svg>')
 
 
 def page(document: dict) -> str:
