@@ -21,7 +21,7 @@ import pytest
 from minidock.lab.catalog import Project, find_lab
 from minidock.lab.cli import main
 from minidock.lab.grader import run_check
-from tests.lab.test_labs_01_03 import REPOSITORY, LabCase, check_lab
+from tests.lab.test_labs_01_03 import REPOSITORY, LabCase, check_lab, solved_before
 
 LAYERS = "minidock/images/layers.py"
 
@@ -34,9 +34,7 @@ LAB_04 = LabCase(
         "directories above it",
     ),
     solution=("_remove(os.path.join(dest, hidden))", "sweep(directory)"),
-    solved=(("minidock/namespaces/kinds.py", "flags |= kind.flag"),
-            ("minidock/cgroups/plan.py", '("memory.max", _max('),
-            ("minidock/runtime/mounts.py", "os.readlink(candidate)")),
+    solved=solved_before(4),
     modules=("minidock.images.layers", "minidock.images.diff", "minidock.images.snapshots"),
     sample=(
         "tests/images/test_layers.py::test_whiteouts_delete_lower_files_directories_and_symlinks",

@@ -20,7 +20,7 @@ import pytest
 from minidock.lab.catalog import Project, find_lab
 from minidock.lab.cli import main
 from minidock.lab.grader import run_check
-from tests.lab.test_labs_01_03 import REPOSITORY, LabCase, check_lab, needs_root
+from tests.lab.test_labs_01_03 import REPOSITORY, LabCase, check_lab, needs_root, solved_before
 
 LOGS = "minidock/engine/logs.py"
 
@@ -33,10 +33,7 @@ LAB_05 = LabCase(
         "of them",
     ),
     solution=('struct.pack(">BxxxI"', "kept = kept[-tail:]"),
-    solved=(("minidock/namespaces/kinds.py", "flags |= kind.flag"),
-            ("minidock/cgroups/plan.py", '("memory.max", _max('),
-            ("minidock/runtime/mounts.py", "os.readlink(candidate)"),
-            ("minidock/images/layers.py", "sweep(directory)")),
+    solved=solved_before(5),
     modules=("minidock.engine.logs", "minidock.engine.api.containers", "minidock.engine.daemon"),
     sample=(
         "tests/engine/test_containers_api.py::test_logs_tail_and_timestamps",

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.lab.test_labs_01_03 import LabCase, check_lab, grade_whole_lab, needs_root
+from tests.lab.test_labs_01_03 import LabCase, check_lab, grade_whole_lab, needs_root, solved_before
 
 PERSIST = "minidock/volumes/persist.py"
 
@@ -24,11 +24,7 @@ LAB_06 = LabCase(
         "# TODO(lab 06): the registry's names, sorted",
     ),
     solution=("volumes[name] = {\"mountpoint\"", "return sorted(self._load())"),
-    solved=(("minidock/namespaces/kinds.py", "flags |= kind.flag"),
-            ("minidock/cgroups/plan.py", '("memory.max", _max('),
-            ("minidock/runtime/mounts.py", "os.readlink(candidate)"),
-            ("minidock/images/layers.py", "sweep(directory)"),
-            ("minidock/engine/logs.py", 'struct.pack(">BxxxI"')),
+    solved=solved_before(6),
     modules=("minidock.volumes.persist", "minidock.engine.volumes", "minidock.engine.daemon"),
     sample=(
         "tests/volumes/test_driver_suite.py::TestPersistDriver::test_a_mounted_volume_is_not_removed",

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.lab.test_labs_01_03 import LabCase, check_lab, grade_whole_lab, needs_root
+from tests.lab.test_labs_01_03 import LabCase, check_lab, grade_whole_lab, needs_root, solved_before
 
 IGNORE = "minidock/build/ignore.py"
 
@@ -24,13 +24,7 @@ LAB_08 = LabCase(
         "# TODO(lab 08): the last rule matching the path or a directory above it decides (! keeps it)",
     ),
     solution=('out += "(.*/)?"', "verdict = not exception"),
-    solved=(("minidock/namespaces/kinds.py", "flags |= kind.flag"),
-            ("minidock/cgroups/plan.py", '("memory.max", _max('),
-            ("minidock/runtime/mounts.py", "os.readlink(candidate)"),
-            ("minidock/images/layers.py", "sweep(directory)"),
-            ("minidock/engine/logs.py", 'struct.pack(">BxxxI"'),
-            ("minidock/volumes/persist.py", "return sorted(self._load())"),
-            ("minidock/networking/ipam.py", "for address in pool.ip_range.hosts():")),
+    solved=solved_before(8),
     modules=("minidock.build.ignore", "minidock.build", "minidock.engine.build", "minidock.cli.build",
              "minidock.engine.daemon"),
     sample=(

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.lab.test_labs_01_03 import LabCase, check_lab, grade_whole_lab
+from tests.lab.test_labs_01_03 import LabCase, check_lab, grade_whole_lab, solved_before
 
 SERVER, AUTH = "minidock/registry/server.py", "minidock/registry/auth.py"
 
@@ -26,14 +26,7 @@ LAB_09 = LabCase(
         'every action the scope needs ("*": all)',
     ),
     solution=("error.headers = _upload_headers(request, name, upload)", "scope.actions <= have"),
-    solved=(("minidock/namespaces/kinds.py", "flags |= kind.flag"),
-            ("minidock/cgroups/plan.py", '("memory.max", _max('),
-            ("minidock/runtime/mounts.py", "os.readlink(candidate)"),
-            ("minidock/images/layers.py", "sweep(directory)"),
-            ("minidock/engine/logs.py", 'struct.pack(">BxxxI"'),
-            ("minidock/volumes/persist.py", "return sorted(self._load())"),
-            ("minidock/networking/ipam.py", "for address in pool.ip_range.hosts():"),
-            ("minidock/build/ignore.py", "verdict = not exception")),
+    solved=solved_before(9),
     modules=("minidock.registry.server", "minidock.registry.auth", "minidock.registry.client",
              "minidock.engine.registry_client", "minidock.cli.registry"),
     sample=(

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.lab.test_labs_01_03 import LabCase, check_lab, grade_whole_lab, needs_root
+from tests.lab.test_labs_01_03 import LabCase, check_lab, grade_whole_lab, needs_root, solved_before
 
 FILES = ("minidock/compose/model.py", "minidock/compose/project.py")
 
@@ -25,15 +25,7 @@ LAB_10 = LabCase(
         "# TODO(lab 10): per service, in order: remove the extras; keep, start or recreate (hash changed) the rest; create the missing",
     ),
     solution=('state[name] = "visiting"', 'actions.append(Action("recreate", service, number, container["Id"]))'),
-    solved=(("minidock/namespaces/kinds.py", "flags |= kind.flag"),
-            ("minidock/cgroups/plan.py", '("memory.max", _max('),
-            ("minidock/runtime/mounts.py", "os.readlink(candidate)"),
-            ("minidock/images/layers.py", "sweep(directory)"),
-            ("minidock/engine/logs.py", 'struct.pack(">BxxxI"'),
-            ("minidock/volumes/persist.py", "return sorted(self._load())"),
-            ("minidock/networking/ipam.py", "for address in pool.ip_range.hosts():"),
-            ("minidock/build/ignore.py", "verdict = not exception"),
-            ("minidock/registry/auth.py", "scope.actions <= have")),
+    solved=solved_before(10),
     modules=("minidock.compose.model", "minidock.compose.project", "minidock.compose", "minidock.cli.compose",
              "minidock.engine.daemon"),
     sample=(

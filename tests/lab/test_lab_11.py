@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.lab.test_labs_01_03 import LabCase, check_lab, grade_whole_lab
+from tests.lab.test_labs_01_03 import LabCase, check_lab, grade_whole_lab, solved_before
 
 FILES = ("minidock/swarm/reconcile.py",)
 
@@ -26,16 +26,7 @@ LAB_11 = LabCase(
         "completed after the monitor period",
     ),
     solution=('reason="task ended"', 'reason=f"{word} in progress"'),
-    solved=(("minidock/namespaces/kinds.py", "flags |= kind.flag"),
-            ("minidock/cgroups/plan.py", '("memory.max", _max('),
-            ("minidock/runtime/mounts.py", "os.readlink(candidate)"),
-            ("minidock/images/layers.py", "sweep(directory)"),
-            ("minidock/engine/logs.py", 'struct.pack(">BxxxI"'),
-            ("minidock/volumes/persist.py", "return sorted(self._load())"),
-            ("minidock/networking/ipam.py", "for address in pool.ip_range.hosts():"),
-            ("minidock/build/ignore.py", "verdict = not exception"),
-            ("minidock/registry/auth.py", "scope.actions <= have"),
-            ("minidock/compose/model.py", 'state[name] = "visiting"')),
+    solved=solved_before(11),
     modules=("minidock.swarm.reconcile", "minidock.swarm.manager", "minidock.swarm.node", "minidock.cli.swarm"),
     sample=(
         "tests/swarm/test_reconcile.py::test_replicas_are_spread_over_the_nodes_and_the_same_inputs_give_the_same_actions",

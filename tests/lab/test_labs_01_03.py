@@ -26,6 +26,24 @@ REPOSITORY = Path(__file__).resolve().parents[2]
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="the runtime's tests need root")
 
 
+# A line of each lab's solution, in lab order (lab 01 first): a later lab checks that these stay solved.
+SOLUTIONS = (("minidock/namespaces/kinds.py", "flags |= kind.flag"),
+             ("minidock/cgroups/plan.py", '("memory.max", _max('),
+             ("minidock/runtime/mounts.py", "os.readlink(candidate)"),
+             ("minidock/images/layers.py", "sweep(directory)"),
+             ("minidock/engine/logs.py", 'struct.pack(">BxxxI"'),
+             ("minidock/volumes/persist.py", "return sorted(self._load())"),
+             ("minidock/networking/ipam.py", "for address in pool.ip_range.hosts():"),
+             ("minidock/build/ignore.py", "verdict = not exception"),
+             ("minidock/registry/auth.py", "scope.actions <= have"),
+             ("minidock/compose/model.py", 'state[name] = "visiting"'))
+
+
+def solved_before(number: int) -> tuple[tuple[str, str], ...]:
+    """The solution lines of labs 01 .. number-1."""
+    return SOLUTIONS[:number - 1]
+
+
 @dataclasses.dataclass(frozen=True)
 class LabCase:
     number: int
