@@ -52,7 +52,12 @@ def _reserve(root: str, container_id: str, bundle: str) -> State:
         # [RT-CLI-003] two containers never share an id
         raise Conflict(f"container with id exists: {container_id}") from None
     return State(id=container_id, bundle=os.path.abspath(bundle), status=Status.CREATING,
-                 created=now(), cgroup=f"minidock-runtime/{container_id}")
+                 created=now(), cgroup=cgroup_name(container_id))
+
+
+def cgroup_name(container_id: str) -> str:
+    """The container's cgroup, under the runtime's own parent group."""
+    return f"minidock-runtime/{container_id}"
 
 
 def _abandon(monitor: Monitor, root: str, container_id: str) -> None:
@@ -190,12 +195,12 @@ def _launch_apart(bundle: str, container_id: str, root: str) -> tuple[Monitor, d
 def _launch(bundle: str, container_id: str, root: str, channel: socket.socket) -> None:
     """In the launcher: check the bundle, reserve the id, start init, hand over, leave."""
     code = 1
-    monitor = None
+    monitor = reserved = None
     try:
-        checked = oci_config.load(bundle)  # [RT-BAD-*] checked before anything exists
-        state = _reserve(root, container_id, bundle)
+        checked = oci_config.load(bundle)  # [RT-CFG-005] checked before anything exists
+        reserved = _reserve(root, container_id, bundle)
         channel.send(b"reserved")
-        monitor = Monitor(checked, state, root, open_driver(), monitor_pid=os.getppid())
+        monitor = Monitor(checked, reserved, root, open_driver(), monitor_pid=os.getppid())
         control = monitor.listen()  # kept: a socket object closes its descriptor when collected
         handed = {"control": control.fileno(), **_container_stdio(checked)}
         pid = monitor.launch(close_in_child=(channel.fileno(),))
@@ -210,6 +215,8 @@ def _launch(bundle: str, container_id: str, root: str, channel: socket.socket) -
     except BaseException as error:  # noqa: BLE001 - the launcher answers, whatever happened
         if monitor is not None:
             _abandon(monitor, root, container_id)
+        elif reserved is not None:  # the id is ours, nothing else exists yet
+            shutil.rmtree(os.path.join(root, container_id), ignore_errors=True)
         message = error.message if isinstance(error, MinidockError) else f"create failed: {error!r}"
         channel.send(json.dumps({"error": message}).encode())
     finally:
@@ -236,17 +243,15 @@ def _container_stdio(checked) -> dict[str, int]:
 
 
 def _abandon_after_launcher(root: str, container_id: str) -> None:
-    """A launcher died after reserving the id: remove its cgroup (if made) and the directory."""
+    """A launcher died after reserving the id: kill and remove its cgroup (if made), remove the directory.
+
+    Its state may never have been saved, so the group is named as _reserve names it.
+    """
+    group = open_driver().open(cgroup_name(container_id))
     try:
-        state = load_state(root, container_id)
-    except (OSError, ValueError, MinidockError):
-        state = None
-    if state is not None:
-        group = open_driver().open(state.cgroup)
-        try:
-            for pid in group.procs():
-                os.kill(pid, signal.SIGKILL)
-            group.remove()
-        except OSError:
-            pass
+        for pid in group.procs():
+            os.kill(pid, signal.SIGKILL)
+    except (FileNotFoundError, ProcessLookupError):
+        pass  # never made, or its processes are gone already
+    group.remove()
     shutil.rmtree(os.path.join(root, container_id), ignore_errors=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -60,9 +61,10 @@ def bundle(busybox_bundle, tmp_path) -> Bundle:
 
 
 def cgroup_dirs_named(name: str) -> list[str]:
-    """Every directory under /sys/fs/cgroup whose path contains ``name``."""
-    found = []
-    for path in Path("/sys/fs/cgroup").rglob("*"):
-        if name in str(path) and path.is_dir():
-            found.append(str(path))
-    return found
+    """Every directory under /sys/fs/cgroup whose path contains ``name``.
+
+    os.walk skips a directory that goes while it walks (another test's cgroup removed
+    meanwhile), where Path.rglob would raise.
+    """
+    return [os.path.join(parent, child) for parent, children, _ in os.walk("/sys/fs/cgroup")
+            for child in children if name in os.path.join(parent, child)]

@@ -294,3 +294,17 @@ def test_init_never_runs_the_program_when_its_monitor_dies(runtime, bundle):
     assert not os.path.exists(f"/proc/{state['pid']}")
     assert not os.path.exists(_marker(bundle))
     assert runtime.state()["status"] == "stopped"
+
+
+@pytest.mark.spec("RT-MON-004", "RT-MON-003")
+def test_a_launcher_that_dies_leaves_nothing_behind(runtime, bundle, tmp_path):
+    """The launcher (create's short-lived child) killed mid-start: create fails, nothing stays."""
+    # a createRuntime hook runs as the launcher's child: it kills its parent, the launcher
+    bundle.config["hooks"] = {"createRuntime": [{"path": "/bin/sh", "args": ["sh", "-c", "kill -9 $PPID"]}]}
+    bundle.config["process"]["args"] = ["sleep", "30"]
+    bundle.write()
+    created = runtime("create", "--bundle", str(bundle.path), bundle.id, check=False)
+    assert created.returncode == 1
+    assert "the launcher died before the container was created" in created.stderr
+    assert not (tmp_path / "state" / bundle.id).exists()
+    assert cgroup_dirs_named(bundle.id) == []  # and so no process of it: init was killed with the group
