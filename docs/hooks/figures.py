@@ -39,8 +39,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
+from fences import outside_fences  # docs/hooks/fences.py: MkDocs puts this folder on sys.path
+
 DIRECTIVE = re.compile(r"^(?P<indent>[ \t]*):::[ \t]+figure[ \t]+(?P<target>\S+)(?:[ \t]+(?P<caption>\S.*?))?[ \t]*$")
-FENCE = re.compile(r"^[ \t]*(?P<fence>`{3,}|~{3,})")
 TARGET = re.compile(r"^(?:(?P<module>[a-z_][a-z0-9_]*):(?P<function>[a-z_][a-z0-9_]*)|(?P<file>[\w.-]+\.svg))$")
 FIGURES = "figures"  # docs/figures/ in the repository, figures/ in the site
 
@@ -71,16 +72,8 @@ class Drawing(NamedTuple):
 def find_figures(markdown: str) -> list[Directive]:
     """Every `::: figure` line of a page, outside fenced code blocks."""
     found: list[Directive] = []
-    fence: str | None = None
-    for number, line in enumerate(markdown.split("\n")):
-        opened = FENCE.match(line)
-        if fence is not None:
-            if opened and opened["fence"][0] == fence[0] and len(opened["fence"]) >= len(fence):
-                fence = None
-            continue
-        if opened:
-            fence = opened["fence"]
-        elif match := DIRECTIVE.match(line):
+    for number, line in outside_fences(markdown.split("\n")):
+        if match := DIRECTIVE.match(line):
             found.append(Directive(number, match["indent"], match["target"], match["caption"]))
     return found
 

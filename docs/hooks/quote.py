@@ -32,8 +32,9 @@ import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
+from fences import outside_fences  # docs/hooks/fences.py: MkDocs puts this folder on sys.path
+
 DIRECTIVE = re.compile(r"^(?P<indent>[ \t]*):::[ \t]+code[ \t]+(?P<target>\S+)[ \t]*$")
-FENCE = re.compile(r"^[ \t]*(?P<fence>`{3,}|~{3,})")
 
 
 class QuoteError(Exception):
@@ -142,29 +143,16 @@ def render(target: str, read_module: Callable[[str], tuple[str, str]], indent: s
 
 def expand_quotes(markdown: str, read_module: Callable[[str], tuple[str, str]]) -> str:
     """Replace every ``::: code`` line outside fenced code blocks with its quote."""
-    out: list[str] = []
-    fence: str | None = None  # the opening fence while inside a code block
-    for line in markdown.split("\n"):
-        opened = FENCE.match(line)
-        if fence is not None:
-            if opened and opened["fence"][0] == fence[0] and len(opened["fence"]) >= len(fence):
-                fence = None
-            out.append(line)
-            continue
-        if opened:
-            fence = opened["fence"]
-            out.append(line)
-            continue
+    lines = markdown.split("\n")
+    for number, line in outside_fences(lines):
         directive = DIRECTIVE.match(line)
         if directive:
             target = directive["target"]
             try:
-                out.append(render(target, read_module, directive["indent"]))
+                lines[number] = render(target, read_module, directive["indent"])
             except QuoteError as error:
                 raise QuoteError(f"`::: code {target}`: {error}") from None
-        else:
-            out.append(line)
-    return "\n".join(out)
+    return "\n".join(lines)
 
 
 def file_reader(root: Path) -> Callable[[str], tuple[str, str]]:

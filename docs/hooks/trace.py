@@ -28,8 +28,9 @@ import sys
 import tempfile
 from pathlib import Path
 
+from fences import outside_fences  # docs/hooks/fences.py: MkDocs puts this folder on sys.path
+
 DIRECTIVE = re.compile(r"^(?P<indent>[ \t]*):::[ \t]+trace[ \t]+(?P<phase>[a-z]+)[ \t]*$")
-FENCE = re.compile(r"^[ \t]*(?P<fence>`{3,}|~{3,})")
 LIMIT = 14  # steps per excerpt
 
 _run: dict[str, object] = {}  # "steps" or "failure", for one build
@@ -76,16 +77,8 @@ def expand(markdown: str, page: str, steps: list, failure: str) -> str:
     from minidock.runtime.trace import PHASES
     from minidock.runtime.trace.render import excerpt
 
-    lines, fence = markdown.split("\n"), None
-    for number, line in enumerate(lines):
-        opened = FENCE.match(line)
-        if fence is not None:
-            if opened and opened["fence"][0] == fence[0] and len(opened["fence"]) >= len(fence):
-                fence = None
-            continue
-        if opened:
-            fence = opened["fence"]
-            continue
+    lines = markdown.split("\n")
+    for number, line in outside_fences(lines):
         match = DIRECTIVE.match(line)
         if match is None:
             continue

@@ -7,7 +7,6 @@ tests/, bench/) into a temporary directory, break the copy, and build it there.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import subprocess
@@ -17,16 +16,9 @@ from types import ModuleType
 
 import pytest
 
+from tests.harness.book_hooks import load_hook
+
 REPO = Path(__file__).resolve().parents[2]
-
-
-def load_hook(name: str) -> ModuleType:
-    """Import docs/hooks/<name>.py under a private module name (as MkDocs does, by path)."""
-    spec = importlib.util.spec_from_file_location(f"_book_hook_{name}", REPO / "docs" / "hooks" / f"{name}.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="session")

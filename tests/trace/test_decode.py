@@ -11,6 +11,7 @@ import pytest
 from minidock.runtime.trace import calls, render
 from minidock.runtime.trace.steps import Decoder, RawCall
 from minidock.runtime.trace.tracer import Trace
+from tests.harness.book_hooks import load_hook
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -112,18 +113,9 @@ def test_a_book_excerpt_links_relative_to_its_page():
     assert "1 more rootfs steps" in markdown
 
 
-def load_hook():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("trace_hook", ROOT / "docs" / "hooks" / "trace.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.mark.spec("TRACE-021")
 def test_a_book_built_without_a_trace_says_so():
-    hook = load_hook()
+    hook = load_hook("trace")
     page = "# Chapter\n\n::: trace cgroups\n\n```\n::: trace cgroups\n```\n"
     expanded = hook.expand(page, "chapters/02-cgroups.md", [], "the book was built without root")
     assert '!!! note "No trace of the cgroups phase in this build"' in expanded

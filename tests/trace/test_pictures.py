@@ -3,7 +3,6 @@ coverage.py reaching a process the suite starts (spec/bench.md, spec/docs.md, sp
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -14,15 +13,9 @@ import pytest
 
 from bench.harness import Row
 from bench.results import write_results
+from tests.harness.book_hooks import load_hook
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def hook(name: str):
-    spec = importlib.util.spec_from_file_location(f"{name}_hook", ROOT / "docs" / "hooks" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 ROWS = [Row("isolated-process", "minidock-runtime", 60.0, 55.0, 5, None, ""),
@@ -38,7 +31,7 @@ def test_results_are_written_with_their_machine_and_drawn_as_charts(tmp_path):
     assert document["machine"]["kernel"] == os.uname().release and document["rounds"] == 5
     assert document["versions"]["minidock"] and "runc" in document["versions"]
     assert [row["contender"] for row in document["rows"]] == ["minidock-runtime", "runc", "crun"]
-    page = hook("bench").expand("# B\n\n::: bench\n", document)
+    page = load_hook("bench").expand("# B\n\n::: bench\n", document)
     assert document["measured"] in page and "### isolated-process" in page
     svg = page[page.index("<svg"):page.index("</svg>")]
     assert "<script" not in page and svg.count("<rect") == 2  # crun has no median: no bar
@@ -47,13 +40,13 @@ def test_results_are_written_with_their_machine_and_drawn_as_charts(tmp_path):
 
 @pytest.mark.spec("DOCS-052", "DOCS-054")
 def test_without_data_the_pages_say_so():
-    assert "No benchmark results yet" in hook("bench").expand("::: bench", None)
-    assert "has not been measured" in hook("coverage").NOT_MEASURED
+    assert "No benchmark results yet" in load_hook("bench").expand("::: bench", None)
+    assert "has not been measured" in load_hook("coverage").NOT_MEASURED
 
 
 @pytest.mark.spec("DOCS-053")
 def test_the_coverage_page_counts_per_chapter():
-    coverage = hook("coverage")
+    coverage = load_hook("coverage")
     document = {"meta": {"version": "7", "timestamp": "2026-01-01T00:00:00"}, "files": {
         "minidock/runtime/init.py": {"summary": {"num_statements": 10, "covered_lines": 5, "percent_covered": 50.0}},
         "minidock/kernel/syscalls.py": {"summary": {"num_statements": 10, "covered_lines": 10, "percent_covered": 100.0}},
