@@ -62,7 +62,7 @@ def exec_in(root: str, container_id: str, args: list[str], env: list[str] | None
     pid = os.fork()
     if pid == 0:
         try:
-            open_driver().open(current.cgroup).add(os.getpid())
+            open_driver().open(current.cgroup).add_self()
             for kind, fd in fds:
                 sc.setns(fd, kind.flag)
                 os.close(fd)

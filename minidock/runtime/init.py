@@ -69,7 +69,7 @@ def spawn(config: RunConfig, group, hierarchy: Hierarchy, report_fd: int, start_
     try:
         for fd in monitor_fds:
             os.close(fd)
-        group.add(os.getpid())
+        group.add_self()
         # [NS-002] join the cgroup first: unshare(CLONE_NEWCGROUP) makes the
         # current group the root of the container's view
         join(config.joined_namespaces)

@@ -153,6 +153,34 @@ def test_the_v2_group_freezes_for_real_on_the_hybrid_cgroup2(lab, unified_driver
         group.apply(Resources(pids_limit=5))
 
 
+@pytest.mark.spec("CG-PROCS-001")
+def test_a_forked_child_moves_itself_in_whole(lab):
+    """add_self(): v1's `tasks` write of `0` moves a child of one thread, every hierarchy."""
+    group = lab.group()
+    ready_r, ready_w = os.pipe()
+    hold_r, hold_w = os.pipe()
+    child = os.fork()
+    if child == 0:
+        try:
+            group.add_self()
+            os.write(ready_w, b"in")
+            os.read(hold_r, 1)  # stay in the group until the test has looked
+        finally:
+            os._exit(0)
+    try:
+        assert os.read(ready_r, 2) == b"in"
+        assert group.procs() == [child]
+        memberships = open(f"/proc/{child}/cgroup").read().splitlines()
+        joined = [line for line in memberships if line.endswith("/" + group.name)]
+        expected = len(set(group.mounts.values())) if lab.driver.version == 1 else 1  # co-mounted: one line
+        assert len(joined) == expected, memberships
+    finally:
+        os.write(hold_w, b"x")
+        os.waitpid(child, 0)
+        for fd in (ready_r, ready_w, hold_r, hold_w):
+            os.close(fd)
+
+
 @pytest.mark.spec("CG-STAT-001")
 def test_stats_after_a_process_allocates(lab, driver):
     group = lab.group(Resources(memory_limit=128 * MiB, pids_limit=50))
