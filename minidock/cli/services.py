@@ -283,27 +283,37 @@ def cmd_service_rm(args: argparse.Namespace) -> int:
 
 
 def cmd_service_logs(args: argparse.Namespace) -> int:
-    """Every task's lines, each prefixed `SERVICE.SLOT.TASKID@NODE    | ` as the docker CLI does."""
-    from minidock.engine.client import daemon_error
-    from minidock.swarm.logs import frames
+    """Every task's lines, each prefixed `SERVICE.SLOT.TASKID@NODE    | ` as the docker CLI does;
+    with -f, as they come, until the service is removed or Ctrl-C."""
+    from minidock.swarm.logs import read_frames
 
     api = _client(args)
     service = api.json("GET", f"/services/{quote(args.service, safe='')}")
-    tasks = {t["ID"]: t for t in api.json("GET", f"/tasks?filters={quote(json.dumps({'service': [service['ID']]}))}")}
-    hosts = {n["ID"]: n["Description"]["Hostname"] for n in api.json("GET", "/nodes")}
-    query = f"stdout=1&stderr=1&details=1&timestamps={int(args.timestamps)}" + (f"&tail={args.tail}" if args.tail else "")
-    status, _, raw = api.request("GET", f"/services/{service['ID']}/logs?{query}")
-    if status >= 400:
-        raise daemon_error(status, raw)
-    for stream, data in frames(raw):
-        details, _, line = data.partition(b" ")
-        fields = dict(part.split("=", 1) for part in details.decode().split(",") if "=" in part)
-        task = tasks.get(fields.get("com.docker.swarm.task.id", ""), {})
+    tasks: dict[str, dict] = {}
+    hosts: dict[str, str] = {}
+
+    def name_of(task_id: str) -> str:
+        if task_id not in tasks:  # a task that started after we looked (-f): look again
+            filters = quote(json.dumps({"service": [service["ID"]]}))
+            tasks.update({t["ID"]: t for t in api.json("GET", f"/tasks?filters={filters}")})
+            hosts.update({n["ID"]: n["Description"]["Hostname"] for n in api.json("GET", "/nodes")})
+        task = tasks.get(task_id, {})
         key = task.get("Slot") or task.get("NodeID", "")
-        name = f"{service['Spec']['Name']}.{key}.{task.get('ID', '')[:12]}@{hosts.get(task.get('NodeID'), '')}"
-        out = sys.stdout if stream == 1 else sys.stderr
-        out.write(f"{name}    | {line.decode(errors='replace')}")
-    sys.stdout.flush()
+        return f"{service['Spec']['Name']}.{key}.{task.get('ID', '')[:12]}@{hosts.get(task.get('NodeID'), '')}"
+
+    query = f"stdout=1&stderr=1&details=1&timestamps={int(args.timestamps)}" + (f"&tail={args.tail}" if args.tail else "")
+    response = api.stream("GET", f"/services/{service['ID']}/logs?{query}" + ("&follow=1" if args.follow else ""))
+    try:
+        for stream, data in read_frames(response):
+            details, _, line = data.partition(b" ")
+            fields = dict(part.split("=", 1) for part in details.decode().split(",") if "=" in part)
+            out = sys.stdout if stream == 1 else sys.stderr
+            out.write(f"{name_of(fields.get('com.docker.swarm.task.id', ''))}    | {line.decode(errors='replace')}")
+            out.flush()
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        response.close()
     return 0
 
 
@@ -392,6 +402,7 @@ def add_parsers(verbs, only: str | None = None) -> None:
     remove.add_argument("services", nargs="+", metavar="SERVICE")
     remove.set_defaults(handler=cmd_service_rm)
     logs = sub.add_parser("logs", help="fetch the logs of a service or task")
+    logs.add_argument("-f", "--follow", action="store_true", help="follow log output")
     logs.add_argument("-t", "--timestamps", action="store_true", help="show timestamps")
     logs.add_argument("-n", "--tail", help="number of lines to show from the end of the logs")
     logs.add_argument("service", metavar="SERVICE")

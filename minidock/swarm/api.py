@@ -10,7 +10,7 @@ Modelled on: moby's api/server/router/swarm (swarm_routes.go)
     DELETE /nodes/{id}?force=
     GET  /services?filters=&status=     POST /services/create -> 201 {"ID", "Warnings"}
     GET  /services/{id}         POST /services/{id}/update?version=[&rollback=previous]
-    DELETE /services/{id}           GET /services/{id}/logs?details=&tail=&timestamps=   (no follow)
+    DELETE /services/{id}           GET /services/{id}/logs?details=&tail=&timestamps=&follow=
     GET  /tasks?filters=        GET  /tasks/{id}
     GET  /secrets?filters=      POST /secrets/create -> 201 {"ID"}   GET /secrets/{id}   DELETE /secrets/{id}
     GET  /configs               (an empty list: configs are not implemented)
@@ -142,9 +142,11 @@ def make_app(node) -> web.Application:
         await cluster().remove_service(request.match_info["id"])
         return web.Response(status=200)
 
-    async def service_logs(request: web.Request) -> web.Response:
+    async def service_logs(request: web.Request) -> web.StreamResponse:
         control = cluster()
         entry = await control.service(request.match_info["id"])
+        if request.query.get("follow") in ("1", "true"):
+            return await logs.follow(request, control.store, entry.value)  # [SWARM-050]
         body = await logs.service_logs(await read_snapshot(control.store), entry.value, dict(request.query))
         return web.Response(body=body, headers={"Content-Type": "application/vnd.docker.raw-stream"})
 

@@ -31,9 +31,10 @@ import time
 import aiohttp
 from aiohttp import web
 
+from minidock import API_VERSION
 from minidock.engine.client import Client
 from minidock.errors import InvalidArgument, MinidockError, Unavailable
-from minidock.swarm import objects
+from minidock.swarm import logs, objects
 from minidock.swarm.agent import Agent
 from minidock.swarm.manager import Manager, update
 from minidock.swarm.member import Member, client_url, peer_url
@@ -294,12 +295,14 @@ class SwarmNode:
             except MinidockError as error:
                 return web.json_response({"message": error.message}, status=error.status)
 
-        async def task_logs(request: web.Request) -> web.Response:
+        async def task_logs(request: web.Request) -> web.StreamResponse:
             # [SWARM-030] a manager asks for the log of a container of ours; the engine's answer, as it is
             path = f"/containers/{request.match_info['container']}/logs?{request.query_string}"
-            status, headers, body = await asyncio.to_thread(self.engine.request, "GET", path)
-            return web.Response(body=body, status=status,
-                                headers={"Content-Type": headers.get("Content-Type", "application/octet-stream")})
+            if request.query.get("follow") not in ("1", "true"):
+                status, headers, body = await asyncio.to_thread(self.engine.request, "GET", path)
+                return web.Response(body=body, status=status,
+                                    headers={"Content-Type": headers.get("Content-Type", "application/octet-stream")})
+            return await self._follow_engine(request, path)
 
         app = web.Application()
         app.router.add_post("/join", join)
@@ -307,6 +310,23 @@ class SwarmNode:
         self.join_runner = web.AppRunner(app)
         await self.join_runner.setup()
         await web.TCPSite(self.join_runner, self.state["address"], JOIN_PORT).start()
+
+    async def _follow_engine(self, request: web.Request, path: str) -> web.StreamResponse:
+        """[SWARM-050] The engine's `logs --follow` stream, passed on as it comes, until the
+        container stops (the engine ends it) or the manager asking goes away."""
+        connector = aiohttp.UnixConnector(path=self.engine.socket_path)
+        async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=None)) as session:
+            async with session.get(f"http://engine/v{API_VERSION}{path}") as answer:
+                response = web.StreamResponse(status=answer.status, headers={
+                    "Content-Type": answer.headers.get("Content-Type", "application/octet-stream")})
+                await response.prepare(request)
+                try:
+                    await logs.pipe(answer.content, response.write, lambda: logs.gone(request))
+                except ConnectionResetError:
+                    return response  # the manager went while we wrote
+                if not logs.gone(request):
+                    await response.write_eof()
+                return response
 
     async def _heartbeat(self) -> None:
         """Keep the lease alive; a lease that expired anyway (a long pause) is replaced."""

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import subprocess
+import threading
 import time
 from urllib.parse import quote
 
@@ -390,9 +392,70 @@ def test_service_logs_gather_every_tasks_lines_from_their_nodes(swarm):
         f"talker.{t['Slot']}.{t['ID'][:12]}@{hosts[t['NodeID']]}" for t in live)
     docker = h1.engine.docker_cli("service", "logs", "talker", check=False)
     assert docker.stdout.count("| hello from") == 3, docker.stderr
-    status, _, raw = h1.engine.api("GET", "/v1.41/services/talker/logs?stdout=1&follow=1")
-    assert status == 400 and "--follow is not implemented" in json.loads(raw)["message"]
     h1.cli("service", "rm", "talker")
+
+
+class Follower:
+    """A `service logs -f` running in the background; its output lines gathered as they come."""
+
+    def __init__(self, argv: list[str]) -> None:
+        self.lines: list[str] = []
+        self.process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.reader = threading.Thread(target=lambda: self.lines.extend(iter(self.process.stdout.readline, "")),
+                                       daemon=True)
+        self.reader.start()
+
+    def seen(self, words: str) -> list[str]:
+        return [line for line in list(self.lines) if words in line]
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+        code = self.process.wait(10)
+        self.reader.join(5)
+        return code
+
+
+@pytest.mark.spec("SWARM-050")
+def test_service_logs_follow_streams_lines_and_later_tasks_until_the_service_goes(swarm):
+    h1 = swarm.nodes[0]
+    ticker = "i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.3; done"
+    h1.cli("service", "create", "--name", "ticker", "--replicas", "2", "--stop-grace-period", "1s",
+           "--restart-delay", "1s", "-d", "busybox", "sh", "-c", ticker)
+    live = wait_for(lambda: converged(h1, "ticker", 2), what="ticker: 2 running")
+    time.sleep(1)  # a few lines each before the stream begins: --tail 1 shows the last of them only
+    ours = Follower([*h1.engine.cli_argv, "-H", h1.engine.host, "service", "logs", "-f", "--tail", "1", "ticker"])
+    theirs = Follower([shutil.which("docker") or "docker", "-H", h1.engine.host, "service", "logs", "-f", "ticker"])
+    try:
+        for task in live:  # lines written after the stream began, prefixed with their task and node
+            prefix = f"ticker.{task['Slot']}.{task['ID'][:12]}@"
+            wait_for(lambda: len([l for l in ours.seen(prefix) if "tick" in l]) >= 4, what=f"{prefix} followed")
+            wait_for(lambda: len(theirs.seen(prefix)) >= 4, what=f"{prefix} followed by the docker CLI")
+            assert "| tick 0\n" not in ours.seen(prefix)[0] and "| tick 0\n" in theirs.seen(prefix)[0]  # --tail 1
+        h1.cli("service", "scale", "ticker=3", "-d")
+        (third,) = wait_for(lambda: [t for t in running(h1, "ticker") if t["Slot"] == 3], what="a third task")
+        # a task that started after the stream began: all its lines, from its first
+        wait_for(lambda: ours.seen(f"ticker.3.{third['ID'][:12]}@") and theirs.seen(f"ticker.3.{third['ID'][:12]}@"),
+                 what="the third task's lines in both streams")
+        assert "| tick 0" in ours.seen(f"ticker.3.{third['ID'][:12]}@")[0]
+        # a replaced task: its successor's lines come too
+        host = host_of(swarm, h1, live[0]["NodeID"])
+        host.cli("kill", live[0]["Status"]["ContainerStatus"]["ContainerID"])
+        (new,) = wait_for(lambda: [t for t in running(h1, "ticker") if t["Slot"] == live[0]["Slot"]
+                                   and t["ID"] != live[0]["ID"]], what="the killed task replaced")
+        wait_for(lambda: ours.seen(f"ticker.{new['Slot']}.{new['ID'][:12]}@"), what="the new task's lines")
+        assert theirs.stop() in (0, 130, -signal.SIGINT)  # the client may leave whenever it likes
+        assert ours.process.poll() is None
+        # the service removed: the stream ends, and the CLI with it
+        h1.cli("service", "rm", "ticker")
+        assert ours.process.wait(15) == 0
+    finally:
+        ours.stop()
+        theirs.stop()
+        if h1.cli("service", "inspect", "ticker", check=False).returncode == 0:
+            h1.cli("service", "rm", "ticker")
+    missing = h1.cli("service", "logs", "-f", "nosuch", check=False)
+    assert missing.returncode == 1 and missing.stderr == "Error response from daemon: service nosuch not found\n"
 
 
 @pytest.mark.spec("SWARM-015", "SWARM-002")

@@ -90,19 +90,62 @@ class SwarmProcess:
         except subprocess.TimeoutExpired:
             self.process.kill()
 
-    async def forward(self, request: web.Request) -> web.Response:
-        """Send the request to the node's socket and its answer back, unchanged."""
+    async def forward(self, request: web.Request) -> web.StreamResponse:
+        """Send the request to the node's socket and its answer back, unchanged (a followed
+        log as it comes: `service logs --follow`)."""
         match = _VERSIONED.match(request.path)
         path = match["rest"] if match else request.path
         target = path + (f"?{request.query_string}" if request.query_string else "")
+        follow = request.query.get("follow") in ("1", "true")
         connector = aiohttp.UnixConnector(path=self.socket_path)
-        async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=120)) as session:
+        timeout = aiohttp.ClientTimeout(total=None if follow else 120)
+        async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
             async with session.request(request.method, f"http://swarm{target}", data=await request.read(),
                                        headers={"Content-Type": request.headers.get("Content-Type",
                                                                                     "application/json")}) as answer:
-                body = await answer.read()
-                return web.Response(body=body, status=answer.status,
-                                    headers={"Content-Type": answer.headers.get("Content-Type", "application/json")})
+                headers = {"Content-Type": answer.headers.get("Content-Type", "application/json")}
+                if not follow or answer.status != 200:
+                    return web.Response(body=await answer.read(), status=answer.status, headers=headers)
+                return await _pass_on(request, answer, headers)
+
+
+async def _pass_on(request: web.Request, answer: aiohttp.ClientResponse, headers: dict) -> web.StreamResponse:
+    """[SWARM-050] A followed stream, chunk by chunk, until the node ends it or our client goes.
+
+    Leaving the caller's `async with` closes the connection to the node, which ends its
+    stream in turn (and its streams from the other nodes).
+    """
+    response = web.StreamResponse(status=answer.status, headers=headers)
+    await response.prepare(request)
+    while not _client_gone(request):
+        try:
+            chunk = await asyncio.wait_for(answer.content.readany(), 0.5)
+        except asyncio.TimeoutError:
+            continue  # nothing for half a second: look at the client again
+        if not chunk:
+            await response.write_eof()
+            break
+        try:
+            await response.write(chunk)
+        except ConnectionResetError:
+            break
+    return response
+
+
+def _client_gone(request: web.Request) -> bool:
+    """Whether the client closed its connection. The daemon keeps a connection open after the
+    client's EOF (a half-close, for attach: daemon._half_close_runner), so a closed one shows
+    only as an end of file that a peek at the socket (a copy of its descriptor) still reads."""
+    transport = request.transport
+    if transport is None or transport.is_closing():
+        return True
+    try:
+        with socket.fromfd(transport.get_extra_info("socket").fileno(), socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+            return probe.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+    except BlockingIOError:
+        return False  # nothing to read: the client is still there
+    except OSError:
+        return True
 
 
 def register(app: web.Application, swarm: SwarmProcess, add_route) -> None:
