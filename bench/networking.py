@@ -15,7 +15,8 @@ Explained:  chapters/07-networking.md#what-a-bridge-costs
         veth + bridge by hand      two namespaces, two veth pairs and a bridge made with `ip`
                                    here, MTU 1500: what the kernel's path costs, minidock aside
         minidock bridge            both ends in the network namespaces of two containers on the
-                                   daemon's default bridge (MTU 1500, Docker's default)
+                                   daemon's default bridge (MTU 1500, Docker's default; its veths
+                                   allow BIG TCP's 512 KiB packets, NET-112, the hand-made 64 KiB)
         minidock bridge, MTU 65000 the same on a network made with -o com.docker.network.driver.mtu=65000
                         target: within 20 % of the loopback.
 
@@ -26,9 +27,10 @@ benchmark piped `dd` into busybox's nc, which copies 1 KiB per read and per writ
 loopback (MSS ~65 KB) the kernel gathers those writes into large segments, on a veth of MTU
 1500 every 1448 bytes is a packet of its own, woken and copied one by one, so it measured
 busybox at some 4x slower through any bridge, one made by hand included. What is left with
-iperf3 is the kernel's: the hand-made bridge is as slow as minidock's, with the same ~60 KB
-offloaded packets as the loopback but some 41 segments of 1448 bytes in each (the numbers
-are in the chapter's "What a bridge costs").
+iperf3 is the kernel's: the hand-made bridge was as slow as minidock's, with the same ~60 KB
+offloaded packets as the loopback but some 41 segments of 1448 bytes in each, until
+minidock's veths allowed 512 KiB packets (BIG TCP); the numbers are in the chapter's "What a
+bridge costs".
 """
 
 from __future__ import annotations

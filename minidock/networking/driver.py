@@ -1,6 +1,6 @@
 """Network drivers: what a network is made of on the host, behind one small interface.
 
-Implements: spec/networking.md NET-001 .. NET-005, NET-040 .. NET-042
+Implements: spec/networking.md NET-001 .. NET-005, NET-040 .. NET-042, NET-112
 Explained:  chapters/07-networking.md#drivers
 Modelled on: libnetwork's driverapi.Driver (CreateNetwork, DeleteNetwork, Join, Leave,
              ProgramExternalConnectivity)
@@ -110,9 +110,13 @@ class BridgeDriver:
         self.links.remove(network.bridge)
 
     def join(self, network: NetworkSpec, endpoint: Endpoint, netns_path: str) -> None:
-        """[NET-001] A veth from the bridge into the namespace, addressed, with the default route."""
+        """[NET-001] A veth from the bridge into the namespace, addressed, with the default route.
+
+        [NET-112] Its two ends allow BIG TCP's 512 KiB packets: between two containers on the
+        bridge the bytes never meet a device that must cut them into segments.
+        """
         self.links.add_veth(endpoint.host_veth, network.bridge, netns_path, endpoint.mac,
-                            endpoint.container_id[:12], endpoint.ifname, network.mtu)
+                            endpoint.container_id[:12], endpoint.ifname, network.mtu, big_tcp=True)
         try:
             configure_inside(netns_path, endpoint.ifname, f"{endpoint.address}/{network.pool.subnet.prefixlen}",
                              str(network.pool.gateway) if endpoint.default_route else None)

@@ -1,13 +1,13 @@
 """Links through netlink (pyroute2): bridges, veth pairs, addresses, routes.
 
-Implements: spec/networking.md NET-001, NET-005, NET-015
+Implements: spec/networking.md NET-001, NET-005, NET-015, NET-112
 Explained:  chapters/07-networking.md#bridges-and-veths
 Modelled on: libnetwork's drivers/bridge (setupDevice, setupBridgeIPv4) and netlink calls
 
     Links(tag)                       one netlink socket for the daemon's namespace, behind a lock
     links.ensure_bridge(name, "10.1.0.1/24")   make (or adopt our own) bridge, address it, up
     links.check_subnet_free(subnet, bridge)    refuse a subnet the host already routes elsewhere
-    links.add_veth(host, bridge, netns_path, mac, label, "eth0") -> the peer moved into the namespace
+    links.add_veth(host, bridge, netns_path, mac, label, "eth0", big_tcp=True) -> the peer moved into the namespace
     links.remove(name), links.ours() -> [(name, kind, alias)]
     configure_inside(netns_path, "eth0", "10.1.0.2/24", gateway)  address, up, default route, in the netns
 
@@ -22,6 +22,7 @@ import ipaddress
 import threading
 
 from minidock.errors import Conflict, Forbidden, MinidockError
+from minidock.networking import bigtcp
 from minidock.networking.ipam import mac_for
 
 CONTAINER_IFNAME = "eth0"
@@ -112,8 +113,12 @@ class Links:
             return found
 
     def add_veth(self, host_name: str, bridge: str, netns_path: str, mac: str, label: str,
-                 ifname: str = CONTAINER_IFNAME, mtu: int = 1500) -> None:
-        """A veth pair: ``host_name`` on ``bridge``; its peer in the namespace as ``ifname`` with ``mac``."""
+                 ifname: str = CONTAINER_IFNAME, mtu: int = 1500, big_tcp: bool = False) -> None:
+        """A veth pair: ``host_name`` on ``bridge``; its peer in the namespace as ``ifname`` with ``mac``.
+
+        ``big_tcp``: both ends get the GSO/GRO limits of BIG TCP (bigtcp.py), set before the
+        peer moves (a link keeps them across namespaces).
+        """
         import os
 
         peer = "t" + host_name[1:]  # a temporary name on the host, eth0 once moved
@@ -124,6 +129,9 @@ class Links:
                 self._ipr.link("set", index=host_index, ifalias=f"{self.tag}:{label}")
                 self._ipr.link("set", index=peer_index, address=mac, mtu=mtu)
                 self._ipr.link("set", index=host_index, mtu=mtu)
+                if big_tcp:
+                    bigtcp.raise_limits(host_index)  # [NET-112]
+                    bigtcp.raise_limits(peer_index)
                 fd = os.open(netns_path, os.O_RDONLY | os.O_CLOEXEC)
                 try:
                     # moved and renamed in one request: eth0 exists only in the container's namespace
