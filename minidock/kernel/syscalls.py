@@ -27,10 +27,8 @@ module loads libc and does nothing else.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import errno
 import os
-import platform
 
 from minidock.errors import SystemError as MinidockSystemError
 
@@ -39,7 +37,9 @@ def _load_libc() -> ctypes.CDLL:
     try:
         return ctypes.CDLL("libc.so.6", use_errno=True)
     except OSError:
-        return ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+        from ctypes.util import find_library  # only here: it imports subprocess, tempfile, ... (6 ms)
+
+        return ctypes.CDLL(find_library("c"), use_errno=True)
 
 
 _libc = _load_libc()
@@ -98,7 +98,9 @@ PTRACE_DETACH = 17
 KEYCTL_GET_KEYRING_ID = 0
 KEY_SPEC_SESSION_KEYRING = -3
 
-# pivot_root has no glibc wrapper; its syscall number depends on the architecture.
+# pivot_root has no glibc wrapper; its syscall number depends on the architecture
+# (uname(2)'s machine, what platform.machine() returns, without importing platform).
+MACHINE = os.uname().machine
 _SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "armv7l": 218, "riscv64": 41}
 # The same for the other calls glibc does not wrap (or wraps only recently).
 _SYS_CAPGET = {"x86_64": 125, "aarch64": 90}
@@ -163,7 +165,7 @@ def pivot_root(new_root: str, put_old: str) -> None:
     new_root must be a mount point and put_old must be at or under it;
     the caller arranges both.
     """
-    number = _SYS_PIVOT_ROOT.get(platform.machine())
+    number = _SYS_PIVOT_ROOT.get(MACHINE)
     if number is None:
         raise SyscallError("pivot_root", (new_root, put_old), errno.ENOSYS)
     result = _libc.syscall(ctypes.c_long(number), _bytes(new_root), _bytes(put_old))
@@ -187,7 +189,7 @@ def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 
 
 def _syscall(call: str, numbers: dict[str, int], args: tuple, *raw) -> int:
     """syscall(2) by number for this machine; ENOSYS when we do not know the number."""
-    number = numbers.get(platform.machine())
+    number = numbers.get(MACHINE)
     if number is None:
         raise SyscallError(call, args, errno.ENOSYS)
     return _check(call, args, _libc.syscall(ctypes.c_long(number), *raw))

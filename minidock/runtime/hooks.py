@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import subprocess
 import sys
 
 from minidock.errors import InvalidArgument, SystemError as MinidockSystemError
@@ -79,6 +78,12 @@ def parse(data: dict) -> Hooks:
                 raise InvalidArgument(f"config.json: '{where}.timeout' must be a positive number of seconds")
             hooks.append(Hook(path, tuple(args) or (path,), tuple(env), timeout))
         stages.append((stage, tuple(hooks)))
+    if stages:
+        # subprocess costs 4 ms of a start and most configs have no hooks, so it is imported
+        # only for those that do; here, not when a hook runs: createContainer and
+        # startContainer hooks run in the container's init after pivot_root, where the
+        # host's Python library is out of reach
+        import subprocess  # noqa: F401
     return Hooks(tuple(stages))
 
 
@@ -99,6 +104,8 @@ def run(hooks: Hooks, stage: str, state: dict, warn_only: bool = False) -> None:
 
 def _run_one(hook: Hook, state: dict) -> str | None:
     """Run one hook with the state on stdin; return what went wrong, or None."""
+    import subprocess  # imported by parse() already: see there
+
     env = dict(entry.partition("=")[::2] for entry in hook.env)
     try:
         result = subprocess.run(list(hook.args), executable=hook.path,  # args[0] is argv[0]

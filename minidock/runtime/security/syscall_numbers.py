@@ -19,7 +19,7 @@ Rules: data only. Regenerate rather than edit by hand.
 from __future__ import annotations
 
 import dataclasses
-import platform
+import os
 
 from minidock.errors import NotImplemented as NotSupported
 
@@ -196,7 +196,7 @@ ARCHES: dict[str, Arch] = {
 
 def native() -> Arch:
     """This machine's architecture; a machine we have no table for cannot be filtered."""
-    machine = platform.machine()
+    machine = os.uname().machine  # what platform.machine() returns, without importing platform
     if machine not in ARCHES:
         raise NotSupported(f"no syscall table for {machine}: seccomp needs x86_64 or aarch64")
     return ARCHES[machine]
