@@ -77,7 +77,7 @@ TOPICS = {
     "minidock.cli.images:add_parsers": ("history", "image", "images", "import", "load", "rmi", "save", "tag"),
     "minidock.cli.registry:add_parsers": ("login", "logout", "pull", "push", "registry"),
     "minidock.cli.services:add_parsers": ("service",),
-    "minidock.cli.swarm:add_parsers": ("node", "secret", "swarm"),
+    "minidock.cli.swarm:add_parsers": ("config", "node", "secret", "swarm"),
     "minidock.cli.system:add_parsers": ("stats", "system", "update"),
     "minidock.cli.trace:add_parsers": ("trace",),
     "minidock.lab.cli:add_parsers": ("lab",),

@@ -99,16 +99,35 @@ def _publish(text: str) -> dict:
             "PublishMode": "ingress"}
 
 
-def _secret_reference(text: str) -> dict:
-    """--secret NAME, or --secret source=NAME,target=FILE[,mode=0400]."""
+def _file_reference(text: str, flag: str) -> dict:
+    """--secret|--config NAME, or source=NAME,target=FILE[,uid=,gid=,mode=0444]: a SecretReference or
+    ConfigReference (a config's target, a path, is /NAME by default: the daemon puts a relative one under /)."""
+    word = flag.capitalize()
     if "=" not in text:
-        return {"SecretName": text, "File": {"Name": text, "UID": "0", "GID": "0", "Mode": 0o444}}
+        return {f"{word}Name": text, "File": {"Name": text, "UID": "0", "GID": "0", "Mode": 0o444}}
     fields = dict(part.partition("=")[::2] for part in text.split(","))
     if "source" not in fields and "src" not in fields:
-        raise InvalidArgument(f"invalid argument \"{text}\" for \"--secret\" flag: source is required")
+        raise InvalidArgument(f"invalid argument \"{text}\" for \"--{flag}\" flag: source is required")
     source = fields.get("source") or fields["src"]
-    return {"SecretName": source, "File": {"Name": fields.get("target", source), "UID": fields.get("uid", "0"),
-                                           "GID": fields.get("gid", "0"), "Mode": int(fields.get("mode", "0444"), 8)}}
+    try:
+        mode = int(fields.get("mode", "0444"), 8)
+    except ValueError:
+        raise InvalidArgument(f"invalid argument \"{text}\" for \"--{flag}\" flag: invalid file mode "
+                              f"{fields['mode']!r}") from None
+    return {f"{word}Name": source, "File": {"Name": fields.get("target", source), "UID": fields.get("uid", "0"),
+                                            "GID": fields.get("gid", "0"), "Mode": mode}}
+
+
+def _preference(text: str) -> dict:
+    """--placement-pref spread=node.labels.zone: a placement preference (spread is the only strategy)."""
+    strategy, equals, key = text.partition("=")
+    if not equals or not strategy:
+        raise InvalidArgument(f"invalid argument \"{text}\" for \"--placement-pref\" flag: placement preference "
+                              "must be of the format \"<strategy>=<arg>\"")
+    if strategy != "spread":
+        raise InvalidArgument(f"invalid argument \"{text}\" for \"--placement-pref\" flag: unsupported placement "
+                              f"preference {strategy} (only spread is supported)")
+    return {"Spread": {"SpreadDescriptor": key}}
 
 
 def cmd_service_create(args: argparse.Namespace) -> int:
@@ -116,7 +135,9 @@ def cmd_service_create(args: argparse.Namespace) -> int:
     if args.command:
         container["Args"] = args.command
     if args.secret:
-        container["Secrets"] = [_secret_reference(text) for text in args.secret]
+        container["Secrets"] = [_file_reference(text, "secret") for text in args.secret]
+    if args.config:
+        container["Configs"] = [_file_reference(text, "config") for text in args.config]
     if args.network:
         spec_networks = [{"Target": name, "Aliases": []} for name in args.network]
     else:
@@ -124,9 +145,13 @@ def cmd_service_create(args: argparse.Namespace) -> int:
     if args.entrypoint:
         container["Command"] = args.entrypoint.split()
     spec = {"Name": args.name or "", "Labels": dict(l.partition("=")[::2] for l in args.label),
-            "TaskTemplate": {"ContainerSpec": container, "Networks": spec_networks,
-                             "Placement": {"Constraints": args.constraint} if args.constraint else {}},
+            "TaskTemplate": {"ContainerSpec": container, "Networks": spec_networks, "Placement": {}},
             "Mode": {"Global": {}} if args.mode == "global" else {"Replicated": {"Replicas": 1}}}
+    placement = spec["TaskTemplate"]["Placement"]
+    if args.constraint:
+        placement["Constraints"] = args.constraint
+    if args.placement_pref:
+        placement["Preferences"] = [_preference(text) for text in args.placement_pref]
     if args.mode not in ("replicated", "global"):
         raise InvalidArgument(f"invalid argument \"{args.mode}\" for \"--mode\" flag: invalid replicated mode "
                               f"\"{args.mode}\"")
@@ -258,6 +283,16 @@ def cmd_service_update(args: argparse.Namespace) -> int:
         if args.constraint_add or args.constraint_rm:
             kept = [c for c in placement.get("Constraints") or [] if c not in args.constraint_rm]
             placement["Constraints"] = kept + args.constraint_add
+        if args.placement_pref_add or args.placement_pref_rm:
+            gone = [_preference(text) for text in args.placement_pref_rm]
+            kept = [p for p in placement.get("Preferences") or [] if p not in gone]
+            placement["Preferences"] = kept + [_preference(text) for text in args.placement_pref_add]
+        if args.config_add or args.config_rm:
+            added = [_file_reference(text, "config") for text in args.config_add]
+            targets = {c["File"]["Name"] for c in added}  # a new reference replaces the one at its target
+            kept = [c for c in container.get("Configs") or []
+                    if c["ConfigName"] not in args.config_rm and c["File"]["Name"] not in targets]
+            container["Configs"] = kept + added
         if args.force:
             spec["TaskTemplate"]["ForceUpdate"] = spec["TaskTemplate"].get("ForceUpdate", 0) + 1
         return _apply_flags(spec, args)
@@ -356,8 +391,12 @@ def add_parsers(verbs, only: str | None = None) -> None:
     create.add_argument("--container-label", action="append", default=[], help="container labels")
     create.add_argument("-p", "--publish", action="append", default=[], help="publish a port as a node port")
     create.add_argument("--constraint", action="append", default=[], help="placement constraints")
+    create.add_argument("--placement-pref", action="append", default=[], help="add a placement preference "
+                        "(spread=node.labels.KEY)")
     create.add_argument("--entrypoint", help="overwrite the default ENTRYPOINT of the image")
     create.add_argument("--secret", action="append", default=[], help="specify secrets to expose to the service")
+    create.add_argument("--config", action="append", default=[], help="specify configurations to expose to the "
+                        "service")
     create.add_argument("--network", action="append", default=[], help="network attachments (an overlay of "
                         "the swarm, made on first use)")
     _service_flags(create, create=True)
@@ -389,6 +428,10 @@ def add_parsers(verbs, only: str | None = None) -> None:
     update.add_argument("--env-rm", action="append", default=[], help="remove an environment variable")
     update.add_argument("--constraint-add", action="append", default=[], help="add or update a constraint")
     update.add_argument("--constraint-rm", action="append", default=[], help="remove a constraint")
+    update.add_argument("--placement-pref-add", action="append", default=[], help="add a placement preference")
+    update.add_argument("--placement-pref-rm", action="append", default=[], help="remove a placement preference")
+    update.add_argument("--config-add", action="append", default=[], help="add or update a config file on a service")
+    update.add_argument("--config-rm", action="append", default=[], help="remove a configuration file")
     update.add_argument("--force", action="store_true", help="force update even if no changes require it")
     update.add_argument("--rollback", action="store_true", help="rollback to previous specification")
     _service_flags(update, create=False)

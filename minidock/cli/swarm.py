@@ -1,13 +1,13 @@
 """`minidock swarm|node|service`: a cluster of engines, with the docker CLI's verbs, flags and tables.
 
-Implements: spec/swarm.md SWARM-001, SWARM-013, SWARM-027, SWARM-029
+Implements: spec/swarm.md SWARM-001, SWARM-013, SWARM-027, SWARM-029, SWARM-040
 Explained:  chapters/11-swarm.md#the-api-and-the-cli
 Modelled on: docker/cli's cli/command/swarm, node and service
 
     minidock swarm init [--advertise-addr A] | join --token T ADDR | join-token [-q] worker|manager | leave [-f]
     minidock node ls | inspect | update --availability A | promote | demote | rm [-f]
     minidock service ...                                                    minidock/cli/services.py
-    minidock secret create NAME FILE|- | ls | inspect | rm
+    minidock secret|config create NAME FILE|- | ls | inspect | rm
 
 Rules: every verb is requests to the engine's swarm paths (the engine forwards them to its
 swarm node); a flag's bad value is refused here with cobra's words, before any request.
@@ -110,7 +110,7 @@ def _each(args: argparse.Namespace, names: list[str], do) -> int:
 
 
 def _inspect(args: argparse.Namespace, kind: str, names: list[str]) -> int:
-    """`node|service|secret inspect`: one JSON array of what was found; each miss said on stderr."""
+    """`node|service|secret|config inspect`: one JSON array of what was found; each miss said on stderr."""
     found: list[dict] = []
     status = _each(args, names, lambda name: found.append(_client(args).json("GET", f"/{kind}/{quote(name, safe='')}")))
     _print_json(found, args.format)
@@ -164,7 +164,9 @@ def cmd_node_rm(args: argparse.Namespace) -> int:
     return _each(args, args.nodes, remove)
 
 
-def cmd_secret_create(args: argparse.Namespace) -> int:
+# ---------------------------------------------------------------------------- secret, config
+def cmd_data_create(args: argparse.Namespace) -> int:
+    """`secret create` and `config create`: NAME and a file (or - for stdin) made one object."""
     import base64
 
     if args.file == "-":
@@ -176,35 +178,36 @@ def cmd_secret_create(args: argparse.Namespace) -> int:
         except OSError as error:
             raise InvalidArgument(f"error reading content from \"{args.file}\": {error.strerror}") from None
     labels = dict(label.partition("=")[::2] for label in args.label)
-    created = _client(args).json("POST", "/secrets/create", {"Name": args.name, "Labels": labels,
-                                                             "Data": base64.b64encode(data).decode()})
+    created = _client(args).json("POST", f"/{args.kind}s/create", {"Name": args.name, "Labels": labels,
+                                                                  "Data": base64.b64encode(data).decode()})
     print(created["ID"])
     return 0
 
 
-def cmd_secret_ls(args: argparse.Namespace) -> int:
+def cmd_data_ls(args: argparse.Namespace) -> int:
     from minidock.swarm.objects import seconds_of
 
-    secrets = _client(args).json("GET", "/secrets")
+    found = _client(args).json("GET", f"/{args.kind}s")
     if args.quiet:
-        print("\n".join(s["ID"] for s in secrets))
+        print("\n".join(s["ID"] for s in found))
         return 0
     now = time.time()
-    rows = [[s["ID"], s["Spec"]["Name"], "", ago(now - seconds_of(s["CreatedAt"])),
-             ago(now - seconds_of(s["UpdatedAt"]))] for s in secrets]
-    print(table(rows, ["ID", "NAME", "DRIVER", "CREATED", "UPDATED"]))
+    driver = [""] if args.kind == "secret" else []  # docker's config ls has no DRIVER column
+    rows = [[s["ID"], s["Spec"]["Name"], *driver, ago(now - seconds_of(s["CreatedAt"])),
+             ago(now - seconds_of(s["UpdatedAt"]))] for s in found]
+    print(table(rows, ["ID", "NAME", *(["DRIVER"] if driver else []), "CREATED", "UPDATED"]))
     return 0
 
 
-def cmd_secret_inspect(args: argparse.Namespace) -> int:
-    return _inspect(args, "secrets", args.secrets)
+def cmd_data_inspect(args: argparse.Namespace) -> int:
+    return _inspect(args, f"{args.kind}s", args.names)
 
 
-def cmd_secret_rm(args: argparse.Namespace) -> int:
+def cmd_data_rm(args: argparse.Namespace) -> int:
     def remove(name: str) -> None:
-        _client(args).json("DELETE", f"/secrets/{quote(name, safe='')}")
+        _client(args).json("DELETE", f"/{args.kind}s/{quote(name, safe='')}")
         print(name)
-    return _each(args, args.secrets, remove)
+    return _each(args, args.names, remove)
 
 
 # ---------------------------------------------------------------------------- parsers
@@ -213,7 +216,7 @@ def _group(verbs, name: str, text: str):
 
 
 def add_parsers(verbs, only: str | None = None) -> None:
-    """The `swarm`, `node` and `secret` groups (`service`: minidock/cli/services.py)."""
+    """The `swarm`, `node`, `secret` and `config` groups (`service`: minidock/cli/services.py)."""
     if only in (None, "swarm"):
         sub = _group(verbs, "swarm", "manage swarm")
         init = sub.add_parser("init", help="initialize a swarm")
@@ -257,20 +260,22 @@ def add_parsers(verbs, only: str | None = None) -> None:
         remove.add_argument("-f", "--force", action="store_true", help="force remove a node from the swarm")
         remove.add_argument("nodes", nargs="+", metavar="NODE")
         remove.set_defaults(handler=cmd_node_rm)
-    if only in (None, "secret"):
-        sub = _group(verbs, "secret", "manage swarm secrets")
-        create = sub.add_parser("create", help="create a secret from a file or STDIN as content")
-        create.add_argument("-l", "--label", action="append", default=[], help="secret labels")
-        create.add_argument("name", metavar="SECRET")
+    for kind in ("secret", "config"):
+        if only not in (None, kind):
+            continue
+        sub = _group(verbs, kind, f"manage swarm {kind}s")
+        create = sub.add_parser("create", help=f"create a {kind} from a file or STDIN as content")
+        create.add_argument("-l", "--label", action="append", default=[], help=f"{kind} labels")
+        create.add_argument("name", metavar=kind.upper())
         create.add_argument("file", metavar="FILE|-")
-        create.set_defaults(handler=cmd_secret_create)
-        listing = sub.add_parser("ls", aliases=["list"], help="list secrets")
+        create.set_defaults(handler=cmd_data_create, kind=kind)
+        listing = sub.add_parser("ls", aliases=["list"], help=f"list {kind}s")
         listing.add_argument("-q", "--quiet", action="store_true", help="only display IDs")
-        listing.set_defaults(handler=cmd_secret_ls)
-        inspect = sub.add_parser("inspect", help="display detailed information on one or more secrets")
+        listing.set_defaults(handler=cmd_data_ls, kind=kind)
+        inspect = sub.add_parser("inspect", help=f"display detailed information on one or more {kind}s")
         inspect.add_argument("-f", "--format", help="format the output using a Go template")
-        inspect.add_argument("secrets", nargs="+", metavar="SECRET")
-        inspect.set_defaults(handler=cmd_secret_inspect)
-        remove = sub.add_parser("rm", aliases=["remove"], help="remove one or more secrets")
-        remove.add_argument("secrets", nargs="+", metavar="SECRET")
-        remove.set_defaults(handler=cmd_secret_rm)
+        inspect.add_argument("names", nargs="+", metavar=kind.upper())
+        inspect.set_defaults(handler=cmd_data_inspect, kind=kind)
+        remove = sub.add_parser("rm", aliases=["remove"], help=f"remove one or more {kind}s")
+        remove.add_argument("names", nargs="+", metavar=kind.upper())
+        remove.set_defaults(handler=cmd_data_rm, kind=kind)

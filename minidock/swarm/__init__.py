@@ -11,6 +11,8 @@ Modelled on: swarmkit's manager/agent split, with etcd as the Raft store
     member.py     a manager's etcd member process
     manager.py    the leader election and the reconcile loop
     agent.py      a node's tasks run on its local engine, through its API
+    networks.py   the cluster's overlays: records, addresses; each node's engine kept in step
+    secrets.py    secrets and configs: in the store, and as files on a tmpfs in the tasks
     cluster.py    the API's operations on services, nodes and tasks
     api.py        the swarm paths on the node's unix socket
     node.py       the process: init, join, leave, heartbeat (python -m minidock.swarm.node)

@@ -1,6 +1,6 @@
 """The agent: on every node, makes the local engine run the tasks the managers gave this node.
 
-Implements: spec/swarm.md SWARM-002, SWARM-011, SWARM-025
+Implements: spec/swarm.md SWARM-002, SWARM-011, SWARM-025, SWARM-028, SWARM-041
 Explained:  chapters/11-swarm.md#the-agent
 Modelled on: swarmkit's agent and its container executor (docker/swarmkit agent/exec/dockerapi)
 
@@ -175,12 +175,14 @@ class Agent:
 
     async def _start(self, task: dict, status: dict) -> None:
         status = await self._report(task, status, TaskState.PREPARING, "preparing")
-        references = (task["Spec"].get("ContainerSpec") or {}).get("Secrets") or []
+        spec = task["Spec"].get("ContainerSpec") or {}
+        references = [(kind, r) for kind in secrets.KINDS for r in spec.get(kind.field) or []]
         try:
             config = container_config(task)
             if references:
                 image = await self._engine("GET", f"/images/{urllib.parse.quote(config['Image'], safe='')}/json")
-                config = secrets.with_secrets(config, image.get("Config") or {})
+                files = await self._files(spec, references)
+                config = secrets.with_files(config, image.get("Config") or {}, files)
             joined = [a["Network"]["Spec"]["Name"] for a in task.get("NetworksAttachments") or []]
             for attachment in task.get("NetworksAttachments") or []:
                 record = (await self.store.get(f"networks/{attachment['Network']['Spec']['Name']}")).value
@@ -202,13 +204,7 @@ class Agent:
         try:
             await self._engine("POST", f"/containers/{created['Id']}/start")
             if references:
-                # [SWARM-028] the secrets go into the container's tmpfs, from memory
-                files = []
-                for reference in references:
-                    entry = await self.store.get(f"secrets/{reference['SecretID']}")
-                    if entry is None:
-                        raise NotFound(f"secret {reference.get('SecretName', reference['SecretID'])} not found")
-                    files.append((reference["File"]["Name"], base64.b64decode(entry.value["_data"])))
+                # [SWARM-028] [SWARM-041] the secrets and configs go into the container's tmpfs, from memory
                 await asyncio.to_thread(secrets.deliver, self.engine, created["Id"], files)
             inspected = await self._engine("GET", f"/containers/{created['Id']}/json")
         except (MinidockError, OSError) as error:
@@ -218,6 +214,16 @@ class Agent:
         await self._report(task, status, TaskState.RUNNING, "started",
                            ContainerStatus={"ContainerID": created["Id"], "PID": inspected["State"]["Pid"],
                                             "ExitCode": 0}, _attachments=addresses)
+
+    async def _files(self, spec: dict, references: list) -> list:
+        """The files of a task's secrets and configs, their data read from the store."""
+        data = {}
+        for kind, reference in references:
+            entry = await self.store.get(f"{kind.word}s/{reference[kind.id_field]}")
+            if entry is None:
+                raise NotFound(f"{kind.word} {reference.get(kind.name_field) or reference[kind.id_field]} not found")
+            data[reference[kind.id_field]] = base64.b64decode(entry.value["_data"])
+        return secrets.plan_files(spec, data)
 
     async def _abandoned(self, task: dict, status: dict, container: dict | None) -> None:
         """A start cut short by a restart: its container goes, the task fails, the managers replace it."""

@@ -13,7 +13,11 @@ Modelled on: moby's api/server/router/swarm (swarm_routes.go)
     DELETE /services/{id}           GET /services/{id}/logs?details=&tail=&timestamps=&follow=
     GET  /tasks?filters=        GET  /tasks/{id}
     GET  /secrets?filters=      POST /secrets/create -> 201 {"ID"}   GET /secrets/{id}   DELETE /secrets/{id}
-    GET  /configs               (an empty list: configs are not implemented)
+                                POST /secrets/{id}/update?version=   (the labels only)
+    GET  /configs?filters=      the same five paths as /secrets (a config's inspect shows its Data)
+    GET  /networks?filters=     POST /networks/create -> 201 {"Id"}   GET /networks/{id}   DELETE /networks/{id}
+                                the cluster's overlays (the engine asks here for an overlay's create, for
+                                its own listing, and for a name it does not have)
 
     make_app(node) -> aiohttp Application (paths without /vX.Y: the engine strips it)
 
@@ -27,15 +31,16 @@ import json
 
 from aiohttp import web
 
-from minidock.errors import InvalidArgument, MinidockError, NotImplemented, Unavailable
+from minidock.errors import InvalidArgument, MinidockError, Unavailable
 from minidock.swarm import objects
 from minidock.swarm.cluster import Cluster, parse_filters
-from minidock.swarm import logs
+from minidock.swarm import logs, networks, secrets
 from minidock.swarm.manager import read_snapshot
-from minidock.swarm.secrets import Secrets
 
 NOT_MANAGER = ("This node is not a swarm manager. Use \"docker swarm init\" or \"docker swarm join\" to connect "
                "this node to swarm and try again.")
+WORKER_NETWORK = ("Cannot create a multi-host network from a worker node. Please create the network from a "
+                  "manager node.")
 WORKER = ("This node is not a swarm manager. Worker nodes can't be used to view or modify cluster state. "
           "Please run this command on a manager node or promote the current node to a manager.")
 
@@ -68,7 +73,8 @@ async def _body(request: web.Request) -> dict:
 
 def make_app(node) -> web.Application:
     """The swarm API of ``node`` (a SwarmNode)."""
-    app = web.Application(middlewares=[errors_middleware])
+    # a config of 1000 KiB is 1.33 MB of base64: past aiohttp's default limit of 1 MiB
+    app = web.Application(middlewares=[errors_middleware], client_max_size=4 << 20)
 
     def cluster() -> Cluster:
         # [SWARM-023] outside a swarm, or on a worker, the cluster's state is not ours to show
@@ -156,29 +162,52 @@ def make_app(node) -> web.Application:
     async def task_inspect(request: web.Request) -> web.Response:
         return web.json_response(await cluster().task(request.match_info["id"]))
 
-    async def empty_list(request: web.Request) -> web.Response:
-        cluster()
-        return web.json_response([])
+    async def network_list(request: web.Request) -> web.Response:
+        filters = parse_filters(request.query.get("filters"))
+        return web.json_response(await networks.list_networks(cluster().store, filters))
 
-    async def not_yet(request: web.Request) -> web.Response:
-        cluster()
-        raise NotImplemented("configs are not implemented yet: use a secret")
+    async def network_create(request: web.Request) -> web.Response:
+        if node.active and not node.is_manager:
+            raise Unavailable(WORKER_NETWORK)  # [SWARM-042] dockerd's words
+        return web.json_response(await networks.create_network(cluster().store, await _body(request)), status=201)
 
-    async def secret_list(request: web.Request) -> web.Response:
-        secrets = Secrets(cluster().store)
-        return web.json_response(await secrets.list(parse_filters(request.query.get("filters"))))
+    async def network_inspect(request: web.Request) -> web.Response:
+        return web.json_response(networks.network_view(await networks.find_network(cluster().store,
+                                                                                   request.match_info["id"])))
 
-    async def secret_create(request: web.Request) -> web.Response:
-        return web.json_response(await Secrets(cluster().store).create(await _body(request)), status=201)
-
-    async def secret_inspect(request: web.Request) -> web.Response:
-        return web.json_response(objects.view(await Secrets(cluster().store).find(request.match_info["id"])))
-
-    async def secret_remove(request: web.Request) -> web.Response:
+    async def network_remove(request: web.Request) -> web.Response:
         control = cluster()
-        services = await control.services({}, status=False)
-        await Secrets(control.store).remove(request.match_info["id"], services)
+        await networks.remove_network(control.store, request.match_info["id"], await control.services({}, False))
         return web.Response(status=204)
+
+    def stored(kind: secrets.Kind) -> secrets.DataObjects:
+        return secrets.DataObjects(cluster().store, kind)
+
+    def data_routes(kind: secrets.Kind) -> list[tuple]:
+        """/secrets or /configs: the same five paths, on records of one kind."""
+        async def listing(request: web.Request) -> web.Response:
+            return web.json_response(await stored(kind).list(parse_filters(request.query.get("filters"))))
+
+        async def create(request: web.Request) -> web.Response:
+            return web.json_response(await stored(kind).create(await _body(request)), status=201)
+
+        async def inspect(request: web.Request) -> web.Response:
+            objects_of_kind = stored(kind)
+            return web.json_response(objects_of_kind.view(await objects_of_kind.find(request.match_info["id"])))
+
+        async def change(request: web.Request) -> web.Response:
+            await stored(kind).update(request.match_info["id"], request.query.get("version"), await _body(request))
+            return web.Response(status=200)
+
+        async def remove(request: web.Request) -> web.Response:
+            control = cluster()
+            services = await control.services({}, status=False)
+            await secrets.DataObjects(control.store, kind).remove(request.match_info["id"], services)
+            return web.Response(status=204)
+
+        base = f"/{kind.word}s"
+        return [("GET", base, listing), ("POST", f"{base}/create", create), ("GET", f"{base}/{{id}}", inspect),
+                ("POST", f"{base}/{{id}}/update", change), ("DELETE", f"{base}/{{id}}", remove)]
 
     routes = [("GET", "/swarm", swarm_inspect), ("POST", "/swarm/init", swarm_init),
               ("POST", "/swarm/join", swarm_join), ("POST", "/swarm/leave", swarm_leave),
@@ -189,9 +218,9 @@ def make_app(node) -> web.Application:
               ("GET", "/services/{id}", service_inspect), ("POST", "/services/{id}/update", service_update),
               ("DELETE", "/services/{id}", service_remove), ("GET", "/services/{id}/logs", service_logs),
               ("GET", "/tasks", task_list), ("GET", "/tasks/{id}", task_inspect),
-              ("GET", "/secrets", secret_list), ("POST", "/secrets/create", secret_create),
-              ("GET", "/secrets/{id}", secret_inspect), ("DELETE", "/secrets/{id}", secret_remove),
-              ("GET", "/configs", empty_list), ("POST", "/configs/create", not_yet)]
+              *data_routes(secrets.SECRET), *data_routes(secrets.CONFIG),
+              ("GET", "/networks", network_list), ("POST", "/networks/create", network_create),
+              ("GET", "/networks/{id}", network_inspect), ("DELETE", "/networks/{id}", network_remove)]
     for method, path, handler in routes:
         app.router.add_route(method, path, handler)
     return app

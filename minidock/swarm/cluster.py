@@ -24,7 +24,7 @@ from minidock.errors import Conflict, InvalidArgument, NotFound
 from minidock.swarm import objects
 from minidock.swarm.manager import read_snapshot, roll_back
 from minidock.swarm.networks import attach_service
-from minidock.swarm.secrets import Secrets
+from minidock.swarm.secrets import check_all_references
 from minidock.swarm.store import Entry, Store
 
 
@@ -98,7 +98,7 @@ class Cluster:
 
     async def create_service(self, spec: dict) -> dict:
         spec = objects.check_service_spec(spec)
-        await Secrets(self.store).check_references(spec)
+        await check_all_references(self.store, spec)
         if any(_service_name(e.value) == spec["Name"] for e in (await self._services()).values()):
             # [SWARM-027] swarmkit's words for a name in use
             raise Conflict(f"rpc error: code = AlreadyExists desc = name conflicts with an existing object: "
@@ -125,7 +125,7 @@ class Cluster:
             record = roll_back(record, "manually requested rollback", now)
         else:
             spec = objects.check_service_spec(spec)
-            await Secrets(self.store).check_references(spec)
+            await check_all_references(self.store, spec)
             if spec["Name"] != _service_name(record):
                 raise InvalidArgument("rpc error: code = Unimplemented desc = renaming services is not supported")
             old = record["Spec"]

@@ -8,6 +8,7 @@ Modelled on: swarmkit's api/objects.proto (Node, Service, Task) and its TaskStat
     TaskState                    new -> pending -> assigned -> ... -> running -> complete | failed | shutdown
     TRANSITIONS, transition()    the task's state machine as a table (chapter 11 draws it)
     parse_constraint(text)       "node.role==manager" -> Constraint, or InvalidArgument
+    parse_preference(object)     {"Spread": {"SpreadDescriptor": KEY}} -> KEY, or InvalidArgument
 
 Rules: the cluster store keeps the Engine API's own JSON (what `docker service inspect`
 shows); these records are the few fields the decisions need, so that reconcile.py is
@@ -113,6 +114,17 @@ def parse_constraint(text: str) -> Constraint:
     return Constraint(key, match["op"] == "==", match["value"])
 
 
+def parse_preference(preference: dict) -> str:
+    """``{"Spread": {"SpreadDescriptor": "node.labels.zone"}}`` -> the key to spread over."""
+    key = ((preference or {}).get("Spread") or {}).get("SpreadDescriptor") if isinstance(preference, dict) else None
+    if not isinstance(key, str) or not key:
+        raise InvalidArgument(f"invalid placement preference {preference!r}: only spread is supported "
+                              "({\"Spread\": {\"SpreadDescriptor\": \"node.labels.zone\"}})")
+    if key not in _KEYS and not key.startswith(("node.labels.", "engine.labels.")):
+        raise InvalidArgument(f"invalid placement preference: spread={key}: unknown key {key!r}")
+    return key
+
+
 @dataclass(frozen=True)
 class Node:
     """A member of the swarm as the scheduler sees it."""
@@ -173,6 +185,7 @@ class Service:
     global_mode: bool = False
     replicas: int = 1
     constraints: tuple[Constraint, ...] = ()
+    preferences: tuple[str, ...] = ()  # spread over these keys' values, the first one first
     restart_condition: str = "any"    # any | on-failure | none
     restart_delay: float = 5.0        # seconds, Docker's default
     max_attempts: int = 0             # 0 = no limit
@@ -198,6 +211,8 @@ class Service:
                    replicas=int((mode.get("Replicated") or {}).get("Replicas", 1)),
                    constraints=tuple(parse_constraint(c) for c in
                                      (template.get("Placement") or {}).get("Constraints") or ()),
+                   preferences=tuple(parse_preference(p) for p in
+                                     (template.get("Placement") or {}).get("Preferences") or ()),
                    restart_condition=restart.get("Condition") or "any",
                    restart_delay=restart.get("Delay", 5 * SECOND) / SECOND,
                    max_attempts=int(restart.get("MaxAttempts") or 0),

@@ -30,13 +30,16 @@ import asyncio
 import ipaddress
 import urllib.parse
 
-from minidock.errors import NotFound, Unavailable
+import re
+
+from minidock.errors import Conflict, Forbidden, InvalidArgument, MinidockError, NotFound, Unavailable
 from minidock.swarm import objects
 from minidock.swarm.store import Store
 
 INGRESS = "ingress"
 TASKS, SANDBOXES, VIPS = (2, 199), (200, 219), (220, 254)
 FIRST_VNI = 4096
+_NETWORK_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")  # the engine's rule for a network's name
 
 
 def free_address(subnet: str, used: set[str], first: int, last: int) -> str:
@@ -49,19 +52,108 @@ def free_address(subnet: str, used: set[str], first: int, last: int) -> str:
     raise Unavailable(f"could not find an available IP while allocating in {subnet}")
 
 
-async def ensure_network(store: Store, name: str) -> dict:
-    """The cluster's overlay called ``name``, made on first use: subnet 10.0.K.0/24, VNI 4096+K (ingress: K=0)."""
-    entry = await store.get(f"networks/{name}")
-    if entry is not None:
-        return entry.value
-    taken = {e.value["Index"] for e in await store.prefix("networks/")}
-    index = 0 if name == INGRESS else min(set(range(1, 256)) - taken)
+def _overlaps(subnet: str, records: list[dict]) -> bool:
+    return any(ipaddress.ip_network(subnet).overlaps(ipaddress.ip_network(r["Subnet"])) for r in records)
+
+
+async def _make_network(store: Store, name: str, subnet: str = "", attachable: bool = False,
+                        labels: dict | None = None) -> dict:
+    """A new record: the first free index K gives the VNI (4096+K) and, without ``subnet``, 10.0.K.0/24."""
+    records = [e.value for e in await store.prefix("networks/")]
+    taken = {r["Index"] for r in records}
+    free = [k for k in range(0 if name == INGRESS else 1, 256)
+            if k not in taken and (subnet or not _overlaps(f"10.0.{k}.0/24", records))]
+    if not free:
+        raise Unavailable("no free subnet for a new overlay network")
+    index = free[0]
+    subnet = subnet or f"10.0.{index}.0/24"
     stamp = objects.timestamp()
-    record = {"ID": objects.new_id(), "Name": name, "Index": index, "Subnet": f"10.0.{index}.0/24",
-              "Gateway": f"10.0.{index}.1", "VNI": FIRST_VNI + index, "CreatedAt": stamp}
+    record = {"ID": objects.new_id(), "Name": name, "Index": index, "Subnet": subnet,
+              "Gateway": str(ipaddress.ip_network(subnet).network_address + 1), "VNI": FIRST_VNI + index,
+              "CreatedAt": stamp, "Attachable": attachable, "Labels": labels or {}}
     if not await store.create(f"networks/{name}", record):
         return (await store.get(f"networks/{name}")).value  # another manager made it first
     return record
+
+
+async def ensure_network(store: Store, name: str) -> dict:
+    """The cluster's overlay called ``name``, made on first use: subnet 10.0.K.0/24, VNI 4096+K (ingress: K=0)."""
+    entry = await store.get(f"networks/{name}")
+    return entry.value if entry is not None else await _make_network(store, name)
+
+
+def network_view(record: dict) -> dict:
+    """A cluster network as the Engine API shows it (NetworkResource, scope swarm)."""
+    return {"Name": record["Name"], "Id": record["ID"], "Created": record["CreatedAt"], "Scope": "swarm",
+            "Driver": "overlay", "EnableIPv6": False, "Internal": False,
+            "Attachable": bool(record.get("Attachable")), "Ingress": record["Name"] == INGRESS,
+            "IPAM": {"Driver": "default", "Options": None,
+                     "Config": [{"Subnet": record["Subnet"], "Gateway": record["Gateway"]}]},
+            "ConfigFrom": {"Network": ""}, "ConfigOnly": False, "Containers": {},
+            "Options": {"com.docker.network.driver.overlay.vxlanid_list": str(record["VNI"])},
+            "Labels": record.get("Labels") or {}}
+
+
+async def find_network(store: Store, ref: str) -> dict:
+    """A cluster network by name, ID or unique ID prefix."""
+    records = [e.value for e in await store.prefix("networks/")]
+    found = [r for r in records if ref in (r["Name"], r["ID"])] or \
+        ([r for r in records if r["ID"].startswith(ref)] if ref else [])
+    if len(found) != 1:
+        raise NotFound(f"network {ref} not found")
+    return found[0]
+
+
+async def list_networks(store: Store, filters: dict[str, list[str]]) -> list[dict]:
+    """GET /networks on a manager: the cluster's overlays, with dockerd's name, id, driver and scope filters."""
+    shown = []
+    for entry in sorted(await store.prefix("networks/"), key=lambda e: e.value["CreatedAt"]):
+        view = network_view(entry.value)
+        if "name" in filters and not any(n in view["Name"] for n in filters["name"]):
+            continue
+        if "id" in filters and not any(view["Id"].startswith(i) for i in filters["id"]):
+            continue
+        if any(key in filters and view[field] not in filters[key]
+               for key, field in (("driver", "Driver"), ("scope", "Scope"))):
+            continue
+        shown.append(view)
+    return shown
+
+
+async def create_network(store: Store, body: dict) -> dict:
+    """POST /networks/create of an overlay on a manager: a cluster network, made before any service uses it."""
+    name = body.get("Name") or ""
+    if not _NETWORK_NAME.match(name):
+        raise InvalidArgument(f"invalid network name {name!r}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
+    if await store.get(f"networks/{name}") is not None:
+        # [SWARM-042] dockerd's words for a name in use
+        raise Conflict(f"network with name {name} already exists")
+    configs = (body.get("IPAM") or {}).get("Config") or []
+    subnet = ""
+    if configs:
+        try:
+            network = ipaddress.ip_network(configs[0].get("Subnet") or "")
+        except ValueError:
+            raise InvalidArgument(f"invalid subnet {configs[0].get('Subnet')!r}: expected a CIDR") from None
+        if network.version != 4 or network.prefixlen > 24:
+            # the address ranges (TASKS, SANDBOXES, VIPS) are numbered within the first 256 addresses
+            raise InvalidArgument(f"invalid subnet {network}: minidock's overlays need an IPv4 /24 or larger")
+        if _overlaps(str(network), [e.value for e in await store.prefix("networks/")]):
+            raise Forbidden("Pool overlaps with other one on this address space")  # [SWARM-042] Docker's words
+        subnet = str(network)
+    record = await _make_network(store, name, subnet, bool(body.get("Attachable")), body.get("Labels") or {})
+    return {"Id": record["ID"], "Warning": ""}
+
+
+async def remove_network(store: Store, ref: str, services: list[dict]) -> None:
+    """DELETE /networks/{id} of a cluster network: refused while a service uses it."""
+    record = await find_network(store, ref)
+    for service in services:
+        if any(v["NetworkID"] == record["ID"] for v in (service.get("Endpoint") or {}).get("VirtualIPs") or []):
+            # [SWARM-042] swarmkit's words
+            raise Forbidden(f"rpc error: code = FailedPrecondition desc = network {record['ID']} is in use by "
+                            f"service {service['ID']}")
+    await store.delete(f"networks/{record['Name']}")
 
 
 async def attach_service(store: Store, spec: dict, services: list[dict]) -> list[dict]:
@@ -77,7 +169,8 @@ async def attach_service(store: Store, spec: dict, services: list[dict]) -> list
                 if v["NetworkID"] == record["ID"] and s["Spec"]["Name"] != spec["Name"]}
         mine = [v for s in services if s["Spec"]["Name"] == spec["Name"]
                 for v in (s.get("Endpoint") or {}).get("VirtualIPs") or [] if v["NetworkID"] == record["ID"]]
-        address = mine[0]["Addr"] if mine else f"{free_address(record['Subnet'], used, *VIPS)}/24"
+        prefix = ipaddress.ip_network(record["Subnet"]).prefixlen
+        address = mine[0]["Addr"] if mine else f"{free_address(record['Subnet'], used, *VIPS)}/{prefix}"
         vips.append({"NetworkID": record["ID"], "Addr": address})
     return vips
 
@@ -97,7 +190,7 @@ def attachments(service: dict, networks: dict[str, dict], used: dict[str, set[st
         address = free_address(record["Subnet"], taken, *TASKS)
         taken.add(address)
         chosen.append({"Network": {"ID": record["ID"], "Spec": {"Name": record["Name"], "Driver": "overlay"}},
-                       "Addresses": [f"{address}/24"]})
+                       "Addresses": [f"{address}/{ipaddress.ip_network(record['Subnet']).prefixlen}"]})
     return chosen
 
 
@@ -132,15 +225,28 @@ class NetworkAgent:
         if record["Name"] in self.made:
             return
         try:
-            await self.engine("GET", f"/networks/{urllib.parse.quote(record['Name'])}")
-        except NotFound:
+            # the swarm label keeps the engine from sending this create back to the managers
             await self.engine("POST", "/networks/create", {
                 "Name": record["Name"], "Driver": "overlay", "Attachable": True, "CheckDuplicate": True,
                 "IPAM": {"Driver": "default", "Config": [{"Subnet": record["Subnet"], "Gateway": record["Gateway"]}]},
                 "Options": {"com.docker.network.driver.overlay.vxlanid_list": str(record["VNI"]),
                             "minidock.overlay.vtep": self.address},
-                "Labels": {"com.docker.swarm.network.id": record["ID"]}})
+                "Labels": {**(record.get("Labels") or {}), "com.docker.swarm.network.id": record["ID"]}})
+        except Conflict:
+            pass  # made before this process started
         self.made.add(record["Name"])
+
+    async def _forget(self, name: str) -> None:
+        """A cluster network removed (network rm on a manager): this engine's copy goes too."""
+        try:
+            await self.engine("DELETE", f"/networks/{urllib.parse.quote(name)}")
+        except NotFound:
+            pass
+        except MinidockError:
+            return  # a container of a removed service is still on it: again on a later pass
+        self.made.discard(name)
+        self.peers.pop(name, None)
+        self.vips.pop(name, None)
 
     async def sync(self, tasks: list[dict], statuses: dict[str, dict], services: list[dict],
                    nodes: dict[str, dict]) -> None:
@@ -153,7 +259,9 @@ class NetworkAgent:
         if publishing and INGRESS in networks:
             await self.ensure(networks[INGRESS])  # [SWARM-031] every node answers a published port
         sandboxes = {e.key.rsplit("/", 1)[1]: e.value for e in await self.store.prefix("ingress-nodes/")}
-        for name in sorted(self.made):
+        for name in sorted(self.made - set(networks)):
+            await self._forget(name)  # [SWARM-042]
+        for name in sorted(self.made & set(networks)):
             await self._peers(name, running, statuses, nodes, sandboxes)
             await self._vips(name, networks[name], running, services)
         if publishing and INGRESS in self.made:

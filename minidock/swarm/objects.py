@@ -23,7 +23,7 @@ import time
 from datetime import datetime, timezone
 
 from minidock.errors import InvalidArgument
-from minidock.swarm.model import SECOND, Node, Service, Task, TaskState, parse_constraint
+from minidock.swarm.model import SECOND, Node, Service, Task, TaskState, parse_constraint, parse_preference
 
 _ALPHABET = string.digits + string.ascii_lowercase
 _NAME = re.compile(r"^[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$")
@@ -83,6 +83,8 @@ def check_service_spec(spec: dict) -> dict:
     spec["Mode"] = mode
     for text in (template.get("Placement") or {}).get("Constraints") or ():
         parse_constraint(text)  # [SWARM-014] a malformed constraint is refused here, not when scheduling
+    for preference in (template.get("Placement") or {}).get("Preferences") or ():
+        parse_preference(preference)  # [SWARM-044] likewise a placement preference
     restart = dict(template.get("RestartPolicy") or {})
     if restart.get("Condition", "any") not in ("any", "on-failure", "none"):
         raise InvalidArgument(f"invalid restart condition {restart['Condition']!r}: expected none, on-failure or any")

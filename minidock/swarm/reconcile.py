@@ -1,6 +1,6 @@
 """The reconciler: desired state (services, nodes) and observed state (tasks) in, actions out.
 
-Implements: spec/swarm.md SWARM-002, SWARM-003, SWARM-012 .. SWARM-019
+Implements: spec/swarm.md SWARM-002, SWARM-003, SWARM-012 .. SWARM-019, SWARM-044
 Explained:  chapters/11-swarm.md#the-reconcile-loop
 Modelled on: swarmkit's orchestrator (replicated, global, restart supervisor, updater)
              and scheduler (filters, then spread), folded into one pure pass
@@ -10,6 +10,7 @@ Modelled on: swarmkit's orchestrator (replicated, global, restart supervisor, up
         (replicated) or each eligible node (global); tasks of removed services go.
     plan_update(service, tasks, now) -> [Action]     one step of a rolling update or rollback
     schedule(service, nodes, load) -> (node_id, reason)
+    spread(service, nodes, load) -> the nodes placement preferences leave
 
 Rules: no I/O, no clock, no randomness: the same inputs give the same actions, so the
 leader can run it again at any time (after a crash, on every change, on a timer) and
@@ -67,7 +68,8 @@ def schedule(service: Service, nodes: list[Node], load: Counter) -> tuple[str, s
     """Choose a node for a new task of ``service``: (node_id, "") or ("", why none can).
 
     Spread, as swarmkit's default strategy: the node with the fewest tasks of this
-    service, then the fewest tasks at all, then the smallest ID (so a test can predict).
+    service, then the fewest tasks at all, then the smallest ID (so a test can predict);
+    with placement preferences, among the nodes that spread() leaves.
     """
     fitting = [node for node in nodes if not eligible(service, node)]
     if not fitting:
@@ -76,10 +78,27 @@ def schedule(service: Service, nodes: list[Node], load: Counter) -> tuple[str, s
             return "", f"no suitable node (scheduling constraints not satisfied on {len(nodes)} nodes)"
         return "", "no suitable node (no available nodes)" if not nodes else \
             f"no suitable node ({len(nodes)} nodes not available for new tasks)"
-    best = min(fitting, key=lambda node: (load[(service.id, node.id)], load[node.id], node.id))
+    best = min(spread(service, fitting, load), key=lambda node: (load[(service.id, node.id)], load[node.id], node.id))
     load[(service.id, best.id)] += 1
     load[best.id] += 1
     return best.id, ""
+
+
+def spread(service: Service, nodes: list[Node], load: Counter) -> list[Node]:
+    """The nodes a new task may go to under ``--placement-pref spread=KEY`` (swarmkit's spread).
+
+    For each preference in turn, the nodes are grouped by their value of KEY (the nodes
+    without it make one group of their own) and only the group that has the fewest tasks of
+    the service stays: the tasks are shared equally between the values, however many nodes
+    each has; the next preference divides that group again.
+    """
+    for key in service.preferences:
+        groups: dict[str, list[Node]] = defaultdict(list)
+        for node in nodes:
+            groups[node.attribute(key) or ""].append(node)
+        # [SWARM-044] the value with the fewest tasks of this service (then the first value, to be predictable)
+        nodes = groups[min(groups, key=lambda value: (sum(load[(service.id, n.id)] for n in groups[value]), value))]
+    return nodes
 
 
 def reconcile(services: list[Service], nodes: list[Node], tasks: list[Task], now: float) -> list[Action]:

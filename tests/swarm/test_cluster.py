@@ -7,6 +7,7 @@ Everything goes through the CLI or the Engine API of one of the hosts: black-box
 
 from __future__ import annotations
 
+import base64
 import json
 import shutil
 import signal
@@ -265,6 +266,25 @@ def test_a_constraint_no_node_meets_leaves_the_task_pending_with_a_reason(swarm)
     assert [s["Spec"]["Name"] for s in api(h1, "GET", "/services")] == []
 
 
+@pytest.mark.spec("SWARM-044")
+def test_placement_preferences_spread_the_tasks_over_a_labels_values(swarm):
+    h1 = swarm.nodes[0]
+    for host, dc in zip(swarm.nodes[:4], ("east", "east", "east", "west")):  # the fifth has no dc label
+        h1.cli("node", "update", "--label-add", f"dc={dc}", host.netns)
+    bad = h1.cli("service", "create", "--placement-pref", "pack=node.labels.dc", *SLEEPER, check=False)
+    assert bad.returncode == 1 and "unsupported placement preference pack (only spread is supported)" in bad.stderr
+    unknown = h1.cli("service", "create", "--placement-pref", "spread=dc", *SLEEPER, check=False)
+    assert unknown.returncode == 1 and "unknown key 'dc'" in unknown.stderr
+    h1.cli("service", "create", "--name", "spread", "--replicas", "6", "--placement-pref", "spread=node.labels.dc",
+           *SLEEPER)
+    live = wait_for(lambda: converged(h1, "spread", 6), what="spread: 6 running")
+    dc = {n["ID"]: n["Spec"]["Labels"].get("dc", "") for n in api(h1, "GET", "/nodes")}
+    assert sorted(dc[t["NodeID"]] for t in live) == ["", "", "east", "east", "west", "west"]  # two for each value
+    shown = h1.engine.docker_cli("service", "inspect", "--format", "{{json .Spec.TaskTemplate.Placement}}", "spread")
+    assert json.loads(shown.stdout)["Preferences"] == [{"Spread": {"SpreadDescriptor": "node.labels.dc"}}]
+    h1.cli("service", "rm", "spread")
+
+
 @pytest.mark.spec("SWARM-003", "SWARM-025", "SWARM-017")
 def test_rolling_update_in_batches_a_missing_image_pauses_and_rollback(swarm):
     h1 = swarm.nodes[0]
@@ -320,20 +340,116 @@ def test_a_secret_is_a_file_on_tmpfs_in_the_services_tasks_only(swarm):
         host = host_of(swarm, h1, task["NodeID"])
         container = task["Status"]["ContainerStatus"]["ContainerID"]
         assert host.cli("exec", container, "cat", "/run/secrets/db_password").stdout == "s3cr3t-value\n"
-        mounts = host.cli("exec", container, "cat", "/proc/mounts").stdout.splitlines()
-        assert any(line.split()[1:3] == ["/run/secrets", "tmpfs"] for line in mounts), mounts
-        # never on the worker's disk: not in its data root, not in its exec root
-        found = subprocess.run(["grep", "-rlF", "--devices=skip", "s3cr3t-value", str(host.root)],
-                               capture_output=True, text=True)
-        assert found.stdout == "", found.stdout
+        on_tmpfs_only(host, container, "/run/secrets", "s3cr3t-value")
         # readable only by the service's tasks
         other = host.cli("run", "--rm", "busybox", "cat", "/run/secrets/db_password", check=False)
         assert other.returncode != 0
-    in_use = h1.cli("secret", "rm", "db_password", check=False)
-    assert "secret 'db_password' is in use by the following service: vault" in in_use.stderr
-    h1.cli("service", "rm", "vault")
-    assert h1.cli("secret", "rm", "db_password").stdout == "db_password\n"
-    assert api(h1, "GET", "/secrets") == []
+    removed_after_its_service(h1, "secret", "db_password", "vault")
+
+
+def on_tmpfs_only(host: Host, container: str, directory: str, value: str) -> None:
+    """The task's files are on a tmpfs at ``directory``, and ``value`` nowhere on the worker's disk
+    (not in its data root, not in its exec root)."""
+    mounts = host.cli("exec", container, "cat", "/proc/mounts").stdout.splitlines()
+    assert any(line.split()[1:3] == [directory, "tmpfs"] for line in mounts), mounts
+    found = subprocess.run(["grep", "-rlF", "--devices=skip", value, str(host.root)], capture_output=True, text=True)
+    assert found.stdout == "", found.stdout
+
+
+def removed_after_its_service(h1: Host, kind: str, name: str, service: str) -> None:
+    """A secret or config is refused removal while ``service`` uses it, then removed."""
+    in_use = h1.cli(kind, "rm", name, check=False)
+    assert f"{kind} '{name}' is in use by the following service: {service}" in in_use.stderr
+    h1.cli("service", "rm", service)
+    assert h1.cli(kind, "rm", name).stdout == f"{name}\n"
+    assert api(h1, "GET", f"/{kind}s") == []
+
+
+@pytest.mark.spec("SWARM-040")
+def test_configs_are_stored_listed_updated_and_refused_in_swarmkits_words(swarm):
+    h1 = swarm.nodes[0]
+    config_id = h1.cli("config", "create", "-l", "tier=web", "app.conf", "-",
+                       input="listen=8123-cfg\n").stdout.strip()
+    assert h1.cli("config", "ls").stdout.splitlines()[0].split() == ["ID", "NAME", "CREATED", "UPDATED"]
+    # the docker CLI too: create, ls with a filter, inspect (a config's data is not secret: it is shown)
+    h1.engine.docker_cli("config", "create", "other", "-", input="x=1\n")
+    listed = h1.engine.docker_cli("config", "ls", "--filter", "label=tier=web", "--format", "{{.ID}} {{.Name}}")
+    assert listed.stdout == f"{config_id} app.conf\n"
+    shown = json.loads(h1.engine.docker_cli("config", "inspect", "app.conf").stdout)[0]
+    assert base64.b64decode(shown["Spec"]["Data"]) == b"listen=8123-cfg\n"
+    assert shown["Spec"]["Labels"] == {"tier": "web"}
+    assert [c["Spec"]["Name"] for c in api(h1, "GET", "/configs?filters=" + quote('{"name":["app"]}'))] == ["app.conf"]
+    # the labels may change, the data never
+    version = shown["Version"]["Index"]
+    api(h1, "POST", f"/configs/{config_id}/update?version={version}", {"Name": "app.conf", "Labels": {"tier": "db"}})
+    assert api(h1, "GET", "/configs/app.conf")["Spec"]["Labels"] == {"tier": "db"}
+    status, _, raw = h1.engine.api("POST", f"/v1.41/configs/{config_id}/update?version={version + 100}",
+                                   {"Name": "app.conf", "Data": "eD0yCg==", "Labels": {}})
+    assert status == 400 and json.loads(raw)["message"].endswith("only updates to Labels are allowed")
+    # bad input changes nothing
+    twice = h1.cli("config", "create", "app.conf", "-", input="y\n", check=False)
+    assert twice.stderr == ("Error response from daemon: rpc error: code = AlreadyExists desc = config app.conf "
+                            "already exists\n")
+    big = h1.cli("config", "create", "big", "-", input="x" * (1000 * 1024), check=False)
+    assert big.returncode == 1 and "config data must be larger than 0 and less than 1024000 bytes" in big.stderr
+    missing = h1.cli("config", "inspect", "nosuch", check=False)
+    assert missing.returncode == 1 and missing.stderr == "Error response from daemon: config nosuch not found\n"
+    assert h1.engine.docker_cli("config", "rm", "other").stdout == "other\n"
+    assert [c["Spec"]["Name"] for c in api(h1, "GET", "/configs")] == ["app.conf"]
+
+
+@pytest.mark.spec("SWARM-041", "SWARM-040")
+def test_a_config_is_a_file_at_its_target_on_tmpfs(swarm):
+    h1 = swarm.nodes[0]
+    unknown = h1.cli("service", "create", "--name", "cfg", "--config", "nosuch", *SLEEPER, check=False)
+    assert unknown.returncode == 1 and "config nosuch not found" in unknown.stderr
+    assert api(h1, "GET", "/services") == []
+    h1.cli("service", "create", "--name", "cfg", "--config", "app.conf", *SLEEPER)
+    wait_for(lambda: converged(h1, "cfg", 1), what="cfg running")
+    h1.cli("service", "update", "--update-monitor", "1s", "--config-add",
+           "source=app.conf,target=/etc/app/app.conf,mode=0440,uid=1000,gid=100", "cfg")
+    (task,) = wait_for(lambda: converged(h1, "cfg", 1), what="cfg updated")
+    host = host_of(swarm, h1, task["NodeID"])
+    container = task["Status"]["ContainerStatus"]["ContainerID"]
+    # Docker's default target: /NAME
+    assert host.cli("exec", container, "cat", "/app.conf").stdout == "listen=8123-cfg\n"
+    assert host.cli("exec", container, "stat", "-L", "-c", "%a %u %g", "/app.conf", "/etc/app/app.conf").stdout == \
+        "444 0 0\n440 1000 100\n"
+    on_tmpfs_only(host, container, "/run/configs", "listen=8123-cfg")
+    removed_after_its_service(h1, "config", "app.conf", "cfg")
+
+
+@pytest.mark.spec("SWARM-042")
+def test_an_overlay_made_on_a_manager_is_the_clusters(swarm):
+    h1, h2, h4 = swarm.nodes[0], swarm.nodes[1], swarm.nodes[3]
+    network_id = h1.cli("network", "create", "-d", "overlay", "--attachable", "--subnet", "10.30.0.0/24",
+                        "backend").stdout.strip()
+    # every manager lists it, scope swarm; the docker CLI too
+    listed = [line.split() for line in h2.cli("network", "ls").stdout.splitlines() if " backend " in line]
+    assert listed == [[network_id[:12], "backend", "overlay", "swarm"]]
+    docker = h2.engine.docker_cli("network", "ls", "--filter", "name=backend", "--format", "{{.Name}} {{.Scope}}")
+    assert docker.stdout == "backend swarm\n"
+    shown = json.loads(h2.cli("network", "inspect", "backend").stdout)[0]
+    assert (shown["Attachable"], shown["IPAM"]["Config"][0]["Subnet"]) == (True, "10.30.0.0/24")
+    # bad input changes nothing
+    again = h1.cli("network", "create", "-d", "overlay", "backend", check=False)
+    assert again.stderr == "Error response from daemon: network with name backend already exists\n"
+    overlap = h1.cli("network", "create", "-d", "overlay", "--subnet", "10.30.0.0/16", "wide", check=False)
+    assert overlap.stderr == "Error response from daemon: Pool overlaps with other one on this address space\n"
+    worker = h4.cli("network", "create", "-d", "overlay", "fromworker", check=False)
+    assert "Cannot create a multi-host network from a worker node." in worker.stderr
+    # a service's tasks join it at addresses of its subnet
+    h1.cli("service", "create", "--name", "onbackend", "--network", "backend", *SLEEPER)
+    (task,) = wait_for(lambda: converged(h1, "onbackend", 1), what="onbackend running")
+    assert task["NetworksAttachments"][0]["Addresses"] == ["10.30.0.2/24"]
+    in_use = h1.cli("network", "rm", "backend", check=False)
+    assert in_use.returncode == 1
+    assert in_use.stderr == (f"Error response from daemon: rpc error: code = FailedPrecondition desc = network "
+                             f"{network_id} is in use by service {api(h1, 'GET', '/services/onbackend')['ID']}\n")
+    h1.cli("service", "rm", "onbackend")
+    assert h1.cli("network", "rm", "backend").stdout == "backend\n"
+    for host in swarm.nodes[:4]:  # the engines' copies go too
+        wait_for(lambda: "backend" not in host.cli("network", "ls").stdout, what=f"backend gone from {host.netns}")
 
 
 @pytest.mark.spec("SWARM-004", "SWARM-031")

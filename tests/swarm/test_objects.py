@@ -9,7 +9,7 @@ from minidock.swarm.agent import container_config, container_name
 from minidock.swarm.logs import frame, frames, with_details
 from minidock.swarm.networks import TASKS, VIPS, attachments, free_address, used_addresses
 from minidock.swarm.objects import check_service_spec, join_token, seconds_of, timestamp, view
-from minidock.swarm.secrets import WRAPPER, with_secrets
+from minidock.swarm.secrets import TaskFile, plan_files, with_files, wrapper
 
 BUSYBOX = {"TaskTemplate": {"ContainerSpec": {"Image": "busybox"}}}
 
@@ -68,13 +68,33 @@ def test_addresses_come_from_their_own_ranges():
 @pytest.mark.spec("SWARM-028")
 def test_a_task_with_secrets_waits_for_them_on_a_tmpfs():
     config = {"Image": "busybox", "Cmd": ["sleep", "9"], "HostConfig": {"Memory": 0}}
-    wrapped = with_secrets(dict(config), {"Entrypoint": None, "Cmd": ["sh"]})
-    assert wrapped["Entrypoint"] == WRAPPER and wrapped["Cmd"] == ["sleep", "9"]
+    secret = [TaskFile("/run/secrets/pw", b"x")]
+    wrapped = with_files(dict(config), {"Entrypoint": None, "Cmd": ["sh"]}, secret)
+    assert wrapped["Entrypoint"] == wrapper("/run/secrets/.minidock-ready") and wrapped["Cmd"] == ["sleep", "9"]
     assert wrapped["HostConfig"]["Tmpfs"] == {"/run/secrets": "mode=0755,size=1m"}
-    image_only = with_secrets({"Image": "busybox", "HostConfig": {}}, {"Entrypoint": ["/init"], "Cmd": ["-v"]})
+    image_only = with_files({"Image": "busybox", "HostConfig": {}}, {"Entrypoint": ["/init"], "Cmd": ["-v"]}, secret)
     assert image_only["Cmd"] == ["/init", "-v"]
-    own = with_secrets({"Image": "busybox", "Entrypoint": ["top"], "HostConfig": {}}, {"Cmd": ["sh"]})
+    own = with_files({"Image": "busybox", "Entrypoint": ["top"], "HostConfig": {}}, {"Cmd": ["sh"]}, secret)
     assert own["Cmd"] == ["top"]  # a new entrypoint drops the image's Cmd, as in Docker
+
+
+@pytest.mark.spec("SWARM-041", "SWARM-028")
+def test_a_configs_data_goes_on_a_tmpfs_and_its_target_links_there():
+    spec = {"Secrets": [{"SecretID": "s1", "SecretName": "pw", "File": {"Name": "pw", "UID": "0", "GID": "0",
+                                                                          "Mode": 0o400}}],
+            "Configs": [{"ConfigID": "c1", "ConfigName": "app", "File": {"Name": "app", "UID": "0", "GID": "0",
+                                                                           "Mode": 0o444}},
+                        {"ConfigID": "c1", "ConfigName": "app", "File": {"Name": "/etc/app/app.conf", "UID": "1000",
+                                                                           "GID": "100", "Mode": 0o440}}]}
+    files = plan_files(spec, {"s1": b"secret", "c1": b"port=80\n"})
+    assert files == [TaskFile("/run/secrets/pw", b"secret", mode=0o400),
+                     TaskFile("/run/configs/0-app", b"port=80\n", link="/app"),  # Docker's default target: /NAME
+                     TaskFile("/run/configs/1-app", b"port=80\n", "1000", "100", 0o440, link="/etc/app/app.conf")]
+    only_configs = with_files({"Image": "busybox", "HostConfig": {}}, {"Cmd": ["sh"]}, files[1:])
+    assert only_configs["HostConfig"]["Tmpfs"] == {"/run/configs": "mode=0755,size=1m"}
+    assert only_configs["Entrypoint"] == wrapper("/run/configs/.minidock-ready")
+    both = with_files({"Image": "busybox", "HostConfig": {}}, {"Cmd": ["sh"]}, files)
+    assert list(both["HostConfig"]["Tmpfs"]) == ["/run/secrets", "/run/configs"]
 
 
 @pytest.mark.spec("SWARM-030")

@@ -270,3 +270,52 @@ def test_the_task_state_machine_never_goes_backwards():
 def test_schedule_prefers_the_least_loaded_node():
     load = Counter({"n1": 5, ("s1", "n1"): 0, "n2": 1})
     assert schedule(Service(id="s1"), nodes(3), load) == ("n3", "")
+
+
+def zoned(*zones: str, key: str = "zone") -> list[Node]:
+    """One node per entry: n1 in zones[0], ...; "" is a node without the label."""
+    return [Node(id=f"n{i}", labels={key: zone} if zone else {}) for i, zone in enumerate(zones, 1)]
+
+
+@pytest.mark.spec("SWARM-044")
+def test_spread_over_a_labels_values_shares_the_tasks_equally_between_them():
+    service = Service(id="s1", replicas=4, preferences=("node.labels.zone",))
+    actions = reconcile([service], zoned("east", "east", "east", "west"), [], NOW)
+    # two for each zone, however many nodes it has: west's only node takes two
+    assert Counter(a.node_id for a in actions) == {"n1": 1, "n2": 1, "n4": 2}
+    plain = reconcile([Service(id="s1", replicas=4)], zoned("east", "east", "east", "west"), [], NOW)
+    assert Counter(a.node_id for a in plain) == {"n1": 1, "n2": 1, "n3": 1, "n4": 1}
+
+
+@pytest.mark.spec("SWARM-044")
+def test_nodes_without_the_label_are_a_group_of_their_own_and_running_tasks_count():
+    service = Service(id="s1", replicas=3, preferences=("node.labels.zone",))
+    tasks = [running("s1", 1, "n1", 1), running("s1", 2, "n2", 2)]
+    (action,) = reconcile([service], zoned("east", "east", "", ""), tasks, NOW)
+    assert (action.slot, action.node_id) == (3, "n3")
+
+
+@pytest.mark.spec("SWARM-044")
+def test_a_second_preference_divides_each_group_again():
+    racks = [Node(id=f"n{i}", labels={"zone": zone, "rack": rack})
+             for i, (zone, rack) in enumerate([("a", "r1"), ("a", "r1"), ("a", "r2"), ("b", "r3")], 1)]
+    service = Service(id="s1", replicas=4, preferences=("node.labels.zone", "node.labels.rack"))
+    load: Counter = Counter()
+    chosen = [schedule(service, racks, load)[0] for _ in range(4)]
+    assert Counter(chosen) == {"n1": 1, "n3": 1, "n4": 2}  # zone a: one per rack; zone b: two
+
+
+@pytest.mark.spec("SWARM-044", "SWARM-027")
+def test_a_placement_preference_is_read_from_the_spec_and_a_bad_one_refused():
+    from minidock.swarm.objects import check_service_spec
+
+    def spec(preferences: list) -> dict:
+        return {"Name": "web", "TaskTemplate": {"ContainerSpec": {"Image": "busybox"},
+                                                "Placement": {"Preferences": preferences}}}
+    good = check_service_spec(spec([{"Spread": {"SpreadDescriptor": "node.labels.zone"}}]))
+    service = Service.from_api({"ID": "s1", "Version": {"Index": 1}, "Spec": good})
+    assert service.preferences == ("node.labels.zone",)
+    for bad, words in (([{"Spread": {}}], "only spread is supported"), (["spread=zone"], "only spread is supported"),
+                       ([{"Spread": {"SpreadDescriptor": "zone"}}], "unknown key 'zone'")):
+        with pytest.raises(InvalidArgument, match=words):
+            check_service_spec(spec(bad))

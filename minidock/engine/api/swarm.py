@@ -32,6 +32,7 @@ import time
 import aiohttp
 from aiohttp import web
 
+from minidock.errors import NotFound
 from minidock.kernel.syscalls import PR_SET_PDEATHSIG, prctl
 
 PATHS = ("/swarm", "/nodes", "/services", "/tasks", "/secrets", "/configs")
@@ -174,6 +175,7 @@ def register(app: web.Application, swarm: SwarmProcess, add_route) -> None:
         add_route(app, "*", prefix, handler)
         add_route(app, "*", prefix + "/{tail:.*}", handler)
     app.middlewares.append(_swarm_state_middleware(swarm))
+    app.middlewares.append(_cluster_networks_middleware(swarm))
 
 
 INACTIVE = {"NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive", "ControlAvailable": False,
@@ -212,4 +214,76 @@ def _swarm_state_middleware(swarm: SwarmProcess):
         return web.json_response(info, status=response.status, headers={
             key: value for key, value in response.headers.items() if key.lower() not in ("content-type",
                                                                                          "content-length")})
+    return middleware
+
+
+SWARM_NETWORK_LABEL = "com.docker.swarm.network.id"  # on an engine's copy of a cluster overlay (the agent's)
+
+
+async def _ask_node(swarm: SwarmProcess, method: str, path: str, body: bytes = b"") -> tuple[int, bytes]:
+    """One request to the node's socket: (status, body); 503 when it does not answer."""
+    connector = aiohttp.UnixConnector(path=swarm.socket_path)
+    try:
+        async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=30)) as session:
+            async with session.request(method, f"http://swarm{path}", data=body,
+                                       headers={"Content-Type": "application/json"}) as answer:
+                return answer.status, await answer.read()
+    except (aiohttp.ClientError, OSError, asyncio.TimeoutError):
+        return 503, json.dumps({"message": NOT_MANAGER}).encode()
+
+
+def _cluster_networks_middleware(swarm: SwarmProcess):
+    """[SWARM-042] On a manager, an overlay is the cluster's, as in dockerd (daemon/cluster/networks.go):
+    its create goes to the node, `network ls` shows the cluster's overlays with the engine's own,
+    and a name the engine does not have is looked up, or removed, there.
+
+    The agent's own create of the engine's copy carries the swarm label and stays here; a node
+    that is not a manager answers 503 or 404, and the engine answers as it would alone.
+    """
+    def _json(status: int, raw: bytes) -> web.Response:
+        return web.Response(body=raw, status=status, headers={"Content-Type": "application/json"})
+
+    @web.middleware
+    async def middleware(request: web.Request, handler) -> web.StreamResponse:
+        match = _VERSIONED.match(request.path)
+        path = match["rest"] if match else request.path
+        parts = path.rstrip("/").split("/")  # ["", "networks", ID]
+        if not swarm.running or parts[:2] != ["", "networks"] or len(parts) > 3:
+            return await handler(request)
+        if request.method == "POST" and parts == ["", "networks", "create"]:
+            raw = await request.read()
+            try:
+                body = json.loads(raw or b"{}")
+            except ValueError:
+                return await handler(request)  # the engine's words for bad JSON
+            if body.get("Driver") == "overlay" and SWARM_NETWORK_LABEL not in (body.get("Labels") or {}):
+                status, answer = await _ask_node(swarm, "POST", "/networks/create", raw)
+                if status != 503 or b"Cannot create a multi-host network" in answer:
+                    return _json(status, answer)
+            return await handler(request)
+        if request.method == "GET" and len(parts) == 2:
+            response = await handler(request)
+            status, answer = await _ask_node(swarm, "GET", "/networks" + (f"?{request.query_string}"
+                                                                          if request.query_string else ""))
+            if response.status != 200 or status != 200:
+                return response
+            cluster = json.loads(answer)
+            ids = {network["Id"] for network in cluster}
+            # the engine's copy of a cluster overlay is shown once, as the cluster's
+            local = [n for n in json.loads(response.body)
+                     if (n.get("Labels") or {}).get(SWARM_NETWORK_LABEL) not in ids]
+            return web.json_response(local + cluster)
+        if request.method == "GET" and len(parts) == 3 and parts[2] not in ("create", "prune"):
+            try:
+                return await handler(request)
+            except NotFound:
+                status, answer = await _ask_node(swarm, "GET", path)
+                if status != 200:
+                    raise
+                return _json(status, answer)
+        if request.method == "DELETE" and len(parts) == 3:
+            status, answer = await _ask_node(swarm, "DELETE", path)
+            if status not in (404, 503):
+                return web.Response(status=204) if status == 204 else _json(status, answer)
+        return await handler(request)
     return middleware
