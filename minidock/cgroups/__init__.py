@@ -7,6 +7,8 @@ Modelled on: runc's libcontainer/cgroups (fs and fs2 managers)
     detect     Hierarchy, detect(mountinfo_text): v1, v2 or hybrid (pure)
     resources  Resources.from_oci(linux.resources): checked limits (pure)
     plan       plan_v1 / plan_v2: Resources -> the files to write (pure)
+    devices    DeviceRule, DeviceState.of(rules): the devices controller's rules (pure)
+    ebpf       device_program(state): the same rules as a cgroup-v2 eBPF program (pure)
     stats      Stats, stats_v1 / stats_v2, oom_kills: reading counters (pure)
     files      the cgroupfs read/write helpers both drivers share
     v1, v2     V1Group, V2Group: create, apply, add, freeze/thaw, stats,
@@ -16,6 +18,7 @@ Modelled on: runc's libcontainer/cgroups (fs and fs2 managers)
 """
 
 from minidock.cgroups.detect import Hierarchy, detect
+from minidock.cgroups.devices import DeviceRule, DeviceState
 from minidock.cgroups.driver import Driver, Group, open_driver
 from minidock.cgroups.plan import plan_v1, plan_v2
 from minidock.cgroups.resources import UNLIMITED, Resources
@@ -23,5 +26,5 @@ from minidock.cgroups.stats import Stats
 from minidock.cgroups.v1 import V1Group
 from minidock.cgroups.v2 import V2Group
 
-__all__ = ["UNLIMITED", "Driver", "Group", "Hierarchy", "Resources", "Stats", "V1Group",
-           "V2Group", "detect", "open_driver", "plan_v1", "plan_v2"]
+__all__ = ["UNLIMITED", "DeviceRule", "DeviceState", "Driver", "Group", "Hierarchy", "Resources",
+           "Stats", "V1Group", "V2Group", "detect", "open_driver", "plan_v1", "plan_v2"]

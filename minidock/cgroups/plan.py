@@ -1,6 +1,6 @@
 """Plans: which cgroup files to write, and with what, for a set of Resources.
 
-Implements: spec/cgroups.md CG-CPU-001, CG-CPU-002, CG-MEM-003, CG-IO-001, CG-PIDS-001
+Implements: spec/cgroups.md CG-CPU-001, CG-CPU-002, CG-MEM-003, CG-IO-001, CG-PIDS-001, CG-DEV-001
 Explained:  chapters/02-cgroups.md#one-limit-two-spellings
 Modelled on: runc's libcontainer/cgroups/fs (v1) and fs2 (v2) Set() functions,
              and its conversions in libcontainer/cgroups/utils.go
@@ -22,12 +22,14 @@ each write against the values already there.
     cpu.cpus/mems       cpuset.cpus, cpuset.mems             cpuset.cpus, cpuset.mems
     pids.limit          pids.max                             pids.max
     blockIO.weight      blkio.weight or blkio.bfq.weight     io.bfq.weight, or io.weight (converted)
+    devices             devices.deny "a", devices.allow ...  (no file: an eBPF program, v2.py)
 """
 
 from __future__ import annotations
 
 import math
 
+from minidock.cgroups.devices import DeviceState
 from minidock.cgroups.resources import UNLIMITED, Resources
 
 V1Write = tuple[str, str, str]  # (controller, file, value)
@@ -43,6 +45,7 @@ FIELDS = {
     "pids.max": "pids.limit",
     "blkio.weight": "blockIO.weight", "blkio.bfq.weight": "blockIO.weight",
     "io.weight": "blockIO.weight", "io.bfq.weight": "blockIO.weight",
+    "devices.allow": "devices", "devices.deny": "devices",
 }
 
 
@@ -136,6 +139,9 @@ def plan_v1(resources: Resources, bfq: bool = False) -> list[V1Write]:
     # lab 02: end
     if r.blkio_weight is not None:
         plan.append(("blkio", "blkio.bfq.weight" if bfq else "blkio.weight", str(r.blkio_weight)))
+    if r.devices is not None:
+        # [CG-DEV-001] "a" to devices.deny (or .allow), then each exception, as runc does
+        plan += [("devices", file, line) for file, line in DeviceState.of(r.devices).lines()]
     return plan
 
 

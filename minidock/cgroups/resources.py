@@ -1,6 +1,6 @@
 """Resources: what a container may use, read from the OCI config and checked.
 
-Implements: spec/cgroups.md CG-RES-001 .. CG-RES-004, CG-RES-007, CG-MEM-001, CG-MEM-002
+Implements: spec/cgroups.md CG-RES-001 .. CG-RES-004, CG-RES-007, CG-MEM-001, CG-MEM-002, CG-DEV-003
 Explained:  chapters/02-cgroups.md#resources
 Modelled on: the OCI runtime-spec `linux.resources` object (config-linux.md),
              and the checks runc and dockerd make before touching a cgroup
@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from minidock.cgroups.devices import DeviceRule, parse_oci as parse_devices
 from minidock.errors import InvalidArgument
 
 UNLIMITED = -1
@@ -38,7 +39,7 @@ NOT_APPLIED = {
     "blockIO": ("leafWeight", "weightDevice", "throttleReadBpsDevice", "throttleWriteBpsDevice",
                 "throttleReadIOPSDevice", "throttleWriteIOPSDevice"),
 }
-NOT_APPLIED_SECTIONS = ("devices", "hugepageLimits", "network", "rdma", "unified")
+NOT_APPLIED_SECTIONS = ("hugepageLimits", "network", "rdma", "unified")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,6 +56,7 @@ class Resources:
     cpuset_mems: str | None = None         # "0"                 cpu.mems
     pids_limit: int | None = None          # tasks               pids.limit
     blkio_weight: int | None = None        # 10..1000            blockIO.weight
+    devices: tuple[DeviceRule, ...] | None = None  # allow/deny rules, in order   devices
     ignored: tuple[str, ...] = ()          # fields present in the config but not applied
 
     @classmethod
@@ -78,6 +80,7 @@ class Resources:
             pids_limit=pids.integer("limit", minimum=1, unlimited=True),
             blkio_weight=block_io.integer("weight", minimum=BLKIO_WEIGHT_MIN,
                                           maximum=BLKIO_WEIGHT_MAX),
+            devices=None if resources.get("devices") is None else parse_devices(resources["devices"]),
             ignored=tuple(_not_applied(resources)),
         )
         result.check()

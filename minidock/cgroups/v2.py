@@ -1,18 +1,20 @@
 """A group in cgroup v2: one directory in the single, unified hierarchy.
 
-Implements: spec/cgroups.md CG-002, CG-003, CG-FRZ-001, CG-FRZ-002, CG-OOM-001
+Implements: spec/cgroups.md CG-002, CG-003, CG-FRZ-001, CG-FRZ-002, CG-OOM-001, CG-DEV-002
 Explained:  chapters/02-cgroups.md#v2
 Modelled on: runc's libcontainer/cgroups/fs2, and the kernel's cgroup-v2.rst
 
     /sys/fs/cgroup/minidock/ID/{memory.max, cpu.max, pids.max, cgroup.freeze, ...}
 
     group.create(); group.apply(resources); group.add(pid)
+    group.apply_devices(state)             the eBPF program, loaded and attached to the directory
     group.freeze() / group.thaw()          cgroup.freeze 1 / 0, until cgroup.events says so
     group.stats(); group.oom_killed(); group.procs(); group.remove()
 
 Rules: a controller's files appear in a group only when its parent lists the
 controller in cgroup.subtree_control; freezing is not a controller, every
-non-root group has cgroup.freeze (Linux 5.2+).
+non-root group has cgroup.freeze (Linux 5.2+); nor are devices: a program
+attached to the directory decides, and goes when the directory goes.
 """
 
 from __future__ import annotations
@@ -22,12 +24,18 @@ import os
 from minidock import errors
 from minidock.cgroups import files
 from minidock.cgroups.detect import Hierarchy
+from minidock.cgroups.devices import DeviceState
+from minidock.cgroups.ebpf import device_program, encode
 from minidock.cgroups.plan import field_of, plan_v2
 from minidock.cgroups.resources import Resources
 from minidock.cgroups.stats import V2_FILES, Stats, oom_kills, parse_flat_keyed, stats_v2
+from minidock.kernel import syscalls as sc
 
 FREEZE_TIMEOUT = 5.0
 WANTED_CONTROLLERS = ("memory", "pids", "cpu", "cpuset", "io")
+# The license string the program is loaded with: it calls no GPL-only helper, so
+# the project's own license will do (runc passes "Apache" too).
+PROGRAM_LICENSE = "Apache"
 
 
 class V2Group:
@@ -65,6 +73,40 @@ class V2Group:
             if not os.path.exists(self._file(file)):
                 raise files.missing_knob(file, field_of(file), self._why_missing(file))
             files.write(self._file(file), value, field_of(file))
+        if resources.devices is not None:
+            self.apply_devices(DeviceState.of(resources.devices))
+
+    def apply_devices(self, state: DeviceState) -> None:
+        """Load the program that decides as ``state`` does and attach it to this group.
+
+        Once attached the program is held by the group, not by our fd: closing
+        the fd keeps it working, and the kernel frees it when the group is removed.
+        """
+        # [CG-DEV-002] cgroup v2 has no devices files: BPF_PROG_TYPE_CGROUP_DEVICE
+        try:
+            program = sc.bpf_prog_load(sc.BPF_PROG_TYPE_CGROUP_DEVICE, encode(device_program(state)),
+                                       PROGRAM_LICENSE, name="minidock_dev")
+        except sc.SyscallError as error:
+            raise errors.SystemError(f"linux.resources.devices: the kernel refused the device "
+                                     f"program for {self.name}: {error.message}") from None
+        directory = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            # BPF_F_ALLOW_MULTI, as runc: an ancestor's program (systemd's) still runs too
+            sc.bpf_prog_attach(directory, program, sc.BPF_CGROUP_DEVICE, sc.BPF_F_ALLOW_MULTI)
+        except sc.SyscallError as error:
+            raise errors.SystemError(f"linux.resources.devices: cannot attach the device program "
+                                     f"to {self.path}: {error.message}") from None
+        finally:
+            os.close(directory)
+            os.close(program)
+
+    def device_programs(self) -> list[int]:
+        """The ids of the device programs attached to this group (for checks and tests)."""
+        directory = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            return sc.bpf_prog_query(directory, sc.BPF_CGROUP_DEVICE)
+        finally:
+            os.close(directory)
 
     def set_memory_limit(self, limit_bytes: int) -> None:
         """Set memory.max (kept for callers older than apply())."""

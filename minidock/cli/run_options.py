@@ -11,6 +11,8 @@ Modelled on: docker/cli's cli/command/container/opts.go (parse) and go-units (RA
     go_duration("1m30s") -> 90000000000      nanoseconds, Go's time.ParseDuration and its words
     healthcheck(args) -> dict | None         --health-* and --no-healthcheck -> Healthcheck
     capability("net_admin") -> "CAP_NET_ADMIN"   --cap-add / --cap-drop, named as docker's CLI names them
+    device_mapping("/dev/zero:/dev/z:r")     --device -> HostConfig.Devices' {PathOnHost, PathInContainer, ...}
+    device_cgroup_rule("c 1:3 rwm")          --device-cgroup-rule, checked as the docker CLI checks it
 
     -i, -t, -a -> the Attach* fields (docker's opts.go and run.go):
       (none)  AttachStdout, AttachStderr      -i  also AttachStdin, OpenStdin, StdinOnce
@@ -219,6 +221,37 @@ def capability(name: str) -> str:
     return name if name == "ALL" or name.startswith("CAP_") else "CAP_" + name
 
 
+def device_mapping(text: str) -> dict[str, str]:
+    """--device /dev/X[:/dev/Y][:rwm] as HostConfig.Devices takes it (the docker CLI's parseDevice)."""
+    parts = text.split(":")
+    if not text or len(parts) > 3:
+        raise ValueError(f"invalid device specification: {text}")
+    source, target, access = parts[0], "", "rwm"
+    if len(parts) == 3:
+        target, access = parts[1], parts[2]
+    elif len(parts) == 2:
+        is_mode = bool(parts[1]) and all(letter in "rwm" for letter in parts[1])
+        target, access = ("", parts[1]) if is_mode else (parts[1], "rwm")
+    if not access or any(letter not in "rwm" for letter in access):
+        raise ValueError(f"bad mode specified: {access}")
+    for path in (source, target or source):
+        if not path.startswith("/"):
+            raise ValueError(f"{path} is not an absolute path")
+    return {"PathOnHost": source, "PathInContainer": target or source, "CgroupPermissions": access}
+
+
+def device_cgroup_rule(text: str) -> str:
+    """--device-cgroup-rule 'c 1:3 rwm': the kernel's devices.allow line, checked as docker does."""
+    kind, _, rest = text.partition(" ")
+    numbers, _, access = rest.partition(" ")
+    major, colon, minor = numbers.partition(":")
+    if not (kind in ("a", "b", "c") and colon and access and len(access) <= 3
+            and all(n == "*" or n.isdigit() for n in (major, minor))
+            and all(letter in "rwm" for letter in access)):
+        raise ValueError(f"invalid device cgroup format '{text}'")
+    return text
+
+
 def attach_streams(entries: list[str]) -> set[str]:
     """-a stdin -a STDOUT ... -> {"stdin", "stdout"} (docker's words for any other name)."""
     streams = set()
@@ -252,6 +285,9 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
     add("--cap-add", action="append", default=[], help="add Linux capabilities")
     add("--cap-drop", action="append", default=[], help="drop Linux capabilities")
     add("--privileged", action="store_true", help="give extended privileges to this container")
+    add("--device", action="append", default=[], help="add a host device to the container")
+    add("--device-cgroup-rule", action="append", default=[],
+        help="add a rule to the cgroup allowed devices list ('c 1:3 rwm')")
     add("--init", action="store_true", default=None,
         help="run an init inside the container that forwards signals and reaps processes")
     add("--read-only", action="store_true", help="mount the container's root filesystem as read only")
@@ -339,6 +375,11 @@ def create_body(args: argparse.Namespace, environ: Mapping[str, str], detach: bo
         host["CapAdd"] = [capability(name) for name in args.cap_add]
     if args.cap_drop:
         host["CapDrop"] = [capability(name) for name in args.cap_drop]
+    if args.device:
+        host["Devices"] = [_flag_value(device_mapping, text, "--device") for text in args.device]
+    if args.device_cgroup_rule:
+        host["DeviceCgroupRules"] = [_flag_value(device_cgroup_rule, text, "--device-cgroup-rule")
+                                     for text in args.device_cgroup_rule]
     if args.volume or args.mount or args.tmpfs or args.volumes_from or args.volume_driver:
         from minidock.cli import volume_options
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from minidock.engine import devices
 from minidock.errors import InvalidArgument
 from minidock.runtime.config import DEFAULT_PATH, default_config
 from minidock.runtime.security import docker_fields, merge
@@ -228,5 +229,11 @@ def oci_config(container_id: str, config: dict, host: dict, image_config: dict, 
     document["hostname"] = hostname
     document["mounts"] = [*document["mounts"], *extra_mounts]
     document["linux"]["namespaces"] = namespaces(host, joined or {})
-    document["linux"]["resources"] = resources(host)
+    # linux.resources: the limits, after docker_fields' device rule ("deny all" or "allow all")
+    nodes, device_rules = devices.oci_devices(host)
+    document["linux"]["resources"] = {**document["linux"].get("resources", {}), **resources(host)}
+    document["linux"]["resources"]["devices"] = [
+        *document["linux"]["resources"].get("devices", []), *device_rules]
+    if nodes:
+        document["linux"]["devices"] = nodes
     return document

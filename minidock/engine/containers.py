@@ -33,7 +33,7 @@ import shutil
 from typing import Any
 
 from minidock.cgroups.stats import Stats
-from minidock.engine import bundle, detachkeys, faults, health, logs, restart
+from minidock.engine import bundle, detachkeys, devices, faults, health, logs, restart
 from minidock.engine import stats as stats_json
 from minidock.engine.events import Events
 from minidock.engine.container import Container, check_name, now, parse_time
@@ -52,7 +52,7 @@ from minidock.runtime.config import LOG_PATH, OPEN_STDIN
 log = logging.getLogger("minidockd.containers")
 
 # Config/HostConfig fields minidock does not honour yet: refused, never silently dropped
-UNSUPPORTED_HOST = ("Devices",)
+UNSUPPORTED_HOST = ("Sysctls",)
 
 
 DETACH_KEYS = detachkeys.DEFAULT  # ctrl-p ctrl-q, Docker's default
@@ -845,6 +845,7 @@ def _split_body(body: dict) -> tuple[dict[str, Any], dict[str, Any]]:
         if host.get(key):
             raise InvalidArgument(f"HostConfig.{key} is not supported by minidock yet")
     restart.check(host)
+    devices.check(host)   # [ENGINE-DEV-001] a --device that cannot be, refused before anything exists
     return config, host
 
 

@@ -19,6 +19,8 @@ into SyscallError naming the call, its arguments and errno:
     ptrace(request, pid)             ptrace(2)      (probes of the breakout tests)
     keyctl(operation, ...)           keyctl(2)      (no libc wrapper: syscall(2))
     init_module(image, params)       init_module(2) (no libc wrapper: syscall(2))
+    bpf_prog_load(type, insns, ...)  bpf(2) BPF_PROG_LOAD, the verifier's log in the error
+    bpf_prog_attach(cgroup_fd, ...)  bpf(2) BPF_PROG_ATTACH (and bpf_prog_query, bpf_prog_get_fd_by_id)
 
 Rules: nothing here decides anything; callers pass the flags. Importing this
 module loads libc and does nothing else.
@@ -108,6 +110,16 @@ _SYS_CAPSET = {"x86_64": 126, "aarch64": 91}
 _SYS_SECCOMP = {"x86_64": 317, "aarch64": 277}
 _SYS_KEYCTL = {"x86_64": 250, "aarch64": 219}
 _SYS_INIT_MODULE = {"x86_64": 175, "aarch64": 105}
+_SYS_BPF = {"x86_64": 321, "aarch64": 280}
+
+# bpf(2) commands, program and attach types and flags, from <linux/bpf.h>.
+BPF_PROG_LOAD = 5
+BPF_PROG_ATTACH = 8
+BPF_PROG_GET_FD_BY_ID = 13
+BPF_PROG_QUERY = 16
+BPF_PROG_TYPE_CGROUP_DEVICE = 15
+BPF_CGROUP_DEVICE = 6
+BPF_F_ALLOW_MULTI = 2
 
 
 class SyscallError(MinidockSystemError):
@@ -271,3 +283,92 @@ def init_module(image: bytes, params: str = "") -> None:
     """Load a kernel module from memory. See init_module(2)."""
     _syscall("init_module", _SYS_INIT_MODULE, (f"<{len(image)} bytes>", params),
              ctypes.c_char_p(image), ctypes.c_ulong(len(image)), ctypes.c_char_p(params.encode()))
+
+
+class _BpfProgLoad(ctypes.Structure):
+    """The BPF_PROG_LOAD part of union bpf_attr (the fields up to expected_attach_type)."""
+
+    _fields_ = [("prog_type", ctypes.c_uint32), ("insn_cnt", ctypes.c_uint32),
+                ("insns", ctypes.c_uint64), ("license", ctypes.c_uint64),
+                ("log_level", ctypes.c_uint32), ("log_size", ctypes.c_uint32),
+                ("log_buf", ctypes.c_uint64), ("kern_version", ctypes.c_uint32),
+                ("prog_flags", ctypes.c_uint32), ("prog_name", ctypes.c_char * 16),
+                ("prog_ifindex", ctypes.c_uint32), ("expected_attach_type", ctypes.c_uint32)]
+
+
+class _BpfProgAttach(ctypes.Structure):
+    _fields_ = [("target_fd", ctypes.c_uint32), ("attach_bpf_fd", ctypes.c_uint32),
+                ("attach_type", ctypes.c_uint32), ("attach_flags", ctypes.c_uint32),
+                ("replace_bpf_fd", ctypes.c_uint32)]
+
+
+class _BpfProgQuery(ctypes.Structure):
+    _fields_ = [("target_fd", ctypes.c_uint32), ("attach_type", ctypes.c_uint32),
+                ("query_flags", ctypes.c_uint32), ("attach_flags", ctypes.c_uint32),
+                ("prog_ids", ctypes.c_uint64), ("prog_cnt", ctypes.c_uint32),
+                ("_pad", ctypes.c_uint32)]
+
+
+class _BpfGetId(ctypes.Structure):
+    _fields_ = [("prog_id", ctypes.c_uint32), ("next_id", ctypes.c_uint32),
+                ("open_flags", ctypes.c_uint32)]
+
+
+def _bpf(command: str, number: int, attr: ctypes.Structure, args: tuple) -> int:
+    return _syscall("bpf", _SYS_BPF, (command, *args), ctypes.c_int(number), ctypes.byref(attr),
+                    ctypes.c_uint(ctypes.sizeof(attr)))
+
+
+class BpfVerifierError(SyscallError):
+    """BPF_PROG_LOAD was refused: the message ends with the verifier's own log."""
+
+    def __init__(self, error: SyscallError, log: str) -> None:
+        message = f"{error.message}; the verifier said: {log.strip() or '(nothing)'}"
+        MinidockSystemError.__init__(self, message)
+        self.call, self.errno, self.log = "bpf", error.errno, log
+
+
+def bpf_prog_load(prog_type: int, instructions: bytes, license: str, name: str = "",
+                  log_size: int = 65536) -> int:
+    """Load an eBPF program (struct bpf_insn[]); return its fd. See bpf(2) BPF_PROG_LOAD.
+
+    The verifier writes why it refuses a program into a log buffer; the error
+    carries that text. Needs CAP_BPF or CAP_SYS_ADMIN.
+    """
+    if len(instructions) % 8:
+        raise ValueError("an eBPF program is a whole number of 8-byte instructions")
+    code = ctypes.create_string_buffer(instructions, len(instructions))
+    license_text = ctypes.create_string_buffer(license.encode())
+    log = ctypes.create_string_buffer(log_size)
+    attr = _BpfProgLoad(prog_type=prog_type, insn_cnt=len(instructions) // 8,
+                        insns=ctypes.addressof(code), license=ctypes.addressof(license_text),
+                        log_level=1, log_size=log_size, log_buf=ctypes.addressof(log),
+                        prog_name=name.encode()[:15])
+    try:
+        return _bpf("BPF_PROG_LOAD", BPF_PROG_LOAD, attr, (prog_type, f"<{attr.insn_cnt} instructions>"))
+    except SyscallError as error:
+        if error.errno == errno.ENOSPC:   # the log itself did not fit: the refusal is still EACCES/EINVAL
+            raise
+        raise BpfVerifierError(error, log.value.decode(errors="replace")) from None
+
+
+def bpf_prog_attach(target_fd: int, program_fd: int, attach_type: int, flags: int = 0) -> None:
+    """Attach a loaded program to ``target_fd`` (a cgroup directory). See bpf(2) BPF_PROG_ATTACH."""
+    attr = _BpfProgAttach(target_fd=target_fd, attach_bpf_fd=program_fd, attach_type=attach_type,
+                          attach_flags=flags)
+    _bpf("BPF_PROG_ATTACH", BPF_PROG_ATTACH, attr, (target_fd, program_fd, attach_type, flags))
+
+
+def bpf_prog_query(target_fd: int, attach_type: int, most: int = 64) -> list[int]:
+    """The ids of the programs attached to ``target_fd`` itself for ``attach_type``."""
+    ids = (ctypes.c_uint32 * most)()
+    attr = _BpfProgQuery(target_fd=target_fd, attach_type=attach_type,
+                         prog_ids=ctypes.addressof(ids), prog_cnt=most)
+    _bpf("BPF_PROG_QUERY", BPF_PROG_QUERY, attr, (target_fd, attach_type))
+    return list(ids[:attr.prog_cnt])
+
+
+def bpf_prog_get_fd_by_id(program_id: int) -> int:
+    """An fd for a loaded program, by id; ENOENT once the kernel has freed it."""
+    attr = _BpfGetId(prog_id=program_id)
+    return _bpf("BPF_PROG_GET_FD_BY_ID", BPF_PROG_GET_FD_BY_ID, attr, (program_id,))

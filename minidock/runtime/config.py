@@ -11,8 +11,9 @@ Rules: pure but for reading one file; a bad config is rejected before anything
 is created, so a refused container leaves no mount, cgroup or process behind.
 Honoured: process (args, env, cwd, user with additionalGids, rlimits, terminal,
 capabilities, noNewPrivileges), root (path, readonly), hostname, mounts, hooks,
-linux (namespaces with paths, uid/gid mappings, resources, seccomp, masked and
-read-only paths). Not yet: linux.devices, sysctl, intelRdt, personality.
+linux (namespaces with paths, uid/gid mappings, resources with runc's default
+device rules appended, devices, seccomp, masked and read-only paths). Not yet:
+sysctl, intelRdt, personality.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from typing import Any
 from minidock.cgroups import Resources
 from minidock.errors import InvalidArgument, NotFound
 from minidock.namespaces import Namespace, parse as parse_namespace
-from minidock.runtime import mounts as oci_mounts
+from minidock.runtime import devices as oci_devices, mounts as oci_mounts
 from minidock.runtime.hooks import Hooks, parse as parse_hooks
 from minidock.runtime.security import Security, docker_fields, merge, parse as parse_security
 
@@ -66,6 +67,7 @@ class RunConfig:
     rlimits: tuple[tuple[int, int, int], ...] = ()       # (RLIMIT_*, soft, hard)
     log_path: str | None = None                          # annotation LOG_PATH: where the monitor logs
     open_stdin: bool = False                             # annotation OPEN_STDIN: stdin fed by the monitor
+    devices: tuple[oci_devices.DeviceNode, ...] = ()     # linux.devices: nodes made in the container
 
 
 def default_config() -> dict[str, Any]:
@@ -194,7 +196,8 @@ def parse(data: Any, bundle: str) -> RunConfig:
         joined_namespaces=tuple(joined.items()),
         uid_mappings=_mappings(data, "uidMappings", Namespace.USER in kinds),
         gid_mappings=_mappings(data, "gidMappings", Namespace.USER in kinds),
-        resources=Resources.from_oci(_field(data, "linux.resources", dict, {})),
+        resources=oci_devices.with_defaults(Resources.from_oci(_field(data, "linux.resources", dict, {}))),
+        devices=oci_devices.parse(_field(data, "linux.devices", list, [])),
     )
 
 

@@ -140,7 +140,8 @@ def _init(config: RunConfig, hierarchy: Hierarchy, report_fd: int, start_fd: int
     if Namespace.MOUNT in config.namespaces:
         rootfs.enter(config.rootfs, hierarchy,
                      None if config.mounts is None else list(config.mounts), config.readonly_root,
-                     user_namespace=Namespace.USER in config.namespaces, propagation=config.rootfs_propagation)
+                     user_namespace=Namespace.USER in config.namespaces, propagation=config.rootfs_propagation,
+                     devices=config.devices)
     else:
         os.chroot(config.rootfs)
     if Namespace.UTS in config.namespaces and config.hostname:

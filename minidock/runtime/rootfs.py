@@ -21,6 +21,7 @@ import stat
 
 from minidock.cgroups import Hierarchy
 from minidock.kernel import syscalls as sc
+from minidock.runtime import devices as oci_devices
 from minidock.runtime.mounts import Mount, secure_join, split_options
 
 # The device nodes every container gets (runc's default devices): name, major, minor.
@@ -104,8 +105,9 @@ def _mount_one(rootfs: str, mount: Mount) -> str:
 
 
 def enter(rootfs: str, hierarchy: Hierarchy, mounts: list[Mount] | None = None,
-          readonly: bool = False, user_namespace: bool = False, propagation: int = 0) -> None:
-    """Make ``rootfs`` this mount namespace's root, with the config's mounts on it.
+          readonly: bool = False, user_namespace: bool = False, propagation: int = 0,
+          devices: tuple[oci_devices.DeviceNode, ...] = ()) -> None:
+    """Make ``rootfs`` this mount namespace's root, with the config's mounts and devices on it.
 
     ``propagation``: linux.rootfsPropagation's flags instead of rprivate (rslave lets a
     bind mount with slave propagation see what the host mounts later, as runc does).
@@ -127,6 +129,8 @@ def enter(rootfs: str, hierarchy: Hierarchy, mounts: list[Mount] | None = None,
             _mount_one(rootfs, step)
             if step.target == "dev" and step.fstype == "tmpfs":
                 _make_devices(os.path.join(rootfs, "dev"), bind=user_namespace)
+    # linux.devices after the mounts, as runc: a node lands in the container's /dev tmpfs
+    oci_devices.make(rootfs, devices, user_namespace)
     # lab 03: begin: pivot_root into rootfs (the old root stacked on top of it at "."), then detach the old root
     # pivot_root(".", "."): the old root is stacked on top of the new one at the same
     # place, so no put_old directory is needed in the image (which a mapped root

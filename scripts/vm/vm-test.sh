@@ -35,11 +35,11 @@ run_dir=$repo/.vm
 # and Debian's kernel, in a few minutes of emulation (511 s warm with the host's load at ~9):
 # the cgroup v2 driver (the cgroups chapter, the runtime's limits, OOM and freezer, the engine's
 # stats and limits), the runtime against runc, its security and breakouts (this kernel has
-# /proc/kcore, sysrq and modules, which the CI host lacks), user namespaces, and the engine's
-# container API.
+# /proc/kcore, sysrq and modules, which the CI host lacks), user namespaces, the devices
+# cgroup (v2's eBPF program), and the engine's container API.
 emulated_tests="tests/cgroups tests/harness_selftest/test_vm.py
     tests/runtime/test_run.py tests/runtime/test_runc_crosscheck.py tests/runtime/test_security.py
-    tests/runtime/test_breakout.py tests/runtime/test_userns.py
+    tests/runtime/test_breakout.py tests/runtime/test_userns.py tests/runtime/test_devices.py
     tests/runtime/test_lifecycle.py::test_an_oom_kill_is_137_and_recorded
     tests/runtime/test_lifecycle.py::test_cpu_limits_are_applied_before_the_program_runs
     tests/runtime/test_lifecycle.py::test_bad_resources_are_refused_before_anything_exists
@@ -47,7 +47,8 @@ emulated_tests="tests/cgroups tests/harness_selftest/test_vm.py
     tests/runtime/test_lifecycle.py::test_delete_needs_stopped_or_force
     tests/runtime/test_lifecycle.py::test_a_finished_container_is_stopped_with_its_exit_code
     tests/runtime/test_bad_bundles.py::test_a_duplicate_id_is_refused
-    tests/engine/test_stats.py tests/engine/test_containers_api.py tests/engine/test_api.py"
+    tests/engine/test_stats.py tests/engine/test_containers_api.py tests/engine/test_api.py
+    tests/engine/test_devices.py"
 
 # The files that make the image: a change to any of them (or to the package list) is a new key.
 key_files=(scripts/provision.sh scripts/vm/build-image.sh scripts/vm/init)

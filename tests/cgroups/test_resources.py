@@ -115,7 +115,7 @@ def test_fields_not_applied_are_named():
         "devices": [{"allow": False, "access": "rwm"}],
         "memory": {"limit": 64 * MiB, "swappiness": 10},
         "cpu": {"realtimeRuntime": 0},
-        "hugepageLimits": [],
+        "hugepageLimits": [{"pageSize": "2MB", "limit": 0}],
     })
-    assert resources.ignored == ("linux.resources.devices", "linux.resources.memory.swappiness",
+    assert resources.ignored == ("linux.resources.hugepageLimits", "linux.resources.memory.swappiness",
                                  "linux.resources.cpu.realtimeRuntime")

@@ -298,17 +298,23 @@ def test_privileged_is_the_whole_bounding_set_and_no_filter():
     assert "seccomp" not in config["linux"]
 
 
-@pytest.mark.spec("RT-SEC-054")
-def test_block_devices_and_host_memory_nodes_are_refused():
+@pytest.mark.spec("RT-SEC-055")
+def test_mknod_is_left_to_the_devices_cgroup():
     program, _ = default_program()
     mknodat = X86.numbers["mknodat"]
-    assert run_bpf(program, mknodat, (-100, 0, 0o020666, 1 << 8 | 3)) == ALLOW       # /dev/null
-    assert run_bpf(program, mknodat, (-100, 0, 0o020666, 5 << 8 | 0)) == ALLOW       # /dev/tty
-    assert run_bpf(program, mknodat, (-100, 0, 0o020600, 1 << 8 | 1)) == errno_ret(errno.EPERM)  # mem
-    assert run_bpf(program, mknodat, (-100, 0, 0o020600, 1 << 8 | 4)) == errno_ret(errno.EPERM)  # port
-    assert run_bpf(program, mknodat, (-100, 0, 0o060600, 8 << 8 | 0)) == errno_ret(errno.EPERM)  # sda
-    assert run_bpf(program, mknodat, (-100, 0, 0o010644, 0)) == ALLOW                # a FIFO
-    assert run_bpf(program, X86.numbers["mknod"], (0, 0o060600, 8 << 8)) == errno_ret(errno.EPERM)
+    for mode, major, minor in ((0o020666, 1, 3), (0o020600, 1, 1), (0o060600, 8, 0), (0o010644, 0, 0)):
+        assert run_bpf(program, mknodat, (-100, 0, mode, major << 8 | minor)) == ALLOW
+    assert run_bpf(program, X86.numbers["mknod"], (0, 0o060600, 8 << 8)) == ALLOW
+    # what docker run writes instead: deny every device (the runtime adds the standard
+    # nodes), or with --privileged allow every one
+    assert security.docker_fields()["linux"]["resources"] == {"devices": [{"allow": False, "access": "rwm"}]}
+    privileged = security.docker_fields(privileged=True)["linux"]["resources"]
+    assert privileged == {"devices": [{"allow": True, "access": "rwm"}]}
+    merged = security.merge({"linux": {"resources": {"memory": {"limit": 1 << 26},
+                                                     "devices": [{"allow": True, "access": "rwm"}]}}},
+                            security.docker_fields())
+    assert merged["linux"]["resources"] == {"memory": {"limit": 1 << 26},
+                                            "devices": [{"allow": False, "access": "rwm"}]}
 
 
 # ---- the real thing, in forked children --------------------------------------------------
@@ -419,7 +425,7 @@ def test_privileged_the_same_calls_succeed(tmp_path):
     assert result == {"mount": "ok", "unshare(CLONE_NEWUSER)": "ok", "keyctl": "ok"}
 
 
-@pytest.mark.spec("RT-SEC-062", "RT-SEC-065")
+@pytest.mark.spec("RT-SEC-062", "RT-SEC-055")
 def test_module_loading_and_device_nodes_default_versus_privileged(tmp_path):
     def body(settings, name):
         def run():
@@ -435,7 +441,8 @@ def test_module_loading_and_device_nodes_default_versus_privileged(tmp_path):
 
     default = in_child(body(DEFAULT, "default"))
     privileged = in_child(body(PRIVILEGED, "privileged"))
-    assert default == {"init_module": "EPERM", "mknod sda": "EPERM", "mknod null": "ok"}
+    # mknod passes the filter (CAP_MKNOD is kept): the devices cgroup decides, not seccomp
+    assert default == {"init_module": "EPERM", "mknod sda": "ok", "mknod null": "ok"}
     # past the permission check; this kernel has no modules (ENOSYS), others reject the image
     assert privileged["init_module"] in ("ENOSYS", "ENOEXEC", "EINVAL")
     assert privileged["mknod sda"] == privileged["mknod null"] == "ok"

@@ -1,18 +1,23 @@
 """Docker's defaults: the capabilities and the seccomp profile dockerd writes into config.json.
 
-Implements: spec/security.md RT-SEC-050 .. RT-SEC-054
+Implements: spec/security.md RT-SEC-050 .. RT-SEC-053, RT-SEC-055
 Explained:  chapters/03-runtime.md#dockers-defaults
 Modelled on: moby's profiles/seccomp/default.json, oci/caps/defaults.go and
              daemon/oci_linux.go (WithCapabilities, WithSeccomp; --privileged)
 
     DENIED                         syscall -> the capability that lets it through (or None)
     default_profile(kept) -> dict  the OCI linux.seccomp object for a container keeping `kept`
-    docker_fields(...) -> dict     process.capabilities, noNewPrivileges, linux.seccomp
+    docker_fields(...) -> dict     process.capabilities, noNewPrivileges, linux.seccomp,
+                                   linux.resources.devices
 
 Where policy lives: as in Docker, the runtime applies what config.json says and
 knows no "privileged"; the engine decides. `docker run` writes the 14 default
 capabilities and this profile; `--privileged` writes every capability of the
 bounding set and no profile at all (seccomp off), and so does docker_fields().
+Devices: `docker run` writes one device rule, "deny everything" (runc appends the
+standard nodes); `--privileged` writes "allow everything". mknod(2) itself is
+not filtered: as in Docker, a node can be made and the devices cgroup refuses
+to open it.
 
 Denylist, not allowlist: Docker's profile allows about 350 named syscalls and
 refuses the rest with EPERM. This one allows everything and refuses the calls
@@ -75,34 +80,6 @@ def _bits(mask: int) -> list[int]:
     return [1 << i for i in range(64) if mask >> i & 1]
 
 
-# <sys/stat.h> file types, and the character devices that expose the host's memory and ports.
-S_IFMT, S_IFCHR, S_IFBLK = 0o170000, 0o020000, 0o060000
-DANGEROUS_CHAR_DEVICES = ((1, 1), (1, 2), (1, 4))  # /dev/mem, /dev/kmem, /dev/port
-
-
-def _mknod_rules() -> list[dict]:
-    """mknod(2) of a block device, or of /dev/mem, /dev/kmem or /dev/port, is refused.
-
-    Docker leaves devices to the devices cgroup; the runtime has none yet, and
-    without it a container with CAP_MKNOD could make /dev/sda and read the host's
-    disk, or /dev/mem and read its memory. Deny-only rules, so libseccomp (runc)
-    and our compiler read the profile the same way.
-    mknod(path, mode, dev) has mode at index 1; mknodat(dirfd, path, mode, dev) at 2.
-    The kernel takes dev as a 32-bit (major << 8 | minor) for small numbers.
-    """
-    rules = []
-    for name, mode in (("mknod", 1), ("mknodat", 2)):
-        rules.append({"names": [name], "action": "SCMP_ACT_ERRNO", "errnoRet": errno.EPERM,
-                      "args": [{"index": mode, "value": S_IFMT, "valueTwo": S_IFBLK,
-                                "op": "SCMP_CMP_MASKED_EQ"}]})
-        for major, minor in DANGEROUS_CHAR_DEVICES:
-            rules.append({"names": [name], "action": "SCMP_ACT_ERRNO", "errnoRet": errno.EPERM,
-                          "args": [{"index": mode, "value": S_IFMT, "valueTwo": S_IFCHR,
-                                    "op": "SCMP_CMP_MASKED_EQ"},
-                                   {"index": mode + 1, "value": major << 8 | minor, "op": "SCMP_CMP_EQ"}]})
-    return rules
-
-
 def default_profile(kept: Iterable[str]) -> dict:
     """The OCI linux.seccomp object Docker's semantics give a container keeping ``kept``."""
     kept = frozenset(kept)
@@ -119,8 +96,6 @@ def default_profile(kept: Iterable[str]) -> dict:
             # glibc fall back to clone, whose flags the rule above can check (as Docker)
             {"names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": errno.ENOSYS},
         ]
-    # [RT-SEC-054] no device nodes but the harmless ones
-    rules += _mknod_rules()
     return {
         "defaultAction": "SCMP_ACT_ALLOW",
         "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_AARCH64"],
@@ -149,6 +124,9 @@ def docker_fields(cap_add: Iterable[str] = (), cap_drop: Iterable[str] = (),
                     "noNewPrivileges": no_new_privileges},
         "linux": {},
     }
+    # [RT-SEC-055] the devices cgroup: deny everything (runc adds the standard nodes), or,
+    # privileged, allow everything (moby's DefaultLinuxSpec and WithDevices)
+    fields["linux"]["resources"] = {"devices": [{"allow": privileged, "access": "rwm"}]}
     if not privileged:
         # --privileged also unmasks /proc and /sys, and turns seccomp off
         fields["linux"]["seccomp"] = default_profile(kept)
@@ -161,6 +139,9 @@ def merge(config: dict, fields: dict) -> dict:
     """Return a copy of ``config`` with ``fields`` (from docker_fields) set in process and linux."""
     merged = {**config, "process": {**config.get("process", {}), **fields["process"]},
               "linux": {**config.get("linux", {}), **fields["linux"]}}
+    if "resources" in fields["linux"]:   # the config's limits stay; the device rules are replaced
+        merged["linux"]["resources"] = {**(config.get("linux", {}).get("resources") or {}),
+                                        **fields["linux"]["resources"]}
     for key in ("seccomp", "maskedPaths", "readonlyPaths"):
         if key not in fields["linux"]:
             merged["linux"].pop(key, None)
