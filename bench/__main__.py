@@ -15,11 +15,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bench import (build, cli_startup, commit, compose, container_run, engine_load, isolation, layer_unpack, monitor_memory,
-                   networking, overlay, registry, volume_io)
+                   networking, overlay, registry, swarm, volume_io)
 from bench.harness import Benchmark, render, run_all
 
 TOPICS = [cli_startup, isolation, monitor_memory, layer_unpack, commit, container_run, build, engine_load, volume_io,
-          networking, overlay, compose, registry]
+          networking, overlay, swarm, compose, registry]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

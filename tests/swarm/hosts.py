@@ -24,28 +24,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.swarm import netns_pids  # the swarm benchmark's cluster finds a host's processes the same way
 from tests.harness.engine import (Engine, LOCK_DIR, python_module, remove_tree, stop_daemon, wait_for_ping)
 
 
 def _ip(*args: str) -> None:
     subprocess.run(["ip", *args], check=True, capture_output=True)
-
-
-def netns_pids(name: str) -> list[int]:
-    """The processes whose network namespace is /run/netns/NAME."""
-    try:
-        wanted = os.stat(f"/run/netns/{name}").st_ino
-    except FileNotFoundError:
-        return []
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                if os.stat(f"/proc/{entry}/ns/net").st_ino == wanted:
-                    found.append(int(entry))
-            except OSError:
-                pass
-    return found
 
 
 @dataclass
