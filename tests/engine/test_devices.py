@@ -31,12 +31,23 @@ def test_a_default_container_gets_the_standard_nodes_and_no_disk(engine, busybox
     assert f"/tmp/sda: {EPERM}" in result.stderr
 
 
-@pytest.mark.spec("ENGINE-DEV-002", "ENGINE-DEV-003", "RT-SEC-069")
-@pytest.mark.parametrize("flags", [("--device-cgroup-rule", "b 8:0 r"), ("--privileged",)],
-                         ids=["device-cgroup-rule", "privileged"])
-def test_a_rule_or_privileged_lets_the_open_through(engine, busybox, flags):
-    result = run(engine, busybox, *flags, script=DISK)
+@pytest.mark.spec("ENGINE-DEV-002", "RT-SEC-069")
+def test_a_device_cgroup_rule_lets_the_open_through(engine, busybox):
+    result = run(engine, busybox, "--device-cgroup-rule", "b 8:0 r", script=DISK)
     assert "MADE" in result.stdout and EPERM not in result.stderr, result.stderr
+
+
+@pytest.mark.spec("ENGINE-DEV-003", "RT-SEC-069")
+def test_privileged_allows_every_device_and_has_the_hosts_nodes(engine, busybox):
+    host_node = next((path for path in ("/dev/kmsg", "/dev/loop-control", "/dev/fuse") if os.path.exists(path)), None)
+    script = DISK + (f"; test -c {host_node} && echo HOST-NODE" if host_node else "")
+    result = run(engine, busybox, "--privileged", script=script)
+    if engine.kind == "docker" and "unable to apply caps" in result.stderr:
+        pytest.skip("runc's privileged list holds CAP_SYS_RESOURCE, which this machine's bounding set "
+                    "lacks (DESIGN.md): docker cannot start a privileged container here")
+    assert "MADE" in result.stdout and EPERM not in result.stderr, result.stderr
+    if host_node:
+        assert "HOST-NODE" in result.stdout, (host_node, result.stderr)
 
 
 @pytest.mark.spec("ENGINE-DEV-001")
