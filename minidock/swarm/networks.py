@@ -77,9 +77,13 @@ async def _make_network(store: Store, name: str, subnet: str = "", attachable: b
 
 
 async def ensure_network(store: Store, name: str) -> dict:
-    """The cluster's overlay called ``name``, made on first use: subnet 10.0.K.0/24, VNI 4096+K (ingress: K=0)."""
+    """The cluster's overlay called ``name`` (or whose ID it is: the docker CLI sends IDs), made on
+    first use: subnet 10.0.K.0/24, VNI 4096+K (ingress: K=0)."""
     entry = await store.get(f"networks/{name}")
-    return entry.value if entry is not None else await _make_network(store, name)
+    if entry is not None:
+        return entry.value
+    by_id = [e.value for e in await store.prefix("networks/") if e.value["ID"] == name]
+    return by_id[0] if by_id else await _make_network(store, name)
 
 
 def network_view(record: dict) -> dict:
