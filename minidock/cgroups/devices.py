@@ -98,11 +98,14 @@ class DeviceRule:
         """The rule as devices.allow / devices.deny take it: 'c 1:3 rwm', 'b *:* m', 'a'."""
         if self.type == "a":
             return "a"
-        number = lambda n: "*" if n is None else str(n)  # noqa: E731 - two uses, one line
-        return f"{self.type} {number(self.major)}:{number(self.minor)} {self.access}"
+        return f"{self.type} {_number(self.major)}:{_number(self.minor)} {self.access}"
 
     def covers_everything(self) -> bool:
         return self.type == "a"
+
+
+def _number(number: int | None) -> str:
+    return "*" if number is None else str(number)
 
 
 def _access(text: Any, field: str) -> str:

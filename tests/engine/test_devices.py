@@ -66,6 +66,14 @@ def test_device_gives_the_node_at_the_path_asked(engine, busybox):
     assert given.stdout.strip() == "OPENED", given.stderr
 
 
+@pytest.mark.spec("ENGINE-DEV-001")
+def test_device_of_a_directory_gives_every_node_under_it(engine, busybox):
+    if not os.path.exists("/dev/net/tun"):
+        pytest.skip("no /dev/net/tun here")
+    result = run(engine, busybox, "--device", "/dev/net:/dev/mynet", script="ls -l /dev/mynet/tun")
+    assert re.match(r"c[rw-]{9} .* 10,\s+200 ", result.stdout), result.stdout + result.stderr
+
+
 @pytest.mark.spec("ENGINE-DEV-001", "ENGINE-DEV-002")
 @pytest.mark.parametrize("flags, words", [
     (("--device", "/dev/zero:/dev/z:rx"), "bad mode specified: rx"),
