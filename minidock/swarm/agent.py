@@ -1,11 +1,12 @@
 """The agent: on every node, makes the local engine run the tasks the managers gave this node.
 
-Implements: spec/swarm.md SWARM-002, SWARM-011, SWARM-025, SWARM-028, SWARM-041
+Implements: spec/swarm.md SWARM-002, SWARM-011, SWARM-025, SWARM-028, SWARM-041, SWARM-051
 Explained:  chapters/11-swarm.md#the-agent
 Modelled on: swarmkit's agent and its container executor (docker/swarmkit agent/exec/dockerapi)
 
     Agent(store, node_id, engine).run()    on every change under tasks/ (and every second):
         a task assigned here    -> create and start its container, report preparing .. running
+        a health check          -> starting until its container is healthy; unhealthy: stopped, failed
         its container exited    -> report complete or failed (with the exit code)
         desired shutdown/remove -> stop (and remove) its container, report shutdown
         a container whose task is gone from the store -> removed
@@ -35,6 +36,8 @@ from minidock.swarm.store import Store
 
 log = logging.getLogger("minidock.swarm.agent")
 TASK_LABEL = "com.docker.swarm.task.id"
+UNHEALTHY = "dockerexec: unhealthy container"  # moby's executor: ErrContainerUnhealthy
+HEALTH_POLL = 0.25  # seconds between two looks at a starting container's health
 
 
 def container_name(task: dict) -> str:
@@ -61,11 +64,19 @@ def container_config(task: dict) -> dict:
     config = {"Image": spec["Image"], "Env": spec.get("Env") or [], "Labels": labels, "HostConfig": host,
               "Hostname": spec.get("Hostname") or "", "WorkingDir": spec.get("Dir") or "",
               "User": spec.get("User") or "", "Tty": bool(spec.get("TTY"))}
+    if spec.get("Healthcheck"):
+        config["Healthcheck"] = spec["Healthcheck"]  # [SWARM-051] the engine runs it; the agent reads its verdict
     if spec.get("Command"):
         config["Entrypoint"] = spec["Command"]
     if spec.get("Args"):
         config["Cmd"] = spec["Args"]
     return config
+
+
+def has_healthcheck(config: dict) -> bool:
+    """Whether a container's config (its own or its image's) has a health check (Test ["NONE"] has none)."""
+    test = (config.get("Healthcheck") or {}).get("Test") or []
+    return bool(test) and test[0] != "NONE"
 
 
 def endpoint(attachment: dict, task: dict) -> dict:
@@ -156,6 +167,9 @@ class Agent:
         if state in (TaskState.PREPARING, TaskState.STARTING):
             # no job of ours holds it (the task is not busy): this process died while starting it
             return self._abandoned(task, status, container)
+        if state == TaskState.RUNNING and container is not None and container["State"] == "running" \
+                and container.get("Status", "").endswith("(unhealthy)"):
+            return self._unhealthy(task, status, container["Id"])
         if state == TaskState.RUNNING and (container is None or container["State"] in ("exited", "dead")):
             return self._ended(task, status, container)
         return None
@@ -210,6 +224,13 @@ class Agent:
         except (MinidockError, OSError) as error:
             await self._report(task, status, TaskState.FAILED, "starting", Err=getattr(error, "message", str(error)))
             return
+        if has_healthcheck(inspected["Config"]):
+            verdict = await self._wait_healthy(task, created["Id"])
+            if verdict == "unwanted":
+                return  # stopped while starting (service removed, slot updated): the next pass stops it
+            if verdict != "healthy":
+                await self._report(task, status, TaskState.FAILED, "starting", Err=verdict)
+                return
         addresses = await report_addresses(self._engine, created["Id"], joined) if joined else {}
         await self._report(task, status, TaskState.RUNNING, "started",
                            ContainerStatus={"ContainerID": created["Id"], "PID": inspected["State"]["Pid"],
@@ -224,6 +245,36 @@ class Agent:
                 raise NotFound(f"{kind.word} {reference.get(kind.name_field) or reference[kind.id_field]} not found")
             data[reference[kind.id_field]] = base64.b64decode(entry.value["_data"])
         return secrets.plan_files(spec, data)
+
+    async def _wait_healthy(self, task: dict, container_id: str) -> str:
+        """[SWARM-051] A container with a health check is `starting` until its first verdict, as
+        swarmkit's executor waits for `health_status: healthy`: "healthy", "unwanted" (the task's
+        desired state changed meanwhile), or the task's error once an unhealthy container is stopped."""
+        while True:
+            state = (await self._engine("GET", f"/containers/{container_id}/json"))["State"]
+            health = (state.get("Health") or {}).get("Status")
+            if health == "healthy":
+                return "healthy"
+            if not state["Running"]:
+                return f"task: non-zero exit ({state['ExitCode']})"
+            if health == "unhealthy":
+                return await self._stop_unhealthy(task, container_id)
+            entry = await self.store.get(f"tasks/{task['ID']}")
+            if entry is None or entry.value["DesiredState"] != "running":
+                return "unwanted"
+            await asyncio.sleep(HEALTH_POLL)
+
+    async def _stop_unhealthy(self, task: dict, container_id: str) -> str:
+        """Stop an unhealthy container; the task's error, in the words of moby's executor."""
+        grace = (task["Spec"].get("ContainerSpec") or {}).get("StopGracePeriod", 10 * SECOND) // SECOND
+        await self._engine("POST", f"/containers/{container_id}/stop?t={grace}")
+        code = (await self._engine("GET", f"/containers/{container_id}/json"))["State"]["ExitCode"]
+        return f"task: non-zero exit ({code}): {UNHEALTHY}"
+
+    async def _unhealthy(self, task: dict, status: dict, container_id: str) -> None:
+        """[SWARM-051] A running task whose check failed: its container stops, the task fails (and is replaced)."""
+        error = await self._stop_unhealthy(task, container_id)
+        await self._report(task, status, TaskState.FAILED, "started", Err=error)
 
     async def _abandoned(self, task: dict, status: dict, container: dict | None) -> None:
         """A start cut short by a restart: its container goes, the task fails, the managers replace it."""

@@ -326,6 +326,49 @@ def test_rolling_update_in_batches_a_missing_image_pauses_and_rollback(swarm):
     h1.cli("service", "rm", "roll")
 
 
+@pytest.mark.spec("SWARM-051", "SWARM-017")
+def test_a_health_check_gates_running_fails_a_sick_task_and_rolls_an_update_back(swarm):
+    h1 = swarm.nodes[0]
+    checked = ["--health-cmd", "test ! -e /tmp/sick", "--health-interval", "2s", "--health-retries", "1"]
+    h1.engine.docker_cli("service", "create", "--name", "checked", "--replicas", "2", "--no-resolve-image", *checked,
+                         "--stop-grace-period", "1s", "--restart-delay", "1s", "-d", "busybox", "sleep", "600")
+
+    def starting_with_a_live_container():
+        for task in tasks(h1, "checked"):
+            container = (task["Status"].get("ContainerStatus") or {}).get("ContainerID")
+            if task["Status"]["State"] == "starting" and container:
+                state = json.loads(host_of(swarm, h1, task["NodeID"]).cli("inspect", container).stdout)[0]["State"]
+                if state["Running"]:
+                    return state
+        return None
+
+    # its container runs, but the task is starting until the first check passes (after the 2 s interval)
+    assert wait_for(starting_with_a_live_container, what="a task starting with its container running")
+    live = wait_for(lambda: converged(h1, "checked", 2), what="checked: 2 running")
+    # a running task whose check starts failing: its container stopped, the task failed, and replaced
+    sick = live[0]
+    host_of(swarm, h1, sick["NodeID"]).cli("exec", sick["Status"]["ContainerStatus"]["ContainerID"],
+                                           "touch", "/tmp/sick")
+    failed = wait_for(lambda: (lambda t: t if t["Status"]["State"] == "failed" else None)(
+        api(h1, "GET", f"/tasks/{sick['ID']}")), what="the sick task failed")
+    assert failed["Status"]["Err"] == "task: non-zero exit (137): dockerexec: unhealthy container"
+    wait_for(lambda: [t for t in converged(h1, "checked", 2) if t["ID"] != sick["ID"]] == converged(h1, "checked", 2)
+             and converged(h1, "checked", 2), what="the sick task replaced")
+    # an update whose new tasks fail their health check: rolled back by itself
+    h1.engine.docker_cli("service", "update", "--health-cmd", "false", "--update-failure-action", "rollback",
+                         "--update-monitor", "2s", "-d", "checked")
+    wait_for(lambda: (api(h1, "GET", "/services/checked").get("UpdateStatus") or {}).get("State")
+             == "rollback_completed", timeout=60, what="the update rolled back")
+    live = wait_for(lambda: converged(h1, "checked", 2), what="checked: 2 running again")
+    assert {tuple(t["Spec"]["ContainerSpec"]["Healthcheck"]["Test"]) for t in live} == \
+        {("CMD-SHELL", "test ! -e /tmp/sick")}
+    unhealthy = [t for t in api(h1, "GET", f"/tasks?filters={quote(json.dumps({'service': ['checked']}))}")
+                 if t["Spec"]["ContainerSpec"]["Healthcheck"]["Test"] == ["CMD-SHELL", "false"]]
+    assert unhealthy and {t["Status"]["Err"] for t in unhealthy if t["Status"]["State"] == "failed"} == \
+        {"task: non-zero exit (137): dockerexec: unhealthy container"}
+    h1.cli("service", "rm", "checked")
+
+
 @pytest.mark.spec("SWARM-028")
 def test_a_secret_is_a_file_on_tmpfs_in_the_services_tasks_only(swarm):
     h1 = swarm.nodes[0]

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
+
 import pytest
 
 from minidock.errors import InvalidArgument
-from minidock.swarm.agent import container_config, container_name
-from minidock.swarm.logs import frame, frames, with_details
+from minidock.swarm.agent import container_config, container_name, has_healthcheck
+from minidock.swarm.logs import frame, frames, read_frames, split, with_details
 from minidock.swarm.networks import TASKS, VIPS, attachments, free_address, used_addresses
 from minidock.swarm.objects import check_service_spec, join_token, seconds_of, timestamp, view
 from minidock.swarm.secrets import TaskFile, plan_files, with_files, wrapper
@@ -122,3 +124,21 @@ def test_a_task_becomes_a_container_with_dockers_name_labels_limits_and_mounts()
     assert (host["Memory"], host["NanoCpus"], host["RestartPolicy"]) == (64 << 20, 500_000_000, {"Name": "no"})
     assert host["Mounts"] == [{"Type": "volume", "Source": "data", "Target": "/data"}]
     assert host["PortBindings"] == {"80/tcp": [{"HostPort": "8080"}]}
+
+
+@pytest.mark.spec("SWARM-050")
+def test_a_followed_log_is_cut_into_frames_as_they_come():
+    raw = frame(1, b"one\n") + frame(2, b"two\n")
+    assert split(raw[:5]) == ([], raw[:5])  # not even a header yet
+    assert split(raw[:14]) == ([(1, b"one\n")], raw[12:14])
+    assert split(raw) == ([(1, b"one\n"), (2, b"two\n")], b"")
+    assert list(read_frames(io.BytesIO(raw))) == [(1, b"one\n"), (2, b"two\n")]
+
+
+@pytest.mark.spec("SWARM-051")
+def test_a_tasks_health_check_goes_to_its_container():
+    check = {"Test": ["CMD-SHELL", "test -e /ok"], "Interval": 2 * 10**9, "Retries": 1}
+    task = {"ID": "t1", "ServiceID": "s1", "NodeID": "n1", "Slot": 1, "_service_name": "web",
+            "Spec": {"ContainerSpec": {"Image": "busybox", "Healthcheck": check}}}
+    assert container_config(task)["Healthcheck"] == check and has_healthcheck(container_config(task))
+    assert not has_healthcheck({"Healthcheck": {"Test": ["NONE"]}}) and not has_healthcheck({})
