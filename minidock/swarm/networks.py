@@ -32,7 +32,8 @@ import urllib.parse
 
 import re
 
-from minidock.errors import Conflict, Forbidden, InvalidArgument, MinidockError, NotFound, Unavailable
+from minidock.errors import (Conflict, Forbidden, InvalidArgument, MinidockError, NotFound, NotImplemented,
+                             Unavailable)
 from minidock.swarm import objects
 from minidock.swarm.store import Store
 
@@ -132,6 +133,9 @@ async def create_network(store: Store, body: dict) -> dict:
     if await store.get(f"networks/{name}") is not None:
         # [SWARM-042] dockerd's words for a name in use
         raise Conflict(f"network with name {name} already exists")
+    if body.get("EnableIPv6") or body.get("Internal"):
+        # not silently ignored: the cluster's overlays are IPv4 and reach outside through their hosts
+        raise NotImplemented("minidock's cluster overlays have no --ipv6 and no --internal")
     configs = (body.get("IPAM") or {}).get("Config") or []
     subnet = ""
     if configs:

@@ -479,6 +479,8 @@ def test_an_overlay_made_on_a_manager_is_the_clusters(swarm):
     assert again.stderr == "Error response from daemon: network with name backend already exists\n"
     overlap = h1.cli("network", "create", "-d", "overlay", "--subnet", "10.30.0.0/16", "wide", check=False)
     assert overlap.stderr == "Error response from daemon: Pool overlaps with other one on this address space\n"
+    internal = h1.cli("network", "create", "-d", "overlay", "--internal", "inside", check=False)
+    assert internal.returncode == 1 and "no --ipv6 and no --internal" in internal.stderr
     worker = h4.cli("network", "create", "-d", "overlay", "fromworker", check=False)
     assert "Cannot create a multi-host network from a worker node." in worker.stderr
     # a service's tasks join it at addresses of its subnet (the docker CLI names the network by its ID)
