@@ -24,8 +24,8 @@ never 0, so `stats` can tell "unknown" from "nothing".
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
+from typing import NamedTuple
 
 # The v1 memory controller's "no limit": PAGE_COUNTER_MAX pages, 2**63 - 4096 with 4 KiB pages.
 V1_UNLIMITED_FROM = 2**62
@@ -43,8 +43,7 @@ V2_FILES = ("memory.current", "memory.peak", "memory.max", "cpu.stat", "pids.cur
             "io.stat")
 
 
-@dataclasses.dataclass(frozen=True)
-class Stats:
+class Stats(NamedTuple):  # a frozen record: see minidock/runtime/__init__.py, Start-up
     """One reading of a group's counters. None: this host does not report it."""
 
     memory_usage: int | None = None      # bytes in use now (page cache included, as the kernel counts)

@@ -18,11 +18,10 @@ sysctl, intelRdt, personality.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import resource
-from typing import Any
+from typing import Any, NamedTuple
 
 from minidock.cgroups import Resources
 from minidock.errors import InvalidArgument, NotFound
@@ -41,8 +40,7 @@ OPEN_STDIN = "org.minidock.open-stdin"
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
-@dataclasses.dataclass(frozen=True)
-class RunConfig:
+class RunConfig(NamedTuple):  # a frozen record: see minidock/runtime/__init__.py, Start-up
     """What the runtime needs to start one container, already checked."""
 
     rootfs: str                        # absolute path of the root filesystem

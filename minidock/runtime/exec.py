@@ -81,12 +81,10 @@ def exec_in(root: str, container_id: str, args: list[str], env: list[str] | None
 
 def _as_user(checked, user: str):
     """The config with process.user replaced by "UID[:GID]" (numbers only, as runc's --user)."""
-    import dataclasses
-
     uid, _, gid = user.partition(":")
     if not uid.isdigit() or (gid and not gid.isdigit()):
         raise InvalidArgument(f"invalid --user {user!r}: expected UID[:GID] in numbers")
-    return dataclasses.replace(checked, uid=int(uid), gid=int(gid or 0), additional_gids=())
+    return checked._replace(uid=int(uid), gid=int(gid or 0), additional_gids=())
 
 
 def _run_on_terminal(checked, args: list[str], environment: dict[str, str], cwd: str,

@@ -22,17 +22,16 @@ seconds; a hook that exits non-zero or runs past its timeout has failed.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import sys
+from typing import NamedTuple
 
 from minidock.errors import InvalidArgument, SystemError as MinidockSystemError
 
 STAGES = ("prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop")
 
 
-@dataclasses.dataclass(frozen=True)
-class Hook:
+class Hook(NamedTuple):  # a frozen record: see minidock/runtime/__init__.py, Start-up
     """One program to run."""
 
     path: str
@@ -41,8 +40,7 @@ class Hook:
     timeout: int | None = None
 
 
-@dataclasses.dataclass(frozen=True)
-class Hooks:
+class Hooks(NamedTuple):  # a frozen record: see minidock/runtime/__init__.py, Start-up
     """The hooks of each stage, in order."""
 
     by_stage: tuple[tuple[str, tuple[Hook, ...]], ...] = ()

@@ -20,7 +20,6 @@ state directory stay until `delete`.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import datetime
 import json
 import os
@@ -29,6 +28,7 @@ import signal
 import socket
 import time
 from collections.abc import Iterator
+from typing import NamedTuple
 
 from minidock.cgroups import open_driver
 from minidock.errors import Conflict, SystemError as MinidockSystemError
@@ -40,8 +40,7 @@ from minidock.runtime.state import Event, State, Status, process_start_time, tra
 CONTROL_SOCKET = "monitor.sock"
 
 
-@dataclasses.dataclass(frozen=True)
-class Watched:
+class Watched(NamedTuple):  # a frozen record: see minidock/runtime/__init__.py, Start-up
     """The part of a container's config that a monitor which only watches it uses."""
 
     log_path: str | None
@@ -146,7 +145,7 @@ class Monitor:
     def handover(self) -> tuple[dict, dict[str, int]]:
         """What a launcher hands to the monitor (see adopt): a JSON-able record and descriptors."""
         record = {"log_path": self.config.log_path,
-                  "poststart": [dataclasses.asdict(hook) for hook in self.config.hooks.of("poststart")]}
+                  "poststart": [hook._asdict() for hook in self.config.hooks.of("poststart")]}
         return record, {"start": self._start_w, **({"master": self.master} if self.master >= 0 else {})}
 
     @classmethod

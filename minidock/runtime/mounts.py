@@ -15,8 +15,8 @@ as its data string (mode=755, size=65536k, newinstance, ...).
 
 from __future__ import annotations
 
-import dataclasses
 import os
+from typing import NamedTuple
 
 from minidock.errors import InvalidArgument
 from minidock.kernel import syscalls as sc
@@ -38,8 +38,7 @@ PROPAGATION: dict[str, int] = {
 }
 
 
-@dataclasses.dataclass(frozen=True)
-class Mount:
+class Mount(NamedTuple):  # a frozen record: see minidock/runtime/__init__.py, Start-up
     """One mount, target relative to the new root (no leading '/')."""
 
     source: str

@@ -20,9 +20,8 @@ Rules: pure data; nothing here knows about syscalls or profiles.
 
 from __future__ import annotations
 
-import dataclasses
 import struct
-from typing import Iterable, Union
+from typing import Iterable, NamedTuple, Union
 
 # Instruction classes, sizes, modes and operations, from <linux/bpf_common.h>.
 BPF_LD, BPF_ALU, BPF_JMP, BPF_RET = 0x00, 0x04, 0x05, 0x06
@@ -48,8 +47,7 @@ def arg_high(index: int) -> int:
     return OFFSET_ARGS + 8 * index + 4
 
 
-@dataclasses.dataclass(frozen=True)
-class Label:
+class Label(NamedTuple):  # a frozen record: see minidock/runtime/__init__.py, Start-up
     """A place in a program; jumps name it, assemble() turns it into an offset."""
 
     name: str
@@ -58,8 +56,7 @@ class Label:
 Target = Union[int, Label]
 
 
-@dataclasses.dataclass(frozen=True)
-class Instruction:
+class Instruction(NamedTuple):  # a frozen record: see minidock/runtime/__init__.py, Start-up
     """struct sock_filter { __u16 code; __u8 jt; __u8 jf; __u32 k; }.
 
     Before assemble(), ``jt``, ``jf`` (and ``k`` of a goto) may be Labels.

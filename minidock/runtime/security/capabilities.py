@@ -25,8 +25,7 @@ capset(2) can only lower permitted, never raise it.
 
 from __future__ import annotations
 
-import dataclasses
-from typing import Iterable
+from typing import Iterable, NamedTuple
 
 from minidock.errors import InvalidArgument
 from minidock.kernel import syscalls as sc
@@ -110,8 +109,7 @@ def from_mask(mask: int) -> frozenset[str]:
     return frozenset(name for number, name in enumerate(NAMES) if mask >> number & 1)
 
 
-@dataclasses.dataclass(frozen=True)
-class Capabilities:
+class Capabilities(NamedTuple):  # a frozen record: see minidock/runtime/__init__.py, Start-up
     """The OCI process.capabilities object: five sets of canonical names."""
 
     bounding: frozenset[str] = frozenset()

@@ -16,7 +16,7 @@ makes it: see defaults.docker_fields(), which the engine calls.
 
 from __future__ import annotations
 
-import dataclasses
+from typing import NamedTuple
 
 from minidock.errors import InvalidArgument
 from minidock.runtime.security import capabilities, paths, seccomp
@@ -27,8 +27,7 @@ from minidock.runtime.security.seccomp import Profile
 IGNORED_FIELDS = ("process.apparmorProfile", "process.selinuxLabel", "linux.mountLabel")
 
 
-@dataclasses.dataclass(frozen=True)
-class Security:
+class Security(NamedTuple):  # a frozen record: see minidock/runtime/__init__.py, Start-up
     """What apply() does in the container's init, right before execve."""
 
     capabilities: Capabilities | None = None   # None: leave them as they are

@@ -30,11 +30,11 @@ x32) are killed, not filtered: stricter than Docker, which also lists them.
 
 from __future__ import annotations
 
-import dataclasses
 import enum
 import errno
 import itertools
 import sys
+from typing import NamedTuple
 
 from minidock.errors import InvalidArgument
 from minidock.kernel import syscalls as sc
@@ -68,8 +68,7 @@ class Op(enum.Enum):
     SCMP_CMP_MASKED_EQ = "&=="          # (arg & value) == valueTwo
 
 
-@dataclasses.dataclass(frozen=True)
-class Condition:
+class Condition(NamedTuple):  # a frozen record: see minidock/runtime/__init__.py, Start-up
     """One comparison of a syscall argument (all 64 bits)."""
 
     index: int          # 0..5
@@ -78,8 +77,7 @@ class Condition:
     value_two: int = 0
 
 
-@dataclasses.dataclass(frozen=True)
-class Rule:
+class Rule(NamedTuple):  # a frozen record: see minidock/runtime/__init__.py, Start-up
     """`names` get `action` when every condition holds."""
 
     names: tuple[str, ...]
@@ -88,8 +86,7 @@ class Rule:
     conditions: tuple[Condition, ...] = ()
 
 
-@dataclasses.dataclass(frozen=True)
-class Profile:
+class Profile(NamedTuple):  # a frozen record: see minidock/runtime/__init__.py, Start-up
     """The OCI linux.seccomp object."""
 
     default_action: Action
@@ -98,8 +95,7 @@ class Profile:
     architectures: tuple[str, ...] = ()
 
 
-@dataclasses.dataclass(frozen=True)
-class Compiled:
+class Compiled(NamedTuple):  # a frozen record: see minidock/runtime/__init__.py, Start-up
     """A profile compiled for one architecture: the program and what was left out."""
 
     arch: Arch

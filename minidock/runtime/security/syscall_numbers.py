@@ -18,8 +18,8 @@ Rules: data only. Regenerate rather than edit by hand.
 
 from __future__ import annotations
 
-import dataclasses
 import os
+from typing import NamedTuple
 
 from minidock.errors import NotImplemented as NotSupported
 
@@ -179,8 +179,7 @@ AARCH64: dict[str, int] = {
 }
 
 
-@dataclasses.dataclass(frozen=True)
-class Arch:
+class Arch(NamedTuple):  # a frozen record: see minidock/runtime/__init__.py, Start-up
     """One architecture as a filter sees it."""
 
     name: str                  # the OCI name: SCMP_ARCH_X86_64
