@@ -11,6 +11,7 @@ Modelled on: the OCI runtime-spec `linux.resources.devices` list, the kernel's
     rule.line()                        -> "c 1:3 rwm", what devices.allow takes
     DeviceState.of(rules)              the rules read in order, as the v1 kernel reads them
     state.allows("c", 1, 3, "rw")      the decision the kernel will make  (pure)
+    state.lines()                      the v1 writes: ("devices.deny", "a"), ("devices.allow", ...)
     RUNC_DEFAULTS                      what runc appends to every container's list
 
 Rules: pure. The rules start from "deny everything" and are read in order, as
