@@ -22,6 +22,8 @@ Start-up: `minidock-runtime run` is measured against runc (chapters/03-runtime.m
 and most of a Python command's start is importing. So the records that a start
 defines (the config, mounts, hooks, security, seccomp, BPF, cgroup hierarchy) are
 typing.NamedTuple classes, frozen like a dataclass but defined ten times faster (a
-dataclass compiles several methods per class), and subprocess is imported only for
-a config with hooks.
+dataclass compiles several methods per class); subprocess is imported only for a
+config with hooks; socket, selectors, datetime and threading only where a detached
+container or a terminal uses them (the fork server imports them once for its
+monitors); and the state directory is removed without shutil.
 """

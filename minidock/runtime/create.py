@@ -18,10 +18,9 @@ import gc
 import json
 import os
 import re
-import shutil
 import signal
-import socket
 import sys
+from typing import TYPE_CHECKING
 
 from minidock.cgroups import open_driver
 from minidock.errors import Conflict, InvalidArgument, MinidockError
@@ -29,8 +28,11 @@ from minidock.kernel import syscalls as sc
 from minidock.runtime import config as oci_config
 from minidock.runtime import hooks, terminal
 from minidock.runtime.monitor import Monitor
-from minidock.runtime.state import State, Status, now
+from minidock.runtime.state import State, Status, now, remove as remove_state
 from minidock.runtime.state import load as load_state
+
+if TYPE_CHECKING:
+    import socket
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
@@ -63,7 +65,7 @@ def cgroup_name(container_id: str) -> str:
 def _abandon(monitor: Monitor, root: str, container_id: str) -> None:
     """Undo a create (or finish a run): cgroup, poststop hooks, state directory."""
     _destroy_group(monitor)
-    shutil.rmtree(os.path.join(root, container_id), ignore_errors=True)
+    remove_state(root, container_id)
 
 
 def _destroy_group(monitor: Monitor) -> None:
@@ -127,6 +129,8 @@ def create(bundle: str, container_id: str, root: str) -> int:
 
 def _become_monitor(bundle: str, container_id: str, root: str, result_w: int) -> None:
     """In the forked monitor: detach, have a launcher start the container, tell the caller, serve."""
+    import socket  # here, as in the functions below: a foreground `run` never needs it (start-up time)
+
     code = 1
     try:
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # a fork server ignores it; we reap init
@@ -164,6 +168,8 @@ def _launch_apart(bundle: str, container_id: str, root: str) -> tuple[Monitor, d
 
     Returns the Monitor and the handed descriptors by name.
     """
+    import socket
+
     sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 1)
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)  # one message, one recv
     launcher = os.fork()
@@ -194,6 +200,8 @@ def _launch_apart(bundle: str, container_id: str, root: str) -> tuple[Monitor, d
 
 def _launch(bundle: str, container_id: str, root: str, channel: socket.socket) -> None:
     """In the launcher: check the bundle, reserve the id, start init, hand over, leave."""
+    import socket
+
     code = 1
     monitor = reserved = None
     try:
@@ -216,7 +224,7 @@ def _launch(bundle: str, container_id: str, root: str, channel: socket.socket) -
         if monitor is not None:
             _abandon(monitor, root, container_id)
         elif reserved is not None:  # the id is ours, nothing else exists yet
-            shutil.rmtree(os.path.join(root, container_id), ignore_errors=True)
+            remove_state(root, container_id)
         message = error.message if isinstance(error, MinidockError) else f"create failed: {error!r}"
         channel.send(json.dumps({"error": message}).encode())
     finally:
@@ -254,4 +262,4 @@ def _abandon_after_launcher(root: str, container_id: str) -> None:
     except (FileNotFoundError, ProcessLookupError):
         pass  # never made, or its processes are gone already
     group.remove()
-    shutil.rmtree(os.path.join(root, container_id), ignore_errors=True)
+    remove_state(root, container_id)

@@ -30,8 +30,8 @@ from __future__ import annotations
 
 import os
 import resource
-import socket
 import sys
+from typing import TYPE_CHECKING
 
 from minidock.cgroups import Hierarchy
 from minidock.errors import MinidockError
@@ -39,6 +39,9 @@ from minidock.kernel import syscalls as sc
 from minidock.namespaces import Namespace, flags_for
 from minidock.runtime import hooks, rootfs, security, terminal
 from minidock.runtime.config import RunConfig
+
+if TYPE_CHECKING:
+    import socket
 
 EXIT_START_FAILED = 127
 

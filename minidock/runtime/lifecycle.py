@@ -12,7 +12,6 @@ rule named next to it.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import time
 
@@ -96,7 +95,7 @@ def delete(root: str, container_id: str, force: bool = False) -> None:
         os.kill(pid, signal.SIGKILL)
     group.remove()
     _poststop(current)
-    shutil.rmtree(os.path.join(root, container_id), ignore_errors=True)
+    states.remove(root, container_id)
 
 
 def _poststop(current: State) -> None:

@@ -12,7 +12,9 @@ Modelled on: containerd-shim (one per container, owns stdio, reaps, reports the 
                                     container's output into container.log, reap, record
 
 Rules: the monitor is a child subreaper, so it reaps init even after the
-intermediate child exits. It records the exit code (128+N for signal N) and
+intermediate child exits. socket, selectors and datetime are imported inside the
+functions of a detached monitor: a foreground `run` never calls them, and they
+cost 4 ms of its start (minidock/runtime/__init__.py, Start-up). It records the exit code (128+N for signal N) and
 whether the cgroup saw an OOM kill, then leaves: the container's cgroup and
 state directory stay until `delete`.
 """
@@ -20,15 +22,12 @@ state directory stay until `delete`.
 from __future__ import annotations
 
 import contextlib
-import datetime
 import json
 import os
-import selectors
 import signal
-import socket
 import time
 from collections.abc import Iterator
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from minidock.cgroups import open_driver
 from minidock.errors import Conflict, SystemError as MinidockSystemError
@@ -36,6 +35,9 @@ from minidock.kernel import syscalls as sc
 from minidock.runtime import hooks, init, terminal
 from minidock.runtime.config import RunConfig
 from minidock.runtime.state import Event, State, Status, process_start_time, transition
+
+if TYPE_CHECKING:
+    import socket
 
 CONTROL_SOCKET = "monitor.sock"
 
@@ -86,7 +88,11 @@ class Monitor:
         report_r, report_w = os.pipe()
         start_r, self._start_w = os.pipe()
         os.set_inheritable(self._start_w, False)
-        ours, theirs = socket.socketpair() if self.config.terminal else (None, None)
+        ours = theirs = None
+        if self.config.terminal:
+            import socket
+
+            ours, theirs = socket.socketpair()
         go_r, go_w = os.pipe()
         monitor_fds = (report_r, self._start_w, go_w, *close_in_child) + ((ours.fileno(),) if ours else ())
         child = init.spawn(self.config, self.group, self.driver.hierarchy, report_w, start_r, theirs,
@@ -209,6 +215,8 @@ class Monitor:
 
     def listen(self) -> socket.socket:
         """Bind the control socket (before launch, so `create` only succeeds with one)."""
+        import socket
+
         control = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         with short_path(self.directory, CONTROL_SOCKET) as path:
             control.bind(path)
@@ -217,6 +225,8 @@ class Monitor:
 
     def serve(self, control: socket.socket, stdout_r: int, stderr_r: int, stdin_w: int = -1) -> None:
         """Detached: answer requests on the control socket, log output, reap, record, leave."""
+        import selectors
+
         self._stdin_w = stdin_w
         selector = selectors.DefaultSelector()
         self._selector = selector
@@ -266,6 +276,8 @@ class Monitor:
 
     def _answer(self, control: socket.socket) -> None:
         """One request per connection: `start`, `resize ROWS COLS`, or `stdin` (then the bytes)."""
+        import selectors
+
         connection, _ = control.accept()
         request, _, rest = connection.recv(256).partition(b"\n")
         word, *values = request.decode(errors="replace").split()
@@ -343,6 +355,8 @@ def short_path(directory: str, name: str) -> Iterator[str]:
 
 def _write_log(log, stream: str, data: bytes) -> None:
     """Append output to container.log in Docker's json-file format, one line per record."""
+    import datetime
+
     stamp = datetime.datetime.now(datetime.timezone.utc).isoformat().replace("+00:00", "Z")
     for line in data.decode(errors="replace").splitlines(keepends=True):
         log.write(json.dumps({"log": line, "stream": stream, "time": stamp}) + "\n")
@@ -398,6 +412,8 @@ def _reap(pid: int) -> None:
 
 def connect(root: str, container_id: str, request: str) -> socket.socket:
     """Send ``request`` to a detached container's monitor; return the connection after its "ok"."""
+    import socket
+
     client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         with short_path(os.path.join(root, container_id), CONTROL_SOCKET) as path:

@@ -13,6 +13,7 @@ Modelled on: the OCI runtime-spec "State" and "Lifecycle" sections; runc's state
 
     transition(status, event) -> next status, or Conflict naming the rule
     State(...).save(root) / load(root, id) / live_status(state)
+    remove(root, id)        the state directory and its files
 
 Rules: the table is the only place that says which moves are legal; the
 status on disk is corrected by looking at the process (a pid that is gone is
@@ -21,6 +22,7 @@ status on disk is corrected by looking at the process (a pid that is gone is
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import enum
 import json
@@ -120,6 +122,20 @@ def load(root: str, container_id: str) -> State:
     data.pop("ociVersion", None)
     data["status"] = Status(data["status"])
     return State(**data)
+
+
+def remove(root: str, container_id: str) -> None:
+    """Delete a container's state directory, at best effort, as `rm -rf` would.
+
+    It holds files only (state.json, monitor.sock, container.log), so a loop does
+    what shutil.rmtree would, without importing shutil on every container's start.
+    """
+    directory = os.path.join(root, container_id)
+    with contextlib.suppress(OSError):  # each step at best effort, as rmtree(ignore_errors=True)
+        for name in os.listdir(directory):
+            with contextlib.suppress(OSError):
+                os.unlink(os.path.join(directory, name))
+        os.rmdir(directory)
 
 
 def process_start_time(pid: int) -> int:

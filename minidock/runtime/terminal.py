@@ -11,6 +11,9 @@ Modelled on: runc's console handling (the pty is opened from the container's own
     make_controlling(slave)        in init, before exec: new session, the slave is its terminal
     proxy(master, stdin, stdout)   the monitor's copy loop for a foreground `run`
 
+socket and threading are imported by the functions that use them, not at the top:
+a container without a terminal never needs them (minidock/runtime/__init__.py, Start-up).
+
 Why inside: opened from the host's /dev/ptmx, the slave would be /dev/pts/N of
 the host's devpts, a name that does not exist in the container's /dev/pts
 (`tty` would print a path that isn't there).
@@ -22,11 +25,14 @@ import fcntl
 import os
 import select
 import signal
-import socket
 import struct
 import termios
-import threading
 import tty
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import socket
+    import threading
 
 # ioctl numbers from <asm-generic/ioctls.h> (the same on x86_64 and arm64);
 # Python's termios does not export these two.
@@ -45,11 +51,17 @@ def open_pty() -> tuple[int, int]:
 
 def send_master(sock: socket.socket, master: int) -> None:
     """Pass the master fd to the monitor (unix(7): SCM_RIGHTS)."""
+    # found in sys.modules, not on disk: we run after pivot_root, where the host's Python
+    # library is out of reach, but the monitor imported socket to make the pair before forking
+    import socket
+
     socket.send_fds(sock, [b"pty"], [master])
 
 
 def receive_master(sock: socket.socket) -> int:
     """Receive the master fd init sent."""
+    import socket
+
     _, fds, _, _ = socket.recv_fds(sock, 16, 1)
     if not fds:
         raise OSError("init sent no terminal")
@@ -87,6 +99,8 @@ def proxy(master: int, stdin: int = 0, stdout: int = 1) -> threading.Thread:
     what it printed last. Our terminal is put in raw mode meanwhile, so keys
     like Ctrl-C reach the container's line discipline instead of ours.
     """
+    import threading
+
     saved = None
     if os.isatty(stdin):
         saved = termios.tcgetattr(stdin)
