@@ -54,6 +54,12 @@ $(VENV)/.installed: pyproject.toml Makefile
 	$(PY) -m pip install -q -e '.[test,docs]' --config-settings editable_mode=compat
 	@echo 'import os; os.environ.get("COVERAGE_PROCESS_START") and __import__("runpy").run_path("$(CURDIR)/tests/harness/coverage_startup.py")["start"]()' \
 	  > "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/minidock-coverage.pth"
+	@# minidock-runtime starts with python -S (no site: no scan of the venv's .pth files, ~5 ms
+	@# of every container's start, measured against runc); this checkout and the venv's
+	@# packages (python-ptrace, for --trace) go on sys.path where site would have put them
+	@printf '#!%s -S\nimport sys\nsys.path += ["%s", "%s"]\nfrom minidock.runtime.cli import main\nsys.exit(main())\n' \
+	  "$(abspath $(PY))" "$(CURDIR)" "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" \
+	  > $(BIN)/minidock-runtime
 	@touch $@
 
 # ---------------------------------------------------------------------------
