@@ -120,6 +120,10 @@ class V2Group:
         """Move ``pid`` into the group."""
         files.write(self._file("cgroup.procs"), str(pid))
 
+    def add_self(self) -> None:
+        """Move the calling process into the group (v2 has no faster way than cgroup.procs)."""
+        self.add(os.getpid())
+
     def procs(self) -> list[int]:
         """The PIDs of the processes in the group (threads not listed)."""
         return [int(pid) for pid in files.read(self._file("cgroup.procs")).split()]
@@ -162,10 +166,6 @@ class V2Group:
 
     def _frozen(self) -> bool | None:
         """cgroup.events' `frozen` key: True, False, or None when the kernel has no freezer."""
-    def add_self(self) -> None:
-        """Move the calling process into the group (v2 has no faster way than cgroup.procs)."""
-        self.add(os.getpid())
-
         text = files.read_if_exists(self._file("cgroup.events"))
         frozen = parse_flat_keyed(text).get("frozen") if text is not None else None
         return None if frozen is None else frozen == 1
