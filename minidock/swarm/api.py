@@ -18,6 +18,7 @@ Modelled on: moby's api/server/router/swarm (swarm_routes.go)
     GET  /networks?filters=     POST /networks/create -> 201 {"Id"}   GET /networks/{id}   DELETE /networks/{id}
                                 the cluster's overlays (the engine asks here for an overlay's create, for
                                 its own listing, and for a name it does not have)
+    POST /networks/{id}/attach {"Address"} -> {"Network", "Address"}   (any node: a standalone container)
 
     make_app(node) -> aiohttp Application (paths without /vX.Y: the engine strips it)
 
@@ -175,6 +176,16 @@ def make_app(node) -> web.Application:
         return web.json_response(networks.network_view(await networks.find_network(cluster().store,
                                                                                    request.match_info["id"])))
 
+    async def network_attach(request: web.Request) -> web.Response:
+        """[SWARM-043] Any node's engine, for a standalone container: an address, and the overlay made here."""
+        if not node.active:
+            raise Unavailable(NOT_MANAGER)
+        wanted = (await _body(request)).get("Address") or ""
+        record, address = await networks.attach_container(node.store, request.match_info["id"],
+                                                          node.state["node_id"], wanted)
+        await node.agent.networks.ensure(record)
+        return web.json_response({"Network": record["Name"], "Address": address})
+
     async def network_remove(request: web.Request) -> web.Response:
         control = cluster()
         await networks.remove_network(control.store, request.match_info["id"], await control.services({}, False))
@@ -220,7 +231,8 @@ def make_app(node) -> web.Application:
               ("GET", "/tasks", task_list), ("GET", "/tasks/{id}", task_inspect),
               *data_routes(secrets.SECRET), *data_routes(secrets.CONFIG),
               ("GET", "/networks", network_list), ("POST", "/networks/create", network_create),
-              ("GET", "/networks/{id}", network_inspect), ("DELETE", "/networks/{id}", network_remove)]
+              ("GET", "/networks/{id}", network_inspect), ("DELETE", "/networks/{id}", network_remove),
+              ("POST", "/networks/{id}/attach", network_attach)]
     for method, path, handler in routes:
         app.router.add_route(method, path, handler)
     return app

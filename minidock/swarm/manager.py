@@ -118,6 +118,8 @@ class Manager:
                  for i, e in snapshot.tasks.items()]
         actions = reconcile(services, nodes, tasks, time.time())
         self.used = used_addresses([e.value for e in snapshot.tasks.values()])  # claimed as tasks are made
+        for claim in await self.store.prefix("attachments/"):  # [SWARM-043] standalone containers' addresses
+            self.used.setdefault(claim.value["Network"], set()).add(claim.value["Address"])
         for action in actions:
             log.info("action %s", action)
             await self.apply(action, snapshot)

@@ -8,6 +8,8 @@ Modelled on: swarmkit's network allocator (subnets, VIPs, task addresses on the 
     The managers (pure helpers and the records):
       ensure_network(store, name) -> record      networks/NAME: ID, Subnet, Gateway, VNI
       free_address(subnet, used, first, last)    the lowest free host address of a range
+      create_network / list_networks / find_network / remove_network    a manager's /networks
+      attach_container(store, ref, node_id)      a standalone container's address (attachments/)
       TASKS, SANDBOXES, VIPS                     how a /24 is shared out (see below)
     Each node (NetworkAgent, called by the agent after its task pass):
       the overlays its tasks use (and "ingress" when a service publishes a port) made on
@@ -28,16 +30,20 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import urllib.parse
-
+import json
 import re
+import time
+import urllib.parse
 
 from minidock.errors import (Conflict, Forbidden, InvalidArgument, MinidockError, NotFound, NotImplemented,
                              Unavailable)
 from minidock.swarm import objects
-from minidock.swarm.store import Store
+from minidock.swarm.store import PREFIX, Store
 
 INGRESS = "ingress"
+# set by the engine on a standalone container of a cluster overlay: "NETWORK=ADDRESS,..." (engine/api/swarm.py)
+ATTACHMENT_LABEL = "com.docker.swarm.network.attachments"
+ATTACHMENT_GRACE = 15.0  # seconds a claim waits for its container (the engine creates it after the claim)
 TASKS, SANDBOXES, VIPS = (2, 199), (200, 219), (220, 254)
 FIRST_VNI = 4096
 _NETWORK_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")  # the engine's rule for a network's name
@@ -164,6 +170,26 @@ async def remove_network(store: Store, ref: str, services: list[dict]) -> None:
     await store.delete(f"networks/{record['Name']}")
 
 
+async def attach_container(store: Store, ref: str, node_id: str, wanted: str = "") -> tuple[dict, str]:
+    """[SWARM-043] A standalone container on an attachable cluster overlay: an address of the tasks'
+    range claimed for it (attachments/NETWORK/ADDRESS), from the top down while the leader takes
+    the lowest free one, so the two meet only in a full network."""
+    record = await find_network(store, ref)
+    if not record.get("Attachable"):
+        # dockerd's words
+        raise Forbidden(f"Could not attach to network {ref}: rpc error: code = PermissionDenied desc = network "
+                        f"{record['Name']} not manually attachable")
+    used = used_addresses([e.value for e in await store.prefix("tasks/")]).get(record["Name"], set())
+    network = ipaddress.ip_network(record["Subnet"])
+    candidates = [wanted] if wanted else [str(network.network_address + n) for n in range(TASKS[1], TASKS[0] - 1, -1)]
+    for address in candidates:
+        claim = {"Network": record["Name"], "Address": address, "NodeID": node_id, "MAC": "", "Created": time.time()}
+        if address not in used and await store.create(f"attachments/{record['Name']}/{address}", claim):
+            return record, address
+    raise Conflict(f"Address already in use: {wanted}" if wanted else
+                   f"could not find an available IP while allocating in {record['Subnet']}")
+
+
 async def attach_service(store: Store, spec: dict, services: list[dict]) -> list[dict]:
     """The networks a ServiceSpec uses (its own, and ingress for a published port), made if
     needed; returns the service's Endpoint.VirtualIPs, one VIP on each."""
@@ -267,21 +293,54 @@ class NetworkAgent:
         if publishing and INGRESS in networks:
             await self.ensure(networks[INGRESS])  # [SWARM-031] every node answers a published port
         sandboxes = {e.key.rsplit("/", 1)[1]: e.value for e in await self.store.prefix("ingress-nodes/")}
+        attached = await self._attachments()
         for name in sorted(self.made - set(networks)):
             await self._forget(name)  # [SWARM-042]
         for name in sorted(self.made & set(networks)):
-            await self._peers(name, running, statuses, nodes, sandboxes)
+            await self._peers(name, running, statuses, nodes, sandboxes, attached)
             await self._vips(name, networks[name], running, services)
         if publishing and INGRESS in self.made:
             await self._mesh(networks[INGRESS], running, publishing)
 
-    async def _peers(self, name: str, running: list[dict], statuses: dict, nodes: dict, sandboxes: dict) -> None:
+    async def _attachments(self) -> list[dict]:
+        """Every standalone container's claim; ours kept true: its MAC written once its container
+        exists, the claim given back once its container is gone (after a grace for a create in flight)."""
+        claims = {e.key: e.value for e in await self.store.prefix("attachments/")}
+        mine = {key: claim for key, claim in claims.items() if claim["NodeID"] == self.node_id}
+        if not mine:
+            return list(claims.values())
+        wanted = urllib.parse.quote(json.dumps({"label": [ATTACHMENT_LABEL]}))
+        live = {}
+        for container in await self.engine("GET", f"/containers/json?all=1&filters={wanted}"):
+            for pair in container["Labels"][ATTACHMENT_LABEL].split(","):
+                live[tuple(pair.split("=", 1))] = container["Id"]
+        for key, claim in mine.items():
+            container = live.get((claim["Network"], claim["Address"]))
+            short = key.removeprefix(PREFIX)
+            if container is None and time.time() - claim["Created"] > ATTACHMENT_GRACE:
+                await self.store.delete(short)
+                del claims[key]
+            elif container is not None and not claim["MAC"]:
+                inspected = await self.engine("GET", f"/containers/{container}/json")
+                mac = ((inspected["NetworkSettings"]["Networks"].get(claim["Network"]) or {}).get("MacAddress")
+                       or "")
+                if mac:
+                    claims[key] = {**claim, "MAC": mac}
+                    await self.store.put(short, claims[key])
+        return list(claims.values())
+
+    async def _peers(self, name: str, running: list[dict], statuses: dict, nodes: dict, sandboxes: dict,
+                     standalone: list[dict]) -> None:
         wanted = {}
         for task in running:
             attached = ((statuses.get(task["ID"]) or {}).get("_attachments") or {}).get(name)
             node = nodes.get(task["NodeID"])
             if attached and task["NodeID"] != self.node_id and node:
                 wanted[attached["IP"]] = {"IP": attached["IP"], "MAC": attached["MAC"], "VTEP": node["Status"]["Addr"]}
+        for claim in standalone:  # [SWARM-043] the other nodes' standalone containers, once they exist
+            node = nodes.get(claim["NodeID"])
+            if claim["Network"] == name and claim["NodeID"] != self.node_id and claim["MAC"] and node:
+                wanted[claim["Address"]] = {"IP": claim["Address"], "MAC": claim["MAC"], "VTEP": node["Status"]["Addr"]}
         if name == INGRESS:
             wanted.update({s["Address"]: {"IP": s["Address"], "MAC": s["MAC"], "VTEP": s["VTEP"]}
                            for node_id, s in sandboxes.items() if node_id != self.node_id and s.get("MAC")})

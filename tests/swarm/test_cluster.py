@@ -487,6 +487,22 @@ def test_an_overlay_made_on_a_manager_is_the_clusters(swarm):
     h1.engine.docker_cli("service", "create", "--name", "onbackend", "--network", "backend", *SLEEPER)
     (task,) = wait_for(lambda: converged(h1, "onbackend", 1), what="onbackend running")
     assert task["NetworksAttachments"][0]["Addresses"] == ["10.30.0.2/24"]
+    # [SWARM-043] a standalone container on it, on another host, at an address the managers gave
+    task_host = host_of(swarm, h1, task["NodeID"])
+    other = next(host for host in swarm.nodes[1:4] if host is not task_host)
+    other.cli("run", "-d", "--name", "standalone", "--network", "backend", "busybox", "sleep", "600")
+    networks = json.loads(other.cli("inspect", "standalone").stdout)[0]["NetworkSettings"]["Networks"]
+    assert networks["backend"]["IPAddress"] == "10.30.0.199"  # from the top of the tasks' range
+    wait_for(lambda: other.cli("exec", "standalone", "ping", "-c", "1", "-W", "1", "10.30.0.2",
+                               check=False).returncode == 0, what="the standalone container reaching the task")
+    wait_for(lambda: task_host.cli("exec", task["Status"]["ContainerStatus"]["ContainerID"], "ping", "-c", "1", "-W",
+                                   "1", "10.30.0.199", check=False).returncode == 0,
+             what="the task reaching the standalone container")
+    other.cli("rm", "-f", "standalone")
+    h1.cli("network", "create", "-d", "overlay", "closed")
+    closed = other.cli("run", "--rm", "--network", "closed", "busybox", "true", check=False)
+    assert closed.returncode != 0 and "network closed not manually attachable" in closed.stderr
+    h1.cli("network", "rm", "closed")
     in_use = h1.cli("network", "rm", "backend", check=False)
     assert in_use.returncode == 1
     assert in_use.stderr == (f"Error response from daemon: rpc error: code = FailedPrecondition desc = network "

@@ -99,7 +99,13 @@ async def headers_middleware(request: web.Request, handler) -> web.StreamRespons
 
 
 async def read_json(request: web.Request) -> dict:
-    """Read a JSON object body; a malformed one is a 400 that says where it broke."""
+    """Read a JSON object body; a malformed one is a 400 that says where it broke.
+
+    A middleware may have changed the body (the swarm's, for a container on a cluster overlay):
+    it leaves the new one in request["json"].
+    """
+    if "json" in request:
+        return request["json"]
     raw = await request.read()
     if not raw:
         return {}

@@ -28,6 +28,7 @@ import socket
 import subprocess
 import sys
 import time
+from urllib.parse import quote
 
 import aiohttp
 from aiohttp import web
@@ -218,6 +219,11 @@ def _swarm_state_middleware(swarm: SwarmProcess):
 
 
 SWARM_NETWORK_LABEL = "com.docker.swarm.network.id"  # on an engine's copy of a cluster overlay (the agent's)
+TASK_LABEL = "com.docker.swarm.task.id"                # on a task's container: the agent's own create
+# on a standalone container of a cluster overlay, "NETWORK=ADDRESS,...": the node gives the address
+# back once no container has this label (minidock/swarm/networks.py NetworkAgent._attachments)
+ATTACHMENT_LABEL = "com.docker.swarm.network.attachments"
+_NOT_CLUSTER = ("default", "bridge", "host", "none")
 
 
 async def _ask_node(swarm: SwarmProcess, method: str, path: str, body: bytes = b"") -> tuple[int, bytes]:
@@ -248,6 +254,8 @@ def _cluster_networks_middleware(swarm: SwarmProcess):
         match = _VERSIONED.match(request.path)
         path = match["rest"] if match else request.path
         parts = path.rstrip("/").split("/")  # ["", "networks", ID]
+        if swarm.running and request.method == "POST" and parts == ["", "containers", "create"]:
+            return await _attach_standalone(swarm, request, handler)
         if not swarm.running or parts[:2] != ["", "networks"] or len(parts) > 3:
             return await handler(request)
         if request.method == "POST" and parts == ["", "networks", "create"]:
@@ -287,3 +295,39 @@ def _cluster_networks_middleware(swarm: SwarmProcess):
                 return web.Response(status=204) if status == 204 else _json(status, answer)
         return await handler(request)
     return middleware
+
+
+async def _attach_standalone(swarm: SwarmProcess, request: web.Request, handler) -> web.StreamResponse:
+    """[SWARM-043] `run --network NAME` where NAME is an attachable cluster overlay: the node claims an
+    address from the managers' range and makes the overlay here; the create goes on with that address
+    (dockerd asks its cluster for a network attachment in the same place)."""
+    try:
+        body = json.loads(await request.read() or b"{}")
+    except ValueError:
+        return await handler(request)  # the engine's words for bad JSON
+    if not isinstance(body, dict) or TASK_LABEL in (body.get("Labels") or {}):
+        return await handler(request)
+    labels = body.get("Labels") or {}
+    mode = (body.get("HostConfig") or {}).get("NetworkMode") or "default"
+    endpoints = dict(((body.get("NetworkingConfig") or {}).get("EndpointsConfig")) or {})
+    attached = []
+    for name in dict.fromkeys([mode, *endpoints]):
+        if name in _NOT_CLUSTER or name.startswith("container:"):
+            continue
+        endpoint = dict(endpoints.get(name) or {})
+        wanted = (endpoint.get("IPAMConfig") or {}).get("IPv4Address") or ""
+        status, answer = await _ask_node(swarm, "POST", f"/networks/{quote(name, safe='')}/attach",
+                                         json.dumps({"Address": wanted}).encode())
+        if status in (404, 503):
+            continue  # not a cluster network (or no manager to ask): the engine's own
+        if status != 200:
+            return web.Response(body=answer, status=status, headers={"Content-Type": "application/json"})
+        address = json.loads(answer)["Address"]
+        endpoint["IPAMConfig"] = {**(endpoint.get("IPAMConfig") or {}), "IPv4Address": address}
+        endpoints[name] = endpoint
+        attached.append(f"{name}={address}")
+    if attached:
+        request["json"] = {**body, "NetworkingConfig": {**(body.get("NetworkingConfig") or {}),
+                                                        "EndpointsConfig": endpoints},
+                           "Labels": {**labels, ATTACHMENT_LABEL: ",".join(attached)}}
+    return await handler(request)
