@@ -10,6 +10,7 @@ Modelled on: docker/cli's cli/command/container/opts.go (parse) and go-units (RA
     nano_cpus("1.5") -> 1500000000
     go_duration("1m30s") -> 90000000000      nanoseconds, Go's time.ParseDuration and its words
     healthcheck(args) -> dict | None         --health-* and --no-healthcheck -> Healthcheck
+    health_flags(add)                        those flags added to a parser (run, create, service)
     capability("net_admin") -> "CAP_NET_ADMIN"   --cap-add / --cap-drop, named as docker's CLI names them
     device_mapping("/dev/zero:/dev/z:r")     --device -> HostConfig.Devices' {PathOnHost, PathInContainer, ...}
     device_cgroup_rule("c 1:3 rwm")          --device-cgroup-rule, checked as the docker CLI checks it
@@ -215,6 +216,18 @@ def healthcheck(args: argparse.Namespace) -> dict[str, object] | None:
     return {**check, **durations, "Retries": retries}
 
 
+def health_flags(add) -> None:
+    """--health-cmd, -interval, -timeout, -start-period, -retries and --no-healthcheck (run, create,
+    and service create / update)."""
+    add("--health-cmd", help="command to run to check health")
+    add("--health-interval", help="time between running the check (ms|s|m|h) (default 0s)")
+    add("--health-timeout", help="maximum time to allow one check to run (ms|s|m|h) (default 0s)")
+    add("--health-start-period", help="start period for the container to initialize before "
+                                      "counting retries towards unstable (ms|s|m|h) (default 0s)")
+    add("--health-retries", help="consecutive failures needed to report unhealthy")
+    add("--no-healthcheck", action="store_true", help="disable any container-specified HEALTHCHECK")
+
+
 def capability(name: str) -> str:
     """`net_admin` -> `CAP_NET_ADMIN`, as the docker CLI sends it (its NormalizeCapability); `ALL` stays."""
     name = name.strip().upper()
@@ -298,13 +311,7 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
     add("-t", "--tty", action="store_true", help="allocate a pseudo-TTY")
     add("-i", "--interactive", action="store_true", help="keep STDIN open even if not attached")
     add("-a", "--attach", action="append", default=[], help="attach to STDIN, STDOUT or STDERR")
-    add("--health-cmd", help="command to run to check health")
-    add("--health-interval", help="time between running the check (ms|s|m|h) (default 0s)")
-    add("--health-timeout", help="maximum time to allow one check to run (ms|s|m|h) (default 0s)")
-    add("--health-start-period", help="start period for the container to initialize before "
-                                      "counting retries towards unstable (ms|s|m|h) (default 0s)")
-    add("--health-retries", help="consecutive failures needed to report unhealthy")
-    add("--no-healthcheck", action="store_true", help="disable any container-specified HEALTHCHECK")
+    health_flags(add)
     from minidock.cli.networks import add_run_flags
 
     add_run_flags(parser)  # -p -P --expose --network --ip --network-alias --dns --add-host

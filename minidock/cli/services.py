@@ -59,6 +59,7 @@ def _apply_flags(spec: dict, args: argparse.Namespace) -> dict:
         restart["MaxAttempts"] = args.restart_max_attempts
     if args.stop_grace_period:
         container["StopGracePeriod"] = _duration_flag(args.stop_grace_period, "--stop-grace-period")
+    _health(container, args)
     for prefix, key in (("update", "UpdateConfig"), ("rollback", "RollbackConfig")):
         config = spec.setdefault(key, {})
         for flag, field, convert in (("parallelism", "Parallelism", None), ("delay", "Delay", _duration_flag),
@@ -72,6 +73,24 @@ def _apply_flags(spec: dict, args: argparse.Namespace) -> dict:
             raise InvalidArgument("replicas can only be used with replicated mode")
         spec["Mode"] = {"Replicated": {"Replicas": args.replicas}}
     return spec
+
+
+def _health(container: dict, args: argparse.Namespace) -> None:
+    """--health-* (SWARM-051): the fields given replace the service's, the others stay (docker's updateHealthcheck)."""
+    from minidock.cli.run_options import healthcheck
+
+    check = healthcheck(args)
+    if check is None or check.get("Test") == ["NONE"]:
+        if check is not None:
+            container["Healthcheck"] = check
+        return
+    given = {"Test": args.health_cmd, "Interval": args.health_interval, "Timeout": args.health_timeout,
+             "StartPeriod": args.health_start_period, "Retries": args.health_retries}
+    old = container.get("Healthcheck") or {}
+    if old.get("Test") == ["NONE"]:
+        old = {}
+    container["Healthcheck"] = {**old, **{field: check[field] for field, flag in given.items()
+                                          if flag is not None and field in check}}
 
 
 def _mount(text: str) -> dict:
@@ -367,6 +386,9 @@ def _service_flags(parser: argparse.ArgumentParser, create: bool) -> None:
     parser.add_argument("--restart-delay", help="delay between restart attempts (ns|us|ms|s|m|h)")
     parser.add_argument("--restart-max-attempts", type=int, help="maximum number of restarts before giving up")
     parser.add_argument("--stop-grace-period", help="time to wait before force killing a container")
+    from minidock.cli.run_options import health_flags
+
+    health_flags(parser.add_argument)
     for prefix in ("update", "rollback"):
         parser.add_argument(f"--{prefix}-parallelism", type=int, help=f"maximum number of tasks {prefix}d at once "
                             "(0 to all at once)")

@@ -330,8 +330,10 @@ def test_rolling_update_in_batches_a_missing_image_pauses_and_rollback(swarm):
 def test_a_health_check_gates_running_fails_a_sick_task_and_rolls_an_update_back(swarm):
     h1 = swarm.nodes[0]
     checked = ["--health-cmd", "test ! -e /tmp/sick", "--health-interval", "2s", "--health-retries", "1"]
-    h1.engine.docker_cli("service", "create", "--name", "checked", "--replicas", "2", "--no-resolve-image", *checked,
-                         "--stop-grace-period", "1s", "--restart-delay", "1s", "-d", "busybox", "sleep", "600")
+    h1.cli("service", "create", "--name", "checked", "--replicas", "2", *checked, "--stop-grace-period", "1s",
+           "--restart-delay", "1s", "-d", "busybox", "sleep", "600")
+    assert api(h1, "GET", "/services/checked")["Spec"]["TaskTemplate"]["ContainerSpec"]["Healthcheck"] == \
+        {"Test": ["CMD-SHELL", "test ! -e /tmp/sick"], "Interval": 2 * 10**9, "Retries": 1}
 
     def starting_with_a_live_container():
         for task in tasks(h1, "checked"):
@@ -354,7 +356,7 @@ def test_a_health_check_gates_running_fails_a_sick_task_and_rolls_an_update_back
     assert failed["Status"]["Err"] == "task: non-zero exit (137): dockerexec: unhealthy container"
     wait_for(lambda: [t for t in converged(h1, "checked", 2) if t["ID"] != sick["ID"]] == converged(h1, "checked", 2)
              and converged(h1, "checked", 2), what="the sick task replaced")
-    # an update whose new tasks fail their health check: rolled back by itself
+    # an update whose new tasks fail their health check (the docker CLI's this time): rolled back by itself
     h1.engine.docker_cli("service", "update", "--health-cmd", "false", "--update-failure-action", "rollback",
                          "--update-monitor", "2s", "-d", "checked")
     wait_for(lambda: (api(h1, "GET", "/services/checked").get("UpdateStatus") or {}).get("State")
