@@ -282,6 +282,10 @@ def test_placement_preferences_spread_the_tasks_over_a_labels_values(swarm):
     assert sorted(dc[t["NodeID"]] for t in live) == ["", "", "east", "east", "west", "west"]  # two for each value
     shown = h1.engine.docker_cli("service", "inspect", "--format", "{{json .Spec.TaskTemplate.Placement}}", "spread")
     assert json.loads(shown.stdout)["Preferences"] == [{"Spread": {"SpreadDescriptor": "node.labels.dc"}}]
+    h1.cli("service", "update", "-d", "--placement-pref-rm", "spread=node.labels.dc",
+           "--placement-pref-add", "spread=node.labels.rack", "spread")
+    assert api(h1, "GET", "/services/spread")["Spec"]["TaskTemplate"]["Placement"]["Preferences"] == \
+        [{"Spread": {"SpreadDescriptor": "node.labels.rack"}}]
     h1.cli("service", "rm", "spread")
 
 
