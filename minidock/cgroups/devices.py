@@ -25,9 +25,8 @@ the same devices on either.
 
 from __future__ import annotations
 
-import dataclasses
 import re
-from typing import Any
+from typing import Any, NamedTuple
 
 from minidock.errors import InvalidArgument
 
@@ -39,8 +38,7 @@ MAX_NUMBER = 0xFFFFF      # minors have 20 bits, majors 12 (<linux/kdev_t.h>)
 _LINE = re.compile(r"^([acb]) (\d+|\*):(\d+|\*) ([rwm]{1,3})$")
 
 
-@dataclasses.dataclass(frozen=True)
-class DeviceRule:
+class DeviceRule(NamedTuple):  # a frozen record: see minidock/runtime/__init__.py, Start-up
     """One allow or deny rule: a device type, major and minor (None: any), and access letters."""
 
     allow: bool
@@ -141,8 +139,7 @@ RUNC_DEFAULTS = (
 ExceptionKey = tuple[str, int | None, int | None]   # (type, major, minor)
 
 
-@dataclasses.dataclass(frozen=True)
-class DeviceState:
+class DeviceState(NamedTuple):  # a frozen record: see minidock/runtime/__init__.py, Start-up
     """What the kernel keeps for a group: a default, and the exceptions to it."""
 
     default_allow: bool

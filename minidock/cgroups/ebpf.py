@@ -25,8 +25,8 @@ Rules: pure; the program calls no kernel helper, so any license string will load
 
 from __future__ import annotations
 
-import dataclasses
 import struct
+from typing import NamedTuple
 
 from minidock.cgroups.devices import DeviceRule, DeviceState
 
@@ -46,8 +46,7 @@ DEVICE_TYPE = {"b": BPF_DEVCG_DEV_BLOCK, "c": BPF_DEVCG_DEV_CHAR}
 R0, R1, TYPE, ACCESS, MAJOR, MINOR = 0, 1, 2, 3, 4, 5
 
 
-@dataclasses.dataclass(frozen=True)
-class Instruction:
+class Instruction(NamedTuple):  # a frozen record: see minidock/runtime/__init__.py, Start-up
     """struct bpf_insn: opcode, destination and source registers, offset, immediate."""
 
     code: int

@@ -16,8 +16,7 @@ OCI field (`linux.resources.cpu.quota`), raised before any cgroup exists.
 
 from __future__ import annotations
 
-import dataclasses
-from typing import Any
+from typing import Any, NamedTuple
 
 from minidock.cgroups.devices import DeviceRule, parse_oci as parse_devices
 from minidock.errors import InvalidArgument
@@ -42,8 +41,7 @@ NOT_APPLIED = {
 NOT_APPLIED_SECTIONS = ("hugepageLimits", "network", "rdma", "unified")
 
 
-@dataclasses.dataclass(frozen=True)
-class Resources:
+class Resources(NamedTuple):  # a frozen record: see minidock/runtime/__init__.py, Start-up
     """Limits for one group. None: not set; -1 (UNLIMITED): explicitly no limit."""
 
     memory_limit: int | None = None        # bytes               memory.limit
@@ -112,7 +110,7 @@ class Resources:
 
     def is_empty(self) -> bool:
         """True when no limit at all is set."""
-        fields = dataclasses.asdict(self)
+        fields = self._asdict()
         fields.pop("ignored")
         return all(value is None for value in fields.values())
 

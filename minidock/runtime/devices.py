@@ -17,10 +17,9 @@ open, as in Docker.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import stat
-from typing import Any
+from typing import Any, NamedTuple
 
 from minidock.cgroups import Resources
 from minidock.cgroups.devices import MAX_NUMBER, RUNC_DEFAULTS
@@ -32,8 +31,7 @@ from minidock.runtime.mounts import secure_join
 FILE_TYPES = {"c": stat.S_IFCHR, "u": stat.S_IFCHR, "b": stat.S_IFBLK, "p": stat.S_IFIFO}
 
 
-@dataclasses.dataclass(frozen=True)
-class DeviceNode:
+class DeviceNode(NamedTuple):  # a frozen record: see minidock/runtime/__init__.py, Start-up
     """One node to create in the container: where, what, and whose."""
 
     path: str            # absolute, inside the container
@@ -82,7 +80,7 @@ def with_defaults(resources: Resources) -> Resources:
     and the other standard nodes, the ptys, and mknod(2) of any node.
     """
     # [RT-DEV-002] runc's AllowedDevices come after the config's rules
-    return dataclasses.replace(resources, devices=(*(resources.devices or ()), *RUNC_DEFAULTS))
+    return resources._replace(devices=(*(resources.devices or ()), *RUNC_DEFAULTS))
 
 
 def make(rootfs: str, nodes: tuple[DeviceNode, ...], user_namespace: bool = False) -> None:

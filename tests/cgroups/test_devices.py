@@ -10,7 +10,6 @@ cgroup-v2 device program on hybrid hosts too); in the VM both tests run v2.
 
 from __future__ import annotations
 
-import dataclasses
 import errno
 import itertools
 import json
@@ -195,7 +194,7 @@ def check_group(lab, driver, nodes) -> None:
     resources = Resources(devices=DOCKER_DEFAULT)
     group = lab.group(resources, driver=driver)
     assert opens(lab, group, nodes) == {"null": "ok", "zero": "ok", "mem": "Operation not permitted"}
-    widened = lab.group(dataclasses.replace(resources, devices=(*DOCKER_DEFAULT, rule("c 1:1 r"))),
+    widened = lab.group(resources._replace(devices=(*DOCKER_DEFAULT, rule("c 1:1 r"))),
                         driver=driver)
     assert opens(lab, widened, nodes)["mem"] != "Operation not permitted"   # past the cgroup check
     narrowed = lab.group(Resources(devices=(DENY_ALL, rule("c 1:5 r"))), driver=driver)
