@@ -19,7 +19,10 @@ on it (192.168.251.1-3 for minidock, .252. for docker), each host's daemon enter
 `nsenter --net`, with its own socket, data root and exec root in /tmp. dockerd also gets its
 own containerd (started by itself), a cgroup parent of its own, no iptables and no bridge,
 and DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1: busybox is loaded from minidock's archive and
-never pulled (the namespaces have no route out anyway).
+never pulled (the namespaces have no route out anyway). dockerd is not in make's
+DEB_PACKAGES: installing docker.io starts the host's own dockerd, whose iptables rules
+(FORWARD's policy DROP) would change every other test's network; without it the docker swarm
+rows say so and minidock's are measured alone.
 
 The clusters are made at their first run (the untimed probe) and removed by each benchmark's
 finish(): the stopped worker continued, every host leaves the swarm, the daemons stop, the namespaces go;
@@ -312,7 +315,7 @@ def benchmarks(workdir: Path, rounds: int = 5, failover_rounds: int = 3, peers: 
         return lambda: os.geteuid() == 0 and all(shutil.which(program) for program in needs)
 
     missing = {"minidock": "needs root and minidockd (make setup)",
-               "docker swarm": "needs root, dockerd and the docker CLI (make setup)"}
+               "docker swarm": "needs root, dockerd (Debian's docker.io) and the docker CLI"}
 
     def contenders(run: str, before: str) -> list[Contender]:
         return [Contender(name, getattr(cluster, run), available=available(name), missing=missing[name],
