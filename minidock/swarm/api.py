@@ -103,9 +103,10 @@ def make_app(node) -> web.Application:
 
     async def swarm_state(request: web.Request) -> web.Response:
         """Info's Swarm part, for the engine's /info and the CLI."""
-        if not node.active:
-            return web.json_response({"NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive",
-                                      "ControlAvailable": False, "Error": "", "RemoteManagers": None})
+        if not node.active or "node_id" not in node.state:  # an init or join under way: dockerd's "pending"
+            return web.json_response({"NodeID": "", "NodeAddr": "", "ControlAvailable": False, "Error": "",
+                                      "LocalNodeState": "pending" if node.active else "inactive",
+                                      "RemoteManagers": None})
         return web.json_response({"NodeID": node.state["node_id"], "NodeAddr": node.state["address"],
                                   "LocalNodeState": "active", "ControlAvailable": node.is_manager, "Error": ""})
 
