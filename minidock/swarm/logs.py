@@ -221,8 +221,11 @@ async def follow(request: web.Request, store: Store, service: dict) -> web.Strea
         for reader in readers.values():
             reader.cancel()
         await asyncio.gather(watcher, *readers.values(), return_exceptions=True)
-    if not gone(request):
-        while not lines.empty():  # what the readers had read before the service went
-            await response.write(lines.get_nowait())
-        await response.write_eof()
+    try:
+        if not gone(request):
+            while not lines.empty():  # what the readers had read before the service went
+                await response.write(lines.get_nowait())
+            await response.write_eof()
+    except ConnectionResetError:
+        pass  # the client left at the very end
     return response
