@@ -129,7 +129,29 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+VERBS = ("spec", "create", "start", "run", "state", "kill", "pause", "resume", "delete", "exec", "ps", "list")
+# global options that take a value: the verb is the first word that is neither these nor their values
+_VALUED = {"--root", "--trace-format"}
+
+
+def first_verb(argv: list[str]) -> str | None:
+    """The verb of a command line, skipping the global options (and their values) before it."""
+    words = iter(argv)
+    for word in words:
+        if word in _VALUED:
+            next(words, None)
+        elif not word.startswith("-"):
+            return word
+    return None
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser for the verb ``only``, or for every verb when it is None or unknown (help, typos).
+
+    As the minidock command does (minidock/cli/main.py): argparse looks up a translation
+    of each help text as it builds a sub-parser (stat(2) calls in every locale directory),
+    so building all twelve cost a container's start some 5 ms.
+    """
     parser = argparse.ArgumentParser(prog="minidock-runtime", description="An OCI runtime, runc's verbs.")
     parser.add_argument("--root", default=STATE_ROOT, help="where container state lives")
     parser.add_argument("--trace", action="store_true",
@@ -137,8 +159,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--trace-format", choices=("text", "json", "html"), default="text",
                         help="how --trace prints its steps (json and html: the container's output goes to stderr)")
     verbs = parser.add_subparsers(dest="verb", required=True)
+    every = only not in VERBS
 
     def verb(name: str, handler, help_text: str, bundle: bool = False, with_id: bool = True):
+        """Add the sub-parser ``name`` (None when another verb is being parsed)."""
+        if not every and name != only:
+            return None
         sub = verbs.add_parser(name, help=help_text)
         if bundle:
             sub.add_argument("--bundle", "-b", default=".")
@@ -152,24 +178,29 @@ def build_parser() -> argparse.ArgumentParser:
     verb("start", _lifecycle("start"), "run the program of a created container")
     verb("run", _run, "create and start a container, wait for it, delete it", bundle=True)
     verb("state", _state, "print a container's state as JSON")
-    verb("kill", _lifecycle("kill", "signal"), "send a signal to a container's init").add_argument("signal", nargs="?", default="TERM")
+    if kill := verb("kill", _lifecycle("kill", "signal"), "send a signal to a container's init"):
+        kill.add_argument("signal", nargs="?", default="TERM")
     verb("pause", _lifecycle("pause"), "freeze every process of a container")
     verb("resume", _lifecycle("resume"), "thaw a paused container")
-    verb("delete", _lifecycle("delete", "force"), "remove a stopped container").add_argument("--force", "-f", action="store_true")
-    exec_parser = verb("exec", _exec, "run a process in a running container")
-    exec_parser.add_argument("--cwd")
-    exec_parser.add_argument("--env", "-e", action="append", default=[])
-    exec_parser.add_argument("--user", "-u", help="UID[:GID] to run as (default: the container's user)")
-    exec_parser.add_argument("--tty", "-t", action="store_true", help="give the process a terminal (the container's devpts)")
-    exec_parser.add_argument("--resize-fd", type=int, default=-1, help="a descriptor carrying 'ROWS COLUMNS' lines")
-    exec_parser.add_argument("command", nargs=argparse.REMAINDER)
-    verb("ps", _ps, "list the pids in a container").add_argument("--format", "-f", choices=("table", "json"), default="table")
-    verb("list", _list, "list containers", with_id=False).add_argument("--format", "-f", choices=("table", "json"), default="table")
+    if delete := verb("delete", _lifecycle("delete", "force"), "remove a stopped container"):
+        delete.add_argument("--force", "-f", action="store_true")
+    if exec_parser := verb("exec", _exec, "run a process in a running container"):
+        exec_parser.add_argument("--cwd")
+        exec_parser.add_argument("--env", "-e", action="append", default=[])
+        exec_parser.add_argument("--user", "-u", help="UID[:GID] to run as (default: the container's user)")
+        exec_parser.add_argument("--tty", "-t", action="store_true", help="give the process a terminal (the container's devpts)")
+        exec_parser.add_argument("--resize-fd", type=int, default=-1, help="a descriptor carrying 'ROWS COLUMNS' lines")
+        exec_parser.add_argument("command", nargs=argparse.REMAINDER)
+    if ps := verb("ps", _ps, "list the pids in a container"):
+        ps.add_argument("--format", "-f", choices=("table", "json"), default="table")
+    if listing := verb("list", _list, "list containers", with_id=False):
+        listing.add_argument("--format", "-f", choices=("table", "json"), default="table")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(first_verb(argv))
     args = parser.parse_args(argv)
     if args.trace and args.verb != "run":
         # [TRACE-002] a trace follows one run from its start to its end
