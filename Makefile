@@ -56,9 +56,10 @@ $(VENV)/.installed: pyproject.toml Makefile
 	  > "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/minidock-coverage.pth"
 	@# minidock-runtime starts with python -S (no site: no scan of the venv's .pth files, ~5 ms
 	@# of every container's start, measured against runc); this checkout and the venv's
-	@# packages (python-ptrace, for --trace) go on sys.path where site would have put them
-	@printf '#!%s -S\nimport sys\nsys.path += ["%s", "%s"]\nfrom minidock.runtime.cli import main\nsys.exit(main())\n' \
-	  "$(abspath $(PY))" "$(CURDIR)" "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" \
+	@# packages (python-ptrace, for --trace) go on sys.path where site would have put them, and the
+	@# suite's coverage starts as minidock-coverage.pth would have started it
+	@printf '#!%s -S\nimport os, sys\nsys.path += ["%s", "%s"]\nif os.environ.get("COVERAGE_PROCESS_START"):\n    __import__("runpy").run_path("%s/tests/harness/coverage_startup.py")["start"]()\nfrom minidock.runtime.cli import main\nsys.exit(main())\n' \
+	  "$(abspath $(PY))" "$(CURDIR)" "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" "$(CURDIR)" \
 	  > $(BIN)/minidock-runtime
 	@touch $@
 
