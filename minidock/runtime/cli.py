@@ -145,6 +145,21 @@ def first_verb(argv: list[str]) -> str | None:
     return None
 
 
+def _formatter(prog: str) -> argparse.HelpFormatter:
+    """argparse's help formatter, told the terminal's width.
+
+    Left to find it, argparse imports shutil to ask (and shutil imports zlib, bz2 and
+    lzma), ~2 ms of every container's start, though help is hardly ever printed.
+    """
+    columns = os.environ.get("COLUMNS", "")  # what shutil.get_terminal_size() reads first
+    if not columns.isdigit():
+        try:
+            columns = os.get_terminal_size().columns
+        except OSError:  # not a terminal
+            columns = 80
+    return argparse.HelpFormatter(prog, width=int(columns) - 2)  # as argparse does: 2 columns of margin
+
+
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The parser for the verb ``only``, or for every verb when it is None or unknown (help, typos).
 
@@ -152,7 +167,8 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     of each help text as it builds a sub-parser (stat(2) calls in every locale directory),
     so building all twelve cost a container's start some 5 ms.
     """
-    parser = argparse.ArgumentParser(prog="minidock-runtime", description="An OCI runtime, runc's verbs.")
+    parser = argparse.ArgumentParser(prog="minidock-runtime", description="An OCI runtime, runc's verbs.",
+                                     formatter_class=_formatter)
     parser.add_argument("--root", default=STATE_ROOT, help="where container state lives")
     parser.add_argument("--trace", action="store_true",
                         help="run under ptrace and print what the kernel was asked to do (run only)")
@@ -165,7 +181,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         """Add the sub-parser ``name`` (None when another verb is being parsed)."""
         if not every and name != only:
             return None
-        sub = verbs.add_parser(name, help=help_text)
+        sub = verbs.add_parser(name, help=help_text, formatter_class=_formatter)
         if bundle:
             sub.add_argument("--bundle", "-b", default=".")
         if with_id:
