@@ -19,6 +19,7 @@ Modelled on: moby's api/server/router/swarm (swarm_routes.go)
                                 the cluster's overlays (the engine asks here for an overlay's create, for
                                 its own listing, and for a name it does not have)
     POST /networks/{id}/attach {"Address"} -> {"Network", "Address"}   (any node: a standalone container)
+    POST /networks/{id}/detach {"Address"} -> 204                       (its address given back)
 
     make_app(node) -> aiohttp Application (paths without /vX.Y: the engine strips it)
 
@@ -187,6 +188,14 @@ def make_app(node) -> web.Application:
         await node.agent.networks.ensure(record)
         return web.json_response({"Network": record["Name"], "Address": address})
 
+    async def network_detach(request: web.Request) -> web.Response:
+        """[SWARM-052] The engine, after a `network disconnect` of a standalone container."""
+        if not node.active:
+            raise Unavailable(NOT_MANAGER)
+        await networks.detach_container(node.store, request.match_info["id"], node.state["node_id"],
+                                        (await _body(request)).get("Address") or "")
+        return web.Response(status=204)
+
     async def network_remove(request: web.Request) -> web.Response:
         control = cluster()
         await networks.remove_network(control.store, request.match_info["id"], await control.services({}, False))
@@ -233,7 +242,8 @@ def make_app(node) -> web.Application:
               *data_routes(secrets.SECRET), *data_routes(secrets.CONFIG),
               ("GET", "/networks", network_list), ("POST", "/networks/create", network_create),
               ("GET", "/networks/{id}", network_inspect), ("DELETE", "/networks/{id}", network_remove),
-              ("POST", "/networks/{id}/attach", network_attach)]
+              ("POST", "/networks/{id}/attach", network_attach),
+              ("POST", "/networks/{id}/detach", network_detach)]
     for method, path, handler in routes:
         app.router.add_route(method, path, handler)
     return app

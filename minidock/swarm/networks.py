@@ -1,6 +1,6 @@
 """Overlay networks of the swarm: the cluster's records, their addresses, and each node's engine kept in step.
 
-Implements: spec/swarm.md SWARM-004, SWARM-031
+Implements: spec/swarm.md SWARM-004, SWARM-031, SWARM-043, SWARM-052
 Explained:  chapters/11-swarm.md#networks
 Modelled on: swarmkit's network allocator (subnets, VIPs, task addresses on the managers)
              and dockerd's cluster networking (each node's overlay, its peers, its VIPs)
@@ -10,6 +10,7 @@ Modelled on: swarmkit's network allocator (subnets, VIPs, task addresses on the 
       free_address(subnet, used, first, last)    the lowest free host address of a range
       create_network / list_networks / find_network / remove_network    a manager's /networks
       attach_container(store, ref, node_id)      a standalone container's address (attachments/)
+      detach_container(store, ref, node_id, a)   that address given back (network disconnect)
       TASKS, SANDBOXES, VIPS                     how a /24 is shared out (see below)
     Each node (NetworkAgent, called by the agent after its task pass):
       the overlays its tasks use (and "ingress" when a service publishes a port) made on
@@ -30,7 +31,6 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import json
 import re
 import time
 import urllib.parse
@@ -41,8 +41,6 @@ from minidock.swarm import objects
 from minidock.swarm.store import PREFIX, Store
 
 INGRESS = "ingress"
-# set by the engine on a standalone container of a cluster overlay: "NETWORK=ADDRESS,..." (engine/api/swarm.py)
-ATTACHMENT_LABEL = "com.docker.swarm.network.attachments"
 ATTACHMENT_GRACE = 15.0  # seconds a claim waits for its container (the engine creates it after the claim)
 TASKS, SANDBOXES, VIPS = (2, 199), (200, 219), (220, 254)
 FIRST_VNI = 4096
@@ -190,6 +188,15 @@ async def attach_container(store: Store, ref: str, node_id: str, wanted: str = "
                    f"could not find an available IP while allocating in {record['Subnet']}")
 
 
+async def detach_container(store: Store, ref: str, node_id: str, address: str) -> None:
+    """[SWARM-052] A standalone container left the network (`network disconnect`): this node's
+    claim on its address given back now, not at the next pass that finds it unused."""
+    record = await find_network(store, ref)
+    claim = await store.get(f"attachments/{record['Name']}/{address}")
+    if claim is not None and claim.value["NodeID"] == node_id:
+        await store.delete(f"attachments/{record['Name']}/{address}")
+
+
 async def attach_service(store: Store, spec: dict, services: list[dict]) -> list[dict]:
     """The networks a ServiceSpec uses (its own, and ingress for a published port), made if
     needed; returns the service's Endpoint.VirtualIPs, one VIP on each."""
@@ -304,16 +311,17 @@ class NetworkAgent:
 
     async def _attachments(self) -> list[dict]:
         """Every standalone container's claim; ours kept true: its MAC written once its container
-        exists, the claim given back once its container is gone (after a grace for a create in flight)."""
+        is on the network at that address, the claim given back once no container is (after a
+        grace for a create or connect in flight): removed, or disconnected behind the node's back."""
         claims = {e.key: e.value for e in await self.store.prefix("attachments/")}
         mine = {key: claim for key, claim in claims.items() if claim["NodeID"] == self.node_id}
         if not mine:
             return list(claims.values())
-        wanted = urllib.parse.quote(json.dumps({"label": [ATTACHMENT_LABEL]}))
-        live = {}
-        for container in await self.engine("GET", f"/containers/json?all=1&filters={wanted}"):
-            for pair in container["Labels"][ATTACHMENT_LABEL].split(","):
-                live[tuple(pair.split("=", 1))] = container["Id"]
+        live = {}  # (network, address) -> container, from the endpoints' configs (a created container too)
+        for container in await self.engine("GET", "/containers/json?all=1"):
+            for network, entry in ((container.get("NetworkSettings") or {}).get("Networks") or {}).items():
+                address = (entry.get("IPAMConfig") or {}).get("IPv4Address") or entry.get("IPAddress")
+                live[(network, address)] = container["Id"]
         for key, claim in mine.items():
             container = live.get((claim["Network"], claim["Address"]))
             short = key.removeprefix(PREFIX)

@@ -519,6 +519,53 @@ def test_an_overlay_made_on_a_manager_is_the_clusters(swarm):
         wait_for(lambda: "backend" not in host.cli("network", "ls").stdout, what=f"backend gone from {host.netns}")
 
 
+@pytest.mark.spec("SWARM-052")
+def test_network_connect_puts_an_existing_container_on_an_attachable_overlay(swarm):
+    h1 = swarm.nodes[0]
+    h1.cli("network", "create", "-d", "overlay", "--attachable", "--subnet", "10.31.0.0/24", "joinme")
+    h1.cli("network", "create", "-d", "overlay", "shut")
+    h1.cli("service", "create", "--name", "onjoinme", "--network", "joinme", *SLEEPER)
+    (task,) = wait_for(lambda: converged(h1, "onjoinme", 1), what="onjoinme running")
+    task_host = host_of(swarm, h1, task["NodeID"])
+    worker = next(host for host in swarm.nodes[3:] if host is not task_host)
+    task_container = task["Status"]["ContainerStatus"]["ContainerID"]
+
+    def peers() -> set[str]:
+        return {p["IP"] for p in api(task_host, "GET", "/networks/joinme/peers")["Peers"]}
+
+    def networks(container: str) -> dict:
+        return json.loads(worker.cli("inspect", container).stdout)[0]["NetworkSettings"]["Networks"]
+
+    worker.cli("run", "-d", "--name", "joiner", "busybox", "sleep", "600")  # on the default bridge
+    worker.cli("network", "connect", "joinme", "joiner")
+    assert networks("joiner")["joinme"]["IPAddress"] == "10.31.0.199"  # the managers' address, as for run
+    worker.cli("exec", "joiner", "ping", "-c", "1", "-W", "3", "10.31.0.2")
+    wait_for(lambda: "10.31.0.199" in peers(), what="the joiner a peer on the task's host")
+    task_host.cli("exec", task_container, "ping", "-c", "1", "-W", "3", "10.31.0.199")
+    # the docker CLI, a container only created: it has its address when it starts
+    worker.engine.docker_cli("create", "--name", "later", "busybox", "sleep", "600")
+    worker.engine.docker_cli("network", "connect", "joinme", "later")
+    worker.cli("start", "later")
+    assert networks("later")["joinme"]["IPAddress"] == "10.31.0.198"
+    # bad input changes nothing: a network made without --attachable, a container already on it
+    shut = worker.engine.docker_cli("network", "connect", "shut", "joiner", check=False)
+    assert shut.stderr == ("Error response from daemon: Could not attach to network shut: rpc error: code = "
+                           "PermissionDenied desc = network shut not manually attachable\n")
+    again = worker.cli("network", "connect", "joinme", "joiner", check=False)
+    assert again.stderr == "Error response from daemon: endpoint with name joiner already exists in network joinme\n"
+    assert set(networks("joiner")) == {"bridge", "joinme"}
+    # disconnect: the address leaves the container, the cluster (a new claim gets it) and the peers
+    worker.cli("network", "disconnect", "joinme", "joiner")
+    assert set(networks("joiner")) == {"bridge"}
+    wait_for(lambda: "10.31.0.199" not in peers() and "10.31.0.198" in peers(), what="the joiner's peer gone")
+    worker.cli("network", "connect", "joinme", "joiner")
+    assert networks("joiner")["joinme"]["IPAddress"] == "10.31.0.199"
+    worker.cli("rm", "-f", "joiner", "later")
+    h1.cli("service", "rm", "onjoinme")
+    h1.cli("network", "rm", "shut")
+    wait_for(lambda: h1.cli("network", "rm", "joinme", check=False).returncode == 0, what="joinme removed")
+
+
 @pytest.mark.spec("SWARM-004", "SWARM-031")
 def test_tasks_reach_each_other_over_the_overlay_by_name_and_through_every_nodes_port(swarm):
     h1 = swarm.nodes[0]

@@ -155,5 +155,5 @@ def make_app(system: system_routes.SystemBackend, images=None, containers=None, 
     if swarm is not None:
         from minidock.engine.api import swarm as swarm_routes
 
-        swarm_routes.register(app, swarm, add_route)  # forwarded to the swarm node's socket
+        swarm_routes.register(app, swarm, add_route, containers)  # forwarded to the swarm node's socket
     return app

@@ -1,6 +1,6 @@
 """Swarm routes: /swarm, /nodes, /services, /tasks, /secrets, /configs, forwarded to the swarm node.
 
-Implements: spec/swarm.md SWARM-023, SWARM-024
+Implements: spec/swarm.md SWARM-023, SWARM-024, SWARM-042, SWARM-043, SWARM-052
 Explained:  chapters/11-swarm.md#the-api-and-the-cli
 Modelled on: dockerd's daemon/cluster, which runs swarmkit beside the engine
 
@@ -8,9 +8,11 @@ Modelled on: dockerd's daemon/cluster, which runs swarmkit beside the engine
         the swarm node process (`python -m minidock.swarm.node`), started on POST /swarm/init
         or /swarm/join, again at the daemon's start when DATA_ROOT/swarm/node.json says we
         belong to a swarm, and stopped with the daemon; it serves EXEC_ROOT/swarm.sock
-    register(app, swarm, add_route)
+    register(app, swarm, add_route, containers)
         the swarm paths; and a middleware that gives GET /info its Swarm part and /_ping its
-        Swarm header from the node (the docker CLI marks its own node in `node ls` by them)
+        Swarm header from the node (the docker CLI marks its own node in `node ls` by them);
+        and one that sends a cluster overlay's create to the node and asks it for a standalone
+        container's address there (run --network, network connect; network disconnect gives it back)
 
 Rules: the engine knows only which paths go to the swarm socket and how to start the
 process; it never imports minidock.swarm (swarm is a client of the engine, above it).
@@ -150,8 +152,9 @@ def _client_gone(request: web.Request) -> bool:
         return True
 
 
-def register(app: web.Application, swarm: SwarmProcess, add_route) -> None:
-    """Add the swarm paths to ``app``: every method, every path under them, to the node."""
+def register(app: web.Application, swarm: SwarmProcess, add_route, containers=None) -> None:
+    """Add the swarm paths to ``app``: every method, every path under them, to the node.
+    ``containers`` (the engine's) tells a task's container from a standalone one at a connect."""
 
     async def handler(request: web.Request) -> web.Response:
         match = _VERSIONED.match(request.path)
@@ -176,7 +179,7 @@ def register(app: web.Application, swarm: SwarmProcess, add_route) -> None:
         add_route(app, "*", prefix, handler)
         add_route(app, "*", prefix + "/{tail:.*}", handler)
     app.middlewares.append(_swarm_state_middleware(swarm))
-    app.middlewares.append(_cluster_networks_middleware(swarm))
+    app.middlewares.append(_cluster_networks_middleware(swarm, containers))
 
 
 INACTIVE = {"NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive", "ControlAvailable": False,
@@ -220,9 +223,6 @@ def _swarm_state_middleware(swarm: SwarmProcess):
 
 SWARM_NETWORK_LABEL = "com.docker.swarm.network.id"  # on an engine's copy of a cluster overlay (the agent's)
 TASK_LABEL = "com.docker.swarm.task.id"                # on a task's container: the agent's own create
-# on a standalone container of a cluster overlay, "NETWORK=ADDRESS,...": the node gives the address
-# back once no container has this label (minidock/swarm/networks.py NetworkAgent._attachments)
-ATTACHMENT_LABEL = "com.docker.swarm.network.attachments"
 _NOT_CLUSTER = ("default", "bridge", "host", "none")
 
 
@@ -238,7 +238,7 @@ async def _ask_node(swarm: SwarmProcess, method: str, path: str, body: bytes = b
         return 503, json.dumps({"message": NOT_MANAGER}).encode()
 
 
-def _cluster_networks_middleware(swarm: SwarmProcess):
+def _cluster_networks_middleware(swarm: SwarmProcess, containers):
     """[SWARM-042] On a manager, an overlay is the cluster's, as in dockerd (daemon/cluster/networks.go):
     its create goes to the node, `network ls` shows the cluster's overlays with the engine's own,
     and a name the engine does not have is looked up, or removed, there.
@@ -256,6 +256,9 @@ def _cluster_networks_middleware(swarm: SwarmProcess):
         parts = path.rstrip("/").split("/")  # ["", "networks", ID]
         if swarm.running and request.method == "POST" and parts == ["", "containers", "create"]:
             return await _attach_standalone(swarm, request, handler)
+        if (swarm.running and containers is not None and request.method == "POST" and len(parts) == 4
+                and parts[:2] == ["", "networks"] and parts[3] in ("connect", "disconnect")):
+            return await _connect_standalone(swarm, containers, request, handler)
         if not swarm.running or parts[:2] != ["", "networks"] or len(parts) > 3:
             return await handler(request)
         if request.method == "POST" and parts == ["", "networks", "create"]:
@@ -300,17 +303,17 @@ def _cluster_networks_middleware(swarm: SwarmProcess):
 async def _attach_standalone(swarm: SwarmProcess, request: web.Request, handler) -> web.StreamResponse:
     """[SWARM-043] `run --network NAME` where NAME is an attachable cluster overlay: the node claims an
     address from the managers' range and makes the overlay here; the create goes on with that address
-    (dockerd asks its cluster for a network attachment in the same place)."""
+    (dockerd asks its cluster for a network attachment in the same place). The node gives the
+    address back once no container of this engine is on the network at it."""
     try:
         body = json.loads(await request.read() or b"{}")
     except ValueError:
         return await handler(request)  # the engine's words for bad JSON
     if not isinstance(body, dict) or TASK_LABEL in (body.get("Labels") or {}):
         return await handler(request)
-    labels = body.get("Labels") or {}
     mode = (body.get("HostConfig") or {}).get("NetworkMode") or "default"
     endpoints = dict(((body.get("NetworkingConfig") or {}).get("EndpointsConfig")) or {})
-    attached = []
+    attached = False
     for name in dict.fromkeys([mode, *endpoints]):
         if name in _NOT_CLUSTER or name.startswith("container:"):
             continue
@@ -325,9 +328,47 @@ async def _attach_standalone(swarm: SwarmProcess, request: web.Request, handler)
         address = json.loads(answer)["Address"]
         endpoint["IPAMConfig"] = {**(endpoint.get("IPAMConfig") or {}), "IPv4Address": address}
         endpoints[name] = endpoint
-        attached.append(f"{name}={address}")
+        attached = True
     if attached:
         request["json"] = {**body, "NetworkingConfig": {**(body.get("NetworkingConfig") or {}),
-                                                        "EndpointsConfig": endpoints},
-                           "Labels": {**labels, ATTACHMENT_LABEL: ",".join(attached)}}
+                                                        "EndpointsConfig": endpoints}}
     return await handler(request)
+
+
+async def _connect_standalone(swarm: SwarmProcess, containers, request: web.Request,
+                              handler) -> web.StreamResponse:
+    """[SWARM-052] `network connect NAME CONTAINER` of a standalone container (running or created) to
+    an attachable cluster overlay: an address claimed as for `run --network` (and refused in the
+    same words), the connect going on with it; `network disconnect` gives the claim back once done.
+    A name the node does not know is the engine's own network; a task's container is the agent's."""
+    network = request.match_info["id"]
+    try:
+        body = json.loads(await request.read() or b"{}")
+        container = containers.get(body["Container"])
+    except (ValueError, TypeError, KeyError, NotFound):
+        return await handler(request)  # the engine's words for a bad body or an unknown container
+    if TASK_LABEL in (container.config.get("Labels") or {}):
+        return await handler(request)
+    path = f"/networks/{quote(network, safe='')}"
+    if request.path.endswith("/disconnect"):
+        entry = container.network_settings["Networks"].get(network) or {}
+        address = (entry.get("IPAMConfig") or {}).get("IPv4Address") or entry.get("IPAddress")
+        response = await handler(request)
+        if address and response.status < 300:
+            await _ask_node(swarm, "POST", f"{path}/detach", json.dumps({"Address": address}).encode())
+        return response
+    endpoint = dict(body.get("EndpointConfig") or {})
+    wanted = (endpoint.get("IPAMConfig") or {}).get("IPv4Address") or ""
+    status, answer = await _ask_node(swarm, "POST", f"{path}/attach", json.dumps({"Address": wanted}).encode())
+    if status in (404, 503):
+        return await handler(request)  # not a cluster network (or no manager to ask)
+    if status != 200:
+        return web.Response(body=answer, status=status, headers={"Content-Type": "application/json"})
+    address = json.loads(answer)["Address"]
+    endpoint["IPAMConfig"] = {**(endpoint.get("IPAMConfig") or {}), "IPv4Address": address}
+    request["json"] = {**body, "EndpointConfig": endpoint}
+    try:
+        return await handler(request)
+    except BaseException:  # refused by the engine (already connected, a bad alias...): the address goes back
+        await _ask_node(swarm, "POST", f"{path}/detach", json.dumps({"Address": address}).encode())
+        raise
