@@ -5,6 +5,7 @@ Explained:  chapters/04-images.md
 Modelled on: the OCI image-spec; docker's image store and containerd's snapshotter
 
     layers     apply(fileobj, dest): layer tars with whiteouts, gzip or plain, refusing escapes
+    layer_stream  LayerStream, read_members(), open_layer(): a layer's tar read from its stream
     diff       diff_upper(), diff_directories(): changes back into a layer tar
     snapshots  OverlaySnapshotter, CopySnapshotter: prepare/view/commit -> mounts; mount_all()
     bootstrap  busybox_layer(), image_archive(): busybox:latest with no network

@@ -4,12 +4,13 @@ Implements: spec/images.md IMG-LAYER-001 .. IMG-LAYER-011
 Explained:  chapters/04-images.md#layers
 Modelled on: containerd's archive.Apply (applyNaive) and the OCI image-spec's "Representing Changes"
 
-    open_layer(fileobj)          gzip or plain, told by magic bytes -> a seekable plain tar
-    read_members(tar)            every header, or InvalidArgument for a corrupt/truncated tar
     check_member(member, dest)   raise InvalidArgument if this entry would escape dest
-    apply(fileobj, dest)         check the whole layer, then apply it entry by entry
+    apply(fileobj, dest)         read and check the whole layer, then read it again and apply it
     unpack(fileobj, dest)        the same (the name the bootstrap and the CLI use)
     set_attributes(path, ...)    owner, mode, xattrs, mtime: in the order the kernel needs
+
+The stream (gzip or plain, read front to back through a LayerStream, read_members,
+open_layer) is layer_stream.py's.
 
 Whiteouts, the OCI way of writing a deletion into a tar:
 
@@ -21,35 +22,36 @@ the entries; the whiteout files themselves never appear in the result.
 
 Rules: a layer is untrusted input. Absolute names, `..` components, hard links that point
 outside, and entries that would be written *through* a symlink are refused before anything
-of that entry is written. Two passes: the whole stream is read first (decompressed into a
-temporary file if need be), so a corrupt gzip, a truncated tar or a bad name anywhere in it
-is refused before anything of the layer is written; then the entries are applied in order.
+of that entry is written. Two readings of the stream: the first decompresses all of it
+and reads every header, writing nothing, so a corrupt gzip, a truncated tar or a bad name
+anywhere in it is refused before anything of the layer is written; the second reads it
+again and applies the entries in order, each file's bytes going from the decompressor
+straight into the file (a stream that cannot seek is first copied, compressed as it came,
+into a temporary file).
 """
 
 from __future__ import annotations
 
 import decimal
 import errno
-import gzip
-import io
 import os
 import posixpath
 import shutil
 import stat
 import tarfile
-import tempfile
-import zlib
 from typing import BinaryIO
 
+from isal import igzip_lib
+
 from minidock.errors import InvalidArgument
+# open_layer and read_members: the engine's readers of layer tars (build, cp) take them from here too
+from minidock.images.layer_stream import LayerStream, bad_gzip, open_layer, raw_layer, read_members  # noqa: F401
 
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_WHITEOUT = ".wh..wh..opq"
 WHITEOUT_META_PREFIX = ".wh..wh."  # aufs bookkeeping (.wh..wh.plnk, ...): never content
 XATTR_PAX_PREFIX = "SCHILY.xattr."  # how GNU tar, Go's archive/tar and docker store xattrs
 OVERLAY_XATTR_PREFIX = "trusted.overlay."  # overlayfs's own markers: state, not content
-GZIP_MAGIC = b"\x1f\x8b"
-ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 _BUFFER = 1 << 20
 _DEVICE_TYPES = {tarfile.CHRTYPE: stat.S_IFCHR, tarfile.BLKTYPE: stat.S_IFBLK}
 
@@ -57,79 +59,21 @@ _DEVICE_TYPES = {tarfile.CHRTYPE: stat.S_IFCHR, tarfile.BLKTYPE: stat.S_IFBLK}
 # -- reading: the whole stream is checked before anything is written ------------------------
 
 
-def open_layer(fileobj: BinaryIO) -> BinaryIO:
-    """Return the layer as a seekable, uncompressed tar, positioned at its start.
-
-    gzip is recognised by its magic bytes (not by a media type: docker's own archives
-    mix both) and decompressed completely into a temporary file, so a corrupt or cut
-    stream is found here, before anything is written.
-    """
-    seekable = fileobj.seekable() if hasattr(fileobj, "seekable") else False
-    head = fileobj.read(4)
-    if seekable:
-        fileobj.seek(-len(head), io.SEEK_CUR)
-        stream: BinaryIO = fileobj
-    else:
-        stream = _Prepend(head, fileobj)
-    if head.startswith(ZSTD_MAGIC):
-        # [IMG-LAYER-004] only gzip and plain tars; say so rather than "invalid header"
-        raise InvalidArgument("the layer is zstd-compressed, which minidock does not read: "
-                              "recompress it with gzip")
-    if not head.startswith(GZIP_MAGIC):
-        return stream if seekable else _spool(stream)
-    plain = tempfile.TemporaryFile()
+def _read_layer(raw: BinaryIO, gzipped: bool) -> list[tarfile.TarInfo]:
+    """The first reading: the whole stream, every header, nothing written; return the entries."""
+    stream = LayerStream(raw, gzipped)
     try:
-        with gzip.GzipFile(fileobj=stream, mode="rb") as unzipped:
-            shutil.copyfileobj(unzipped, plain, _BUFFER)
-    except (OSError, EOFError, zlib.error) as error:
-        plain.close()
-        # [IMG-LAYER-005] a corrupt or truncated gzip stream is refused before any write
-        raise InvalidArgument(f"the layer is not a valid gzip stream ({error}): nothing was written") from None
-    plain.seek(0)
-    return plain
-
-
-class _Prepend(io.RawIOBase):
-    """A non-seekable stream with the bytes we peeked at put back in front."""
-
-    def __init__(self, head: bytes, rest: BinaryIO) -> None:
-        self._head, self._rest = head, rest
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:  # type: ignore[override]
-        data = self._head[:len(buffer)] or self._rest.read(len(buffer))
-        self._head = self._head[len(data):] if self._head else b""
-        buffer[:len(data)] = data
-        return len(data)
-
-
-def _spool(stream: BinaryIO) -> BinaryIO:
-    """Copy a non-seekable plain tar into a temporary file: tarfile needs to seek."""
-    spooled = tempfile.TemporaryFile()
-    shutil.copyfileobj(stream, spooled, _BUFFER)
-    spooled.seek(0)
-    return spooled
-
-
-def read_members(tar: tarfile.TarFile) -> list[tarfile.TarInfo]:
-    """Read every header of ``tar``; a truncated or corrupt archive is InvalidArgument.
-
-    tarfile reads a cut header or a garbage block after the first entry as the end of
-    the archive, silently. So we also require what every tar writer puts at the end:
-    a zero block where the reading stopped.
-    """
-    try:
-        members = tar.getmembers()
-    except tarfile.TarError as error:
-        # [IMG-LAYER-005] e.g. "unexpected end of data": an entry's data is cut short
+        with tarfile.open(fileobj=stream, mode="r:") as tar:  # type: ignore[call-overload]
+            members = read_members(tar)
+        stream.drain()
+    except tarfile.TarError as error:  # tarfile.open on a file that is no tar at all
         raise InvalidArgument(f"the layer is not a valid tar ({error}): nothing was written") from None
-    tar.fileobj.seek(tar.offset)
-    if tar.fileobj.read(tarfile.BLOCKSIZE) != tarfile.NUL * tarfile.BLOCKSIZE:
-        # [IMG-LAYER-005] a cut or garbled header is not the end-of-archive block
-        raise InvalidArgument(f"the layer tar is truncated or corrupt after {len(members)} entries "
-                              "(no end-of-archive block): nothing was written")
+    except (OSError, EOFError, igzip_lib.IsalError) as error:
+        raise bad_gzip(error) from None
+    finally:
+        stream.close()
+    for member in members:
+        _check_name(member)  # [IMG-LAYER-001] every name, before the first write
     return members
 
 
@@ -201,21 +145,27 @@ def _remove(target: str) -> None:
         os.unlink(target)
 
 
-def _clear_the_way(member: tarfile.TarInfo, path: str, dest: str) -> None:
+def _clear_the_way(member: tarfile.TarInfo, path: str, dest: str) -> bool:
     """A later entry replaces an earlier one: remove what is at its place first.
 
     Without this, a regular file named like an earlier symlink would be written
     through that symlink (open(2) follows it). Only a directory entry onto a
-    directory merges with it.
+    directory merges with it. Returns whether a directory is left at the place.
     """
     target = os.path.join(dest, path)
-    if os.path.isdir(target) and not os.path.islink(target):
-        if not member.isdir():
-            # [IMG-LAYER-011] a file where the lower content has a directory replaces it
-            shutil.rmtree(target)
-    elif os.path.lexists(target):
+    try:
+        found = os.lstat(target).st_mode  # lstat: a symlink is itself, never its target
+    except FileNotFoundError:
+        return False
+    if stat.S_ISDIR(found):
+        if member.isdir():
+            return True
+        # [IMG-LAYER-011] a file where the lower content has a directory replaces it
+        shutil.rmtree(target)
+    else:
         # [IMG-LAYER-003] replace a file or symlink, never write through it
         os.unlink(target)
+    return False
 
 
 def _make_parents(dest: str, path: str) -> None:
@@ -225,16 +175,36 @@ def _make_parents(dest: str, path: str) -> None:
         os.makedirs(parent, mode=0o755)
 
 
-def _create(tar: tarfile.TarFile, member: tarfile.TarInfo, target: str, dest: str) -> None:
-    """Create the file system object one entry describes (without its attributes)."""
+def _write_file(tar: tarfile.TarFile, member: tarfile.TarInfo, target: str) -> None:
+    """A regular file: its bytes, read on from the layer's stream, then its attributes."""
+    # O_EXCL | O_NOFOLLOW: _clear_the_way emptied the place; if something appeared, fail
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        if member.sparse is not None:  # GNU sparse: tarfile knows where the holes are
+            with tar.extractfile(member) as data:  # type: ignore[union-attr]
+                while chunk := data.read(_BUFFER):
+                    os.write(fd, chunk)
+        else:
+            tar.fileobj.seek(member.offset_data)
+            if tar.fileobj.write_to(fd, member.size) != member.size:  # type: ignore[union-attr]
+                raise InvalidArgument(f"the layer changed while it was applied: {member.name!r} is "
+                                      "cut short the second time it is read")
+        set_attributes(fd, uid=member.uid, gid=member.gid, mode=member.mode, mtime_ns=_mtime_ns(member),
+                       xattrs=xattrs_of(member), symlink=False)
+    finally:
+        os.close(fd)
+
+
+def _create(tar: tarfile.TarFile, member: tarfile.TarInfo, target: str, dest: str, is_dir: bool) -> None:
+    """Create the file system object one entry describes (a regular file with its attributes).
+
+    ``is_dir``: a directory is at ``target`` already (a directory entry merges with it).
+    """
     if member.isdir():
-        if not os.path.isdir(target):
+        if not is_dir:
             os.mkdir(target, 0o700)  # the real mode comes last, once the children are in
     elif member.isreg():
-        # O_EXCL | O_NOFOLLOW: _clear_the_way emptied the place; if something appeared, fail
-        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-        with os.fdopen(fd, "wb") as out, tar.extractfile(member) as data:  # type: ignore[union-attr]
-            shutil.copyfileobj(data, out, _BUFFER)
+        _write_file(tar, member, target)
     elif member.issym():
         os.symlink(member.linkname, target)
     elif member.islnk():
@@ -266,20 +236,23 @@ def xattrs_of(member: tarfile.TarInfo) -> dict[str, bytes]:
             for key, value in member.pax_headers.items() if key.startswith(XATTR_PAX_PREFIX)}
 
 
-def set_attributes(path: str, *, uid: int, gid: int, mode: int, mtime_ns: int,
+def set_attributes(path: str | int, *, uid: int, gid: int, mode: int, mtime_ns: int,
                    xattrs: dict[str, bytes], symlink: bool) -> None:
-    """Give ``path`` its owner, mode, xattrs and mtime, in the order the kernel needs.
+    """Give ``path`` (or the open file ``path``) its owner, mode, xattrs and mtime, in the order
+    the kernel needs.
 
     chown(2) clears setuid/setgid and the security.capability xattr, so it goes first;
     writing an xattr or a mode does not change the mtime, so utimensat(2) goes last.
+    A path is never followed if it is a symlink; an open file needs no lookup at all.
     """
+    own = {} if isinstance(path, int) else {"follow_symlinks": False}
     if os.geteuid() == 0:  # as tarfile does: only root can give files away
-        os.chown(path, uid, gid, follow_symlinks=False)
+        os.chown(path, uid, gid, **own)
     for name, value in sorted(xattrs.items()):
         if name.startswith(OVERLAY_XATTR_PREFIX):
             continue  # a layer must not forge overlayfs whiteouts or opaque markers
         try:
-            os.setxattr(path, name, value, follow_symlinks=False)
+            os.setxattr(path, name, value, **own)
         except OSError as error:
             # [IMG-LAYER-010] "where present": a file system without xattrs (or this
             # namespace of them) keeps the file, without the attribute
@@ -288,7 +261,7 @@ def set_attributes(path: str, *, uid: int, gid: int, mode: int, mtime_ns: int,
     if not symlink:  # a symlink's mode is always 0777 on Linux
         # [IMG-LAYER-009] the permission bits, setuid/setgid/sticky included
         os.chmod(path, stat.S_IMODE(mode))
-    os.utime(path, ns=(mtime_ns, mtime_ns), follow_symlinks=False)
+    os.utime(path, ns=(mtime_ns, mtime_ns), **own)
 
 
 def _set_attributes(member: tarfile.TarInfo, target: str) -> None:
@@ -342,21 +315,26 @@ def apply(fileobj: BinaryIO, dest: str) -> list[str]:
     ``dest`` may hold the layers below (the copy snapshotter, flattening an image):
     whiteouts delete from it, entries replace what it has at their paths.
     """
-    plain = open_layer(fileobj)
+    raw, gzipped = raw_layer(fileobj)
+    start = raw.tell()
     try:
-        with tarfile.open(fileobj=plain, mode="r:") as tar:
-            return _apply_members(tar, read_members(tar), dest)
-    except tarfile.TarError as error:  # tarfile.open on a file that is no tar at all
-        raise InvalidArgument(f"the layer is not a valid tar ({error}): nothing was written") from None
+        members = _read_layer(raw, gzipped)  # the first reading: nothing written if it fails
+        raw.seek(start)
+        stream = LayerStream(raw, gzipped)  # the second: the same bytes, written as they come
+        try:
+            with tarfile.open(fileobj=stream, mode="r:") as tar:  # type: ignore[call-overload]
+                return _apply_members(tar, members, dest)
+        except (tarfile.TarError, EOFError, igzip_lib.IsalError) as error:
+            raise InvalidArgument(f"the layer changed while it was applied ({error})") from None
+        finally:
+            stream.close()
     finally:
-        if plain is not fileobj:
-            plain.close()
+        if raw is not fileobj:
+            raw.close()
 
 
 def _apply_members(tar: tarfile.TarFile, members: list[tarfile.TarInfo], dest: str) -> list[str]:
-    """apply(), once the whole layer has been read: check every name, then write in order."""
-    for member in members:
-        _check_name(member)  # [IMG-LAYER-001] every name, before the first write
+    """apply(), once the whole layer has been read and its names checked: write in order."""
     names, written, opaque, directories = [], set(), [], []
     saved: dict[str, tuple[int, int]] = {}  # directory -> (atime, mtime) before this layer
     for member in members:
@@ -381,12 +359,12 @@ def _apply_members(tar: tarfile.TarFile, members: list[tarfile.TarInfo], dest: s
         target = os.path.join(dest, path)
         _remember_parents(dest, path, saved)
         _make_parents(dest, path)
-        _clear_the_way(member, path, dest)
-        _create(tar, member, target, dest)
+        is_dir = _clear_the_way(member, path, dest)
+        _create(tar, member, target, dest, is_dir)
         written.add(path)
         if member.isdir():
             directories.append((member, target))  # its mtime changes with every child
-        elif not member.islnk():
+        elif not (member.islnk() or member.isreg()):  # a regular file has its attributes already
             _set_attributes(member, target)
     for directory in opaque:
         _hide_lower(dest, directory, written, saved)
