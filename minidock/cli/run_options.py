@@ -12,8 +12,7 @@ Modelled on: docker/cli's cli/command/container/opts.go (parse) and go-units (RA
     healthcheck(args) -> dict | None         --health-* and --no-healthcheck -> Healthcheck
     health_flags(add)                        those flags added to a parser (run, create, service)
     capability("net_admin") -> "CAP_NET_ADMIN"   --cap-add / --cap-drop, named as docker's CLI names them
-    device_mapping("/dev/zero:/dev/z:r")     --device -> HostConfig.Devices' {PathOnHost, PathInContainer, ...}
-    device_cgroup_rule("c 1:3 rwm")          --device-cgroup-rule, checked as the docker CLI checks it
+    --device, --device-cgroup-rule           parsed by minidock/engine/device_flags.py (compose's too)
 
     -i, -t, -a -> the Attach* fields (docker's opts.go and run.go):
       (none)  AttachStdout, AttachStderr      -i  also AttachStdin, OpenStdin, StdinOnce
@@ -29,6 +28,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Mapping  # not typing: importing it costs the CLI 3 ms
 
+from minidock.engine.device_flags import device_cgroup_rule, device_mapping
 from minidock.errors import InvalidArgument
 
 _BINARY = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
@@ -232,37 +232,6 @@ def capability(name: str) -> str:
     """`net_admin` -> `CAP_NET_ADMIN`, as the docker CLI sends it (its NormalizeCapability); `ALL` stays."""
     name = name.strip().upper()
     return name if name == "ALL" or name.startswith("CAP_") else "CAP_" + name
-
-
-def device_mapping(text: str) -> dict[str, str]:
-    """--device /dev/X[:/dev/Y][:rwm] as HostConfig.Devices takes it (the docker CLI's parseDevice)."""
-    parts = text.split(":")
-    if not text or len(parts) > 3:
-        raise ValueError(f"invalid device specification: {text}")
-    source, target, access = parts[0], "", "rwm"
-    if len(parts) == 3:
-        target, access = parts[1], parts[2]
-    elif len(parts) == 2:
-        is_mode = bool(parts[1]) and all(letter in "rwm" for letter in parts[1])
-        target, access = ("", parts[1]) if is_mode else (parts[1], "rwm")
-    if not access or any(letter not in "rwm" for letter in access):
-        raise ValueError(f"bad mode specified: {access}")
-    for path in (source, target or source):
-        if not path.startswith("/"):
-            raise ValueError(f"{path} is not an absolute path")
-    return {"PathOnHost": source, "PathInContainer": target or source, "CgroupPermissions": access}
-
-
-def device_cgroup_rule(text: str) -> str:
-    """--device-cgroup-rule 'c 1:3 rwm': the kernel's devices.allow line, checked as docker does."""
-    kind, _, rest = text.partition(" ")
-    numbers, _, access = rest.partition(" ")
-    major, colon, minor = numbers.partition(":")
-    if not (kind in ("a", "b", "c") and colon and access and len(access) <= 3
-            and all(n == "*" or n.isdigit() for n in (major, minor))
-            and all(letter in "rwm" for letter in access)):
-        raise ValueError(f"invalid device cgroup format '{text}'")
-    return text
 
 
 def attach_streams(entries: list[str]) -> set[str]:

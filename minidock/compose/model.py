@@ -1,6 +1,6 @@
 """A compose service as the Engine API's create body: names, labels, ports, volumes, networks. Pure.
 
-Implements: spec/compose.md COMPOSE-007 .. COMPOSE-009
+Implements: spec/compose.md COMPOSE-007 .. COMPOSE-009, COMPOSE-017
 Explained:  chapters/10-compose.md#from-a-service-to-containers
 Modelled on: docker-compose 1.29's compose/service.py (_get_container_create_options) and
              compose v2's convert.go; the labels are Docker Compose's own
@@ -25,6 +25,7 @@ import shlex
 from typing import Any
 
 from minidock.compose.loader import ComposeError
+from minidock.engine.device_flags import device, device_cgroup_rule, device_mapping
 
 PROJECT = "com.docker.compose.project"
 SERVICE = "com.docker.compose.service"
@@ -215,6 +216,10 @@ class Project:
             "ReadonlyRootfs": bool(service.get("read_only")), "Init": service.get("init"),
             "ExtraHosts": [f"{k}:{v}" for k, v in _mapping(service.get("extra_hosts"), ":").items()] or None,
             "Dns": ([service["dns"]] if isinstance(service.get("dns"), str) else service.get("dns")),
+            "Devices": [_device(entry, f"{where}.devices[{index}]")
+                        for index, entry in enumerate(service.get("devices") or [])],
+            "DeviceCgroupRules": [_checked(device_cgroup_rule, rule, f"{where}.device_cgroup_rules[{index}]")
+                                  for index, rule in enumerate(service.get("device_cgroup_rules") or [])],
         }
         if service.get("tmpfs"):
             entries = service["tmpfs"] if isinstance(service["tmpfs"], list) else [service["tmpfs"]]
@@ -313,6 +318,22 @@ def _restart(value: str | None) -> dict:
         return {"Name": "no", "MaximumRetryCount": 0}
     name, _, count = value.partition(":")
     return {"Name": name, "MaximumRetryCount": int(count or 0)}
+
+
+def _checked(parse, value, where: str):
+    """``parse(value)``, its ValueError a compose error that names the key."""
+    try:
+        return parse(value)
+    except ValueError as error:
+        raise ComposeError(f"{where}: {error}") from None
+
+
+def _device(entry, where: str) -> dict:
+    """[COMPOSE-017] "HOST[:CONTAINER[:PERMS]]" or {source, target, permissions}, as `run --device`."""
+    if isinstance(entry, dict):
+        return _checked(lambda e: device(str(e["source"]), str(e.get("target") or ""),
+                                         str(e.get("permissions") or "rwm")), entry, where)
+    return _checked(device_mapping, str(entry), where)
 
 
 def _healthcheck(spec: dict, where: str) -> dict:
