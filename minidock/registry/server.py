@@ -193,7 +193,15 @@ async def _read_body_into(request: web.Request, storage: Storage, upload) -> Non
     # unbuffered: writev(2) of the batch goes straight to the kernel
     with open(upload.path, "ab", buffering=0) as file, concurrent.futures.ThreadPoolExecutor(1) as writer:
         try:
-            async for chunk in request.content.iter_any():
+            while True:
+                # readchunk, not readany (iter_any): readany joins every piece the buffer holds
+                # into one new bytes, a copy of the whole layer in buffers of megabytes;
+                # readchunk hands over the pieces as the HTTP parser cut them
+                chunk, _end_of_http_chunk = await request.content.readchunk()
+                if not chunk:
+                    if request.content.at_eof():  # (an empty body's reader, shared by all, says
+                        break                     # "end of chunk" for ever after its first call)
+                    continue
                 batch.append(chunk)
                 batch_size += len(chunk)
                 if batch_size >= BATCH_BYTES or len(batch) >= BATCH_CHUNKS:

@@ -101,6 +101,24 @@ def test_a_chunked_upload_and_its_status(server):
     assert server.request("GET", f"/v2/{name}/blobs/{digest_of(data)}")[2] == data
 
 
+@pytest.mark.spec("REG-008")
+def test_streamed_patches_finished_by_empty_puts_one_after_another(server):
+    """skopeo's way: one PATCH with a chunked (Transfer-Encoding) body, then a PUT with none; twice."""
+    for _ in range(2):
+        name, pieces = repo(), [os.urandom(n) for n in (32768, 1, 70000, 32768)]
+        data = b"".join(pieces)
+        status, headers, _ = server.request("POST", f"/v2/{name}/blobs/uploads/", headers={"Content-Length": "0"})
+        assert status == 202
+        status, headers, body = server.request("PATCH", _location(server, headers), iter(pieces),
+                                               {"Content-Type": "application/octet-stream"})
+        assert status == 202 and headers["Range"] == f"0-{len(data) - 1}", body
+        location = _location(server, headers)
+        separator = "&" if "?" in location else "?"
+        status, _, body = server.request("PUT", f"{location}{separator}digest={digest_of(data)}")
+        assert status == 201, body
+        assert server.request("GET", f"/v2/{name}/blobs/{digest_of(data)}")[2] == data
+
+
 @pytest.mark.spec("REG-009")
 def test_an_unknown_upload_session(server):
     name = repo()
