@@ -10,7 +10,8 @@ Modelled on: docker/cli's cli/command/image/build.go (the classic builder's clie
     PATH ─▶ tar (what .dockerignore leaves; the Dockerfile and .dockerignore always)
          ─▶ POST /build ─▶ {"stream"} lines printed, {"aux": {"ID"}} kept, {"error"} exit 1
 
-Rules: the context is streamed from a spooled file, never held in memory whole.
+Rules: the context is streamed as it is made (a thread writes the tar into a pipe),
+never held in memory whole nor copied into a temporary file.
 """
 
 from __future__ import annotations
@@ -64,8 +65,67 @@ def context_tar(path: str, dockerfile: str, out) -> None:
                 tar.add(full, arcname=relative, recursive=False, filter=numeric)
 
 
+class _Counted:
+    """A write-only file that counts what passes: tarfile asks tell() when it starts."""
+
+    def __init__(self, out) -> None:
+        self.out, self.size = out, 0
+
+    def write(self, data: bytes) -> int:
+        self.size += len(data)
+        return self.out.write(data)
+
+    def tell(self) -> int:
+        return self.size
+
+
+class _ContextStream:
+    """The context tar, written by a thread into a pipe while the request sends it, in chunks
+    (as the docker CLI streams it): no temporary copy, and the upload starts at once.
+
+    read() gives what the pipe holds (b"" at its end); the thread's error, if it had one,
+    is raised there instead of an end, so a cut context is never sent as a whole one.
+    """
+
+    def __init__(self, path: str, dockerfile: str) -> None:
+        import fcntl
+        import threading
+
+        reader, writer = os.pipe()
+        try:
+            fcntl.fcntl(writer, fcntl.F_SETPIPE_SZ, 1 << 20)  # fewer wake-ups than 64 KiB at a time
+        except OSError:
+            pass  # over /proc/sys/fs/pipe-max-size: the default size works too
+        self._pipe = open(reader, "rb")
+        self._failure: list[BaseException] = []
+
+        def produce() -> None:
+            try:
+                with open(writer, "wb") as out:
+                    context_tar(path, dockerfile, _Counted(out))
+            except BaseException as error:  # noqa: BLE001 - handed to the reading thread
+                self._failure.append(error)
+
+        self._thread = threading.Thread(target=produce, name="context", daemon=True)
+        self._thread.start()
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._pipe.read1(size)
+        if not data:
+            self._thread.join()
+            if self._failure:
+                raise self._failure[0]
+        return data
+
+    def __enter__(self) -> "_ContextStream":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._pipe.close()  # a writer still at work gets EPIPE and ends
+        self._thread.join()
+
+
 def cmd_build(args: argparse.Namespace) -> int:
-    import tempfile
     from urllib.parse import urlencode
 
     dockerfile = args.file or "Dockerfile"
@@ -83,31 +143,32 @@ def cmd_build(args: argparse.Namespace) -> int:
         query.append(("q", "1"))
     if args.network:
         query.append(("networkmode", args.network))
-    with tempfile.TemporaryFile() as context:
-        if args.path == "-":
-            # a Dockerfile on stdin, no context (docker build - < Dockerfile)
-            import io
-            import tarfile
+    if args.path == "-":
+        # a Dockerfile on stdin, no context (docker build - < Dockerfile)
+        import io
+        import tarfile
 
-            data = sys.stdin.buffer.read()
-            with tarfile.open(fileobj=context, mode="w") as tar:
-                info = tarfile.TarInfo("Dockerfile")
-                info.size = len(data)
-                tar.addfile(info, io.BytesIO(data))
-            dockerfile = "Dockerfile"
-        else:
-            if not os.path.isdir(args.path):
-                print(f"minidock: unable to prepare context: path {args.path!r} not found", file=sys.stderr)
-                return 1
-            if args.file and os.path.isabs(args.file):
-                dockerfile = os.path.relpath(args.file, args.path)
-            if not os.path.isfile(os.path.join(args.path, dockerfile)):
-                print(f"minidock: unable to prepare context: Cannot locate specified Dockerfile: {dockerfile}",
-                      file=sys.stderr)
-                return 1
-            context_tar(args.path, dockerfile, context)
-        query.append(("dockerfile", dockerfile))
+        data = sys.stdin.buffer.read()
+        context = io.BytesIO()
+        with tarfile.open(fileobj=context, mode="w") as tar:
+            info = tarfile.TarInfo("Dockerfile")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        dockerfile = "Dockerfile"
         context.seek(0)
+    else:
+        if not os.path.isdir(args.path):
+            print(f"minidock: unable to prepare context: path {args.path!r} not found", file=sys.stderr)
+            return 1
+        if args.file and os.path.isabs(args.file):
+            dockerfile = os.path.relpath(args.file, args.path)
+        if not os.path.isfile(os.path.join(args.path, dockerfile)):
+            print(f"minidock: unable to prepare context: Cannot locate specified Dockerfile: {dockerfile}",
+                  file=sys.stderr)
+            return 1
+        context = _ContextStream(args.path, dockerfile)
+    query.append(("dockerfile", dockerfile))
+    with context:
         response = _client(args).stream("POST", "/build?" + urlencode(query), context,
                                         {"Content-Type": "application/x-tar"})
     image_id = None

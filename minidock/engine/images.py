@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import bz2
 import contextlib
+import io
 import json
 import lzma
 import os
@@ -686,10 +687,13 @@ def _digest_of(file: BinaryIO) -> str:
 
 def _decompressed(stream: BinaryIO) -> BinaryIO:
     """bzip2 and xz by their magic bytes (gzip and plain tars layers.apply reads itself)."""
-    spooled = tempfile.TemporaryFile()
     head = stream.read(6)
     opener = bz2.BZ2File if head.startswith(b"BZh") else \
         lzma.LZMAFile if head.startswith(b"\xfd7zXZ\x00") else None
+    if opener is None and getattr(stream, "seekable", lambda: False)():
+        stream.seek(-len(head), io.SEEK_CUR)  # a file already (a build's spooled context): no copy
+        return stream
+    spooled = tempfile.TemporaryFile()
     spooled.write(head)
     while chunk := stream.read(1 << 20):
         spooled.write(chunk)
