@@ -4,22 +4,29 @@ Implements: spec/runtime.md RT-RUN-001 .. RT-RUN-003, RT-FS-*
 Explained:  chapters/03-runtime.md#starting-a-container
 Modelled on: runc's `runc init` (nsexec + standard_init_linux.go)
 
-    spawn(config, group, hierarchy, report_fd, start_fd) -> pid of the container's init, in the child
+    spawn(config, group, hierarchy, report_fd, start_fd) -> pid of the process it forked
 
-    child:  join cgroup ─ setns(paths) ─ [unshare(user) ─ "userns" ─ wait for maps]
-            ─ unshare(other ns) ─ fork ─ report "pid N" ─ _exit(0)
-    init:        (PID 1) ["hooks" ─ wait] ─ rootfs.enter ─ sethostname ─ report "ready" ─ wait for start
-                         ─ rlimits ─ chdir ─ security.apply (user, caps, seccomp) ─ execve
+    usual:  monitor: unshare(pid) ─ fork ─ setns(its own pid ns back) ─ report "pid N"
+            init (PID 1): join cgroup ─ unshare(other ns) ─ ...
+    with a user namespace, or namespaces to join:
+            child: join cgroup ─ setns(paths) ─ [unshare(user) ─ "userns" ─ wait for maps]
+                   ─ unshare(other ns) ─ fork ─ report "pid N" ─ _exit(0)
+            init (PID 1): ...
+    init:   ["hooks" ─ wait] ─ rootfs.enter ─ sethostname ─ report "ready" ─ wait for start
+            ─ rlimits ─ chdir ─ security.apply (user, caps, seccomp) ─ execve
 
-Why two forks: unshare(CLONE_NEWPID) does not move the caller into the new PID
-namespace, only its future children; the grandchild is the container's PID 1.
-The monitor is a child subreaper (prctl PR_SET_CHILD_SUBREAPER), so when the
-child exits, init is re-parented to the monitor, which reaps it.
+Why the monitor makes the PID namespace: unshare(CLONE_NEWPID) does not move the
+caller into it, only its future children, so the monitor's next child is PID 1; the
+monitor then returns to its own for its later children. Why not always: a user
+namespace must own the PID namespace (or its root could not mount /proc), and it is
+made in a first child, which must then fork init in turn. The monitor is a child
+subreaper (prctl PR_SET_CHILD_SUBREAPER), so when that child exits, init is
+re-parented to the monitor, which reaps it.
 
 Protocol on report_fd (one short line per write, atomic on a pipe):
     "userns"    the child is in a new user namespace: write its maps, then a byte
     "hooks"     init's namespaces exist: run createRuntime hooks, then a byte
-    "pid N"     the child forked init; N is its pid on the host
+    "pid N"     init exists; N is its pid on the host (from whoever forked it)
     "ready"     init has its root filesystem and waits for the start byte
     "error MSG" set-up failed; init exits 127
 Init blocks on start_fd until the monitor writes one byte; EOF (the monitor
@@ -53,7 +60,9 @@ def _report(fd: int, line: str) -> None:
 def spawn(config: RunConfig, group, hierarchy: Hierarchy, report_fd: int, start_fd: int,
           console: socket.socket | None = None, go_fd: int = -1,
           hook_state: dict | None = None, monitor_fds: tuple[int, ...] = ()) -> int:
-    """Fork the container; return the first child's pid (init's pid arrives on report_fd).
+    """Fork the container; return the pid forked: init, or the first child that forks it.
+
+    Either way init's host pid also arrives on report_fd ("pid N").
 
     With ``console`` (process.terminal), init opens a pty inside the container
     and sends its master over that socket before it reports "ready".
@@ -66,8 +75,14 @@ def spawn(config: RunConfig, group, hierarchy: Hierarchy, report_fd: int, start_
     """
     sys.stdout.flush()
     sys.stderr.flush()
-    pid = os.fork()
+    # the usual container (a new PID namespace, no user namespace, nothing to join): one
+    # fork, straight into its PID namespace; otherwise a first child makes the namespaces
+    direct = Namespace.PID in config.namespaces and Namespace.USER not in config.namespaces \
+        and not config.joined_namespaces
+    pid = _fork_as_pid_1() if direct else os.fork()
     if pid != 0:
+        if direct:
+            _report(report_fd, f"pid {pid}")  # init cannot say: it sees itself as PID 1
         return pid
     try:
         for fd in monitor_fds:
@@ -75,19 +90,10 @@ def spawn(config: RunConfig, group, hierarchy: Hierarchy, report_fd: int, start_
         group.add_self()
         # [NS-002] join the cgroup first: unshare(CLONE_NEWCGROUP) makes the
         # current group the root of the container's view
-        join(config.joined_namespaces)
-        if Namespace.USER in config.namespaces:
-            _enter_user_namespace(report_fd, go_fd)
-        sc.unshare(flags_for(config.namespaces - {Namespace.USER}))
-        pid_namespace = Namespace.PID in config.namespaces or \
-            any(kind is Namespace.PID for kind, _ in config.joined_namespaces)
-        if pid_namespace:
-            init_pid = os.fork()
-            if init_pid != 0:
-                _report(report_fd, f"pid {init_pid}")
-                os._exit(0)
+        if direct:
+            sc.unshare(flags_for(config.namespaces - {Namespace.PID}))  # PID: made by our parent
         else:
-            _report(report_fd, f"pid {os.getpid()}")
+            _make_namespaces(config, report_fd, go_fd)  # returns in init
         _init(config, hierarchy, report_fd, start_fd, console, hook_state or {}, go_fd)
     except BaseException as error:  # noqa: BLE001 - report anything, then leave
         try:
@@ -95,6 +101,49 @@ def spawn(config: RunConfig, group, hierarchy: Hierarchy, report_fd: int, start_
         finally:
             os._exit(EXIT_START_FAILED)
     os._exit(EXIT_START_FAILED)  # not reached: _init execs or raises
+
+
+def _make_namespaces(config: RunConfig, report_fd: int, go_fd: int) -> None:
+    """In the first child: join, make the user namespace, then the others; fork init if need be.
+
+    A user namespace comes first so that it owns the others (its root may then mount
+    /proc); as it is made here, so is the PID namespace, and only a child of ours can
+    be its PID 1: we fork init, report its pid and leave. Returns in init.
+    """
+    join(config.joined_namespaces)
+    if Namespace.USER in config.namespaces:
+        _enter_user_namespace(report_fd, go_fd)
+    sc.unshare(flags_for(config.namespaces - {Namespace.USER}))
+    pid_namespace = Namespace.PID in config.namespaces or \
+        any(kind is Namespace.PID for kind, _ in config.joined_namespaces)
+    if pid_namespace:
+        init_pid = os.fork()
+        if init_pid != 0:
+            _report(report_fd, f"pid {init_pid}")
+            os._exit(0)
+    else:
+        _report(report_fd, f"pid {os.getpid()}")
+
+
+def _fork_as_pid_1() -> int:
+    """fork(2) a child that is PID 1 of a new PID namespace, while we stay in ours.
+
+    unshare(CLONE_NEWPID) moves none of the caller, only its children to come; setns(2)
+    back to our own PID namespace right after, so that our later children (hooks) are
+    born beside us again.
+    """
+    ours = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        sc.unshare(sc.CLONE_NEWPID)
+        pid = -1
+        try:
+            pid = os.fork()
+        finally:
+            if pid != 0:  # the parent, or a fork that failed
+                sc.setns(ours, sc.CLONE_NEWPID)
+    finally:
+        os.close(ours)
+    return pid
 
 
 def _wait_for_go(report_fd: int, go_fd: int, word: str) -> None:

@@ -23,8 +23,8 @@ ANSWER = """
 prctl
 mkdir
 write
-clone
 unshare
+clone
 mount
 mknodat
 pivot_root

@@ -38,8 +38,9 @@ def test_a_default_run_shows_its_start_in_order(traced):
     assert document["exit_code"] == 3 and not document["interrupted"]
     assert {step["phase"] for step in steps} == {"namespaces", "cgroups", "rootfs", "security", "exec"}
     assert "pivot_root" in names and "chroot" not in names
-    unshare = next(step for step in steps if step["call"] == "unshare")
-    assert {"CLONE_NEWNS", "CLONE_NEWPID", "CLONE_NEWUTS", "CLONE_NEWIPC"} <= set(unshare["namespaces"])
+    # the monitor unshares the PID namespace (for its child), the child the others
+    made = {kind for step in steps if step["call"] == "unshare" for kind in step["namespaces"]}
+    assert {"CLONE_NEWNS", "CLONE_NEWPID", "CLONE_NEWUTS", "CLONE_NEWIPC"} <= made
     execve = last_exec(document)
     assert steps[execve]["argv"] == ["sh", "-c", "echo out; exit 3"]
     limit = next(i for i, step in enumerate(steps) if step["call"] == "write"
@@ -54,7 +55,7 @@ def test_a_default_run_shows_its_start_in_order(traced):
     capset = steps[names.index("capset")]
     assert "CAP_SYS_ADMIN" not in capset["sets"]["effective"] and "CAP_CHOWN" in capset["sets"]["effective"]
     # the init that made the namespaces and the monitor are different processes: children were followed
-    assert len({step["pid"] for step in steps}) >= 3
+    assert len({step["pid"] for step in steps}) >= 2
     assert traced.leftovers() == []
 
 
