@@ -26,12 +26,14 @@ import json
 import signal
 import sys
 
-# What a detached monitor uses, which create.py and monitor.py import only where they use
-# it (a foreground `run` never does): imported here, before gc.freeze(), so that every
-# monitor shares these modules' pages with this server instead of importing its own copy.
+# What a detached monitor uses, which create.py, monitor.py and hooks.py import only where
+# they use it (a foreground `run` without hooks never does): imported here, before
+# gc.freeze(), so that every monitor shares these modules' pages with this server instead
+# of importing its own copy (subprocess: for a config's poststart hooks).
 import datetime  # noqa: F401
 import selectors  # noqa: F401
 import socket  # noqa: F401
+import subprocess  # noqa: F401
 
 from minidock.errors import MinidockError
 from minidock.runtime import create
