@@ -564,6 +564,8 @@ def test_network_connect_puts_an_existing_container_on_an_attachable_overlay(swa
     h1.cli("service", "rm", "onjoinme")
     h1.cli("network", "rm", "shut")
     wait_for(lambda: h1.cli("network", "rm", "joinme", check=False).returncode == 0, what="joinme removed")
+    for host in (task_host, worker):  # the engines' copies go too (a later network takes its VNI)
+        wait_for(lambda: "joinme" not in host.cli("network", "ls").stdout, what=f"joinme gone from {host.netns}")
 
 
 @pytest.mark.spec("SWARM-004", "SWARM-031")
