@@ -45,6 +45,10 @@ NAME = re.compile(r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:\.|_
 TAG = re.compile(r"[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}")
 _UUID = re.compile(r"[a-f0-9]{32}")
 SYNC_BYTES = 32 << 20  # an upload is flushed to the disk every this many bytes
+# at most this many bytes per writev(2): a push of 200 MB written in calls of 1 MiB cost the
+# writer thread 0.8-1.3 s of system time on the CI machine (ext4, Linux 6.18), in calls of
+# 32 or 64 KiB about 0.5 s less, in 5 interleaved rounds twice over (chapter 09)
+WRITE_BYTES = 64 << 10
 
 
 def check_name(name: str) -> str:
@@ -73,6 +77,32 @@ class Upload:
     hasher: "hashlib._Hash | None" = field(default_factory=hashlib.sha256)
     synced: int = 0  # how many of its bytes are on the disk already (fdatasync)
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def _groups(chunks: list[bytes], limit: int) -> Iterator[list[memoryview]]:
+    """``chunks`` regrouped in order into lists of at most ``limit`` bytes (a larger chunk cut)."""
+    group: list[memoryview] = []
+    size = 0
+    for chunk in chunks:
+        view = memoryview(chunk)
+        for start in range(0, len(view), limit):
+            piece = view[start:start + limit]
+            if group and size + len(piece) > limit:
+                yield group
+                group, size = [], 0
+            group.append(piece)
+            size += len(piece)
+    if group:
+        yield group
+
+
+def _write_all(fd: int, pieces: list[memoryview]) -> None:
+    """One writev(2) of ``pieces``; the rest written if it comes back short (a signal, a nearly full disk)."""
+    written, total = os.writev(fd, pieces), sum(len(piece) for piece in pieces)
+    if written < total:
+        rest = memoryview(b"".join(pieces))[written:]
+        while rest:
+            rest = rest[os.write(fd, rest):]
 
 
 def _write_atomically(path: str, text: str) -> None:
@@ -148,11 +178,8 @@ class Storage:
             return
         fd, total = file.fileno(), sum(len(chunk) for chunk in chunks)
         try:
-            written = os.writev(fd, chunks)
-            if written < total:  # a short writev (a signal, a nearly full disk): the rest
-                rest = memoryview(b"".join(chunks))[written:]
-                while rest:
-                    rest = rest[os.write(fd, rest):]
+            for group in _groups(chunks, WRITE_BYTES):
+                _write_all(fd, group)
         except OSError:
             os.ftruncate(fd, upload.size)  # all of the batch or none of it: size, hash and file agree
             raise
