@@ -1,6 +1,6 @@
 """Overlay networks of the swarm: the cluster's records, their addresses, and each node's engine kept in step.
 
-Implements: spec/swarm.md SWARM-004, SWARM-031, SWARM-043, SWARM-052
+Implements: spec/swarm.md SWARM-004, SWARM-031, SWARM-042, SWARM-043, SWARM-052, SWARM-053
 Explained:  chapters/11-swarm.md#networks
 Modelled on: swarmkit's network allocator (subnets, VIPs, task addresses on the managers)
              and dockerd's cluster networking (each node's overlay, its peers, its VIPs)
@@ -11,13 +11,15 @@ Modelled on: swarmkit's network allocator (subnets, VIPs, task addresses on the 
       create_network / list_networks / find_network / remove_network    a manager's /networks
       attach_container(store, ref, node_id)      a standalone container's address (attachments/)
       detach_container(store, ref, node_id, a)   that address given back (network disconnect)
+      in_the_way(record, copies, live)           an engine's stale copies a new network would collide with
       TASKS, SANDBOXES, VIPS                     how a /24 is shared out (see below)
     Each node (NetworkAgent, called by the agent after its task pass):
       the overlays its tasks use (and "ingress" when a service publishes a port) made on
       its engine, with the cluster's VNI and subnet and its own VTEP; the other nodes'
       task addresses given as peers (POST /networks/{id}/peers); each service's VIP and
       backends (POST /networks/{id}/vips); its ingress sandbox and the published ports
-      (POST /networks/{id}/ingress), the sandbox's address and MAC published for the others
+      (POST /networks/{id}/ingress), the sandbox's address and MAC published for the others;
+      a removed network's copy that holds the new one's VNI, subnet or name replaced first
 
 Rules: addresses are chosen by the managers and written in the records (NetworksAttachments
 of a task, Endpoint.VirtualIPs of a service), never by an engine, whose IPAM sees only its
@@ -44,6 +46,8 @@ INGRESS = "ingress"
 ATTACHMENT_GRACE = 15.0  # seconds a claim waits for its container (the engine creates it after the claim)
 TASKS, SANDBOXES, VIPS = (2, 199), (200, 219), (220, 254)
 FIRST_VNI = 4096
+VNI_OPTION = "com.docker.network.driver.overlay.vxlanid_list"
+NETWORK_LABEL = "com.docker.swarm.network.id"  # on an engine's copy: the cluster network it stands for
 _NETWORK_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")  # the engine's rule for a network's name
 
 
@@ -99,7 +103,7 @@ def network_view(record: dict) -> dict:
             "IPAM": {"Driver": "default", "Options": None,
                      "Config": [{"Subnet": record["Subnet"], "Gateway": record["Gateway"]}]},
             "ConfigFrom": {"Network": ""}, "ConfigOnly": False, "Containers": {},
-            "Options": {"com.docker.network.driver.overlay.vxlanid_list": str(record["VNI"])},
+            "Options": {VNI_OPTION: str(record["VNI"])},
             "Labels": record.get("Labels") or {}}
 
 
@@ -245,13 +249,36 @@ def used_addresses(tasks: list[dict]) -> dict[str, set[str]]:
     return used
 
 
+def in_the_way(record: dict, copies: list[dict], live: set[str]) -> list[dict]:
+    """[SWARM-053] The engine's copies of removed cluster networks that ``record`` would collide
+    with on that engine: the same name, the same VNI or an overlapping subnet.
+
+    The managers give a removed network's index (so its VNI and subnet) to the next network at
+    once, while a node's engine may still hold the old one's copy (a container of a removed
+    service is still stopping on it). Two live networks never share any of the three, so a copy
+    that collides and is of no live network (``live``: the records' IDs) is stale, never in use.
+    """
+    subnet = ipaddress.ip_network(record["Subnet"])
+    stale = []
+    for copy in copies:
+        cluster_id = (copy.get("Labels") or {}).get(NETWORK_LABEL)
+        if not cluster_id or cluster_id in live:
+            continue  # the engine's own network, or the copy of a network the cluster still has
+        subnets = [ipaddress.ip_network(c["Subnet"]) for c in (copy.get("IPAM") or {}).get("Config") or []
+                   if c.get("Subnet") and ":" not in c["Subnet"]]
+        if (copy["Name"] == record["Name"] or (copy.get("Options") or {}).get(VNI_OPTION) == str(record["VNI"])
+                or any(subnet.overlaps(s) for s in subnets)):
+            stale.append(copy)
+    return stale
+
+
 class NetworkAgent:
     """One node's engine kept in step with the cluster's overlays: networks, peers, VIPs, the mesh."""
 
     def __init__(self, store: Store, node_id: str, address: str, engine_call) -> None:
         self.store, self.node_id, self.address = store, node_id, address
         self.engine = engine_call            # the agent's async (method, path, body) -> JSON
-        self.made: set[str] = set()          # the overlays this engine has
+        self.made: dict[str, tuple[str, str]] = {}  # name -> (cluster ID, the engine copy's ID) of our copies
         self.peers: dict[str, dict] = {}     # network -> {ip: peer} as last sent
         self.vips: dict[str, dict] = {}      # network -> {name: vip} as last sent
         self.mesh: dict | None = None        # the ingress body last sent
@@ -263,29 +290,53 @@ class NetworkAgent:
             await self._ensure(record)
 
     async def _ensure(self, record: dict) -> None:
-        if record["Name"] in self.made:
+        if self.made.get(record["Name"], ("", ""))[0] == record["ID"]:
             return
-        try:
-            # the swarm label keeps the engine from sending this create back to the managers
-            await self.engine("POST", "/networks/create", {
-                "Name": record["Name"], "Driver": "overlay", "Attachable": True, "CheckDuplicate": True,
+        live = {e.value["ID"] for e in await self.store.prefix("networks/")}
+        for copy in in_the_way(record, await self.engine("GET", "/networks"), live):
+            await self._replace(copy)  # [SWARM-053] a removed network's copy that holds our VNI or name
+        body = {"Name": record["Name"], "Driver": "overlay", "Attachable": True, "CheckDuplicate": True,
                 "IPAM": {"Driver": "default", "Config": [{"Subnet": record["Subnet"], "Gateway": record["Gateway"]}]},
-                "Options": {"com.docker.network.driver.overlay.vxlanid_list": str(record["VNI"]),
-                            "minidock.overlay.vtep": self.address},
-                "Labels": {**(record.get("Labels") or {}), "com.docker.swarm.network.id": record["ID"]}})
+                "Options": {VNI_OPTION: str(record["VNI"]), "minidock.overlay.vtep": self.address},
+                # the swarm label keeps the engine from sending this create back to the managers
+                "Labels": {**(record.get("Labels") or {}), NETWORK_LABEL: record["ID"]}}
+        try:
+            engine_id = (await self.engine("POST", "/networks/create", body))["Id"]
         except Conflict:
-            pass  # made before this process started
-        self.made.add(record["Name"])
+            copy = await self.engine("GET", f"/networks/{urllib.parse.quote(record['Name'])}")
+            if (copy.get("Labels") or {}).get(NETWORK_LABEL) != record["ID"]:
+                raise
+            engine_id = copy["Id"]  # ours, made before this process started
+        self.made[record["Name"]] = (record["ID"], engine_id)
+
+    async def _replace(self, copy: dict) -> None:
+        """A stale copy removed now rather than on a later pass: whatever is still on it (a removed
+        service's container in its stop grace period) is disconnected first. By the engine's ID:
+        its name may already be a live cluster network's, which a DELETE by name would remove."""
+        inspected = await self.engine("GET", f"/networks/{copy['Id']}")
+        for container in inspected.get("Containers") or {}:
+            try:
+                await self.engine("POST", f"/networks/{copy['Id']}/disconnect", {"Container": container, "Force": True})
+            except MinidockError:
+                pass  # removed meanwhile
+        await self.engine("DELETE", f"/networks/{copy['Id']}")
+        self._drop(copy["Name"])
 
     async def _forget(self, name: str) -> None:
         """A cluster network removed (network rm on a manager): this engine's copy goes too."""
         try:
-            await self.engine("DELETE", f"/networks/{urllib.parse.quote(name)}")
+            await self.engine("DELETE", f"/networks/{self.made[name][1]}")
         except NotFound:
             pass
         except MinidockError:
             return  # a container of a removed service is still on it: again on a later pass
-        self.made.discard(name)
+        self._drop(name)
+
+    def _drop(self, name: str) -> None:
+        """What we told the engine of a copy that is gone, forgotten with it."""
+        if name == INGRESS:
+            self.mesh = None
+        self.made.pop(name, None)
         self.peers.pop(name, None)
         self.vips.pop(name, None)
 
@@ -301,12 +352,14 @@ class NetworkAgent:
             await self.ensure(networks[INGRESS])  # [SWARM-031] every node answers a published port
         sandboxes = {e.key.rsplit("/", 1)[1]: e.value for e in await self.store.prefix("ingress-nodes/")}
         attached = await self._attachments()
-        for name in sorted(self.made - set(networks)):
-            await self._forget(name)  # [SWARM-042]
-        for name in sorted(self.made & set(networks)):
+        current = {name for name, (cluster_id, _) in self.made.items()
+                   if (networks.get(name) or {}).get("ID") == cluster_id}
+        for name in sorted(set(self.made) - current):
+            await self._forget(name)  # [SWARM-042] removed (or removed and made again: a new ID)
+        for name in sorted(current):
             await self._peers(name, running, statuses, nodes, sandboxes, attached)
             await self._vips(name, networks[name], running, services)
-        if publishing and INGRESS in self.made:
+        if publishing and INGRESS in current:
             await self._mesh(networks[INGRESS], running, publishing)
 
     async def _attachments(self) -> list[dict]:

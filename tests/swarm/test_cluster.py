@@ -564,8 +564,42 @@ def test_network_connect_puts_an_existing_container_on_an_attachable_overlay(swa
     h1.cli("service", "rm", "onjoinme")
     h1.cli("network", "rm", "shut")
     wait_for(lambda: h1.cli("network", "rm", "joinme", check=False).returncode == 0, what="joinme removed")
-    for host in (task_host, worker):  # the engines' copies go too (a later network takes its VNI)
-        wait_for(lambda: "joinme" not in host.cli("network", "ls").stdout, what=f"joinme gone from {host.netns}")
+
+
+@pytest.mark.spec("SWARM-053")
+def test_a_network_made_right_after_one_is_removed_takes_its_vni_and_works_on_its_nodes(swarm):
+    h1, workers = swarm.nodes[0], swarm.nodes[3:]
+    on_workers = ["--mode", "global", "--constraint", "node.role==worker"]
+
+    def networks(host: Host) -> set[str]:
+        return {line.split()[1] for line in host.cli("network", "ls").stdout.splitlines()[1:]}
+
+    def vxlan_id_and_subnet(name: str) -> tuple[str, str]:
+        shown = json.loads(h1.cli("network", "inspect", name).stdout)[0]
+        return shown["Options"]["com.docker.network.driver.overlay.vxlanid_list"], shown["IPAM"]["Config"][0]["Subnet"]
+
+    h1.cli("network", "create", "-d", "overlay", "first")
+    taken = vxlan_id_and_subnet("first")
+    # a task on each worker, whose container outlives its service by 8 s (sleep, PID 1, ignores SIGTERM)
+    h1.cli("service", "create", "--name", "onfirst", *on_workers, "--network", "first",
+           "--stop-grace-period", "8s", "-d", "busybox", "sleep", "600")
+    wait_for(lambda: converged(h1, "onfirst", len(workers)), what="onfirst on each worker")
+    h1.cli("service", "rm", "onfirst")
+    h1.cli("network", "rm", "first")
+    h1.cli("network", "create", "-d", "overlay", "second")
+    assert vxlan_id_and_subnet("second") == taken  # the removed network's VNI and subnet, at once
+    assert all("first" in networks(host) for host in workers)  # while their engines still have its copy
+    h1.cli("service", "create", "--name", "onsecond", *on_workers, "--network", "second", *SLEEPER)
+    live = wait_for(lambda: converged(h1, "onsecond", len(workers)), what="onsecond on each worker")
+    # each engine replaced its stale copy (its container still in its grace period) rather than collide
+    assert not any("first" in networks(host) for host in workers)
+    for task, other in zip(live, live[1:] + live[:1]):  # each worker's task reaches the other's
+        address = other["NetworksAttachments"][0]["Addresses"][0].split("/")[0]
+        host, container = host_of(swarm, h1, task["NodeID"]), task["Status"]["ContainerStatus"]["ContainerID"]
+        wait_for(lambda: host.cli("exec", container, "ping", "-c", "1", "-W", "1", address,
+                                  check=False).returncode == 0, what=f"{host.netns} reaching {address}")
+    h1.cli("service", "rm", "onsecond")
+    h1.cli("network", "rm", "second")  # the next test's network takes this VNI in turn, its copies still here
 
 
 @pytest.mark.spec("SWARM-004", "SWARM-031")

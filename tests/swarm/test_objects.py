@@ -9,7 +9,8 @@ import pytest
 from minidock.errors import InvalidArgument
 from minidock.swarm.agent import container_config, container_name, has_healthcheck
 from minidock.swarm.logs import frame, frames, read_frames, split, with_details
-from minidock.swarm.networks import TASKS, VIPS, attachments, free_address, used_addresses
+from minidock.swarm.networks import (NETWORK_LABEL, TASKS, VIPS, VNI_OPTION, attachments, free_address, in_the_way,
+                                     used_addresses)
 from minidock.swarm.objects import check_service_spec, join_token, seconds_of, timestamp, view
 from minidock.swarm.secrets import TaskFile, plan_files, with_files, wrapper
 
@@ -65,6 +66,24 @@ def test_addresses_come_from_their_own_ranges():
     first = attachments(service, {"appnet": network}, used)
     second = attachments(service, {"appnet": network}, used)  # the same pass: the first one's address is taken
     assert [a["Addresses"] for a in first + second] == [["10.0.1.3/24"], ["10.0.1.4/24"]]
+
+
+@pytest.mark.spec("SWARM-053")
+def test_a_removed_networks_copy_in_the_way_of_a_new_one_is_stale():
+    new = {"ID": "new", "Name": "second", "Subnet": "10.0.1.0/24", "VNI": 4097}
+
+    def copy(name: str, cluster_id: str, subnet: str, vni: int) -> dict:
+        return {"Id": f"engine-{name}", "Name": name, "Labels": {NETWORK_LABEL: cluster_id} if cluster_id else {},
+                "Options": {VNI_OPTION: str(vni)}, "IPAM": {"Config": [{"Subnet": subnet}]}}
+
+    copies = [copy("first", "gone", "10.30.0.0/24", 4097),      # the same VNI
+              copy("second", "gone2", "10.31.0.0/24", 4098),    # the same name
+              copy("wide", "gone3", "10.0.0.0/16", 4099),       # an overlapping subnet
+              copy("apart", "gone4", "10.32.0.0/24", 4100),     # removed, but in nobody's way
+              copy("live", "kept", "10.0.1.0/24", 4097),        # a live network's copy is never stale
+              copy("local", "", "10.0.1.0/24", 4097)]           # nor the engine's own network
+    assert [c["Name"] for c in in_the_way(new, copies, {"new", "kept"})] == ["first", "second", "wide"]
+    assert in_the_way(new, [], {"new"}) == []
 
 
 @pytest.mark.spec("SWARM-028")
