@@ -1,12 +1,13 @@
 """Overlay networks of the swarm: the cluster's records, their addresses, and each node's engine kept in step.
 
-Implements: spec/swarm.md SWARM-004, SWARM-031, SWARM-042, SWARM-043, SWARM-052, SWARM-053
+Implements: spec/swarm.md SWARM-004, SWARM-031, SWARM-042, SWARM-043, SWARM-052, SWARM-053, SWARM-054
 Explained:  chapters/11-swarm.md#networks
 Modelled on: swarmkit's network allocator (subnets, VIPs, task addresses on the managers)
              and dockerd's cluster networking (each node's overlay, its peers, its VIPs)
 
     The managers (pure helpers and the records):
       ensure_network(store, name) -> record      networks/NAME: ID, Subnet, Gateway, VNI
+                                                 (its index claimed first: network-indexes/K)
       free_address(subnet, used, first, last)    the lowest free host address of a range
       create_network / list_networks / find_network / remove_network    a manager's /networks
       attach_container(store, ref, node_id)      a standalone container's address (attachments/)
@@ -47,6 +48,7 @@ ATTACHMENT_GRACE = 15.0  # seconds a claim waits for its container (the engine c
 TASKS, SANDBOXES, VIPS = (2, 199), (200, 219), (220, 254)
 FIRST_VNI = 4096
 VNI_OPTION = "com.docker.network.driver.overlay.vxlanid_list"
+INDEXES = "network-indexes/"  # network-indexes/K: index K taken (its VNI and default subnet), SWARM-054
 NETWORK_LABEL = "com.docker.swarm.network.id"  # on an engine's copy: the cluster network it stands for
 _NETWORK_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")  # the engine's rule for a network's name
 
@@ -67,22 +69,33 @@ def _overlaps(subnet: str, records: list[dict]) -> bool:
 
 async def _make_network(store: Store, name: str, subnet: str = "", attachable: bool = False,
                         labels: dict | None = None) -> dict:
-    """A new record: the first free index K gives the VNI (4096+K) and, without ``subnet``, 10.0.K.0/24."""
+    """A new record: the first free index K gives the VNI (4096+K) and, without ``subnet``, 10.0.K.0/24.
+
+    [SWARM-054] K is claimed before the record is written: the key network-indexes/K, made only
+    if it does not exist (a transaction on its create_revision), so two managers making networks
+    at the same moment never both take it; the one that loses tries the next free index."""
     records = [e.value for e in await store.prefix("networks/")]
-    taken = {r["Index"] for r in records}
+    taken = {r["Index"] for r in records} | {int(e.key.rsplit("/", 1)[1]) for e in await store.prefix(INDEXES)}
     free = [k for k in range(0 if name == INGRESS else 1, 256)
             if k not in taken and (subnet or not _overlaps(f"10.0.{k}.0/24", records))]
-    if not free:
-        raise Unavailable("no free subnet for a new overlay network")
-    index = free[0]
+    index = await _claim_index(store, name, free)
     subnet = subnet or f"10.0.{index}.0/24"
     stamp = objects.timestamp()
     record = {"ID": objects.new_id(), "Name": name, "Index": index, "Subnet": subnet,
               "Gateway": str(ipaddress.ip_network(subnet).network_address + 1), "VNI": FIRST_VNI + index,
               "CreatedAt": stamp, "Attachable": attachable, "Labels": labels or {}}
     if not await store.create(f"networks/{name}", record):
-        return (await store.get(f"networks/{name}")).value  # another manager made it first
+        await store.delete(f"{INDEXES}{index}")  # another manager made it first, with an index of its own
+        return (await store.get(f"networks/{name}")).value
     return record
+
+
+async def _claim_index(store: Store, name: str, free: list[int]) -> int:
+    """The first index of ``free`` whose key this manager made; another's claim means the next."""
+    for index in free:
+        if await store.create(f"{INDEXES}{index}", {"Network": name}):
+            return index
+    raise Unavailable("no free subnet for a new overlay network")
 
 
 async def ensure_network(store: Store, name: str) -> dict:
@@ -170,6 +183,7 @@ async def remove_network(store: Store, ref: str, services: list[dict]) -> None:
             raise Forbidden(f"rpc error: code = FailedPrecondition desc = network {record['ID']} is in use by "
                             f"service {service['ID']}")
     await store.delete(f"networks/{record['Name']}")
+    await store.delete(f"{INDEXES}{record['Index']}")  # after the record: a new network may take it now
 
 
 async def attach_container(store: Store, ref: str, node_id: str, wanted: str = "") -> tuple[dict, str]:

@@ -566,6 +566,30 @@ def test_network_connect_puts_an_existing_container_on_an_attachable_overlay(swa
     wait_for(lambda: h1.cli("network", "rm", "joinme", check=False).returncode == 0, what="joinme removed")
 
 
+@pytest.mark.spec("SWARM-054")
+def test_networks_made_at_once_on_three_managers_get_different_vnis_and_subnets(swarm):
+    managers = swarm.nodes[:3]
+    names = [f"atonce{n}" for n in range(len(managers))]
+    start = threading.Barrier(len(managers))
+    answers: dict[str, int] = {}
+
+    def create(host: Host, name: str) -> None:
+        start.wait()
+        answers[name] = host.engine.api("POST", "/v1.41/networks/create", {"Name": name, "Driver": "overlay"})[0]
+
+    threads = [threading.Thread(target=create, args=pair) for pair in zip(managers, names)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert answers == {name: 201 for name in names}
+    shown = [api(managers[0], "GET", f"/networks/{name}") for name in names]
+    assert len({s["Options"]["com.docker.network.driver.overlay.vxlanid_list"] for s in shown}) == len(names)
+    assert len({s["IPAM"]["Config"][0]["Subnet"] for s in shown}) == len(names)
+    for name in names:
+        managers[0].cli("network", "rm", name)
+
+
 @pytest.mark.spec("SWARM-053")
 def test_a_network_made_right_after_one_is_removed_takes_its_vni_and_works_on_its_nodes(swarm):
     h1, workers = swarm.nodes[0], swarm.nodes[3:]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 
 import pytest
@@ -9,10 +10,11 @@ import pytest
 from minidock.errors import InvalidArgument
 from minidock.swarm.agent import container_config, container_name, has_healthcheck
 from minidock.swarm.logs import frame, frames, read_frames, split, with_details
-from minidock.swarm.networks import (NETWORK_LABEL, TASKS, VIPS, VNI_OPTION, attachments, free_address, in_the_way,
-                                     used_addresses)
+from minidock.swarm.networks import (NETWORK_LABEL, TASKS, VIPS, VNI_OPTION, attachments, create_network,
+                                     free_address, in_the_way, remove_network, used_addresses)
 from minidock.swarm.objects import check_service_spec, join_token, seconds_of, timestamp, view
 from minidock.swarm.secrets import TaskFile, plan_files, with_files, wrapper
+from minidock.swarm.store import Entry
 
 BUSYBOX = {"TaskTemplate": {"ContainerSpec": {"Image": "busybox"}}}
 
@@ -52,6 +54,47 @@ def test_ids_tokens_times_and_views():
     stamp = timestamp(1700000000.25)
     assert stamp == "2023-11-14T22:13:20.250000000Z" and seconds_of(stamp) == 1700000000.25
     assert view({"ID": "x", "_spec_version": 3}) == {"ID": "x"}
+
+
+class InterleavedStore:
+    """A fake of the store's get / prefix / create / delete that yields at each call, as a
+    round trip to etcd does, so that two coroutines' reads and writes interleave."""
+
+    def __init__(self) -> None:
+        self.keys: dict[str, dict] = {}
+
+    async def get(self, key: str) -> Entry | None:
+        await asyncio.sleep(0)
+        return Entry(key, self.keys[key], 1) if key in self.keys else None
+
+    async def prefix(self, key: str) -> list[Entry]:
+        await asyncio.sleep(0)
+        return [Entry(k, v, 1) for k, v in sorted(self.keys.items()) if k.startswith(key)]
+
+    async def create(self, key: str, value: dict) -> bool:
+        await asyncio.sleep(0)
+        return self.keys.setdefault(key, value) is value
+
+    async def delete(self, key: str) -> None:
+        await asyncio.sleep(0)
+        self.keys.pop(key, None)
+
+
+@pytest.mark.spec("SWARM-054")
+def test_two_networks_made_at_once_claim_different_indexes():
+    store = InterleavedStore()
+
+    async def scenario() -> list[dict]:
+        await asyncio.gather(*(create_network(store, {"Name": name}) for name in ("red", "blue", "green")))
+        await remove_network(store, "blue", [])  # its index is free again: the next network takes it
+        await create_network(store, {"Name": "violet"})
+        return [store.keys[f"networks/{name}"] for name in ("red", "green", "violet")]
+
+    records = asyncio.run(scenario())
+    assert sorted(r["VNI"] for r in records) == [4097, 4098, 4099]
+    assert len({r["Subnet"] for r in records}) == 3
+    assert sorted(k for k in store.keys if k.startswith("network-indexes/")) == [
+        "network-indexes/1", "network-indexes/2", "network-indexes/3"]
 
 
 @pytest.mark.spec("SWARM-004")
