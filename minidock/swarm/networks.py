@@ -1,6 +1,7 @@
 """Overlay networks of the swarm: the cluster's records, their addresses, and each node's engine kept in step.
 
-Implements: spec/swarm.md SWARM-004, SWARM-031, SWARM-042, SWARM-043, SWARM-052, SWARM-053, SWARM-054
+Implements: spec/swarm.md SWARM-004, SWARM-031, SWARM-042, SWARM-043, SWARM-052, SWARM-053, SWARM-054,
+            SWARM-055
 Explained:  chapters/11-swarm.md#networks
 Modelled on: swarmkit's network allocator (subnets, VIPs, task addresses on the managers)
              and dockerd's cluster networking (each node's overlay, its peers, its VIPs)
@@ -10,6 +11,7 @@ Modelled on: swarmkit's network allocator (subnets, VIPs, task addresses on the 
                                                  (its index claimed first: network-indexes/K)
       free_address(subnet, used, first, last)    the lowest free host address of a range
       create_network / list_networks / find_network / remove_network    a manager's /networks
+                                                 (rm refused while a service or a container is on it)
       attach_container(store, ref, node_id)      a standalone container's address (attachments/)
       detach_container(store, ref, node_id, a)   that address given back (network disconnect)
       in_the_way(record, copies, live)           an engine's stale copies a new network would collide with
@@ -175,13 +177,17 @@ async def create_network(store: Store, body: dict) -> dict:
 
 
 async def remove_network(store: Store, ref: str, services: list[dict]) -> None:
-    """DELETE /networks/{id} of a cluster network: refused while a service uses it."""
+    """DELETE /networks/{id} of a cluster network: refused while a service uses it, or a standalone
+    container (a claim of a live node: a dead node's claims go with it)."""
     record = await find_network(store, ref)
+    in_use = "rpc error: code = FailedPrecondition desc = network {} is in use by {} {}"  # swarmkit's words
     for service in services:
         if any(v["NetworkID"] == record["ID"] for v in (service.get("Endpoint") or {}).get("VirtualIPs") or []):
-            # [SWARM-042] swarmkit's words
-            raise Forbidden(f"rpc error: code = FailedPrecondition desc = network {record['ID']} is in use by "
-                            f"service {service['ID']}")
+            raise Forbidden(in_use.format(record["ID"], "service", service["ID"]))  # [SWARM-042]
+    for claim in await store.prefix(f"attachments/{record['Name']}/"):
+        if await store.get(f"alive/{claim.value['NodeID']}") is not None:
+            # [SWARM-055] swarmkit makes each standalone container a network attachment task: its words for one
+            raise Forbidden(in_use.format(record["ID"], "task", claim.value.get("ID") or claim.value["Address"]))
     await store.delete(f"networks/{record['Name']}")
     await store.delete(f"{INDEXES}{record['Index']}")  # after the record: a new network may take it now
 
@@ -199,7 +205,8 @@ async def attach_container(store: Store, ref: str, node_id: str, wanted: str = "
     network = ipaddress.ip_network(record["Subnet"])
     candidates = [wanted] if wanted else [str(network.network_address + n) for n in range(TASKS[1], TASKS[0] - 1, -1)]
     for address in candidates:
-        claim = {"Network": record["Name"], "Address": address, "NodeID": node_id, "MAC": "", "Created": time.time()}
+        claim = {"ID": objects.new_id(), "Network": record["Name"], "Address": address, "NodeID": node_id,
+                 "MAC": "", "Created": time.time()}
         if address not in used and await store.create(f"attachments/{record['Name']}/{address}", claim):
             return record, address
     raise Conflict(f"Address already in use: {wanted}" if wanted else
@@ -378,8 +385,9 @@ class NetworkAgent:
 
     async def _attachments(self) -> list[dict]:
         """Every standalone container's claim; ours kept true: its MAC written once its container
-        is on the network at that address, the claim given back once no container is (after a
-        grace for a create or connect in flight): removed, or disconnected behind the node's back."""
+        is on the network at that address, the claim given back once no container is: removed, or
+        disconnected behind the node's back (at once if its container was seen there, its MAC
+        written; else after a grace for a create or connect in flight)."""
         claims = {e.key: e.value for e in await self.store.prefix("attachments/")}
         mine = {key: claim for key, claim in claims.items() if claim["NodeID"] == self.node_id}
         if not mine:
@@ -392,7 +400,7 @@ class NetworkAgent:
         for key, claim in mine.items():
             container = live.get((claim["Network"], claim["Address"]))
             short = key.removeprefix(PREFIX)
-            if container is None and time.time() - claim["Created"] > ATTACHMENT_GRACE:
+            if container is None and (claim["MAC"] or time.time() - claim["Created"] > ATTACHMENT_GRACE):
                 await self.store.delete(short)
                 del claims[key]
             elif container is not None and not claim["MAC"]:

@@ -590,6 +590,32 @@ def test_networks_made_at_once_on_three_managers_get_different_vnis_and_subnets(
         managers[0].cli("network", "rm", name)
 
 
+@pytest.mark.spec("SWARM-055")
+def test_an_overlay_with_a_standalone_container_on_it_is_not_removed(swarm):
+    h1, h2, worker = swarm.nodes[0], swarm.nodes[1], swarm.nodes[4]
+    network_id = h1.cli("network", "create", "-d", "overlay", "--attachable", "--subnet", "10.32.0.0/24",
+                        "occupied").stdout.strip()
+    worker.cli("run", "-d", "--name", "occupant", "--network", "occupied", "busybox", "sleep", "600")
+    worker.cli("run", "-d", "--name", "visitor", "busybox", "sleep", "600")
+    worker.cli("network", "connect", "occupied", "visitor")
+
+    def refused_for(host: Host) -> str:
+        answer = host.cli("network", "rm", "occupied", check=False)
+        assert answer.returncode == 1 and "occupied" in host.cli("network", "ls").stdout
+        return answer.stderr
+
+    in_use = (f"Error response from daemon: rpc error: code = FailedPrecondition desc = network {network_id} "
+              f"is in use by task ")
+    by_visitor = refused_for(h2)  # each container is a network attachment task in swarmkit; one is named
+    assert by_visitor.startswith(in_use)
+    worker.cli("network", "disconnect", "occupied", "visitor")  # its claim given back at once
+    by_occupant = refused_for(h1)
+    assert by_occupant.startswith(in_use) and by_occupant != by_visitor
+    worker.cli("rm", "-f", "occupant")  # its claim given back at once too
+    assert h1.cli("network", "rm", "occupied").stdout == "occupied\n"
+    worker.cli("rm", "-f", "visitor")
+
+
 @pytest.mark.spec("SWARM-053")
 def test_a_network_made_right_after_one_is_removed_takes_its_vni_and_works_on_its_nodes(swarm):
     h1, workers = swarm.nodes[0], swarm.nodes[3:]

@@ -7,7 +7,7 @@ import io
 
 import pytest
 
-from minidock.errors import InvalidArgument
+from minidock.errors import Forbidden, InvalidArgument
 from minidock.swarm.agent import container_config, container_name, has_healthcheck
 from minidock.swarm.logs import frame, frames, read_frames, split, with_details
 from minidock.swarm.networks import (NETWORK_LABEL, TASKS, VIPS, VNI_OPTION, attachments, create_network,
@@ -96,6 +96,23 @@ def test_two_networks_made_at_once_claim_different_indexes():
     assert sorted(k for k in store.keys if k.startswith("network-indexes/")) == [
         "network-indexes/1", "network-indexes/2", "network-indexes/3"]
 
+
+@pytest.mark.spec("SWARM-055")
+def test_a_network_with_a_live_nodes_standalone_claim_is_not_removed():
+    store = InterleavedStore()
+    claim = {"ID": "t" * 25, "Network": "app", "Address": "10.0.1.199", "NodeID": "n1", "MAC": "", "Created": 0}
+
+    async def scenario() -> None:
+        network_id = (await create_network(store, {"Name": "app", "Attachable": True}))["Id"]
+        store.keys.update({"attachments/app/10.0.1.199": claim, "alive/n1": {}})
+        with pytest.raises(Forbidden, match=f"network {network_id} is in use by task {'t' * 25}$"):
+            await remove_network(store, "app", [])
+        assert "networks/app" in store.keys
+        del store.keys["alive/n1"]  # its node is dead: the claim holds nothing
+        await remove_network(store, "app", [])
+        assert "networks/app" not in store.keys
+
+    asyncio.run(scenario())
 
 @pytest.mark.spec("SWARM-004")
 def test_addresses_come_from_their_own_ranges():

@@ -1,6 +1,6 @@
 """Swarm routes: /swarm, /nodes, /services, /tasks, /secrets, /configs, forwarded to the swarm node.
 
-Implements: spec/swarm.md SWARM-023, SWARM-024, SWARM-042, SWARM-043, SWARM-052
+Implements: spec/swarm.md SWARM-023, SWARM-024, SWARM-042, SWARM-043, SWARM-052, SWARM-055
 Explained:  chapters/11-swarm.md#the-api-and-the-cli
 Modelled on: dockerd's daemon/cluster, which runs swarmkit beside the engine
 
@@ -12,7 +12,7 @@ Modelled on: dockerd's daemon/cluster, which runs swarmkit beside the engine
         the swarm paths; and a middleware that gives GET /info its Swarm part and /_ping its
         Swarm header from the node (the docker CLI marks its own node in `node ls` by them);
         and one that sends a cluster overlay's create to the node and asks it for a standalone
-        container's address there (run --network, network connect; network disconnect gives it back)
+        container's address there (run --network, network connect; network disconnect and rm give it back)
 
 Rules: the engine knows only which paths go to the swarm socket and how to start the
 process; it never imports minidock.swarm (swarm is a client of the engine, above it).
@@ -259,6 +259,9 @@ def _cluster_networks_middleware(swarm: SwarmProcess, containers):
         if (swarm.running and containers is not None and request.method == "POST" and len(parts) == 4
                 and parts[:2] == ["", "networks"] and parts[3] in ("connect", "disconnect")):
             return await _connect_standalone(swarm, containers, request, handler)
+        if (swarm.running and containers is not None and request.method == "DELETE" and len(parts) == 3
+                and parts[1] == "containers"):
+            return await _remove_standalone(swarm, containers, parts[2], request, handler)
         if not swarm.running or parts[:2] != ["", "networks"] or len(parts) > 3:
             return await handler(request)
         if request.method == "POST" and parts == ["", "networks", "create"]:
@@ -298,6 +301,28 @@ def _cluster_networks_middleware(swarm: SwarmProcess, containers):
                 return web.Response(status=204) if status == 204 else _json(status, answer)
         return await handler(request)
     return middleware
+
+
+async def _remove_standalone(swarm: SwarmProcess, containers, ref: str, request: web.Request,
+                             handler) -> web.StreamResponse:
+    """[SWARM-055] `rm` of a standalone container on cluster overlays: its claims given back once it is
+    gone, as a disconnect gives one back, so that a `network rm` right after is not refused for it.
+    (A name the node does not know is the engine's own network: the node answers 404.)"""
+    try:
+        container = containers.get(ref)
+    except NotFound:
+        return await handler(request)  # the engine's words
+    if TASK_LABEL in (container.config.get("Labels") or {}):
+        return await handler(request)
+    held = {name: (entry.get("IPAMConfig") or {}).get("IPv4Address") or entry.get("IPAddress")
+            for name, entry in (container.network_settings.get("Networks") or {}).items()
+            if name not in _NOT_CLUSTER}
+    response = await handler(request)
+    for name, address in held.items():
+        if address and response.status < 300:
+            await _ask_node(swarm, "POST", f"/networks/{quote(name, safe='')}/detach",
+                            json.dumps({"Address": address}).encode())
+    return response
 
 
 async def _attach_standalone(swarm: SwarmProcess, request: web.Request, handler) -> web.StreamResponse:
