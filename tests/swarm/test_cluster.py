@@ -468,7 +468,7 @@ def test_a_config_is_a_file_at_its_target_on_tmpfs(swarm):
     removed_after_its_service(h1, "config", "app.conf", "cfg")
 
 
-@pytest.mark.spec("SWARM-042")
+@pytest.mark.spec("SWARM-042", "SWARM-043")
 def test_an_overlay_made_on_a_manager_is_the_clusters(swarm):
     h1, h2, h4 = swarm.nodes[0], swarm.nodes[1], swarm.nodes[3]
     network_id = h1.cli("network", "create", "-d", "overlay", "--attachable", "--subnet", "10.30.0.0/24",
