@@ -84,6 +84,7 @@ class BridgeDriver:
     """Linux bridges, veth pairs and iptables rules (libnetwork's "bridge")."""
 
     name = "bridge"
+    big_tcp = True  # [NET-112] container veths take 512 KiB packets (join)
 
     def __init__(self, links: Links, rules: firewall.Iptables | Nftables) -> None:
         self.links = links
@@ -116,7 +117,7 @@ class BridgeDriver:
         bridge the bytes never meet a device that must cut them into segments.
         """
         self.links.add_veth(endpoint.host_veth, network.bridge, netns_path, endpoint.mac,
-                            endpoint.container_id[:12], endpoint.ifname, network.mtu, big_tcp=True)
+                            endpoint.container_id[:12], endpoint.ifname, network.mtu, big_tcp=self.big_tcp)
         try:
             configure_inside(netns_path, endpoint.ifname, f"{endpoint.address}/{network.pool.subnet.prefixlen}",
                              str(network.pool.gateway) if endpoint.default_route else None)

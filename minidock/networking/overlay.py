@@ -166,6 +166,9 @@ class OverlayDriver(BridgeDriver):
     """The bridge driver's bridge, veths and rules, with a vxlan link as the bridge's uplink."""
 
     name = "overlay"
+    # No BIG TCP on its veths: their packets leave through the vxlan link, whose limit is
+    # 64 KiB, and a bigger one would be cut in software into MTU-sized segments (5x slower)
+    big_tcp = False
 
     def __init__(self, links: Links, rules) -> None:
         super().__init__(links, rules)
