@@ -152,11 +152,13 @@ class Links:
         index = self._index(name)
         if index is None:
             return False
-        if not (self._ipr.get_links(index)[0].get_attr("IFLA_IFALIAS") or "").startswith(self.tag + ":"):
-            return False  # not ours (another daemon's bridge of the same name): never deleted
         try:
+            alias = self._ipr.get_links(index)[0].get_attr("IFLA_IFALIAS") or ""
+            if not alias.startswith(self.tag + ":"):
+                return False  # not ours (another daemon's bridge of the same name): never deleted
             self._ipr.link("del", index=index)
-        except Exception as error:  # noqa: BLE001 - gone meanwhile (its namespace died with it)
+        except Exception as error:  # noqa: BLE001 - gone meanwhile: a namespace's end of a veth
+            # goes when the kernel destroys that namespace, later than its last reference
             if self._index(name) is not None:
                 raise MinidockError(f"cannot delete link {name}: {error}") from None
         return True
