@@ -7,6 +7,7 @@ Explained:  chapters/02-cgroups.md#everything-is-a-file
     read(path) / read_if_exists(path)
     missing_knob(file, field, why)  the error for a knob this host does not have
     wait_until(check, timeout)  poll a file until the kernel has caught up
+    make_with_parents(path)     mkdir -p that survives a concurrent remove_with_parents
     remove_with_parents(root, name)
 
 Rules: a cgroup file takes one value per write(2): never buffer two values into
@@ -62,6 +63,22 @@ def wait_until(check: Callable[[], bool], timeout: float = 5.0, interval: float 
             return check()
         time.sleep(interval)
     return True
+
+
+def make_with_parents(path: str, attempts: int = 50) -> None:
+    """mkdir -p ``path``, again when another group's removal took a parent away meanwhile.
+
+    Two containers share the parent (``minidock/``): the one that goes rmdirs the
+    parent when it looks empty, which it does between our mkdir of the parent and
+    our mkdir of the leaf; that mkdir then fails with ENOENT, and we make both again.
+    """
+    for _ in range(attempts - 1):
+        try:
+            os.makedirs(path, exist_ok=True)
+            return
+        except FileNotFoundError:
+            continue
+    os.makedirs(path, exist_ok=True)
 
 
 def remove_with_parents(root: str, name: str) -> None:

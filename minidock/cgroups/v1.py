@@ -43,7 +43,7 @@ class V1Group:
     def create(self) -> None:
         """mkdir the group in every hierarchy (an existing one is reused)."""
         for controller, path in self.paths.items():
-            os.makedirs(path, exist_ok=True)
+            files.make_with_parents(path)
             if controller == "cpuset":
                 # cpuset(7): a new v1 cpuset is empty and refuses tasks until filled in
                 parent = os.path.dirname(path)

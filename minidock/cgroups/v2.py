@@ -47,7 +47,10 @@ class V2Group:
         self.path = os.path.join(self.root, name)
 
     def create(self) -> None:
-        """mkdir the group, enabling the controllers we use in every ancestor on the way."""
+        """mkdir the group, then enable the controllers we use in every ancestor, top down."""
+        # The leaf first: once it exists no other container's removal can rmdir
+        # an ancestor, so what we write into their subtree_control stays.
+        files.make_with_parents(self.path)
         # cgroups(7) v2: a controller is usable in a child only when every
         # ancestor lists it in cgroup.subtree_control
         parent = self.root
@@ -64,7 +67,6 @@ class V2Group:
                     # the root is exempt); the limit that needs one then fails by name
                     pass
             parent = os.path.join(parent, part)
-            os.makedirs(parent, exist_ok=True)
 
     def apply(self, resources: Resources) -> None:
         """Write every limit that is set in ``resources``; leave the others alone."""

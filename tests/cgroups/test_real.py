@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import threading
 import time
 
 import pytest
@@ -205,3 +206,50 @@ def test_going_over_the_memory_limit_is_an_oom_kill(lab):
     assert process.wait(timeout=20) == -signal.SIGKILL  # a runtime reports 128 + 9 = 137
     assert process.stdout.read() == ""
     assert group.oom_killed() is True
+
+
+@pytest.mark.spec("CG-005", "CG-003")
+@pytest.mark.parametrize("which", ["driver", "unified_driver"])
+def test_siblings_made_and_removed_at_once_keep_their_controllers(lab, which, request):
+    """One thread makes and removes a group over and over while another does the same beside it.
+
+    The remover rmdirs the shared parent whenever it looks empty, which it does between
+    the other's mkdir of the parent and of its own leaf: that mkdir failed with ENOENT
+    (v1), or (v2) the leaf was made under a new parent with no controllers enabled.
+    """
+    driver = request.getfixturevalue(which)
+    wanted = {"memory", "pids"}
+    failures: list[str] = []
+    stop = time.monotonic() + 1.5
+
+    def churn(tag: str) -> None:
+        count = 0
+        while time.monotonic() < stop and not failures:
+            name = f"{lab.top}/{tag}{count}"
+            count += 1
+            try:
+                group = driver.create(name, None)
+            except Exception as error:  # noqa: BLE001 - the failure under test
+                failures.append(f"create {name}: {error}")
+                return
+            try:
+                if driver.version == 2:
+                    root = set(open(os.path.join(driver.hierarchy.v2_mount, "cgroup.controllers")).read().split())
+                    usable = set(open(os.path.join(group.path, "cgroup.controllers")).read().split())
+                    if (wanted & root) - usable:
+                        failures.append(f"{name} lacks {sorted((wanted & root) - usable)}")
+                else:
+                    missing = [path for path in group.paths.values() if not os.path.isdir(path)]
+                    if missing:
+                        failures.append(f"{name} lacks {missing}")
+            finally:
+                group.remove()
+
+    threads = [threading.Thread(target=churn, args=(tag,)) for tag in "ab"]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    roots = driver.hierarchy.v1_mounts.values() if driver.version == 1 else [driver.hierarchy.v2_mount]
+    assert not any(os.path.exists(os.path.join(root, lab.top)) for root in roots)
