@@ -57,8 +57,9 @@ $(VENV)/.installed: pyproject.toml Makefile
 	@# minidock-runtime starts with python -S (no site: no scan of the venv's .pth files, ~5 ms
 	@# of every container's start, measured against runc); this checkout and the venv's
 	@# packages (python-ptrace, for --trace) go on sys.path where site would have put them, and the
-	@# suite's coverage starts as minidock-coverage.pth would have started it
-	@printf '#!%s -S\nimport os, sys\nsys.path += ["%s", "%s"]\nif os.environ.get("COVERAGE_PROCESS_START"):\n    __import__("runpy").run_path("%s/tests/harness/coverage_startup.py")["start"]()\nfrom minidock.runtime.cli import main\nsys.exit(main())\n' \
+	@# suite's coverage starts as minidock-coverage.pth would have started it; no cyclic garbage
+	@# collection during the imports (~3 ms), main() turns it back on for every verb but run
+	@printf '#!%s -S\nimport gc, os, sys\ngc.disable()\nsys.path += ["%s", "%s"]\nif os.environ.get("COVERAGE_PROCESS_START"):\n    __import__("runpy").run_path("%s/tests/harness/coverage_startup.py")["start"]()\nfrom minidock.runtime.cli import main\nsys.exit(main())\n' \
 	  "$(abspath $(PY))" "$(CURDIR)" "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" "$(CURDIR)" \
 	  > $(BIN)/minidock-runtime
 	@touch $@

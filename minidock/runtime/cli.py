@@ -19,17 +19,25 @@ Explained:  chapters/03-runtime.md#the-command
                                                           steps (minidock/runtime/trace/)
 
 Errors print as `minidock-runtime: <message>` and exit 1.
+
+The command lines an engine sends for every container (run, create, start, state,
+kill, delete with their usual options) are read by quick_parse, without argparse;
+anything else (help, a typo, an option in an unusual place) goes to argparse.
 """
 
 from __future__ import annotations
 
-import argparse
 import gc
 import json
 import os
 import sys
+from types import SimpleNamespace
+from typing import TYPE_CHECKING
 
 from minidock.errors import Conflict, MinidockError
+
+if TYPE_CHECKING:
+    import argparse
 
 STATE_ROOT = "/run/minidock-runtime"
 
@@ -47,9 +55,10 @@ def _spec(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    # No cyclic garbage collection in run: the start allocates some 10,000 objects that all
-    # live until the end, and each collection would walk them again (~4 ms of a start);
-    # reference counting still frees what run drops, and it ends with _exit below.
+    # No cyclic garbage collection in run (the launcher turned it off before the imports):
+    # the start allocates some 10,000 objects that all live until the end, and each
+    # collection would walk them again (~4 ms of a start); reference counting still frees
+    # what run drops, and it ends with _exit below.
     gc.disable()
     from minidock.runtime import create
 
@@ -129,7 +138,10 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
-VERBS = ("spec", "create", "start", "run", "state", "kill", "pause", "resume", "delete", "exec", "ps", "list")
+HANDLERS = {"spec": _spec, "create": _create, "start": _lifecycle("start"), "run": _run, "state": _state,
+            "kill": _lifecycle("kill", "signal"), "pause": _lifecycle("pause"), "resume": _lifecycle("resume"),
+            "delete": _lifecycle("delete", "force"), "exec": _exec, "ps": _ps, "list": _list}
+VERBS = tuple(HANDLERS)
 # global options that take a value: the verb is the first word that is neither these nor their values
 _VALUED = {"--root", "--trace-format"}
 
@@ -151,6 +163,8 @@ def _formatter(prog: str) -> argparse.HelpFormatter:
     Left to find it, argparse imports shutil to ask (and shutil imports zlib, bz2 and
     lzma), ~2 ms of every container's start, though help is hardly ever printed.
     """
+    import argparse
+
     columns = os.environ.get("COLUMNS", "")  # what shutil.get_terminal_size() reads first
     if not columns.isdigit():
         try:
@@ -167,6 +181,8 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     of each help text as it builds a sub-parser (stat(2) calls in every locale directory),
     so building all twelve cost a container's start some 5 ms.
     """
+    import argparse
+
     parser = argparse.ArgumentParser(prog="minidock-runtime", description="An OCI runtime, runc's verbs.",
                                      formatter_class=_formatter)
     parser.add_argument("--root", default=STATE_ROOT, help="where container state lives")
@@ -177,7 +193,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     verbs = parser.add_subparsers(dest="verb", required=True)
     every = only not in VERBS
 
-    def verb(name: str, handler, help_text: str, bundle: bool = False, with_id: bool = True):
+    def verb(name: str, help_text: str, bundle: bool = False, with_id: bool = True):
         """Add the sub-parser ``name`` (None when another verb is being parsed)."""
         if not every and name != only:
             return None
@@ -186,41 +202,92 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
             sub.add_argument("--bundle", "-b", default=".")
         if with_id:
             sub.add_argument("id")
-        sub.set_defaults(handler=handler)
+        sub.set_defaults(handler=HANDLERS[name])
         return sub
 
-    verb("spec", _spec, "write a default config.json into the bundle", bundle=True, with_id=False)
-    verb("create", _create, "create a container that waits for start", bundle=True)
-    verb("start", _lifecycle("start"), "run the program of a created container")
-    verb("run", _run, "create and start a container, wait for it, delete it", bundle=True)
-    verb("state", _state, "print a container's state as JSON")
-    if kill := verb("kill", _lifecycle("kill", "signal"), "send a signal to a container's init"):
+    verb("spec", "write a default config.json into the bundle", bundle=True, with_id=False)
+    verb("create", "create a container that waits for start", bundle=True)
+    verb("start", "run the program of a created container")
+    verb("run", "create and start a container, wait for it, delete it", bundle=True)
+    verb("state", "print a container's state as JSON")
+    if kill := verb("kill", "send a signal to a container's init"):
         kill.add_argument("signal", nargs="?", default="TERM")
-    verb("pause", _lifecycle("pause"), "freeze every process of a container")
-    verb("resume", _lifecycle("resume"), "thaw a paused container")
-    if delete := verb("delete", _lifecycle("delete", "force"), "remove a stopped container"):
+    verb("pause", "freeze every process of a container")
+    verb("resume", "thaw a paused container")
+    if delete := verb("delete", "remove a stopped container"):
         delete.add_argument("--force", "-f", action="store_true")
-    if exec_parser := verb("exec", _exec, "run a process in a running container"):
+    if exec_parser := verb("exec", "run a process in a running container"):
         exec_parser.add_argument("--cwd")
         exec_parser.add_argument("--env", "-e", action="append", default=[])
         exec_parser.add_argument("--user", "-u", help="UID[:GID] to run as (default: the container's user)")
         exec_parser.add_argument("--tty", "-t", action="store_true", help="give the process a terminal (the container's devpts)")
         exec_parser.add_argument("--resize-fd", type=int, default=-1, help="a descriptor carrying 'ROWS COLUMNS' lines")
         exec_parser.add_argument("command", nargs=argparse.REMAINDER)
-    if ps := verb("ps", _ps, "list the pids in a container"):
+    if ps := verb("ps", "list the pids in a container"):
         ps.add_argument("--format", "-f", choices=("table", "json"), default="table")
-    if listing := verb("list", _list, "list containers", with_id=False):
+    if listing := verb("list", "list containers", with_id=False):
         listing.add_argument("--format", "-f", choices=("table", "json"), default="table")
     return parser
 
 
+# quick_parse's table: verb -> (options with a value, flags, positionals after the id),
+# each option by its spellings -> the attribute argparse gives it, with argparse's defaults
+_QUICK: dict[str, tuple[dict[str, str], dict[str, str], tuple[str, ...]]] = {
+    "run": ({"--bundle": "bundle", "-b": "bundle"}, {}, ()),
+    "create": ({"--bundle": "bundle", "-b": "bundle"}, {}, ()),
+    "start": ({}, {}, ()),
+    "state": ({}, {}, ()),
+    "kill": ({}, {}, ("signal",)),
+    "delete": ({}, {"--force": "force", "-f": "force"}, ()),
+}
+_QUICK_DEFAULTS = {"bundle": ".", "force": False, "signal": "TERM"}
+
+
+def quick_parse(argv: list[str]) -> SimpleNamespace | None:
+    """``argv`` read as argparse would, for the common command lines; None for any other.
+
+    `[--root DIR] VERB [OPTIONS] ID [SIGNAL]`: the lines engines (ours, containerd,
+    conmon) send for every container. Skipping argparse skips importing it and
+    building its parser (which looks up a translation of every help text): ~5 ms
+    of a container's start (RT-CLI-006). An unknown word, an option after the id,
+    `--help`: None, and argparse reads the line, with its usual errors.
+    """
+    words = list(argv)
+    root = STATE_ROOT
+    if words[:1] == ["--root"] and len(words) > 1:
+        root, words = words[1], words[2:]
+    if not words or words[0] not in _QUICK:
+        return None
+    verb, words = words[0], words[1:]
+    valued, flags, after = _QUICK[verb]
+    found = {dest: _QUICK_DEFAULTS[dest] for dest in (*valued.values(), *flags.values(), *after)}
+    while words and words[0].startswith("-"):
+        if words[0] in flags:
+            found[flags[words[0]]] = True
+            words = words[1:]
+        elif words[0] in valued and len(words) > 1:
+            found[valued[words[0]]] = words[1]
+            words = words[2:]
+        else:
+            return None
+    if not 1 <= len(words) <= 1 + len(after) or any(word.startswith("-") for word in words):
+        return None
+    found.update(zip(after, words[1:]))
+    return SimpleNamespace(root=root, trace=False, trace_format="text", verb=verb, id=words[0],
+                           handler=HANDLERS[verb], **found)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    parser = build_parser(first_verb(argv))
-    args = parser.parse_args(argv)
-    if args.trace and args.verb != "run":
-        # [TRACE-002] a trace follows one run from its start to its end
-        parser.error("--trace works with the run verb only")
+    args = quick_parse(argv)
+    if args is None:
+        parser = build_parser(first_verb(argv))
+        args = parser.parse_args(argv)
+        if args.trace and args.verb != "run":
+            # [TRACE-002] a trace follows one run from its start to its end
+            parser.error("--trace works with the run verb only")
+    if args.verb != "run" or args.trace:
+        gc.enable()  # a monitor lives as long as its container: its garbage must go
     try:
         if args.trace:
             return _traced_run(args)

@@ -22,7 +22,8 @@ REPOSITORY = Path(__file__).resolve().parents[2]
 # What only a detached container, a terminal, a hook, or a fallback needs (and dataclasses,
 # which imports inspect, ast and dis): none of it on the way to a foreground container.
 NOT_ON_THE_WAY = {"dataclasses", "inspect", "ast", "subprocess", "socket", "selectors", "shutil",
-                  "threading", "datetime", "ctypes.util", "platform", "tempfile"}
+                  "threading", "datetime", "ctypes.util", "platform", "tempfile", "argparse", "gettext",
+                  "locale"}
 
 
 @pytest.mark.spec("RT-CLI-005")
@@ -45,7 +46,7 @@ def test_only_the_verbs_parser_is_built():
 def test_a_run_imports_nothing_it_does_not_use(busybox_bundle):
     argv = ["--root", "/run/unused", "run", "--bundle", str(busybox_bundle), "c1"]
     probe = (f"import sys; sys.path.append({str(REPOSITORY)!r}); from minidock.runtime import cli;"
-             f"argv = {argv!r}; args = cli.build_parser(cli.first_verb(argv)).parse_args(argv);"
+             f"argv = {argv!r}; args = cli.quick_parse(argv);"
              "from minidock.runtime import config, create; config.load(args.bundle);"
              "print(sorted(sys.modules))")
     # without coverage.py (make test measures every process), which imports much of this itself
@@ -54,3 +55,39 @@ def test_a_run_imports_nothing_it_does_not_use(busybox_bundle):
                                            text=True, env=unmeasured, check=True).stdout.replace("'", '"')))
     assert {"minidock.runtime.create", "minidock.runtime.init", "minidock.runtime.security.seccomp"} <= loaded
     assert not loaded & NOT_ON_THE_WAY, sorted(loaded & NOT_ON_THE_WAY)
+
+
+QUICK_LINES = [
+    ["run", "c1"], ["run", "--bundle", "/b", "c1"], ["--root", "/r", "run", "-b", "/b", "c1"],
+    ["create", "--bundle", "/b", "c1"], ["start", "c1"], ["state", "c1"], ["kill", "c1"],
+    ["kill", "c1", "KILL"], ["--root", "/r", "kill", "c1", "9"], ["delete", "c1"], ["delete", "--force", "c1"],
+    ["delete", "-f", "c1"], ["--root", "/r", "delete", "c1"],
+]
+ARGPARSE_LINES = [
+    [], ["--help"], ["run"], ["run", "--help"], ["run", "c1", "--bundle", "/b"], ["run", "--bundle=/b", "c1"],
+    ["run", "--bun", "/b", "c1"], ["run", "--bundle"], ["--root=/r", "start", "c1"], ["start", "c1", "c2"],
+    ["kill", "c1", "KILL", "x"], ["delete", "--force"], ["run", "--", "c1"], ["list"], ["ps", "c1"],
+    ["exec", "c1", "true"], ["spec"], ["--trace", "run", "c1"], ["nonsense", "c1"], ["start", "-x"],
+]
+
+
+@pytest.mark.spec("RT-CLI-006")
+@pytest.mark.parametrize("argv", QUICK_LINES, ids=" ".join)
+def test_the_common_lines_are_read_as_argparse_reads_them(argv):
+    quick = cli.quick_parse(argv)
+    assert quick is not None
+    assert vars(quick) == vars(cli.build_parser(cli.first_verb(argv)).parse_args(argv))
+
+
+@pytest.mark.spec("RT-CLI-006")
+@pytest.mark.parametrize("argv", ARGPARSE_LINES, ids=lambda argv: " ".join(argv) or "nothing")
+def test_every_other_line_is_left_to_argparse(argv):
+    assert cli.quick_parse(argv) is None
+
+
+@pytest.mark.spec("RT-CLI-006")
+def test_a_line_argparse_refuses_is_still_refused_in_its_words(capsys):
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["run", "c1", "--bundle"])
+    assert exited.value.code == 2
+    assert "expected one argument" in capsys.readouterr().err
