@@ -27,7 +27,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -35,6 +34,7 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
+from bench.harness import stop_process
 from bench.monitor_memory import command
 from minidock.engine.http1 import Connection, Endpoint
 
@@ -189,13 +189,8 @@ class PrivateDaemon:
         """
         if self.folder is None:
             return
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.process is not None:
+            stop_process(self.process, STOP_TIMEOUT)
         self.process = None
         ids = set(container_ids)
         if self.debug:

@@ -15,6 +15,7 @@ Run:        make bench   (.venv/bin/python -m bench [NAME ...] [--rounds N])
                       then, whatever happened, the benchmark's finish() (stop its daemon)
     build_rows(result): median, lowest, and the ratio subject/contender of the medians
     render(rows): a rich table
+    stop_process(process, timeout): SIGTERM, then SIGKILL if it has not ended (daemons, servers)
 
 Two kinds of benchmark share the table. A timed one (unit "ms") times each run: one
 sample per run. A measuring one (any other unit, e.g. "KiB") has contenders whose run
@@ -106,6 +107,18 @@ class Row:
     unit: str = TIMED
     target: str = ""  # on the target peer's row: the target and whether it was met
     failed: bool = False  # see Timing.failed: `python -m bench` exits 1
+
+
+def stop_process(process: subprocess.Popen, timeout: float) -> None:
+    """SIGTERM ``process``, wait up to ``timeout`` seconds, then SIGKILL it and reap it."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def on_path(program: str) -> Callable[[], bool]:

@@ -45,7 +45,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bench.engine_daemon import CGROUPS, MINIDOCK, MINIDOCKD, PrivateDaemon, leftovers
-from bench.harness import Benchmark, Contender
+from bench.harness import Benchmark, Contender, stop_process
 from bench.monitor_memory import command
 from bench.overlay import HostDaemon
 
@@ -113,12 +113,7 @@ class DockerHost(PrivateDaemon):
         if self.folder is None:
             return
         if self.running:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+            stop_process(self.process, 30)
         self.process = None
         found = leftovers(Path("/proc/self/mountinfo").read_text(), str(self.folder), [], [])
         folder, self.folder = self.folder, None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -23,6 +24,7 @@ from bench.harness import (  # noqa: E402
     render,
     run_all,
     run_benchmark,
+    stop_process,
     verdict,
 )
 
@@ -207,3 +209,19 @@ def test_a_check_that_raises_fails_its_row_and_the_exit_status(monkeypatch, caps
     assert bench_main.main(["load"]) == 0
     assert bench_main.main(["leaky"]) == 1  # a clean-up that found something left behind
     assert "failed: leaky (minidock)" in capsys.readouterr().out
+
+
+@pytest.mark.spec("HARNESS-BENCH-015")
+def test_a_daemon_is_stopped_by_sigterm_or_else_killed():
+    polite = subprocess.Popen(["sleep", "60"])
+    stop_process(polite, 5)
+    assert polite.returncode == -15  # SIGTERM was enough
+    stubborn = subprocess.Popen([sys.executable, "-c", "import signal, sys, time; "
+                                 "signal.signal(signal.SIGTERM, signal.SIG_IGN); print(flush=True); time.sleep(60)"],
+                                stdout=subprocess.PIPE)
+    stubborn.stdout.readline()  # its SIGTERM is ignored from now on
+    stubborn.stdout.close()
+    started = time.monotonic()
+    stop_process(stubborn, 0.5)
+    assert stubborn.returncode == -9 and time.monotonic() - started < 5
+    stop_process(stubborn, 0.5)  # an ended process: nothing to do
