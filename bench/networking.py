@@ -16,7 +16,9 @@ Explained:  chapters/07-networking.md#what-a-bridge-costs
                                    here, MTU 1500: what the kernel's path costs, minidock aside
         minidock bridge            both ends in the network namespaces of two containers on the
                                    daemon's default bridge (MTU 1500, Docker's default; its veths
-                                   allow BIG TCP's 512 KiB packets, NET-112, the hand-made 64 KiB)
+                                   allow BIG TCP's 512 KiB packets, NET-112, the hand-made 64 KiB,
+                                   and their host ends steer what they receive over the CPUs, RPS,
+                                   NET-113, the hand-made ones receive on the sending CPU)
         minidock bridge, MTU 65000 the same on a network made with -o com.docker.network.driver.mtu=65000
                         target: within 20 % of the loopback.
 
@@ -29,8 +31,9 @@ loopback (MSS ~65 KB) the kernel gathers those writes into large segments, on a 
 busybox at some 4x slower through any bridge, one made by hand included. What is left with
 iperf3 is the kernel's: the hand-made bridge was as slow as minidock's, with the same ~60 KB
 offloaded packets as the loopback but some 41 segments of 1448 bytes in each, until
-minidock's veths allowed 512 KiB packets (BIG TCP); the numbers are in the chapter's "What a
-bridge costs".
+minidock's veths allowed 512 KiB packets (BIG TCP) and, on a quiet machine, until their host
+ends spread the receive work over the CPUs (RPS); the numbers are in the chapter's "What a
+bridge costs". No row pins iperf3 to a CPU.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Network drivers: what a network is made of on the host, behind one small interface.
 
-Implements: spec/networking.md NET-001 .. NET-005, NET-040 .. NET-042, NET-112
+Implements: spec/networking.md NET-001 .. NET-005, NET-040 .. NET-042, NET-112, NET-113
 Explained:  chapters/07-networking.md#drivers
 Modelled on: libnetwork's driverapi.Driver (CreateNetwork, DeleteNetwork, Join, Leave,
              ProgramExternalConnectivity)
@@ -85,6 +85,7 @@ class BridgeDriver:
 
     name = "bridge"
     big_tcp = True  # [NET-112] container veths take 512 KiB packets (join)
+    steer_receive = True  # [NET-113] their host ends spread received packets over the CPUs (join)
 
     def __init__(self, links: Links, rules: firewall.Iptables | Nftables) -> None:
         self.links = links
@@ -115,9 +116,12 @@ class BridgeDriver:
 
         [NET-112] Its two ends allow BIG TCP's 512 KiB packets: between two containers on the
         bridge the bytes never meet a device that must cut them into segments.
+        [NET-113] The host's end receives on the CPU its flow's hash picks (RPS), not always
+        on the sender's.
         """
         self.links.add_veth(endpoint.host_veth, network.bridge, netns_path, endpoint.mac,
-                            endpoint.container_id[:12], endpoint.ifname, network.mtu, big_tcp=self.big_tcp)
+                            endpoint.container_id[:12], endpoint.ifname, network.mtu, big_tcp=self.big_tcp,
+                            steer=self.steer_receive)
         try:
             configure_inside(netns_path, endpoint.ifname, f"{endpoint.address}/{network.pool.subnet.prefixlen}",
                              str(network.pool.gateway) if endpoint.default_route else None)

@@ -1,13 +1,14 @@
 """Links through netlink (pyroute2): bridges, veth pairs, addresses, routes.
 
-Implements: spec/networking.md NET-001, NET-005, NET-015, NET-112
+Implements: spec/networking.md NET-001, NET-005, NET-015, NET-112, NET-113
 Explained:  chapters/07-networking.md#bridges-and-veths
 Modelled on: libnetwork's drivers/bridge (setupDevice, setupBridgeIPv4) and netlink calls
 
     Links(tag)                       one netlink socket for the daemon's namespace, behind a lock
     links.ensure_bridge(name, "10.1.0.1/24")   make (or adopt our own) bridge, address it, up
     links.check_subnet_free(subnet, bridge)    refuse a subnet the host already routes elsewhere
-    links.add_veth(host, bridge, netns_path, mac, label, "eth0", big_tcp=True) -> the peer moved into the namespace
+    links.add_veth(host, bridge, netns_path, mac, label, "eth0", big_tcp=True, steer=True)
+                                     the peer moved into the namespace, the host's end on the bridge
     links.remove(name), links.ours() -> [(name, kind, alias)]
     configure_inside(netns_path, "eth0", "10.1.0.2/24", gateway)  address, up, default route, in the netns
 
@@ -22,7 +23,7 @@ import ipaddress
 import threading
 
 from minidock.errors import Conflict, Forbidden, MinidockError
-from minidock.networking import bigtcp
+from minidock.networking import bigtcp, steering
 from minidock.networking.ipam import mac_for
 
 CONTAINER_IFNAME = "eth0"
@@ -113,11 +114,13 @@ class Links:
             return found
 
     def add_veth(self, host_name: str, bridge: str, netns_path: str, mac: str, label: str,
-                 ifname: str = CONTAINER_IFNAME, mtu: int = 1500, big_tcp: bool = False) -> None:
+                 ifname: str = CONTAINER_IFNAME, mtu: int = 1500, big_tcp: bool = False,
+                 steer: bool = False) -> None:
         """A veth pair: ``host_name`` on ``bridge``; its peer in the namespace as ``ifname`` with ``mac``.
 
         ``big_tcp``: both ends get the GSO/GRO limits of BIG TCP (bigtcp.py), set before the
-        peer moves (a link keeps them across namespaces).
+        peer moves (a link keeps them across namespaces). ``steer``: the host's end spreads
+        what it receives over the CPUs (RPS, steering.py).
         """
         import os
 
@@ -138,6 +141,8 @@ class Links:
                     self._ipr.link("set", index=peer_index, net_ns_fd=fd, ifname=ifname)
                 finally:
                     os.close(fd)
+                if steer:
+                    steering.spread_receive(host_name, host_index)  # [NET-113]
                 self._ipr.link("set", index=host_index, master=self._index(bridge), state="up")
             except BaseException:
                 self._remove(host_name)
