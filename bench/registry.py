@@ -30,7 +30,6 @@ import io
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -40,7 +39,7 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-from bench.harness import Benchmark, Contender, on_path
+from bench.harness import Benchmark, Contender, on_path, stop_process
 from bench.monitor_memory import command
 
 LAYER_BYTES = 200 * 1024 * 1024
@@ -130,12 +129,7 @@ class Registry:
 
     def stop(self) -> None:
         if self.process is not None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+            stop_process(self.process, 10)
             self.process = None
 
 
