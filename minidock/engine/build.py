@@ -216,6 +216,9 @@ def _unpack_context(stream: BinaryIO, target: str) -> None:
     """The context tar (plain or compressed) into ``target``; entries that escape are refused."""
     from minidock.engine.images import _decompressed
 
+    if not stream.read(1):
+        return  # [BUILD-013] no body is an empty context, as dockerd reads it: no Dockerfile in it
+    stream.seek(0)
     try:
         layers.apply(_decompressed(stream), target)  # [BUILD-008] ../ and links out are refused here
     except tarfile.TarError as error:

@@ -7,6 +7,7 @@ builder, as the docker CLI uses it without buildx) against dockerd.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -257,6 +258,38 @@ def test_the_api_streams_steps_and_the_image_id(engine, busybox, images):
     assert ids and ids[-1].startswith("sha256:")
     status, _, raw = engine.api("GET", f"/v1.41/images/{image}/json")
     assert json.loads(raw)["Id"] == ids[-1]
+
+
+@pytest.mark.spec("BUILD-012")
+def test_a_context_sent_in_many_small_chunks_arrives_whole(engine, busybox, images):
+    """The docker CLI streams the context with chunked transfer encoding: pieces of any size,
+    their edges nowhere near the tar's blocks. The file copied in must be the file sent."""
+    payload = secrets.token_bytes(3 * 2**20 + 12345)
+    dockerfile = f"FROM {busybox}\nCOPY blob /blob\n".encode()
+    body = io.BytesIO()
+    with tarfile.open(fileobj=body, mode="w") as tar:
+        for name, data in (("Dockerfile", dockerfile), ("blob", payload)):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    whole = body.getvalue()
+    pieces = (whole[at:at + 4093] for at in range(0, len(whole), 4093))  # no Content-Length: chunked
+    image = images()
+    status, _, raw = engine.api("POST", f"/v1.41/build?t={image}&q=1", pieces,
+                                {"Content-Type": "application/x-tar"}, timeout=180)
+    assert status == 200 and b"errorDetail" not in raw, raw
+    out = run(engine, image, "sh", "-c", "wc -c < /blob; md5sum /blob")
+    size, digest = out.split()[0], out.split()[1]
+    assert int(size) == len(payload)
+    assert digest == hashlib.md5(payload).hexdigest()  # noqa: S324 - a checksum, not security
+
+
+@pytest.mark.spec("BUILD-013")
+def test_an_empty_context_is_refused_for_its_missing_dockerfile(engine):
+    status, _, raw = engine.api("POST", "/v1.41/build?t=mdbuild-empty", b"",
+                                {"Content-Type": "application/x-tar"}, timeout=60)
+    assert status >= 400, raw
+    assert "Cannot locate specified Dockerfile: Dockerfile" in json.loads(raw)["message"]
 
 
 @pytest.mark.spec("BUILD-013")
