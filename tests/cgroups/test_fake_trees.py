@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from minidock.cgroups import Driver, Hierarchy, Resources, Stats, V1Group, V2Group, v1, v2
+from minidock.cgroups.devices import parse_oci as parse_devices
 from minidock.errors import SystemError as KernelRefused, Unavailable
 
 MiB = 1 << 20
@@ -158,3 +159,19 @@ def test_v1_a_missing_knob_names_the_field_and_why(tmp_path):
 def test_driver_for_a_fake_tree_is_v2(fake_v2):
     driver, _ = fake_v2({})
     assert isinstance(driver, Driver) and driver.version == 2
+
+
+@pytest.mark.spec("CG-DEV-004")
+def test_v1_without_the_devices_controller_refuses_device_rules_and_leaves_nothing(tmp_path):
+    # a v1 host with the memory controller mounted, and no devices hierarchy at all
+    driver = Driver(Hierarchy(1, {"memory": str(tmp_path / "memory")}, None))
+    (tmp_path / "memory").mkdir()
+    rules = parse_devices([{"allow": False, "access": "rwm"},
+                           {"allow": True, "type": "c", "major": 1, "minor": 3, "access": "rwm"}])
+    with pytest.raises(Unavailable, match=r"linux.resources.devices: .*devices controller is not mounted"):
+        driver.create("minidock/c", Resources(devices=rules))
+    assert list((tmp_path / "memory").iterdir()) == []  # the group made for it is gone
+    # without device rules the same host makes the group
+    group = driver.create("minidock/c", Resources())
+    assert (tmp_path / "memory" / "minidock" / "c").is_dir()
+    group.remove()
