@@ -11,6 +11,7 @@ Modelled on: runc's libcontainer/cgroups (fs and fs2 managers)
     ebpf       device_program(state): the same rules as a cgroup-v2 eBPF program (pure)
     stats      Stats, stats_v1 / stats_v2, oom_kills: reading counters (pure)
     files      the cgroupfs read/write helpers both drivers share
+    group      Group: the interface of a group (a Protocol; for type checking and the book)
     v1, v2     V1Group, V2Group: create, apply, add, freeze/thaw, stats,
                oom_killed, procs, remove
     driver     open_driver() -> Driver; Driver.create(name, resources) -> a group,
@@ -19,12 +20,12 @@ Modelled on: runc's libcontainer/cgroups (fs and fs2 managers)
 
 from minidock.cgroups.detect import Hierarchy, detect
 from minidock.cgroups.devices import DeviceRule, DeviceState
-from minidock.cgroups.driver import Driver, Group, open_driver
+from minidock.cgroups.driver import Driver, open_driver
 from minidock.cgroups.plan import plan_v1, plan_v2
 from minidock.cgroups.resources import UNLIMITED, Resources
 from minidock.cgroups.stats import Stats
 from minidock.cgroups.v1 import V1Group
 from minidock.cgroups.v2 import V2Group
 
-__all__ = ["UNLIMITED", "DeviceRule", "DeviceState", "Driver", "Group", "Hierarchy", "Resources",
+__all__ = ["UNLIMITED", "DeviceRule", "DeviceState", "Driver", "Hierarchy", "Resources",
            "Stats", "V1Group", "V2Group", "detect", "open_driver", "plan_v1", "plan_v2"]

@@ -12,12 +12,12 @@ driven as v1, because on such hosts the cgroup2 mount has no controllers.
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 from minidock.errors import Unavailable
+from minidock.records import record
 
 
-class Hierarchy(NamedTuple):  # a frozen record: see minidock/runtime/__init__.py, Start-up
+@record
+class Hierarchy:
     """Where the host's cgroup filesystems are mounted."""
 
     version: int                      # 1 or 2: the driver to use

@@ -26,9 +26,13 @@ the same devices on either.
 from __future__ import annotations
 
 import re
-from typing import Any, NamedTuple
 
 from minidock.errors import InvalidArgument
+from minidock.records import record
+
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, which a start does not import (minidock/records.py)
+if TYPE_CHECKING:
+    from typing import Any
 
 TYPES = ("a", "c", "b")   # all, character, block
 ACCESS = "rwm"            # read, write, mknod(2)
@@ -38,7 +42,8 @@ MAX_NUMBER = 0xFFFFF      # minors have 20 bits, majors 12 (<linux/kdev_t.h>)
 _LINE = re.compile(r"^([acb]) (\d+|\*):(\d+|\*) ([rwm]{1,3})$")
 
 
-class DeviceRule(NamedTuple):  # a frozen record: see minidock/runtime/__init__.py, Start-up
+@record
+class DeviceRule:
     """One allow or deny rule: a device type, major and minor (None: any), and access letters."""
 
     allow: bool
@@ -139,7 +144,8 @@ RUNC_DEFAULTS = (
 ExceptionKey = tuple[str, int | None, int | None]   # (type, major, minor)
 
 
-class DeviceState(NamedTuple):  # a frozen record: see minidock/runtime/__init__.py, Start-up
+@record
+class DeviceState:
     """What the kernel keeps for a group: a default, and the exceptions to it."""
 
     default_allow: bool

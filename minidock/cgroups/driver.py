@@ -1,4 +1,4 @@
-"""Cgroup drivers: one interface, two implementations (v1 and v2).
+"""Cgroup drivers: one interface (group.py), two implementations (v1 and v2).
 
 Implements: spec/cgroups.md CG-002 .. CG-004, CG-RES-004, CG-RES-006
 Explained:  chapters/02-cgroups.md#drivers
@@ -22,36 +22,15 @@ be applied is removed again, so a refused container leaves nothing behind.
 
 from __future__ import annotations
 
-from typing import Protocol
-
 from minidock.cgroups import files
 from minidock.cgroups.detect import Hierarchy, detect
 from minidock.cgroups.resources import Resources, check_cpuset
-from minidock.cgroups.stats import Stats
 from minidock.cgroups.v1 import V1Group
 from minidock.cgroups.v2 import V2Group
 from minidock.errors import InvalidArgument
 
 ONLINE_CPUS = "/sys/devices/system/cpu/online"
 ONLINE_MEMS = "/sys/devices/system/node/online"  # absent on a kernel without NUMA: node 0 only
-
-
-class Group(Protocol):
-    """A control group, in whichever hierarchy the host has."""
-
-    name: str
-
-    def apply(self, resources: Resources) -> None: ...
-    def set_memory_limit(self, limit_bytes: int) -> None: ...
-    def set_pids_limit(self, maximum: int) -> None: ...
-    def add(self, pid: int) -> None: ...
-    def add_self(self) -> None: ...
-    def procs(self) -> list[int]: ...
-    def freeze(self) -> None: ...
-    def thaw(self) -> None: ...
-    def stats(self) -> Stats: ...
-    def oom_killed(self) -> bool: ...
-    def remove(self) -> None: ...
 
 
 def _check_name(name: str) -> str:

@@ -26,9 +26,9 @@ Rules: pure; the program calls no kernel helper, so any license string will load
 from __future__ import annotations
 
 import struct
-from typing import NamedTuple
 
 from minidock.cgroups.devices import DeviceRule, DeviceState
+from minidock.records import record
 
 # Instruction classes and operations, from <linux/bpf_common.h> and <linux/bpf.h>.
 BPF_LDX, BPF_ALU, BPF_JMP = 0x01, 0x04, 0x05
@@ -46,7 +46,8 @@ DEVICE_TYPE = {"b": BPF_DEVCG_DEV_BLOCK, "c": BPF_DEVCG_DEV_CHAR}
 R0, R1, TYPE, ACCESS, MAJOR, MINOR = 0, 1, 2, 3, 4, 5
 
 
-class Instruction(NamedTuple):  # a frozen record: see minidock/runtime/__init__.py, Start-up
+@record
+class Instruction:
     """struct bpf_insn: opcode, destination and source registers, offset, immediate."""
 
     code: int

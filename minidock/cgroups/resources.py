@@ -16,10 +16,13 @@ OCI field (`linux.resources.cpu.quota`), raised before any cgroup exists.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
-
 from minidock.cgroups.devices import DeviceRule, parse_oci as parse_devices
 from minidock.errors import InvalidArgument
+from minidock.records import record
+
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, which a start does not import (minidock/records.py)
+if TYPE_CHECKING:
+    from typing import Any
 
 UNLIMITED = -1
 
@@ -41,7 +44,8 @@ NOT_APPLIED = {
 NOT_APPLIED_SECTIONS = ("hugepageLimits", "network", "rdma", "unified")
 
 
-class Resources(NamedTuple):  # a frozen record: see minidock/runtime/__init__.py, Start-up
+@record
+class Resources:
     """Limits for one group. None: not set; -1 (UNLIMITED): explicitly no limit."""
 
     memory_limit: int | None = None        # bytes               memory.limit

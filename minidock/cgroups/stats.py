@@ -25,7 +25,9 @@ never 0, so `stats` can tell "unknown" from "nothing".
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import NamedTuple
+
+from minidock.records import record
+
 
 # The v1 memory controller's "no limit": PAGE_COUNTER_MAX pages, 2**63 - 4096 with 4 KiB pages.
 V1_UNLIMITED_FROM = 2**62
@@ -43,7 +45,8 @@ V2_FILES = ("memory.current", "memory.peak", "memory.max", "cpu.stat", "pids.cur
             "io.stat")
 
 
-class Stats(NamedTuple):  # a frozen record: see minidock/runtime/__init__.py, Start-up
+@record
+class Stats:
     """One reading of a group's counters. None: this host does not report it."""
 
     memory_usage: int | None = None      # bytes in use now (page cache included, as the kernel counts)

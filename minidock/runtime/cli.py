@@ -32,10 +32,10 @@ import json
 import os
 import sys
 from types import SimpleNamespace
-from typing import TYPE_CHECKING
 
 from minidock.errors import Conflict, MinidockError
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, which a start does not import (minidock/records.py)
 if TYPE_CHECKING:
     import argparse
 

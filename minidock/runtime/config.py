@@ -21,14 +21,18 @@ from __future__ import annotations
 import json
 import os
 import resource
-from typing import Any, NamedTuple
 
 from minidock.cgroups import Resources
 from minidock.errors import InvalidArgument, NotFound
 from minidock.namespaces import Namespace, parse as parse_namespace
+from minidock.records import record
 from minidock.runtime import devices as oci_devices, mounts as oci_mounts
 from minidock.runtime.hooks import Hooks, parse as parse_hooks
 from minidock.runtime.security import Security, docker_fields, merge, parse as parse_security
+
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, which a start does not import (minidock/records.py)
+if TYPE_CHECKING:
+    from typing import Any
 
 OCI_VERSION = "1.0.2"
 # An annotation (runtime-spec: free for implementations) telling the monitor where to
@@ -40,7 +44,8 @@ OPEN_STDIN = "org.minidock.open-stdin"
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
-class RunConfig(NamedTuple):  # a frozen record: see minidock/runtime/__init__.py, Start-up
+@record
+class RunConfig:
     """What the runtime needs to start one container, already checked."""
 
     rootfs: str                        # absolute path of the root filesystem

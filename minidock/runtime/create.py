@@ -20,7 +20,6 @@ import os
 import re
 import signal
 import sys
-from typing import TYPE_CHECKING
 
 from minidock.cgroups import open_driver
 from minidock.errors import Conflict, InvalidArgument, MinidockError
@@ -31,6 +30,7 @@ from minidock.runtime.monitor import Monitor
 from minidock.runtime.state import State, Status, now, remove as remove_state
 from minidock.runtime.state import load as load_state
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, which a start does not import (minidock/records.py)
 if TYPE_CHECKING:
     import socket
 

@@ -19,19 +19,24 @@ from __future__ import annotations
 
 import os
 import stat
-from typing import Any, NamedTuple
 
 from minidock.cgroups import Resources
 from minidock.cgroups.devices import MAX_NUMBER, RUNC_DEFAULTS
 from minidock.errors import InvalidArgument
 from minidock.kernel import syscalls as sc
+from minidock.records import record
 from minidock.runtime.mounts import secure_join
+
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, which a start does not import (minidock/records.py)
+if TYPE_CHECKING:
+    from typing import Any
 
 # runtime-spec linux.devices "type": c and u (unbuffered) are character devices, b block, p a FIFO
 FILE_TYPES = {"c": stat.S_IFCHR, "u": stat.S_IFCHR, "b": stat.S_IFBLK, "p": stat.S_IFIFO}
 
 
-class DeviceNode(NamedTuple):  # a frozen record: see minidock/runtime/__init__.py, Start-up
+@record
+class DeviceNode:
     """One node to create in the container: where, what, and whose."""
 
     path: str            # absolute, inside the container

@@ -24,14 +24,15 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import NamedTuple
 
 from minidock.errors import InvalidArgument, SystemError as MinidockSystemError
+from minidock.records import record
 
 STAGES = ("prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop")
 
 
-class Hook(NamedTuple):  # a frozen record: see minidock/runtime/__init__.py, Start-up
+@record
+class Hook:
     """One program to run."""
 
     path: str
@@ -40,7 +41,8 @@ class Hook(NamedTuple):  # a frozen record: see minidock/runtime/__init__.py, St
     timeout: int | None = None
 
 
-class Hooks(NamedTuple):  # a frozen record: see minidock/runtime/__init__.py, Start-up
+@record
+class Hooks:
     """The hooks of each stage, in order."""
 
     by_stage: tuple[tuple[str, tuple[Hook, ...]], ...] = ()

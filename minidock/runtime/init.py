@@ -38,15 +38,15 @@ from __future__ import annotations
 import os
 import resource
 import sys
-from typing import TYPE_CHECKING
+import warnings  # noqa: F401 - for os.execvpe, after pivot_root: see _start
 
 from minidock.cgroups import Hierarchy
-from minidock.errors import MinidockError
 from minidock.kernel import syscalls as sc
 from minidock.namespaces import Namespace, flags_for
 from minidock.runtime import hooks, rootfs, security, terminal
 from minidock.runtime.config import RunConfig
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, which a start does not import (minidock/records.py)
 if TYPE_CHECKING:
     import socket
 
@@ -183,7 +183,7 @@ def join(namespaces: tuple[tuple[Namespace, str], ...]) -> None:
 
 def _init(config: RunConfig, hierarchy: Hierarchy, report_fd: int, start_fd: int,
           console: socket.socket | None, hook_state: dict, go_fd: int) -> None:
-    """Become the container's process: root filesystem, hostname, wait, user, exec."""
+    """Become the container's process up to "ready": root filesystem, hostname, pty; then _start."""
     if config.hooks.of("createRuntime") or config.hooks.of("prestart"):
         # [RT-HOOK-001] the namespaces exist, pivot_root has not happened: the
         # monitor runs createRuntime hooks now, as the runtime spec orders
@@ -209,6 +209,17 @@ def _init(config: RunConfig, hierarchy: Hierarchy, report_fd: int, start_fd: int
         console.close()
     _report(report_fd, "ready")
     os.close(report_fd)
+    try:
+        _start(config, start_fd, slave, hook_state)
+    except BaseException as error:  # noqa: BLE001 - say why, then leave
+        # the report pipe is closed now (the monitor waits only for our exit): the reason
+        # goes to the container's stderr, where a failed exec's goes
+        print(f"minidock-runtime: {error or repr(error)}", file=sys.stderr, flush=True)
+        os._exit(EXIT_START_FAILED)
+
+
+def _start(config: RunConfig, start_fd: int, slave: int, hook_state: dict) -> None:
+    """After "ready": wait for `start`, then limits, user, capabilities, seccomp, exec."""
     # [RT-STATE-002] nothing of the user's runs before `start`
     if os.read(start_fd, 1) != b"\x01":
         os._exit(EXIT_START_FAILED)  # the monitor is gone: never start
@@ -216,19 +227,22 @@ def _init(config: RunConfig, hierarchy: Hierarchy, report_fd: int, start_fd: int
     if slave >= 0:
         terminal.make_controlling(slave)
     # [RT-HOOK-002] startContainer hooks: inside, after start, before the program
-    try:
-        hooks.run(config.hooks, "startContainer", {**hook_state, "status": "running"})
-    except MinidockError as error:
-        print(f"minidock-runtime: {error.message}", file=sys.stderr, flush=True)
-        os._exit(EXIT_START_FAILED)
+    hooks.run(config.hooks, "startContainer", {**hook_state, "status": "running"})
     for limit, soft, hard in config.rlimits:
         resource.setrlimit(limit, (soft, hard))
-    os.chdir(config.cwd)
+    try:
+        os.chdir(config.cwd)
+    except OSError as error:
+        # [RT-RUN-008] in runc's words; Docker's daemon makes a missing WORKDIR, a runtime does not
+        raise OSError(f"chdir to cwd {config.cwd!r} set in config.json failed: {error.strerror}") from None
     # [RT-SEC-*] user, capabilities, no_new_privs, masked paths, and the seccomp
     # filter last of all: after it, the calls it refuses are gone for good
     security.apply(config.security, uid=config.uid, gid=config.gid,
                    additional_gids=config.additional_gids)
     try:
+        # execvpe searches PATH with os.get_exec_path(), which imports warnings on its first
+        # call; here, after pivot_root, the host's standard library is out of reach, so
+        # this module imported warnings before the fork
         os.execvpe(config.args[0], list(config.args), config.env)
     except OSError as error:
         # [RT-RUN-003] a program that cannot be found fails with 127, like a shell

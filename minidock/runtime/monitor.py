@@ -27,22 +27,24 @@ import os
 import signal
 import time
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, NamedTuple
 
 from minidock.cgroups import open_driver
 from minidock.errors import Conflict, SystemError as MinidockSystemError
 from minidock.kernel import syscalls as sc
+from minidock.records import record
 from minidock.runtime import hooks, init, terminal
 from minidock.runtime.config import RunConfig
 from minidock.runtime.state import Event, State, Status, process_start_time, transition
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, which a start does not import (minidock/records.py)
 if TYPE_CHECKING:
     import socket
 
 CONTROL_SOCKET = "monitor.sock"
 
 
-class Watched(NamedTuple):  # a frozen record: see minidock/runtime/__init__.py, Start-up
+@record
+class Watched:
     """The part of a container's config that a monitor which only watches it uses."""
 
     log_path: str | None

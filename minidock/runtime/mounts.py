@@ -16,10 +16,10 @@ as its data string (mode=755, size=65536k, newinstance, ...).
 from __future__ import annotations
 
 import os
-from typing import NamedTuple
 
 from minidock.errors import InvalidArgument
 from minidock.kernel import syscalls as sc
+from minidock.records import record
 
 # option -> (flags to set, flags to clear)
 FLAGS: dict[str, tuple[int, int]] = {
@@ -38,7 +38,8 @@ PROPAGATION: dict[str, int] = {
 }
 
 
-class Mount(NamedTuple):  # a frozen record: see minidock/runtime/__init__.py, Start-up
+@record
+class Mount:
     """One mount, target relative to the new root (no leading '/')."""
 
     source: str

@@ -28,8 +28,8 @@ import signal
 import struct
 import termios
 import tty
-from typing import TYPE_CHECKING
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, which a start does not import (minidock/records.py)
 if TYPE_CHECKING:
     import socket
     import threading

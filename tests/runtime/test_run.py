@@ -147,3 +147,12 @@ def test_a_read_only_root(bundle):
     assert result.returncode == 0, result.stderr
     assert "root-refused" in result.stdout and result.stdout.strip().endswith("ok")
     assert not (bundle.path / "rootfs" / "etc" / "x").exists()
+
+
+@pytest.mark.spec("RT-RUN-008")
+def test_a_missing_cwd_fails_after_ready_with_its_reason(bundle):
+    bundle.config["process"]["cwd"] = "/no/such/dir"
+    result = bundle.run("true")
+    assert result.returncode == 127
+    assert "chdir to cwd '/no/such/dir' set in config.json failed: No such file or directory" in result.stderr
+    assert cgroup_dirs_named(bundle.id) == []  # run deleted what it made

@@ -20,10 +20,11 @@ from minidock.runtime import cli
 REPOSITORY = Path(__file__).resolve().parents[2]
 
 # What only a detached container, a terminal, a hook, or a fallback needs (and dataclasses,
-# which imports inspect, ast and dis): none of it on the way to a foreground container.
+# which imports inspect, ast and dis; typing, which the records do without: minidock/records.py):
+# none of it on the way to a foreground container.
 NOT_ON_THE_WAY = {"dataclasses", "inspect", "ast", "subprocess", "socket", "selectors", "shutil",
                   "threading", "datetime", "ctypes.util", "platform", "tempfile", "argparse", "gettext",
-                  "locale"}
+                  "locale", "typing"}
 
 
 @pytest.mark.spec("RT-CLI-005")
@@ -54,6 +55,7 @@ def test_a_run_imports_nothing_it_does_not_use(busybox_bundle):
     loaded = set(json.loads(subprocess.run([sys.executable, "-S", "-c", probe], capture_output=True,
                                            text=True, env=unmeasured, check=True).stdout.replace("'", '"')))
     assert {"minidock.runtime.create", "minidock.runtime.init", "minidock.runtime.security.seccomp"} <= loaded
+    assert "warnings" in loaded  # os.execvpe imports it in init, after pivot_root: too late there
     assert not loaded & NOT_ON_THE_WAY, sorted(loaded & NOT_ON_THE_WAY)
 
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Iterable
+from collections.abc import Iterable
 
 from minidock.kernel import syscalls as sc
 from minidock.runtime.security import capabilities, paths, seccomp

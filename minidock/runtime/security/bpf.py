@@ -21,7 +21,9 @@ Rules: pure data; nothing here knows about syscalls or profiles.
 from __future__ import annotations
 
 import struct
-from typing import Iterable, NamedTuple, Union
+from collections.abc import Iterable
+
+from minidock.records import record
 
 # Instruction classes, sizes, modes and operations, from <linux/bpf_common.h>.
 BPF_LD, BPF_ALU, BPF_JMP, BPF_RET = 0x00, 0x04, 0x05, 0x06
@@ -47,16 +49,18 @@ def arg_high(index: int) -> int:
     return OFFSET_ARGS + 8 * index + 4
 
 
-class Label(NamedTuple):  # a frozen record: see minidock/runtime/__init__.py, Start-up
+@record
+class Label:
     """A place in a program; jumps name it, assemble() turns it into an offset."""
 
     name: str
 
 
-Target = Union[int, Label]
+Target = int | Label  # a jump's target: an offset, or a Label before assemble()
 
 
-class Instruction(NamedTuple):  # a frozen record: see minidock/runtime/__init__.py, Start-up
+@record
+class Instruction:
     """struct sock_filter { __u16 code; __u8 jt; __u8 jf; __u32 k; }.
 
     Before assemble(), ``jt``, ``jf`` (and ``k`` of a goto) may be Labels.

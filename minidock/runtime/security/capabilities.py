@@ -25,10 +25,11 @@ capset(2) can only lower permitted, never raise it.
 
 from __future__ import annotations
 
-from typing import Iterable, NamedTuple
+from collections.abc import Iterable
 
 from minidock.errors import InvalidArgument
 from minidock.kernel import syscalls as sc
+from minidock.records import record
 
 # <linux/capability.h>, in the kernel's order: the number is the bit in each set.
 NAMES: tuple[str, ...] = (
@@ -109,7 +110,8 @@ def from_mask(mask: int) -> frozenset[str]:
     return frozenset(name for number, name in enumerate(NAMES) if mask >> number & 1)
 
 
-class Capabilities(NamedTuple):  # a frozen record: see minidock/runtime/__init__.py, Start-up
+@record
+class Capabilities:
     """The OCI process.capabilities object: five sets of canonical names."""
 
     bounding: frozenset[str] = frozenset()

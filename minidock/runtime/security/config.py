@@ -16,9 +16,8 @@ makes it: see defaults.docker_fields(), which the engine calls.
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 from minidock.errors import InvalidArgument
+from minidock.records import record
 from minidock.runtime.security import capabilities, paths, seccomp
 from minidock.runtime.security.capabilities import Capabilities
 from minidock.runtime.security.seccomp import Profile
@@ -27,7 +26,8 @@ from minidock.runtime.security.seccomp import Profile
 IGNORED_FIELDS = ("process.apparmorProfile", "process.selinuxLabel", "linux.mountLabel")
 
 
-class Security(NamedTuple):  # a frozen record: see minidock/runtime/__init__.py, Start-up
+@record
+class Security:
     """What apply() does in the container's init, right before execve."""
 
     capabilities: Capabilities | None = None   # None: leave them as they are

@@ -30,7 +30,7 @@ refuses it). As in Docker, a capability the container keeps unlocks its calls:
 from __future__ import annotations
 
 import errno
-from typing import Iterable
+from collections.abc import Iterable
 
 from minidock.runtime.security import capabilities as caps
 from minidock.runtime.security.paths import DOCKER_MASKED, DOCKER_READONLY

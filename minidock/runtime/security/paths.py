@@ -22,7 +22,7 @@ skipped, as runc does.
 from __future__ import annotations
 
 import os
-from typing import Iterable
+from collections.abc import Iterable
 
 from minidock.errors import InvalidArgument
 from minidock.kernel import syscalls as sc

@@ -34,10 +34,10 @@ import enum
 import errno
 import itertools
 import sys
-from typing import NamedTuple
 
 from minidock.errors import InvalidArgument
 from minidock.kernel import syscalls as sc
+from minidock.records import record
 from minidock.runtime.security import bpf
 from minidock.runtime.security.bpf import Label
 from minidock.runtime.security.syscall_numbers import X32_SYSCALL_BIT, Arch, ARCHES, native
@@ -68,7 +68,8 @@ class Op(enum.Enum):
     SCMP_CMP_MASKED_EQ = "&=="          # (arg & value) == valueTwo
 
 
-class Condition(NamedTuple):  # a frozen record: see minidock/runtime/__init__.py, Start-up
+@record
+class Condition:
     """One comparison of a syscall argument (all 64 bits)."""
 
     index: int          # 0..5
@@ -77,7 +78,8 @@ class Condition(NamedTuple):  # a frozen record: see minidock/runtime/__init__.p
     value_two: int = 0
 
 
-class Rule(NamedTuple):  # a frozen record: see minidock/runtime/__init__.py, Start-up
+@record
+class Rule:
     """`names` get `action` when every condition holds."""
 
     names: tuple[str, ...]
@@ -86,7 +88,8 @@ class Rule(NamedTuple):  # a frozen record: see minidock/runtime/__init__.py, St
     conditions: tuple[Condition, ...] = ()
 
 
-class Profile(NamedTuple):  # a frozen record: see minidock/runtime/__init__.py, Start-up
+@record
+class Profile:
     """The OCI linux.seccomp object."""
 
     default_action: Action
@@ -95,7 +98,8 @@ class Profile(NamedTuple):  # a frozen record: see minidock/runtime/__init__.py,
     architectures: tuple[str, ...] = ()
 
 
-class Compiled(NamedTuple):  # a frozen record: see minidock/runtime/__init__.py, Start-up
+@record
+class Compiled:
     """A profile compiled for one architecture: the program and what was left out."""
 
     arch: Arch

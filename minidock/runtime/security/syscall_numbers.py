@@ -19,9 +19,9 @@ Rules: data only. Regenerate rather than edit by hand.
 from __future__ import annotations
 
 import os
-from typing import NamedTuple
 
 from minidock.errors import NotImplemented as NotSupported
+from minidock.records import record
 
 # <linux/audit.h>: EM_X86_64 | __AUDIT_ARCH_64BIT | __AUDIT_ARCH_LE, and EM_AARCH64 | the same
 AUDIT_ARCH_X86_64 = 0xC000003E
@@ -179,7 +179,8 @@ AARCH64: dict[str, int] = {
 }
 
 
-class Arch(NamedTuple):  # a frozen record: see minidock/runtime/__init__.py, Start-up
+@record
+class Arch:
     """One architecture as a filter sees it."""
 
     name: str                  # the OCI name: SCMP_ARCH_X86_64
