@@ -40,7 +40,7 @@ from minidock.engine.container import Container
 from minidock.engine.network_views import (bip_network, daemon_id, endpoint_settings, matches,  # noqa: F401 - re-exported
                                            mode_of, new_record, settings_view)
 from minidock.errors import Conflict, Forbidden, InvalidArgument, NotFound
-from minidock.networking import etcfiles, firewall, ipam, ipv6, legacy_links, ports, sandbox
+from minidock.networking import etcfiles, firewall, forwarding, ipam, ipv6, legacy_links, ports, sandbox
 from minidock.networking.driver import (BridgeDriver, Driver, Endpoint, HostDriver, NetworkSpec,
                                         NullDriver, Published)
 from minidock.networking.overlay import (OVERLAY_MTU, VNI_OPTION, VTEP_OPTION, OverlayDriver, overlay_options,
@@ -116,6 +116,8 @@ class NetworkService:
         self.rules = firewall.choose(self.id, os.environ.get("MINIDOCK_FIREWALL", ""))
         self.links = Links(self.tag)
         self.rules.setup()
+        if forwarding.enable(self.rules):  # [NET-043] as dockerd: the host must route for bridges
+            log.info("turned on net.ipv4.ip_forward (and the FORWARD policy DROP, with iptables)")
         if isinstance(self.rules, firewall.Iptables) and firewall.has_ip6tables():
             self.rules6 = firewall.Iptables(firewall.chains(self.id), "ip6tables")
             self.rules6.setup()

@@ -13,6 +13,7 @@ Modelled on: libnetwork's bridge driver, docker-proxy and the embedded resolver
     etcfiles.py   /etc/hosts and /etc/resolv.conf                                    (pure)
     firewall.py   iptables chains per daemon: MASQUERADE, isolation, DNAT     (rules pure, shell thin)
     nftables.py   the same in an nftables table per daemon, when the host has no iptables
+    forwarding.py net.ipv4.ip_forward on at the start (and FORWARD DROP), as dockerd does
     proxy.py      the userland proxy: a published port on the host's own addresses
     dns.py        the embedded DNS of user-defined networks
     driver.py     the Driver interface; bridge, null (none) and host drivers

@@ -1,6 +1,6 @@
 """Netfilter through iptables: outbound NAT, isolation of networks, published ports (DNAT).
 
-Implements: spec/networking.md NET-040 .. NET-044
+Implements: spec/networking.md NET-040 .. NET-042
 Explained:  chapters/07-networking.md#netfilter
 Modelled on: libnetwork's drivers/bridge/setup_ip_tables.go and iptables/iptables.go
 

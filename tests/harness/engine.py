@@ -1,6 +1,6 @@
 """The engine switch: the same tests drive minidock or a real Docker engine.
 
-Implements: spec/harness.md HARNESS-ENGINE-001 .. HARNESS-ENGINE-005
+Implements: spec/harness.md HARNESS-ENGINE-001 .. HARNESS-ENGINE-006
 Explained:  DESIGN.md "Specs and conformance" (black-box tests, --engine=docker)
 Modelled on: docker's integration-cli, which starts a private dockerd per test suite
 
@@ -54,6 +54,24 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="the engine the tests drive: a private minidock daemon per worker (default), "
              "or the Docker engine at $DOCKER_HOST",
     )
+
+
+IP_FORWARD = Path("/proc/sys/net/ipv4/ip_forward")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """[HARNESS-ENGINE-006] The host forwards IPv4 before any engine starts, or any snapshot.
+
+    A daemon that finds forwarding off turns it on and sets the FORWARD policy to DROP, as
+    dockerd does (NET-043; tests/networking/test_forwarding.py checks it in a namespace of
+    its own). Left to the session's first daemon, that would be a change of the host's
+    policy that outlives the session (the leak check reports it), and, the tests running
+    in any order, some tests would see the DROP policy and others not: the nftables
+    backend's rules cannot overrule a drop in iptables' FORWARD chain. So the suite runs
+    on a host that forwards already, which every daemon leaves as it is.
+    """
+    if os.geteuid() == 0 and IP_FORWARD.exists() and IP_FORWARD.read_text().strip() != "1":
+        IP_FORWARD.write_text("1")
 
 
 class CommandFailed(subprocess.CalledProcessError):

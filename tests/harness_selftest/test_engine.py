@@ -201,3 +201,9 @@ def test_the_real_engine_answers_ping(engine):
     assert (status, body) == (200, b"OK")
     assert headers.get("Api-Version")
 
+
+
+@pytest.mark.spec("HARNESS-ENGINE-006")
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root: the harness only sets it as root")
+def test_the_session_runs_on_a_host_that_forwards():
+    assert Path("/proc/sys/net/ipv4/ip_forward").read_text().strip() == "1"
