@@ -18,6 +18,10 @@ from tests.networking.conftest import host
 def test_nat_ports_and_isolation_through_nftables(engine, tmp_path, outside):
     if engine.kind != "minidock" or not host("sh", "-c", "command -v nft", check=False).stdout:
         pytest.skip("minidock's own daemon, with nft on the host")
+    if "-P FORWARD DROP" in host("iptables", "-S", "FORWARD", check=False).stdout:
+        # dockerd, or a minidockd with iptables, turned forwarding on here (NET-043): an
+        # accept in our own nftables table cannot overrule a drop in iptables' FORWARD chain
+        pytest.skip("the host's iptables FORWARD policy is DROP, which no nftables table can overrule")
     flags = spare_network_flags()
     root = tmp_path / "nft"
     root.mkdir()
