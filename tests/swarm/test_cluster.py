@@ -26,8 +26,11 @@ NOT_MANAGER = ("This node is not a swarm manager. Use \"docker swarm init\" or \
 SLEEPER = ["--stop-grace-period", "1s", "--restart-delay", "1s", "-d", "busybox", "sleep", "600"]
 
 
-def wait_for(check, timeout: float = 30.0, what: str = "the cluster"):
-    """Poll ``check()`` until it returns something true; return it, or fail saying what never happened."""
+def wait_for(check, timeout: float = 30.0, what: str = "the cluster", describe=None):
+    """Poll ``check()`` until it returns something true; return it, or fail saying what never happened.
+
+    ``describe``: called on failure, for what the cluster looked like then.
+    """
     deadline = time.monotonic() + timeout
     last = None
     while time.monotonic() < deadline:
@@ -35,7 +38,8 @@ def wait_for(check, timeout: float = 30.0, what: str = "the cluster"):
         if last:
             return last
         time.sleep(0.2)
-    pytest.fail(f"{what}: not within {timeout:g} s (last: {last!r})")
+    seen = f"; {describe()!r}" if describe else ""
+    pytest.fail(f"{what}: not within {timeout:g} s (last: {last!r}{seen})")
 
 
 def api(host: Host, method: str, path: str, body=None):
@@ -81,6 +85,23 @@ def swarm():
     """Five hosts: h1 inits, h2 and h3 join as managers, h4 and h5 as workers."""
     with Hosts(5) as hosts:
         yield hosts
+
+
+@pytest.fixture(autouse=True)
+def no_service_left(swarm):
+    """After each test, the services it left removed: a test that fails stops before its own
+    `service rm`, and its service would fail the tests after it (they count services)."""
+    yield
+    for host in swarm.nodes:
+        try:
+            left = api(host, "GET", "/services")
+        except Exception:  # noqa: BLE001 - not a manager (yet, or any more), or not running
+            continue
+        for service in left:
+            api(host, "DELETE", f"/services/{service['ID']}")
+        wait_for(lambda: not api(host, "GET", "/tasks?filters=" + quote(json.dumps({"desired-state": ["running"]}))),
+                 what="the left services' tasks gone")
+        return
 
 
 @pytest.mark.spec("SWARM-023")
@@ -298,7 +319,7 @@ def test_rolling_update_in_batches_a_missing_image_pauses_and_rollback(swarm):
     started = time.monotonic()
     h1.cli("service", "update", "--env-add", "VERSION=2", "-d", "roll")
     status = wait_for(lambda: (api(h1, "GET", "/services/roll").get("UpdateStatus") or {}).get("State") == "completed",
-                      timeout=60, what="the update completed")
+                      timeout=120, what="the update completed")
     assert status and time.monotonic() - started >= 2  # two batches, the delay between them
     new = converged(h1, "roll", 4)
     assert not before & {t["ID"] for t in new}
@@ -309,7 +330,7 @@ def test_rolling_update_in_batches_a_missing_image_pauses_and_rollback(swarm):
     # [SWARM-025] an image no node has: the new tasks are rejected, the update pauses
     h1.cli("service", "update", "--image", "nosuchimage:1", "-d", "roll")
     service = wait_for(lambda: (api(h1, "GET", "/services/roll").get("UpdateStatus") or {}).get("State") == "paused"
-                       and api(h1, "GET", "/services/roll"), what="the update paused")
+                       and api(h1, "GET", "/services/roll"), timeout=60, what="the update paused")
     assert "update paused due to failure or early termination of task" in service["UpdateStatus"]["Message"]
     rejected = [t for t in api(h1, "GET", f"/tasks?filters={quote(json.dumps({'service': ['roll']}))}")
                 if t["Status"]["State"] == "rejected"]
@@ -318,14 +339,14 @@ def test_rolling_update_in_batches_a_missing_image_pauses_and_rollback(swarm):
     # [SWARM-017] service rollback: back to the previous spec
     assert h1.cli("service", "rollback", "roll").stdout == "roll\n"
     wait_for(lambda: (api(h1, "GET", "/services/roll").get("UpdateStatus") or {}).get("State") == "rollback_completed",
-             timeout=60, what="the rollback completed")
+             timeout=120, what="the rollback completed")
     live = converged(h1, "roll", 4)
     assert {t["Spec"]["ContainerSpec"]["Image"] for t in live} == {"busybox"}
     # failure action rollback: the update goes back by itself
     h1.cli("service", "update", "--image", "nosuchimage:2", "--update-failure-action", "rollback", "-d", "roll")
     wait_for(lambda: (api(h1, "GET", "/services/roll").get("UpdateStatus") or {}).get("State") == "rollback_completed"
              and api(h1, "GET", "/services/roll")["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"] == "busybox",
-             timeout=60, what="the automatic rollback")
+             timeout=120, what="the automatic rollback")
     wait_for(lambda: converged(h1, "roll", 4), what="roll: 4 running again")
     h1.cli("service", "rm", "roll")
 
@@ -363,8 +384,13 @@ def test_a_health_check_gates_running_fails_a_sick_task_and_rolls_an_update_back
     # an update whose new tasks fail their health check (the docker CLI's this time): rolled back by itself
     h1.engine.docker_cli("service", "update", "--health-cmd", "false", "--update-failure-action", "rollback",
                          "--update-monitor", "2s", "-d", "checked")
+    # a slow machine: the failure seen (a health interval, the kill), then two tasks rolled back one at
+    # a time, each running only once its first check passes, then the 5 s monitor period
     wait_for(lambda: (api(h1, "GET", "/services/checked").get("UpdateStatus") or {}).get("State")
-             == "rollback_completed", timeout=60, what="the update rolled back")
+             == "rollback_completed", timeout=120, what="the update rolled back",
+             describe=lambda: (api(h1, "GET", "/services/checked").get("UpdateStatus"),
+                               [(t.get("Slot"), t["Status"]["State"], t["DesiredState"]) for t in
+                                api(h1, "GET", "/tasks?filters=" + quote(json.dumps({"service": ["checked"]})))]))
     live = wait_for(lambda: converged(h1, "checked", 2), what="checked: 2 running again")
     assert {tuple(t["Spec"]["ContainerSpec"]["Healthcheck"]["Test"]) for t in live} == \
         {("CMD-SHELL", "test ! -e /tmp/sick")}
