@@ -255,13 +255,15 @@ class Agent:
             health = (state.get("Health") or {}).get("Status")
             if health == "healthy":
                 return "healthy"
+            entry = await self.store.get(f"tasks/{task['ID']}")
+            if entry is None or entry.value["DesiredState"] != "running":
+                # asked first: a container stopped because its task is no longer wanted (an update
+                # or a rollback replacing it) has not failed, though it is not running any more
+                return "unwanted"
             if not state["Running"]:
                 return f"task: non-zero exit ({state['ExitCode']})"
             if health == "unhealthy":
                 return await self._stop_unhealthy(task, container_id)
-            entry = await self.store.get(f"tasks/{task['ID']}")
-            if entry is None or entry.value["DesiredState"] != "running":
-                return "unwanted"
             await asyncio.sleep(HEALTH_POLL)
 
     async def _stop_unhealthy(self, task: dict, container_id: str) -> str:
