@@ -34,12 +34,13 @@ def enable(rules, path: str = IP_FORWARD) -> bool:
     with open(path) as file:
         if file.read().strip() == "1":
             return False
-    with open(path, "w") as file:
-        file.write("1")
     binary = getattr(rules, "binary", None)  # firewall.Iptables; nftables.Nftables has none
     if binary is not None:
+        # the policy first: if it cannot be set, forwarding stays off rather than open to all
         result = subprocess.run([binary, "-w", "-t", "filter", "-P", "FORWARD", "DROP"],
                                 capture_output=True, text=True)
         if result.returncode != 0:
             raise MinidockError(f"cannot set the FORWARD policy to DROP: {result.stderr.strip()}")
+    with open(path, "w") as file:
+        file.write("1")
     return True
