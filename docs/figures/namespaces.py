@@ -22,7 +22,7 @@ def container() -> str:
     lines = ['init [label="the container\'s init (PID 1 inside)", fillcolor="#ffffff", penwidth=1.5];',
              'shell [label="a shell on the host", fillcolor="#ffffff"];']
     host_nodes, own_nodes = [], []
-    for kind in Namespace:
+    for kind in Namespace.ALL:
         host = f"host_{kind.proc}"
         host_nodes.append(host)
         lines.append(f'{host} [fillcolor="{HOST}", label=<<B>{escape(kind.proc)}</B><BR/>'

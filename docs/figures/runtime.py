@@ -16,12 +16,12 @@ def life_cycle() -> str:
 
     code_name("minidock.runtime.state:TRANSITIONS")
     lines = ['start [shape=circle, label="", width=0.15, style=filled, fillcolor="#37474f"];',
-             f"start -> {Status.CREATING.value} [label={quoted(' create')}];"]
-    for status in Status:
-        fill = NEW if status is Status.RUNNING else HOST if status is Status.STOPPED else FILL
-        shape = ', peripheries=2' if status is Status.STOPPED else ""
-        lines.append(f"{status.value} [fillcolor={quoted(fill)}{shape}];")
+             f"start -> {Status.CREATING} [label={quoted(' create')}];"]
+    for status in Status.ALL:
+        fill = NEW if status == Status.RUNNING else HOST if status == Status.STOPPED else FILL
+        shape = ', peripheries=2' if status == Status.STOPPED else ""
+        lines.append(f"{status} [fillcolor={quoted(fill)}{shape}];")
     for (status, event), after in TRANSITIONS.items():
-        lines.append(f"{status.value} -> {after.value} [label={quoted(' ' + event.value)}];")
+        lines.append(f"{status} -> {after} [label={quoted(' ' + event)}];")
     lines.append("{rank=same; running; paused}")
     return digraph(lines)

@@ -25,7 +25,6 @@ the same devices on either.
 
 from __future__ import annotations
 
-import re
 
 from minidock.errors import InvalidArgument
 from minidock.records import record
@@ -38,9 +37,6 @@ TYPES = ("a", "c", "b")   # all, character, block
 ACCESS = "rwm"            # read, write, mknod(2)
 WILDCARD = None           # a major or minor that matches every number ("*")
 MAX_NUMBER = 0xFFFFF      # minors have 20 bits, majors 12 (<linux/kdev_t.h>)
-
-_LINE = re.compile(r"^([acb]) (\d+|\*):(\d+|\*) ([rwm]{1,3})$")
-
 
 @record
 class DeviceRule:
@@ -79,16 +75,19 @@ class DeviceRule:
     @classmethod
     def parse(cls, text: str, allow: bool = True) -> DeviceRule:
         """Read the kernel's spelling, 'c 1:3 rwm' (devices.allow, --device-cgroup-rule)."""
-        match = _LINE.match(text.strip())
-        if not match or len(set(match[4])) != len(match[4]):
+        parts = text.strip().split(" ")
+        kind, numbers, access = parts if len(parts) == 3 else ("", "", "")
+        major, colon, minor = numbers.partition(":")
+        if (kind not in TYPES or not colon or not _is_number(major) or not _is_number(minor)
+                or not access or len(set(access)) != len(access) or not set(access) <= set(ACCESS)):
             raise InvalidArgument(f"invalid device cgroup rule {text!r}: use 'TYPE MAJOR:MINOR "
                                   f"ACCESS' like 'c 1:3 rwm' (type a, b or c; * for any number; "
                                   f"access from r, w, m)")
-        major, minor = (None if n == "*" else int(n) for n in (match[2], match[3]))
+        major, minor = (None if n == "*" else int(n) for n in (major, minor))
         if any(n is not None and n > MAX_NUMBER for n in (major, minor)):
             raise InvalidArgument(f"invalid device cgroup rule {text!r}: a device number is at "
                                   f"most {MAX_NUMBER}")
-        return cls(allow, match[1], major, minor, _access(match[4], "access")).checked(text)
+        return cls(allow, kind, major, minor, _access(access, "access")).checked(text)
 
     def checked(self, where: str) -> DeviceRule:
         """Refuse a rule for all devices that names numbers or part of the access."""
@@ -106,6 +105,11 @@ class DeviceRule:
 
     def covers_everything(self) -> bool:
         return self.type == "a"
+
+
+def _is_number(text: str) -> bool:
+    """A major or minor as the kernel's rule lines spell it: decimal digits, or '*'."""
+    return text == "*" or (text.isascii() and text.isdigit())
 
 
 def _number(number: int | None) -> str:

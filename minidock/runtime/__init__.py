@@ -27,4 +27,12 @@ per class), without importing typing at all; subprocess is imported only for a
 config with hooks; socket, selectors, datetime and threading only where a detached
 container or a terminal uses them (the fork server imports them once for its
 monitors); and the state directory is removed without shutil.
+
+Nor does a start import json, re, enum, signal or contextlib, which cost it some 10 ms
+together on a slow machine: config.json, state.json and the launcher's messages go
+through minidock/jsonfile.py (json's own C scanner and encoder); a container id is
+checked against a set of characters; statuses, namespace kinds and seccomp actions are
+constants in plain classes and dicts; `_signal`, the C module that `signal` wraps in
+enum classes, gives the same calls; a with block that closes a descriptor is a small
+class.
 """

@@ -28,7 +28,6 @@ anything else (help, a typo, an option in an unusual place) goes to argparse.
 from __future__ import annotations
 
 import gc
-import json
 import os
 import sys
 from types import SimpleNamespace
@@ -43,6 +42,8 @@ STATE_ROOT = "/run/minidock-runtime"
 
 
 def _spec(args: argparse.Namespace) -> int:
+    import json
+
     from minidock.runtime.config import default_config
 
     path = os.path.join(args.bundle, "config.json")
@@ -101,6 +102,8 @@ def _lifecycle(verb: str, *options: str):
 
 
 def _state(args: argparse.Namespace) -> int:
+    import json
+
     from minidock.runtime import lifecycle
 
     print(json.dumps(lifecycle.state(args.root, args.id), indent=2))
@@ -118,6 +121,8 @@ def _exec(args: argparse.Namespace) -> int:
 
 
 def _ps(args: argparse.Namespace) -> int:
+    import json
+
     from minidock.runtime import lifecycle
 
     pids = lifecycle.ps(args.root, args.id)
@@ -126,6 +131,8 @@ def _ps(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
+    import json
+
     from minidock.runtime import lifecycle
 
     containers = lifecycle.list_all(args.root)

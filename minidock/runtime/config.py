@@ -18,13 +18,13 @@ sysctl, intelRdt, personality.
 
 from __future__ import annotations
 
-import json
 import os
 import resource
 
+from minidock import jsonfile
 from minidock.cgroups import Resources
 from minidock.errors import InvalidArgument, NotFound
-from minidock.namespaces import Namespace, parse as parse_namespace
+from minidock.namespaces import Kind, Namespace, parse as parse_namespace
 from minidock.records import record
 from minidock.runtime import devices as oci_devices, mounts as oci_mounts
 from minidock.runtime.hooks import Hooks, parse as parse_hooks
@@ -56,10 +56,10 @@ class RunConfig:
     uid: int
     gid: int
     hostname: str | None
-    namespaces: frozenset[Namespace]   # to create
+    namespaces: frozenset[Kind]   # to create
     resources: Resources               # linux.resources, checked (minidock.cgroups)
     additional_gids: tuple[int, ...] = ()
-    joined_namespaces: tuple[tuple[Namespace, str], ...] = ()   # to join: (kind, path)
+    joined_namespaces: tuple[tuple[Kind, str], ...] = ()   # to join: (kind, path)
     uid_mappings: tuple[tuple[int, int, int], ...] = ()   # (containerID, hostID, size)
     gid_mappings: tuple[tuple[int, int, int], ...] = ()
     terminal: bool = False                               # process.terminal: a pty as stdio
@@ -247,10 +247,10 @@ def load(bundle: str) -> RunConfig:
     path = os.path.join(bundle, "config.json")
     try:
         with open(path) as file:
-            data = json.load(file)
+            data = jsonfile.load(file)
     except FileNotFoundError:
         raise NotFound(f"no config.json in bundle {bundle}") from None
-    except json.JSONDecodeError as error:
+    except ValueError as error:  # json.JSONDecodeError, or a file that is not UTF-8
         # [RT-CFG-001] malformed JSON is named with its position
         raise InvalidArgument(f"config.json: invalid JSON: {error}") from None
     return parse(data, bundle)

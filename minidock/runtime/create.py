@@ -15,12 +15,11 @@ start leaves no state directory, cgroup, mount or process behind.
 from __future__ import annotations
 
 import gc
-import json
 import os
-import re
-import signal
+import _signal as signal  # the C module that signal wraps in enums: the same calls, without importing enum (__init__.py, Start-up)
 import sys
 
+from minidock import jsonfile
 from minidock.cgroups import open_driver
 from minidock.errors import Conflict, InvalidArgument, MinidockError
 from minidock.kernel import syscalls as sc
@@ -34,13 +33,17 @@ TYPE_CHECKING = False  # as typing.TYPE_CHECKING, which a start does not import 
 if TYPE_CHECKING:
     import socket
 
-_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+_ID_CHARACTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
 
 
 def check_id(container_id: str) -> str:
-    """A container id is a safe file name: letters, digits, '_', '.', '-'."""
+    """A container id is a safe file name: 1-128 letters, digits, '_', '.', '-', not first.
+
+    (Checked without a regular expression: importing re costs a start 5 ms.)
+    """
     # [RT-CLI-002]
-    if not _ID.match(container_id):
+    if not (0 < len(container_id) <= 128 and set(container_id) <= _ID_CHARACTERS
+            and container_id[0] not in "_.-"):
         raise InvalidArgument(f"invalid container id {container_id!r}: use letters, digits, '_', '.', '-'")
     return container_id
 
@@ -187,7 +190,7 @@ def _launch_apart(bundle: str, container_id: str, root: str) -> tuple[Monitor, d
     finally:
         ours.close()
         os.waitpid(launcher, 0)
-    answer = json.loads(message) if message else {}
+    answer = jsonfile.loads(message) if message else {}
     if "pid" not in answer:
         for fd in fds:
             os.close(fd)
@@ -218,7 +221,7 @@ def _launch(bundle: str, container_id: str, root: str, channel: socket.socket) -
         record, more = monitor.handover()
         handed.update(more)
         answer = {"pid": pid, "monitor": record, "fds": list(handed)}
-        socket.send_fds(channel, [json.dumps(answer).encode()], list(handed.values()))
+        socket.send_fds(channel, [jsonfile.dumps(answer).encode()], list(handed.values()))
         code = 0
     except BaseException as error:  # noqa: BLE001 - the launcher answers, whatever happened
         if monitor is not None:
@@ -226,7 +229,7 @@ def _launch(bundle: str, container_id: str, root: str, channel: socket.socket) -
         elif reserved is not None:  # the id is ours, nothing else exists yet
             remove_state(root, container_id)
         message = error.message if isinstance(error, MinidockError) else f"create failed: {error!r}"
-        channel.send(json.dumps({"error": message}).encode())
+        channel.send(jsonfile.dumps({"error": message}).encode())
     finally:
         os._exit(code)
 

@@ -46,7 +46,7 @@ def exec_in(root: str, container_id: str, args: list[str], env: list[str] | None
     """
     current = states.load(root, container_id)
     # [RT-EXEC-002] exec needs a running container
-    if states.live_status(current) is not Status.RUNNING:
+    if states.live_status(current) != Status.RUNNING:
         raise Conflict(f"cannot exec in a container that is not running: {container_id}")
     checked = oci_config.load(current.bundle)
     if user is not None:

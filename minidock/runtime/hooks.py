@@ -22,9 +22,9 @@ seconds; a hook that exits non-zero or runs past its timeout has failed.
 
 from __future__ import annotations
 
-import json
 import sys
 
+from minidock import jsonfile
 from minidock.errors import InvalidArgument, SystemError as MinidockSystemError
 from minidock.records import record
 
@@ -109,7 +109,7 @@ def _run_one(hook: Hook, state: dict) -> str | None:
     env = dict(entry.partition("=")[::2] for entry in hook.env)
     try:
         result = subprocess.run(list(hook.args), executable=hook.path,  # args[0] is argv[0]
-                                input=json.dumps(state).encode(), env=env,
+                                input=jsonfile.dumps(state).encode(), env=env,
                                 capture_output=True, timeout=hook.timeout)
     except subprocess.TimeoutExpired:
         return f"ran past its timeout of {hook.timeout}s"

@@ -42,7 +42,7 @@ import warnings  # noqa: F401 - for os.execvpe, after pivot_root: see _start
 
 from minidock.cgroups import Hierarchy
 from minidock.kernel import syscalls as sc
-from minidock.namespaces import Namespace, flags_for
+from minidock.namespaces import Kind, Namespace, flags_for
 from minidock.runtime import hooks, rootfs, security, terminal
 from minidock.runtime.config import RunConfig
 
@@ -170,7 +170,7 @@ def _enter_user_namespace(report_fd: int, go_fd: int) -> None:
 _JOIN_FIRST = (Namespace.USER,)
 
 
-def join(namespaces: tuple[tuple[Namespace, str], ...]) -> None:
+def join(namespaces: tuple[tuple[Kind, str], ...]) -> None:
     """setns(2) into each (kind, path), user namespace first (NS-JOIN-001)."""
     ordered = sorted(namespaces, key=lambda item: item[0] not in _JOIN_FIRST)
     for kind, path in ordered:

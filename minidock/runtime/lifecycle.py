@@ -81,10 +81,10 @@ def delete(root: str, container_id: str, force: bool = False) -> None:
     """Remove a stopped container: its cgroup and its state directory."""
     current = states.load(root, container_id)
     status = states.live_status(current)
-    if status is not Status.STOPPED:
+    if status != Status.STOPPED:
         # [RT-VERB-005] deleting a live container needs --force, which kills it first
         if not force:
-            raise Conflict(f"cannot delete container {container_id} that is not stopped: {status.value}")
+            raise Conflict(f"cannot delete container {container_id} that is not stopped: {status}")
         group = open_driver().open(current.cgroup)
         group.thaw()  # a process frozen by v1's freezer does not die until thawed
         os.kill(current.pid, signal.SIGKILL)
@@ -119,7 +119,7 @@ def _wait_for_monitor(root: str, current: State, seconds: float = 5.0) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         try:
-            if states.load(root, current.id).status is Status.STOPPED:
+            if states.load(root, current.id).status == Status.STOPPED:
                 return
         except Exception:  # noqa: BLE001 - mid-rename, or already gone
             return

@@ -21,20 +21,18 @@ state directory stay until `delete`.
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
-import signal
+import _signal as signal  # the C module that signal wraps in enums: the same calls, without importing enum (__init__.py, Start-up)
 import time
-from collections.abc import Iterator
 
+from minidock import jsonfile
 from minidock.cgroups import open_driver
 from minidock.errors import Conflict, SystemError as MinidockSystemError
 from minidock.kernel import syscalls as sc
 from minidock.records import record
 from minidock.runtime import hooks, init, terminal
 from minidock.runtime.config import RunConfig
-from minidock.runtime.state import Event, State, Status, process_start_time, transition
+from minidock.runtime.state import Event, State, process_start_time, transition
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, which a start does not import (minidock/records.py)
 if TYPE_CHECKING:
@@ -340,19 +338,25 @@ class Monitor:
                 done = True
 
 
-@contextlib.contextmanager
-def short_path(directory: str, name: str) -> Iterator[str]:
+class short_path:  # noqa: N801 - used as a function: `with short_path(directory, name) as path:`
     """A path to ``directory``/``name`` that fits in a unix socket address.
 
     unix(7): sun_path holds 107 bytes, and a daemon's state directories nest deep
     (`<exec-root>/runtime/<64 hex>/monitor.sock`). /proc/self/fd/N/NAME, N an O_PATH
-    descriptor of the directory, names the same place in a few bytes.
+    descriptor of the directory, names the same place in a few bytes; it is closed
+    at the end of the with block. (A class, not a contextlib.contextmanager: contextlib
+    costs a start 2 ms, __init__.py, Start-up.)
     """
-    fd = os.open(directory, os.O_PATH | os.O_DIRECTORY)
-    try:
-        yield f"/proc/self/fd/{fd}/{name}"
-    finally:
-        os.close(fd)
+
+    def __init__(self, directory: str, name: str) -> None:
+        self.fd = os.open(directory, os.O_PATH | os.O_DIRECTORY)
+        self.path = f"/proc/self/fd/{self.fd}/{name}"
+
+    def __enter__(self) -> str:
+        return self.path
+
+    def __exit__(self, *_exception) -> None:
+        os.close(self.fd)
 
 
 def _write_log(log, stream: str, data: bytes) -> None:
@@ -361,7 +365,7 @@ def _write_log(log, stream: str, data: bytes) -> None:
 
     stamp = datetime.datetime.now(datetime.timezone.utc).isoformat().replace("+00:00", "Z")
     for line in data.decode(errors="replace").splitlines(keepends=True):
-        log.write(json.dumps({"log": line, "stream": stream, "time": stamp}) + "\n")
+        log.write(jsonfile.dumps({"log": line, "stream": stream, "time": stamp}) + "\n")
     log.flush()
 
 

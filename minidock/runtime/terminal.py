@@ -24,7 +24,7 @@ from __future__ import annotations
 import fcntl
 import os
 import select
-import signal
+import _signal as signal  # the C module that signal wraps in enums: the same calls, without importing enum (__init__.py, Start-up)
 import struct
 import termios
 import tty

@@ -58,7 +58,7 @@ def test_a_figure_function_is_drawn_with_its_docstring_as_caption():
     from minidock.runtime.state import TRANSITIONS
 
     for (status, _event), after in TRANSITIONS.items():  # one edge per entry of the table
-        assert f"<title>{status.value}&#45;&gt;{after.value}</title>" in drawing.svg
+        assert f"<title>{status}&#45;&gt;{after}</title>" in drawing.svg
 
 
 @pytest.mark.spec("DOCS-033")

@@ -17,7 +17,7 @@ def test_every_kind_has_its_flag_and_proc_name():
     expected = {"mount": ("mnt", 0x00020000), "uts": ("uts", 0x04000000), "ipc": ("ipc", 0x08000000),
                 "pid": ("pid", 0x20000000), "network": ("net", 0x40000000), "user": ("user", 0x10000000),
                 "cgroup": ("cgroup", 0x02000000), "time": ("time", 0x00000080)}
-    assert {k.oci_type: (k.proc, k.flag) for k in Namespace} == expected
+    assert {k.oci_type: (k.proc, k.flag) for k in Namespace.ALL} == expected
     assert flags_for([Namespace.UTS, Namespace.PID]) == 0x24000000
     assert flags_for([]) == 0
     assert identity("self", Namespace.UTS).startswith("uts:[")

@@ -56,12 +56,12 @@ def run_bpf(program, nr: int, args=(0,) * 6, arch: int = X86.audit_arch) -> int:
             pc += insn.jt if taken else insn.jf
 
 
-ALLOW = seccomp.Action.SCMP_ACT_ALLOW.value
-KILL = seccomp.Action.SCMP_ACT_KILL_PROCESS.value
+ALLOW = seccomp.ACTIONS["SCMP_ACT_ALLOW"]
+KILL = seccomp.ACTIONS["SCMP_ACT_KILL_PROCESS"]
 
 
 def errno_ret(number: int) -> int:
-    return seccomp.Action.SCMP_ACT_ERRNO.value | number
+    return seccomp.ACTIONS["SCMP_ACT_ERRNO"] | number
 
 
 def compiled(profile: dict, arch=X86):
@@ -172,8 +172,8 @@ def test_a_matching_rule_decides_then_the_default():
         {"names": ["getpid"], "action": "SCMP_ACT_ALLOW"}]})
     kill, tkill = X86.numbers["kill"], X86.numbers["tkill"]
     assert run_bpf(program, kill, (1, 0)) == ALLOW
-    assert run_bpf(program, kill, (1, 9)) == seccomp.Action.SCMP_ACT_TRAP.value
-    assert run_bpf(program, tkill, (1, 9)) == seccomp.Action.SCMP_ACT_TRAP.value
+    assert run_bpf(program, kill, (1, 9)) == seccomp.ACTIONS["SCMP_ACT_TRAP"]
+    assert run_bpf(program, tkill, (1, 9)) == seccomp.ACTIONS["SCMP_ACT_TRAP"]
     assert run_bpf(program, kill, (1, 15)) == errno_ret(errno.EACCES)
     assert run_bpf(program, X86.numbers["getpid"]) == ALLOW
     assert run_bpf(program, X86.numbers["getppid"]) == errno_ret(errno.EACCES)

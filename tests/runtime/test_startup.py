@@ -20,11 +20,12 @@ from minidock.runtime import cli
 REPOSITORY = Path(__file__).resolve().parents[2]
 
 # What only a detached container, a terminal, a hook, or a fallback needs (and dataclasses,
-# which imports inspect, ast and dis; typing, which the records do without: minidock/records.py):
-# none of it on the way to a foreground container.
+# which imports inspect, ast and dis; typing, which the records do without: minidock/records.py;
+# json, re, enum, signal's enums and contextlib, which the start path does without:
+# minidock/jsonfile.py, minidock/runtime/__init__.py): none of it on the way to a foreground container.
 NOT_ON_THE_WAY = {"dataclasses", "inspect", "ast", "subprocess", "socket", "selectors", "shutil",
                   "threading", "datetime", "ctypes.util", "platform", "tempfile", "argparse", "gettext",
-                  "locale", "typing"}
+                  "locale", "typing", "json", "re", "enum", "signal", "contextlib", "functools", "string"}
 
 
 @pytest.mark.spec("RT-CLI-005")

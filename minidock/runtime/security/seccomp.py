@@ -30,7 +30,6 @@ x32) are killed, not filtered: stricter than Docker, which also lists them.
 
 from __future__ import annotations
 
-import enum
 import errno
 import itertools
 import sys
@@ -43,29 +42,30 @@ from minidock.runtime.security.bpf import Label
 from minidock.runtime.security.syscall_numbers import X32_SYSCALL_BIT, Arch, ARCHES, native
 
 
-class Action(enum.Enum):
-    """OCI action names -> SECCOMP_RET_* values (<linux/seccomp.h>)."""
+# OCI action names -> SECCOMP_RET_* values (<linux/seccomp.h>). Tables of names rather
+# than enum.Enum classes, here and below: enum costs a container's start 3 ms
+# (chapters/03-runtime.md#start-up-time).
+ACTIONS = {
+    "SCMP_ACT_KILL_PROCESS": 0x80000000,
+    "SCMP_ACT_KILL_THREAD": 0x00000000,
+    "SCMP_ACT_KILL": 0x00000000,          # the old name of KILL_THREAD
+    "SCMP_ACT_TRAP": 0x00030000,          # SIGSYS
+    "SCMP_ACT_ERRNO": 0x00050000,         # | errno, in the low 16 bits
+    "SCMP_ACT_TRACE": 0x7FF00000,         # | data, for a ptrace(2) tracer
+    "SCMP_ACT_LOG": 0x7FFC0000,           # allow, and log it
+    "SCMP_ACT_ALLOW": 0x7FFF0000,
+}
 
-    SCMP_ACT_KILL_PROCESS = 0x80000000
-    SCMP_ACT_KILL_THREAD = 0x00000000
-    SCMP_ACT_KILL = 0x00000000          # the old name of KILL_THREAD
-    SCMP_ACT_TRAP = 0x00030000          # SIGSYS
-    SCMP_ACT_ERRNO = 0x00050000         # | errno, in the low 16 bits
-    SCMP_ACT_TRACE = 0x7FF00000         # | data, for a ptrace(2) tracer
-    SCMP_ACT_LOG = 0x7FFC0000           # allow, and log it
-    SCMP_ACT_ALLOW = 0x7FFF0000
-
-
-class Op(enum.Enum):
-    """OCI linux.seccomp.syscalls[].args[].op: how an argument is compared."""
-
-    SCMP_CMP_NE = "!="
-    SCMP_CMP_LT = "<"
-    SCMP_CMP_LE = "<="
-    SCMP_CMP_EQ = "=="
-    SCMP_CMP_GE = ">="
-    SCMP_CMP_GT = ">"
-    SCMP_CMP_MASKED_EQ = "&=="          # (arg & value) == valueTwo
+# OCI linux.seccomp.syscalls[].args[].op: how an argument is compared
+OPS = {
+    "SCMP_CMP_NE": "!=",
+    "SCMP_CMP_LT": "<",
+    "SCMP_CMP_LE": "<=",
+    "SCMP_CMP_EQ": "==",
+    "SCMP_CMP_GE": ">=",
+    "SCMP_CMP_GT": ">",
+    "SCMP_CMP_MASKED_EQ": "&==",          # (arg & value) == valueTwo
+}
 
 
 @record
@@ -73,7 +73,7 @@ class Condition:
     """One comparison of a syscall argument (all 64 bits)."""
 
     index: int          # 0..5
-    op: Op
+    op: str             # a name in OPS
     value: int
     value_two: int = 0
 
@@ -83,7 +83,7 @@ class Rule:
     """`names` get `action` when every condition holds."""
 
     names: tuple[str, ...]
-    action: Action
+    action: str                         # a name in ACTIONS
     errno_ret: int = errno.EPERM        # OCI: errnoRet, EPERM when absent
     conditions: tuple[Condition, ...] = ()
 
@@ -92,7 +92,7 @@ class Rule:
 class Profile:
     """The OCI linux.seccomp object."""
 
-    default_action: Action
+    default_action: str                 # a name in ACTIONS
     rules: tuple[Rule, ...] = ()
     default_errno_ret: int = errno.EPERM
     architectures: tuple[str, ...] = ()
@@ -107,11 +107,11 @@ class Compiled:
     skipped: tuple[str, ...]            # names this architecture does not have
 
 
-def return_value(action: Action, errno_ret: int) -> int:
+def return_value(action: str, errno_ret: int) -> int:
     """The 32-bit SECCOMP_RET_* value the filter returns for ``action``."""
-    if action in (Action.SCMP_ACT_ERRNO, Action.SCMP_ACT_TRACE):
-        return action.value | (errno_ret & 0xFFFF)
-    return action.value
+    if action in ("SCMP_ACT_ERRNO", "SCMP_ACT_TRACE"):
+        return ACTIONS[action] | (errno_ret & 0xFFFF)
+    return ACTIONS[action]
 
 
 # ---- parse: the OCI object, checked --------------------------------------------------------
@@ -120,13 +120,13 @@ def _bad(field: str, what: str) -> InvalidArgument:
     return InvalidArgument(f"config.json: field {field!r} {what}")
 
 
-def _action(value: object, field: str) -> Action:
+def _action(value: object, field: str) -> str:
     if value == "SCMP_ACT_NOTIFY":
         raise _bad(field, "is SCMP_ACT_NOTIFY, which needs a listener minidock does not have")
-    if not isinstance(value, str) or value not in Action.__members__:
+    if not isinstance(value, str) or value not in ACTIONS:
         raise _bad(field, f"is not a seccomp action: {value!r}; "
-                          f"use one of {', '.join(Action.__members__)}")
-    return Action[value]
+                          f"use one of {', '.join(ACTIONS)}")
+    return value
 
 
 def _int(value: object, field: str, default: int) -> int:
@@ -144,9 +144,9 @@ def _condition(value: object, field: str) -> Condition:
     if not 0 <= index <= 5:
         raise _bad(f"{field}.index", "must be 0..5 (a syscall has six arguments)")
     op_name = value.get("op")
-    if op_name not in Op.__members__:
-        raise _bad(f"{field}.op", f"is not a comparison: {op_name!r}; use one of {', '.join(Op.__members__)}")
-    return Condition(index, Op[op_name], _int(value.get("value"), f"{field}.value", 0) & (2**64 - 1),
+    if not isinstance(op_name, str) or op_name not in OPS:
+        raise _bad(f"{field}.op", f"is not a comparison: {op_name!r}; use one of {', '.join(OPS)}")
+    return Condition(index, op_name, _int(value.get("value"), f"{field}.value", 0) & (2**64 - 1),
                      _int(value.get("valueTwo"), f"{field}.valueTwo", 0) & (2**64 - 1))
 
 
@@ -194,37 +194,37 @@ def _compare(condition: Condition, fail: Label, labels) -> list:
     value_hi, value_lo = condition.value >> 32, condition.value & 0xFFFFFFFF
     ok = Label(f"ok{next(labels)}")
     op = condition.op
-    if op is Op.SCMP_CMP_MASKED_EQ:
+    if op == "SCMP_CMP_MASKED_EQ":
         two_hi, two_lo = condition.value_two >> 32, condition.value_two & 0xFFFFFFFF
         return [bpf.load(hi), bpf.and_(value_hi), bpf.jump(bpf.BPF_JEQ, two_hi, 0, fail),
                 bpf.load(lo), bpf.and_(value_lo), bpf.jump(bpf.BPF_JEQ, two_lo, 0, fail)]
-    if op is Op.SCMP_CMP_EQ:
+    if op == "SCMP_CMP_EQ":
         return [bpf.load(hi), bpf.jump(bpf.BPF_JEQ, value_hi, 0, fail),
                 bpf.load(lo), bpf.jump(bpf.BPF_JEQ, value_lo, 0, fail)]
-    if op is Op.SCMP_CMP_NE:    # fails only when both halves are equal
+    if op == "SCMP_CMP_NE":    # fails only when both halves are equal
         return [bpf.load(hi), bpf.jump(bpf.BPF_JEQ, value_hi, 0, ok),
                 bpf.load(lo), bpf.jump(bpf.BPF_JEQ, value_lo, fail, ok), ok]
     # ordered comparisons: the high words decide unless they are equal
-    if op in (Op.SCMP_CMP_GT, Op.SCMP_CMP_GE):
-        low = bpf.BPF_JGT if op is Op.SCMP_CMP_GT else bpf.BPF_JGE
+    if op in ("SCMP_CMP_GT", "SCMP_CMP_GE"):
+        low = bpf.BPF_JGT if op == "SCMP_CMP_GT" else bpf.BPF_JGE
         return [bpf.load(hi), bpf.jump(bpf.BPF_JGT, value_hi, ok, 0),
                 bpf.jump(bpf.BPF_JEQ, value_hi, 0, fail),
                 bpf.load(lo), bpf.jump(low, value_lo, ok, fail), ok]
     # LT is "not GE", LE is "not GT"
-    low = bpf.BPF_JGE if op is Op.SCMP_CMP_LT else bpf.BPF_JGT
+    low = bpf.BPF_JGE if op == "SCMP_CMP_LT" else bpf.BPF_JGT
     return [bpf.load(hi), bpf.jump(bpf.BPF_JGT, value_hi, fail, 0),
             bpf.jump(bpf.BPF_JEQ, value_hi, 0, ok),
             bpf.load(lo), bpf.jump(low, value_lo, fail, ok), ok]
 
 
 # Most severe first: the order the kernel itself uses between filters (seccomp(2)).
-_SEVERITY = (Action.SCMP_ACT_KILL_PROCESS, Action.SCMP_ACT_KILL_THREAD, Action.SCMP_ACT_TRAP,
-             Action.SCMP_ACT_ERRNO, Action.SCMP_ACT_TRACE, Action.SCMP_ACT_LOG, Action.SCMP_ACT_ALLOW)
+_SEVERITY = ("SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL_THREAD", "SCMP_ACT_TRAP",
+             "SCMP_ACT_ERRNO", "SCMP_ACT_TRACE", "SCMP_ACT_LOG", "SCMP_ACT_ALLOW")
 
 
 def _severity(rule: Rule) -> int:
     """The rank of a rule's action in _SEVERITY (KILL and KILL_THREAD share a value)."""
-    return next(i for i, action in enumerate(_SEVERITY) if action.value == rule.action.value)
+    return next(i for i, action in enumerate(_SEVERITY) if ACTIONS[action] == ACTIONS[rule.action])
 
 
 def compile_profile(profile: Profile, arch: Arch | None = None) -> Compiled:
@@ -232,7 +232,7 @@ def compile_profile(profile: Profile, arch: Arch | None = None) -> Compiled:
     arch = arch or native()
     labels = itertools.count()
     default = bpf.ret(return_value(profile.default_action, profile.default_errno_ret))
-    kill = bpf.ret(Action.SCMP_ACT_KILL_PROCESS.value)
+    kill = bpf.ret(ACTIONS["SCMP_ACT_KILL_PROCESS"])
 
     # [RT-SEC-020] the architecture is checked first: another arch's numbers mean other calls
     program: list = [bpf.load(bpf.OFFSET_ARCH), bpf.jump(bpf.BPF_JEQ, arch.audit_arch, 1, 0), kill,
