@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import gc
 import os
-import _signal as signal  # the C module that signal wraps in enums: the same calls, without importing enum (__init__.py, Start-up)
+import _signal as signal  # what signal wraps in enum classes: the same calls, without enum (__init__.py)
 import sys
 
 from minidock import jsonfile
