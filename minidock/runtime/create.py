@@ -190,7 +190,7 @@ def _launch_apart(bundle: str, container_id: str, root: str) -> tuple[Monitor, d
     finally:
         ours.close()
         os.waitpid(launcher, 0)
-    answer = jsonfile.loads(message) if message else {}
+    answer = jsonfile.loads(message.decode()) if message else {}
     if "pid" not in answer:
         for fd in fds:
             os.close(fd)
