@@ -24,8 +24,8 @@ defines (the config, mounts, hooks, security, seccomp, BPF, cgroup hierarchy) ar
 minidock.records.record classes: the namedtuples typing.NamedTuple would make, frozen
 like a dataclass but defined four times faster (a dataclass compiles several methods
 per class), without importing typing at all; subprocess is imported only for a
-config with hooks; socket, selectors, datetime and threading only where a detached
-container or a terminal uses them (the fork server imports them once for its
+config with hooks; socket, selectors, datetime, threading, termios and tty only where
+a detached container or a terminal uses them (the fork server imports them once for its
 monitors); and the state directory is removed without shutil.
 
 Nor does a start import json, re, enum, signal or contextlib, which cost it some 10 ms

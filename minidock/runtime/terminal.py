@@ -11,8 +11,9 @@ Modelled on: runc's console handling (the pty is opened from the container's own
     make_controlling(slave)        in init, before exec: new session, the slave is its terminal
     proxy(master, stdin, stdout)   the monitor's copy loop for a foreground `run`
 
-socket and threading are imported by the functions that use them, not at the top:
-a container without a terminal never needs them (minidock/runtime/__init__.py, Start-up).
+socket, threading, termios and tty are imported by the functions that use them, not
+at the top: a container without a terminal never needs them, and init, which imports
+this module, cannot import them after pivot_root (minidock/runtime/__init__.py, Start-up).
 
 Why inside: opened from the host's /dev/ptmx, the slave would be /dev/pts/N of
 the host's devpts, a name that does not exist in the container's /dev/pts
@@ -23,21 +24,21 @@ from __future__ import annotations
 
 import fcntl
 import os
-import select
-import _signal as signal  # what signal wraps in enum classes: the same calls, without enum (__init__.py)
 import struct
-import termios
-import tty
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, which a start does not import (minidock/records.py)
 if TYPE_CHECKING:
     import socket
     import threading
 
-# ioctl numbers from <asm-generic/ioctls.h> (the same on x86_64 and arm64);
-# Python's termios does not export these two.
+# ioctl numbers from <asm-generic/ioctls.h> (the same on x86_64 and arm64): Python's
+# termios does not export the first two, and the others are here so that a start
+# without a terminal need not import termios for them
 TIOCGPTN = 0x80045430    # get the pty number of a master
 TIOCSPTLCK = 0x40045431  # lock/unlock the slave
+TIOCSCTTY = 0x540E       # make this terminal the session's controlling terminal
+TIOCGWINSZ = 0x5413      # get the window size
+TIOCSWINSZ = 0x5414      # set the window size (the foreground process group gets SIGWINCH)
 
 
 def open_pty() -> tuple[int, int]:
@@ -71,7 +72,7 @@ def receive_master(sock: socket.socket) -> int:
 def make_controlling(slave: int) -> None:
     """Start a new session whose controlling terminal is ``slave``; make it fds 0-2."""
     os.setsid()
-    fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
+    fcntl.ioctl(slave, TIOCSCTTY, 0)
     for fd in (0, 1, 2):
         os.dup2(slave, fd)
     if slave > 2:
@@ -81,15 +82,15 @@ def make_controlling(slave: int) -> None:
 def copy_window_size(source: int, master: int) -> None:
     """Give the container's terminal the size of ours (TIOCGWINSZ → TIOCSWINSZ)."""
     try:
-        size = fcntl.ioctl(source, termios.TIOCGWINSZ, b"\0" * 8)
-        fcntl.ioctl(master, termios.TIOCSWINSZ, size)
+        size = fcntl.ioctl(source, TIOCGWINSZ, b"\0" * 8)
+        fcntl.ioctl(master, TIOCSWINSZ, size)
     except OSError:
         pass  # not a terminal: keep the kernel's default
 
 
 def set_window_size(master: int, rows: int, columns: int) -> None:
     """TIOCSWINSZ: the kernel tells the foreground process group (SIGWINCH)."""
-    fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
+    fcntl.ioctl(master, TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
 
 
 def proxy(master: int, stdin: int = 0, stdout: int = 1) -> threading.Thread:
@@ -99,7 +100,11 @@ def proxy(master: int, stdin: int = 0, stdout: int = 1) -> threading.Thread:
     what it printed last. Our terminal is put in raw mode meanwhile, so keys
     like Ctrl-C reach the container's line discipline instead of ours.
     """
+    import _signal as signal  # what signal wraps in enum classes: the same calls (__init__.py)
+    import select
+    import termios
     import threading
+    import tty
 
     saved = None
     if os.isatty(stdin):

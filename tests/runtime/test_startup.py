@@ -25,7 +25,8 @@ REPOSITORY = Path(__file__).resolve().parents[2]
 # minidock/jsonfile.py, minidock/runtime/__init__.py): none of it on the way to a foreground container.
 NOT_ON_THE_WAY = {"dataclasses", "inspect", "ast", "subprocess", "socket", "selectors", "shutil",
                   "threading", "datetime", "ctypes.util", "platform", "tempfile", "argparse", "gettext",
-                  "locale", "typing", "json", "re", "enum", "signal", "contextlib", "functools", "string"}
+                  "locale", "typing", "json", "re", "enum", "signal", "contextlib", "functools", "string",
+                  "termios", "tty"}
 
 
 @pytest.mark.spec("RT-CLI-005")
