@@ -24,8 +24,9 @@ from minidock.cgroups.driver import Driver, open_driver
 from minidock.cgroups.plan import plan_v1, plan_v2
 from minidock.cgroups.resources import UNLIMITED, Resources
 from minidock.cgroups.stats import Stats
-from minidock.cgroups.v1 import V1Group
-from minidock.cgroups.v2 import V2Group
+
+# V1Group and V2Group are not imported here: a host uses one of the two, and the driver
+# imports only that one (Driver.open). Import them from minidock.cgroups.v1 and .v2.
 
 __all__ = ["UNLIMITED", "DeviceRule", "DeviceState", "Driver", "Hierarchy", "Resources",
-           "Stats", "V1Group", "V2Group", "detect", "open_driver", "plan_v1", "plan_v2"]
+           "Stats", "detect", "open_driver", "plan_v1", "plan_v2"]

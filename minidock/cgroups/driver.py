@@ -25,9 +25,12 @@ from __future__ import annotations
 from minidock.cgroups import files
 from minidock.cgroups.detect import Hierarchy, detect
 from minidock.cgroups.resources import Resources, check_cpuset
-from minidock.cgroups.v1 import V1Group
-from minidock.cgroups.v2 import V2Group
 from minidock.errors import InvalidArgument
+
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, which a start does not import (minidock/records.py)
+if TYPE_CHECKING:
+    from minidock.cgroups.v1 import V1Group
+    from minidock.cgroups.v2 import V2Group
 
 ONLINE_CPUS = "/sys/devices/system/cpu/online"
 ONLINE_MEMS = "/sys/devices/system/node/online"  # absent on a kernel without NUMA: node 0 only
@@ -60,7 +63,12 @@ class Driver:
 
     def open(self, name: str) -> V1Group | V2Group:
         """The group ``name`` as it is, made by an earlier create(): nothing is written."""
-        group_class = V1Group if self.hierarchy.version == 1 else V2Group
+        # only this host's driver is imported: v2's brings the eBPF device programs, and
+        # the two together cost a container's start 2.6 ms (chapters/03-runtime.md#start-up-time)
+        if self.hierarchy.version == 1:
+            from minidock.cgroups.v1 import V1Group as group_class
+        else:
+            from minidock.cgroups.v2 import V2Group as group_class
         return group_class(self.hierarchy, _check_name(name))
 
     def create(self, name: str, resources: Resources | None = None) -> V1Group | V2Group:

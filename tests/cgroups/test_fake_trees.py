@@ -11,8 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from minidock.cgroups import Driver, Hierarchy, Resources, Stats, V1Group, V2Group, v1, v2
+from minidock.cgroups import Driver, Hierarchy, Resources, Stats, v1, v2
 from minidock.cgroups.devices import parse_oci as parse_devices
+from minidock.cgroups.v1 import V1Group
+from minidock.cgroups.v2 import V2Group
 from minidock.errors import SystemError as KernelRefused, Unavailable
 
 MiB = 1 << 20
