@@ -18,9 +18,12 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
 
 from minidock import errors
+
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, which a start does not import (minidock/records.py)
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 
 def write(path: str, value: str, field: str | None = None) -> None:

@@ -24,9 +24,11 @@ never 0, so `stats` can tell "unknown" from "nothing".
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from minidock.records import record
+
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, which a start does not import (minidock/records.py)
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 
 # The v1 memory controller's "no limit": PAGE_COUNTER_MAX pages, 2**63 - 4096 with 4 KiB pages.

@@ -21,9 +21,9 @@ Modelled on: runc (verbs, state layout) and containerd-shim (the monitor)
 Start-up: `minidock-runtime run` is measured against runc (chapters/03-runtime.md#start-up-time),
 and most of a Python command's start is importing. So the records that a start
 defines (the config, mounts, hooks, security, seccomp, BPF, cgroup hierarchy) are
-minidock.records.record classes: the namedtuples typing.NamedTuple would make, frozen
+minidock.records.record classes: the tuples typing.NamedTuple would make, frozen
 like a dataclass but defined four times faster (a dataclass compiles several methods
-per class), without importing typing at all; subprocess is imported only for a
+per class), without importing typing or collections at all; subprocess is imported only for a
 config with hooks; socket, selectors, datetime, threading, termios and tty only where
 a detached container or a terminal uses them (the fork server imports them once for its
 monitors); and the state directory is removed without shutil.

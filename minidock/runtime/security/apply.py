@@ -29,11 +29,14 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterable
 
 from minidock.kernel import syscalls as sc
 from minidock.runtime.security import capabilities, paths, seccomp
 from minidock.runtime.security.config import Security
+
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, which a start does not import (minidock/records.py)
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 _noted: set[str] = set()
 

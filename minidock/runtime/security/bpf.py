@@ -21,9 +21,12 @@ Rules: pure data; nothing here knows about syscalls or profiles.
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable
 
 from minidock.records import record
+
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, which a start does not import (minidock/records.py)
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 # Instruction classes, sizes, modes and operations, from <linux/bpf_common.h>.
 BPF_LD, BPF_ALU, BPF_JMP, BPF_RET = 0x00, 0x04, 0x05, 0x06

@@ -25,11 +25,13 @@ capset(2) can only lower permitted, never raise it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 from minidock.errors import InvalidArgument
 from minidock.kernel import syscalls as sc
 from minidock.records import record
+
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, which a start does not import (minidock/records.py)
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 # <linux/capability.h>, in the kernel's order: the number is the bit in each set.
 NAMES: tuple[str, ...] = (

@@ -30,10 +30,13 @@ refuses it). As in Docker, a capability the container keeps unlocks its calls:
 from __future__ import annotations
 
 import errno
-from collections.abc import Iterable
 
 from minidock.runtime.security import capabilities as caps
 from minidock.runtime.security.paths import DOCKER_MASKED, DOCKER_READONLY
+
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, which a start does not import (minidock/records.py)
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 # The calls Docker's default profile refuses, and the capability under which it allows them.
 # None: refused whatever the capabilities (Docker: not in its allowlist at all).

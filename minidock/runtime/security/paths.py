@@ -22,10 +22,13 @@ skipped, as runc does.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
 
 from minidock.errors import InvalidArgument
 from minidock.kernel import syscalls as sc
+
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, which a start does not import (minidock/records.py)
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 DOCKER_MASKED: tuple[str, ...] = (
     "/proc/asound", "/proc/acpi", "/proc/interrupts", "/proc/kcore", "/proc/keys",
