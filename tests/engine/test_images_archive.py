@@ -63,7 +63,9 @@ def _bad_archives(name: str) -> dict[str, bytes]:
     escape = tarfile.TarInfo("../escape.txt")
     escape.size = 1
     leaving = docker_archive([tar_of({"a.txt": name.encode()})], [f"{name}:1"], links=[escape])
-    bad_name = docker_archive([tar_of({"a.txt": name.encode()})], [f"{name.upper()}:1"])
+    # capitals in the path: name.upper() alone was a valid name whenever the 8 hex digits held
+    # no letter, its first component "MDTEST" then read as a registry host, as Docker reads it
+    bad_name = docker_archive([tar_of({"a.txt": name.encode()})], [f"{name}/UPPER:1"])
     corrupt = bytearray(gzip.compress(good))
     corrupt[len(corrupt) // 2:len(corrupt) // 2 + 64] = b"\0" * 64
     return {"truncated": good[:len(good) // 2 + 100], "corrupt gzip": bytes(corrupt), "not a tar": b"hello" * 100,
