@@ -117,6 +117,10 @@ class Agent:
 
     async def pass_once(self) -> None:
         """Compare this node's tasks with the engine's containers and start what must change."""
+        # A job that ends while the reads below await has changed what they read: a start
+        # read as "starting" may be running by the time its container is listed, and would
+        # be taken for one the agent abandoned (and killed). Its task waits for the next pass.
+        busy_while_reading = set(self.busy)
         everything = [e.value for e in await self.store.prefix("tasks/")]
         tasks = {task["ID"]: task for task in everything if task.get("NodeID") == self.node_id}
         statuses = {e.key.rsplit("/", 1)[1]: e.value for e in await self.store.prefix("status/")}
@@ -124,14 +128,14 @@ class Agent:
         containers = {c["Labels"].get(TASK_LABEL): c
                       for c in await self._engine("GET", f"/containers/json?all=1&filters={wanted}")}
         for task_id, task in tasks.items():
-            if task_id in self.busy:
+            if task_id in self.busy or task_id in busy_while_reading:
                 continue
             status = statuses.get(task_id) or {"State": "new"}
             job = self._decide(task, status, containers.get(task_id))
             if job is not None:
                 self._spawn(task_id, job)
         for task_id, container in containers.items():
-            if task_id not in tasks and task_id not in self.busy:
+            if task_id not in tasks and task_id not in self.busy and task_id not in busy_while_reading:
                 # the managers forgot this task (service removed, history trimmed): its container goes too
                 self._spawn(task_id, self._engine("DELETE", f"/containers/{container['Id']}?force=1"))
         services = [e.value for e in await self.store.prefix("services/")]
