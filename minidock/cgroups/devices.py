@@ -25,7 +25,6 @@ the same devices on either.
 
 from __future__ import annotations
 
-
 from minidock.errors import InvalidArgument
 from minidock.records import record
 
@@ -37,6 +36,7 @@ TYPES = ("a", "c", "b")   # all, character, block
 ACCESS = "rwm"            # read, write, mknod(2)
 WILDCARD = None           # a major or minor that matches every number ("*")
 MAX_NUMBER = 0xFFFFF      # minors have 20 bits, majors 12 (<linux/kdev_t.h>)
+
 
 @record
 class DeviceRule:

@@ -308,3 +308,16 @@ def test_a_launcher_that_dies_leaves_nothing_behind(runtime, bundle, tmp_path):
     assert "the launcher died before the container was created" in created.stderr
     assert not (tmp_path / "state" / bundle.id).exists()
     assert cgroup_dirs_named(bundle.id) == []  # and so no process of it: init was killed with the group
+
+
+@pytest.mark.spec("RT-STATE-005")
+@pytest.mark.parametrize("text", ['{"id": "c", "bundle": "/b", "status": "sleeping"}', "{not json",
+                                  '{"id": "c", "bundle": "/b"}', '{"id": "c", "bundle": "/b", "status": "running", "x": 1}',
+                                  "[1, 2]"])
+def test_a_damaged_state_file_is_said_not_a_traceback(tmp_path, text):
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "state.json").write_text(text)
+    result = subprocess.run([*RUNTIME, "--root", str(tmp_path), "state", "c"], capture_output=True, text=True)
+    assert result.returncode == 1
+    assert result.stderr.startswith("minidock-runtime: container c: state.json is damaged: "), result.stderr
+    assert "Traceback" not in result.stderr
