@@ -29,7 +29,7 @@ and type checkers.
 
 from __future__ import annotations
 
-from operator import itemgetter
+from _operator import itemgetter  # operator's C half: the same itemgetter, 1 ms sooner
 
 # what the class statement puts in a body that is not the record's own
 _MACHINERY = {"__dict__", "__weakref__", "__module__", "__qualname__"}

@@ -35,4 +35,9 @@ checked against a set of characters; statuses, namespace kinds and seccomp actio
 constants in plain classes and dicts; `_signal`, the C module that `signal` wraps in
 enum classes, gives the same calls; a with block that closes a descriptor is a small
 class.
+
+And work moves out of init, the forked child, where it costs most (its first write to
+each page it shares with the monitor copies the page): the monitor compiles the seccomp
+filter while init makes its namespaces and root filesystem (init.py, Protocol), and a
+cgroup file is written with os.open and os.write, no file object.
 """

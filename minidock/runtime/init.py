@@ -12,8 +12,9 @@ Modelled on: runc's `runc init` (nsexec + standard_init_linux.go)
             child: join cgroup ─ setns(paths) ─ [unshare(user) ─ "userns" ─ wait for maps]
                    ─ unshare(other ns) ─ fork ─ report "pid N" ─ _exit(0)
             init (PID 1): ...
-    init:   ["hooks" ─ wait] ─ rootfs.enter ─ sethostname ─ report "ready" ─ wait for start
-            ─ rlimits ─ chdir ─ security.apply (user, caps, seccomp) ─ execve
+    init:   ["hooks" ─ wait] ─ rootfs.enter ─ sethostname ─ report "ready" ─ read the
+            filter ─ wait for start ─ rlimits ─ chdir ─ security.apply (user, caps,
+            seccomp) ─ execve
 
 Why the monitor makes the PID namespace: unshare(CLONE_NEWPID) does not move the
 caller into it, only its future children, so the monitor's next child is PID 1; the
@@ -29,8 +30,12 @@ Protocol on report_fd (one short line per write, atomic on a pipe):
     "pid N"     init exists; N is its pid on the host (from whoever forked it)
     "ready"     init has its root filesystem and waits for the start byte
     "error MSG" set-up failed; init exits 127
-Init blocks on start_fd until the monitor writes one byte; EOF (the monitor
-died) makes it exit without running anything.
+On start_fd the monitor writes init's seccomp filter, at once (a 4-byte length,
+little-endian, then the packed program; length 0: no filter), and the start byte
+when the container starts. Init reads both after "ready" and blocks until the
+byte comes; EOF (the monitor died) makes it exit without running anything.
+Why the monitor compiles the filter: it does so while init makes its namespaces
+and root filesystem, on the other core, instead of before or after them.
 """
 
 from __future__ import annotations
@@ -218,8 +223,26 @@ def _init(config: RunConfig, hierarchy: Hierarchy, report_fd: int, start_fd: int
         os._exit(EXIT_START_FAILED)
 
 
+def _read_filter(start_fd: int) -> bytes:
+    """The seccomp filter the monitor wrote on the start pipe: a length, then the program."""
+    header = _read_exactly(start_fd, 4)
+    return _read_exactly(start_fd, int.from_bytes(header, "little"))
+
+
+def _read_exactly(fd: int, size: int) -> bytes:
+    """``size`` bytes from a pipe (a write of over 4 KiB may arrive in parts); EOF: exit."""
+    data = b""
+    while len(data) < size:
+        chunk = os.read(fd, size - len(data))
+        if not chunk:
+            os._exit(EXIT_START_FAILED)  # the monitor is gone: never start
+        data += chunk
+    return data
+
+
 def _start(config: RunConfig, start_fd: int, slave: int, hook_state: dict) -> None:
     """After "ready": wait for `start`, then limits, user, capabilities, seccomp, exec."""
+    seccomp_filter = _read_filter(start_fd)
     # [RT-STATE-002] nothing of the user's runs before `start`
     if os.read(start_fd, 1) != b"\x01":
         os._exit(EXIT_START_FAILED)  # the monitor is gone: never start
@@ -238,7 +261,7 @@ def _start(config: RunConfig, start_fd: int, slave: int, hook_state: dict) -> No
     # [RT-SEC-*] user, capabilities, no_new_privs, masked paths, and the seccomp
     # filter last of all: after it, the calls it refuses are gone for good
     security.apply(config.security, uid=config.uid, gid=config.gid,
-                   additional_gids=config.additional_gids)
+                   additional_gids=config.additional_gids, compiled=seccomp_filter)
     try:
         # execvpe searches PATH with os.get_exec_path(), which imports warnings on its first
         # call; here, after pivot_root, the host's standard library is out of reach, so

@@ -32,6 +32,7 @@ from minidock.kernel import syscalls as sc
 from minidock.records import record
 from minidock.runtime import hooks, init, terminal
 from minidock.runtime.config import RunConfig
+from minidock.runtime.security import seccomp
 from minidock.runtime.state import Event, State, process_start_time, transition
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, which a start does not import (minidock/records.py)
@@ -102,7 +103,9 @@ class Monitor:
         os.close(go_r)
         if theirs is not None:
             theirs.close()
-        pid, error, hooks_asked, ready = 0, None, False, False
+        # while init makes its namespaces and root filesystem (init.py, Protocol)
+        error = self._send_filter()
+        pid, hooks_asked, ready = 0, False, False
         with os.fdopen(report_r) as reports:
             for line in reports:  # ends when init closes its end ("ready") or dies
                 word, _, rest = line.strip().partition(" ")
@@ -121,6 +124,8 @@ class Monitor:
                 if ready and pid:
                     break
                 # init's "hooks" may overtake the child's "pid": run them once both are in
+                if hooks_asked and pid and error:
+                    break  # no filter to give it: closing go_w tells init, waiting for our byte
                 if hooks_asked and pid and not error:
                     hooks_asked = False
                     error = self._create_runtime_hooks(pid)
@@ -147,6 +152,17 @@ class Monitor:
         self.state.status = transition(self.state.status, Event.CREATED)
         self.state.save(self.root)
         return pid
+
+    def _send_filter(self) -> str | None:
+        """Compile the seccomp filter and put it in the start pipe, ahead of the start byte."""
+        profile = self.config.security.seccomp
+        try:
+            program = seccomp.encode(seccomp.compile_profile(profile)) if profile else b""
+        except ValueError as failure:  # more instructions than a BPF program may have
+            return f"linux.seccomp: {failure}"
+        # at most 32 KiB (BPF_MAXINSNS): the pipe holds it until init reads it, after "ready"
+        os.write(self._start_w, len(program).to_bytes(4, "little") + program)
+        return None
 
     def handover(self) -> tuple[dict, dict[str, int]]:
         """What a launcher hands to the monitor (see adopt): a JSON-able record and descriptors."""

@@ -100,3 +100,16 @@ def test_a_duplicate_id_is_refused(bundle):
         subprocess.run([*RUNTIME, "kill", bundle.id, "KILL"], capture_output=True)
         first.wait(60)
     assert first.returncode == 137  # the first ran on until killed: the refusal touched nothing
+
+
+@pytest.mark.spec("RT-SEC-025", "RT-CFG-005")
+def test_a_filter_longer_than_the_kernel_takes_is_refused_before_the_program_runs(bundle):
+    # 1,500 rules with a condition on one syscall: some 7,700 instructions, where BPF takes 4,096
+    bundle.config["linux"]["seccomp"]["syscalls"] += [
+        {"names": ["getppid"], "action": "SCMP_ACT_ERRNO", "args": [{"index": 0, "value": n, "op": "SCMP_CMP_EQ"}]}
+        for n in range(1500)]
+    result = bundle.run("echo", "the program ran")
+    _assert_refused(result, "cannot start container", "linux.seccomp", "at most 4096 instructions")
+    assert "the program ran" not in result.stdout
+    assert cgroup_dirs_named(bundle.id) == []
+    assert subprocess.run([*RUNTIME, "state", bundle.id], capture_output=True).returncode != 0

@@ -26,7 +26,7 @@ REPOSITORY = Path(__file__).resolve().parents[2]
 NOT_ON_THE_WAY = {"dataclasses", "inspect", "ast", "subprocess", "socket", "selectors", "shutil",
                   "threading", "datetime", "ctypes.util", "platform", "tempfile", "argparse", "gettext",
                   "locale", "typing", "json", "re", "enum", "signal", "contextlib", "functools", "string",
-                  "termios", "tty", "collections"}
+                  "termios", "tty", "collections", "operator"}
 
 
 @pytest.mark.spec("RT-CLI-005")

@@ -9,6 +9,7 @@ Modelled on: runc's standard_init_linux.go (Init) and finalizeNamespace
 The order, and why (each step needs a power the later ones take away):
 
     0. compile the seccomp profile      pure; a bad profile fails before anything changes
+                                        (init's comes compiled from the monitor: init.py)
        mask and protect paths           mounts: needs CAP_SYS_ADMIN and no filter yet
     1. prctl(PR_SET_NO_NEW_PRIVS)       if noNewPrivileges: setuid binaries stop working
     2. seccomp, if no no_new_privs      loading a filter without no_new_privs needs
@@ -51,14 +52,17 @@ def note_ignored(security: Security) -> None:
 
 
 def apply(security: Security, uid: int = 0, gid: int = 0, additional_gids: Iterable[int] = (),
-          protect_paths: bool = True) -> None:
+          protect_paths: bool = True, compiled: seccomp.Compiled | bytes | None = None) -> None:
     """Become ``uid``/``gid`` with ``security``'s capabilities, no_new_privs and filter.
 
     ``protect_paths=False`` for `exec`: the process joins a mount namespace whose
-    paths the init already masked.
+    paths the init already masked. ``compiled``: ``security``'s filter, already compiled
+    (and packed, as init receives it from the monitor: runtime/init.py), or None to
+    compile it here; empty bytes for no filter.
     """
     note_ignored(security)
-    compiled = seccomp.compile_profile(security.seccomp) if security.seccomp else None
+    if compiled is None and security.seccomp:
+        compiled = seccomp.compile_profile(security.seccomp)
     caps = security.capabilities
     # [RT-SEC-034] /proc and /sys paths masked and read-only while mount(2) still works
     if protect_paths:

@@ -8,6 +8,7 @@ Modelled on: the OCI runtime-spec's linux.seccomp, libseccomp's compiler
     Profile / Rule / Condition      the OCI linux.seccomp object, checked (pure)
     parse(value, field) -> Profile  config.json -> Profile; errors name the field
     compile_profile(profile, arch) -> Compiled   a list of BPF instructions (pure)
+    encode(compiled) -> bytes       the program packed as struct sock_filter[] (pure)
     load(compiled)                  seccomp(SECCOMP_SET_MODE_FILTER): the thin shell
 
 The compiled program, top to bottom:
@@ -274,12 +275,17 @@ def compile_profile(profile: Profile, arch: Arch | None = None) -> Compiled:
 
 # ---- load: the thin shell -----------------------------------------------------------------
 
-def load(compiled: Compiled) -> None:
-    """Install the filter on the calling thread; it holds until the process ends.
+def encode(compiled: Compiled) -> bytes:
+    """The program as the array of struct sock_filter that seccomp(2) reads."""
+    if sys.byteorder != "little":
+        raise NotImplementedError("the compiler reads 64-bit arguments as little-endian halves")
+    return bpf.encode(list(compiled.program))
+
+
+def load(compiled: Compiled | bytes) -> None:
+    """Install the filter (compiled, or already encoded) on the calling thread, for good.
 
     seccomp(2): needs no_new_privs or CAP_SYS_ADMIN. The filter also applies to
     everything after this call, so it comes last, right before execve.
     """
-    if sys.byteorder != "little":
-        raise NotImplementedError("the compiler reads 64-bit arguments as little-endian halves")
-    sc.seccomp_set_mode_filter(bpf.encode(list(compiled.program)))
+    sc.seccomp_set_mode_filter(compiled if isinstance(compiled, bytes) else encode(compiled))
