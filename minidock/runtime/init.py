@@ -30,9 +30,9 @@ Protocol on report_fd (one short line per write, atomic on a pipe):
     "pid N"     init exists; N is its pid on the host (from whoever forked it)
     "ready"     init has its root filesystem and waits for the start byte
     "error MSG" set-up failed; init exits 127
-On start_fd the monitor writes init's seccomp filter, at once (a 4-byte length,
-little-endian, then the packed program; length 0: no filter), and the start byte
-when the container starts. Init reads both after "ready" and blocks until the
+On start_fd the monitor writes init's seccomp filter once init is "ready" (a
+4-byte length, little-endian, then the packed program; length 0: no filter), and
+the start byte when the container starts. Init reads both and blocks until the
 byte comes; EOF (the monitor died) makes it exit without running anything.
 Why the monitor compiles the filter: it does so while init makes its namespaces
 and root filesystem, on the other core, instead of before or after them.

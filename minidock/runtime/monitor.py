@@ -104,7 +104,7 @@ class Monitor:
         if theirs is not None:
             theirs.close()
         # while init makes its namespaces and root filesystem (init.py, Protocol)
-        error = self._send_filter()
+        seccomp_filter, error = self._compile_filter()
         pid, hooks_asked, ready = 0, False, False
         with os.fdopen(report_r) as reports:
             for line in reports:  # ends when init closes its end ("ready") or dies
@@ -146,6 +146,9 @@ class Monitor:
             if pid:
                 _reap(pid)
             raise MinidockSystemError(f"cannot start container: {error}")
+        # init reads it now, ahead of the start byte: a write that does not fit in the pipe
+        # waits for init, never the other way round
+        os.write(self._start_w, len(seccomp_filter).to_bytes(4, "little") + seccomp_filter)
         self.state.pid = pid
         self.state.pid_start_time = process_start_time(pid)
         self.state.monitor_pid = self.monitor_pid
@@ -153,16 +156,13 @@ class Monitor:
         self.state.save(self.root)
         return pid
 
-    def _send_filter(self) -> str | None:
-        """Compile the seccomp filter and put it in the start pipe, ahead of the start byte."""
+    def _compile_filter(self) -> tuple[bytes, str | None]:
+        """The config's seccomp filter, packed (empty: none), or why it cannot be."""
         profile = self.config.security.seccomp
         try:
-            program = seccomp.encode(seccomp.compile_profile(profile)) if profile else b""
+            return (seccomp.encode(seccomp.compile_profile(profile)) if profile else b""), None
         except ValueError as failure:  # more instructions than a BPF program may have
-            return f"linux.seccomp: {failure}"
-        # at most 32 KiB (BPF_MAXINSNS): the pipe holds it until init reads it, after "ready"
-        os.write(self._start_w, len(program).to_bytes(4, "little") + program)
-        return None
+            return b"", f"linux.seccomp: {failure}"
 
     def handover(self) -> tuple[dict, dict[str, int]]:
         """What a launcher hands to the monitor (see adopt): a JSON-able record and descriptors."""

@@ -156,3 +156,18 @@ def test_a_missing_cwd_fails_after_ready_with_its_reason(bundle):
     assert result.returncode == 127
     assert "chdir to cwd '/no/such/dir' set in config.json failed: No such file or directory" in result.stderr
     assert cgroup_dirs_named(bundle.id) == []  # run deleted what it made
+
+
+@pytest.mark.spec("RT-SEC-024", "RT-HOOK-001")
+def test_a_filter_larger_than_a_pipe_write_reaches_init_whole(bundle):
+    # The monitor hands init its filter on the start pipe. Some 3,200 instructions (25 KiB),
+    # more than one write(2) to a pipe delivers at once, with a createRuntime hook (a
+    # handshake before "ready"); the last rule, far down the program, must still hold.
+    bundle.config["linux"]["seccomp"]["syscalls"] += [
+        {"names": ["getppid"], "action": "SCMP_ACT_ERRNO", "args": [{"index": 0, "value": n, "op": "SCMP_CMP_EQ"}]}
+        for n in range(600)] + [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13}]
+    bundle.config["hooks"] = {"createRuntime": [{"path": "/bin/true"}]}
+    result = bundle.run("sh", "-c", "grep Seccomp: /proc/self/status; mkdir /tmp/d || echo refused")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["Seccomp:", "2", "refused"]
+    assert "Permission denied" in result.stderr  # EACCES, the rule's errnoRet
