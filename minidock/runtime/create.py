@@ -102,7 +102,7 @@ def run(bundle: str, container_id: str, root: str) -> int:
             signal.signal(signum, lambda sig, _: os.kill(pid, sig))
         output = terminal.proxy(monitor.master) if monitor.master >= 0 else None
         monitor.release()
-        code = monitor.wait()
+        code = monitor.wait(save=False)  # [RT-RUN-004] the state goes next, with the cgroup
         if output is not None:
             output.join(timeout=5)  # what the container printed last
         return code

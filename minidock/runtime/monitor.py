@@ -213,20 +213,25 @@ class Monitor:
         # [RT-HOOK-003] poststart: a failure is only a warning
         hooks.run(self.config.hooks, "poststart", self.state.to_json(), warn_only=True)
 
-    def wait(self) -> int:
-        """Reap init (and any orphans re-parented to us); record and return the exit code."""
+    def wait(self, save: bool = True) -> int:
+        """Reap init (and any orphans re-parented to us); record and return the exit code.
+
+        ``save=False``: `run`, which deletes the state directory next, writes no "stopped"
+        state.json that nobody would read (0.4 ms of its start-to-end time).
+        """
         while True:
             pid, status = os.waitpid(-1, 0)
             if pid == self.state.pid:
-                return self._record(exit_code(status))
+                return self._record(exit_code(status), save)
 
-    def _record(self, code: int) -> int:
+    def _record(self, code: int, save: bool = True) -> int:
         if self.group is None and self.driver is None:  # an adopted container's group: see adopt()
             self.group = open_driver().open(self.state.cgroup)
         self.state.exit_code = code
         self.state.oom_killed = _oom_killed(self.group)
         self.state.status = transition(self.state.status, Event.EXITED)
-        self.state.save(self.root)
+        if save:
+            self.state.save(self.root)
         return code
 
     def listen(self) -> socket.socket:
