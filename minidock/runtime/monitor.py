@@ -27,7 +27,7 @@ import time
 
 from minidock import jsonfile
 from minidock.cgroups import open_driver
-from minidock.errors import Conflict, SystemError as MinidockSystemError
+from minidock.errors import Conflict, MinidockError, SystemError as MinidockSystemError
 from minidock.kernel import syscalls as sc
 from minidock.records import record
 from minidock.runtime import hooks, init, terminal
@@ -161,7 +161,9 @@ class Monitor:
         profile = self.config.security.seccomp
         try:
             return (seccomp.encode(seccomp.compile_profile(profile)) if profile else b""), None
-        except ValueError as failure:  # more instructions than a BPF program may have
+        # more instructions than a BPF program may have; a machine without a syscall table:
+        # said like init's own failures, and init, alive and waiting, is reaped by launch
+        except (ValueError, NotImplementedError, MinidockError) as failure:
             return b"", f"linux.seccomp: {failure}"
 
     def handover(self) -> tuple[dict, dict[str, int]]:

@@ -103,8 +103,12 @@ def test_a_duplicate_id_is_refused(bundle):
 
 
 @pytest.mark.spec("RT-SEC-025", "RT-CFG-005")
-def test_a_filter_longer_than_the_kernel_takes_is_refused_before_the_program_runs(bundle):
-    # 1,500 rules with a condition on one syscall: some 7,700 instructions, where BPF takes 4,096
+@pytest.mark.parametrize("with_hook", [False, True], ids=["alone", "with-a-createRuntime-hook"])
+def test_a_filter_longer_than_the_kernel_takes_is_refused_before_the_program_runs(bundle, with_hook):
+    # 1,500 rules with a condition on one syscall: some 7,700 instructions, where BPF takes 4,096.
+    # With a hook, init waits for the monitor's go-ahead before "ready": it must not wait for ever.
+    if with_hook:
+        bundle.config["hooks"] = {"createRuntime": [{"path": "/bin/true"}]}
     bundle.config["linux"]["seccomp"]["syscalls"] += [
         {"names": ["getppid"], "action": "SCMP_ACT_ERRNO", "args": [{"index": 0, "value": n, "op": "SCMP_CMP_EQ"}]}
         for n in range(1500)]
