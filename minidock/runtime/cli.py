@@ -5,6 +5,8 @@ Explained:  chapters/03-runtime.md#the-command
 
     minidock-runtime [--root DIR] spec   [--bundle DIR]      write a default config.json
     minidock-runtime [--root DIR] create [--bundle DIR] ID   init waits for `start`
+    minidock-runtime [--root DIR] create [--bundle DIR] --pid-file F [--console-socket S] ID
+                                                          a shim's create: init is left to the caller
     minidock-runtime [--root DIR] start  ID
     minidock-runtime [--root DIR] run    [--bundle DIR] ID   create + start + wait + delete
     minidock-runtime [--root DIR] state  ID                  the OCI state as JSON
@@ -12,6 +14,7 @@ Explained:  chapters/03-runtime.md#the-command
     minidock-runtime [--root DIR] pause  ID / resume ID       freeze / thaw (cgroup freezer)
     minidock-runtime [--root DIR] delete [--force] ID
     minidock-runtime [--root DIR] exec   [--cwd D] [--env K=V] [--user UID[:GID]] [--tty [--resize-fd N]] ID CMD...
+    minidock-runtime [--root DIR] exec   --process FILE [--detach] [--pid-file F] [--console-socket S] ID
     minidock-runtime [--root DIR] ps     ID                  pids in the container
     minidock-runtime [--root DIR] list
     minidock-runtime [--root DIR] --trace [--trace-format text|json|html] run [--bundle DIR] ID
@@ -83,6 +86,13 @@ def _traced_run(args: argparse.Namespace) -> int:
 
 
 def _create(args: argparse.Namespace) -> int:
+    if args.pid_file is not None or args.console_socket is not None:
+        # [RT-SHIM-001] a shim's create (containerd-shim and conmon name a pid file): the
+        # caller is the monitor, as runc's callers are
+        from minidock.runtime import shim
+
+        shim.create(args.bundle, args.id, args.root, args.pid_file, args.console_socket)
+        return 0
     from minidock.runtime import create
 
     create.create(args.bundle, args.id, args.root)
@@ -113,11 +123,14 @@ def _state(args: argparse.Namespace) -> int:
 def _exec(args: argparse.Namespace) -> int:
     from minidock.runtime import exec as exec_verb
 
-    if not args.command:
-        raise MinidockError("exec needs a command")
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    if args.process is not None and command:
+        raise MinidockError("exec: give a command or --process, not both")
+    if args.process is None and not command:
+        raise MinidockError("exec needs a command")
     return exec_verb.exec_in(args.root, args.id, command, env=args.env, cwd=args.cwd, user=args.user,
-                               tty=args.tty, resize_fd=args.resize_fd)
+                             tty=args.tty, resize_fd=args.resize_fd, process=args.process,
+                             detach=args.detach, pid_file=args.pid_file, console_socket=args.console_socket)
 
 
 def _ps(args: argparse.Namespace) -> int:
@@ -146,11 +159,11 @@ def _list(args: argparse.Namespace) -> int:
 
 
 HANDLERS = {"spec": _spec, "create": _create, "start": _lifecycle("start"), "run": _run, "state": _state,
-            "kill": _lifecycle("kill", "signal"), "pause": _lifecycle("pause"), "resume": _lifecycle("resume"),
+            "kill": _lifecycle("kill", "signal", "all"), "pause": _lifecycle("pause"), "resume": _lifecycle("resume"),
             "delete": _lifecycle("delete", "force"), "exec": _exec, "ps": _ps, "list": _list}
 VERBS = tuple(HANDLERS)
 # global options that take a value: the verb is the first word that is neither these nor their values
-_VALUED = {"--root", "--trace-format"}
+_VALUED = {"--root", "--trace-format", "--log", "--log-format"}
 
 
 def first_verb(argv: list[str]) -> str | None:
@@ -193,6 +206,11 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="minidock-runtime", description="An OCI runtime, runc's verbs.",
                                      formatter_class=_formatter)
     parser.add_argument("--root", default=STATE_ROOT, help="where container state lives")
+    parser.add_argument("--log", help="also write errors to this file, as runc does (containerd reads it)")
+    parser.add_argument("--log-format", choices=("text", "json"), default="text", help="the --log file's format")
+    parser.add_argument("--debug", action="store_true", help="accepted, as runc's; nothing more is logged")
+    parser.add_argument("--systemd-cgroup", action="store_true",
+                        help="refused: minidock-runtime drives cgroupfs only (RT-SHIM-007)")
     parser.add_argument("--trace", action="store_true",
                         help="run under ptrace and print what the kernel was asked to do (run only)")
     parser.add_argument("--trace-format", choices=("text", "json", "html"), default="text",
@@ -213,12 +231,18 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         return sub
 
     verb("spec", "write a default config.json into the bundle", bundle=True, with_id=False)
-    verb("create", "create a container that waits for start", bundle=True)
+    if create_parser := verb("create", "create a container that waits for start", bundle=True):
+        create_parser.add_argument("--pid-file", help="write init's pid here; the caller (a shim) becomes "
+                                   "its parent, with no monitor of ours (RT-SHIM-001)")
+        create_parser.add_argument("--console-socket", help="a unix socket to send the terminal's master to")
+        create_parser.add_argument("--no-new-keyring", action="store_true",
+                                   help="accepted, as runc's: no session keyring is made anyway")
     verb("start", "run the program of a created container")
     verb("run", "create and start a container, wait for it, delete it", bundle=True)
     verb("state", "print a container's state as JSON")
     if kill := verb("kill", "send a signal to a container's init"):
         kill.add_argument("signal", nargs="?", default="TERM")
+        kill.add_argument("--all", "-a", action="store_true", help="signal every process in the container")
     verb("pause", "freeze every process of a container")
     verb("resume", "thaw a paused container")
     if delete := verb("delete", "remove a stopped container"):
@@ -229,6 +253,11 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         exec_parser.add_argument("--user", "-u", help="UID[:GID] to run as (default: the container's user)")
         exec_parser.add_argument("--tty", "-t", action="store_true", help="give the process a terminal (the container's devpts)")
         exec_parser.add_argument("--resize-fd", type=int, default=-1, help="a descriptor carrying 'ROWS COLUMNS' lines")
+        exec_parser.add_argument("--process", "-p", help="an OCI process object (JSON) instead of a command")
+        exec_parser.add_argument("--detach", "-d", action="store_true",
+                                 help="do not wait: the process is left to our caller (a shim)")
+        exec_parser.add_argument("--pid-file", help="write the process's pid here")
+        exec_parser.add_argument("--console-socket", help="with --tty and --detach: where the master goes")
         exec_parser.add_argument("command", nargs=argparse.REMAINDER)
     if ps := verb("ps", "list the pids in a container"):
         ps.add_argument("--format", "-f", choices=("table", "json"), default="table")
@@ -241,13 +270,15 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 # each option by its spellings -> the attribute argparse gives it, with argparse's defaults
 _QUICK: dict[str, tuple[dict[str, str], dict[str, str], tuple[str, ...]]] = {
     "run": ({"--bundle": "bundle", "-b": "bundle"}, {}, ()),
-    "create": ({"--bundle": "bundle", "-b": "bundle"}, {}, ()),
+    "create": ({"--bundle": "bundle", "-b": "bundle", "--pid-file": "pid_file",
+                "--console-socket": "console_socket"}, {"--no-new-keyring": "no_new_keyring"}, ()),
     "start": ({}, {}, ()),
     "state": ({}, {}, ()),
-    "kill": ({}, {}, ("signal",)),
+    "kill": ({}, {"--all": "all", "-a": "all"}, ("signal",)),
     "delete": ({}, {"--force": "force", "-f": "force"}, ()),
 }
-_QUICK_DEFAULTS = {"bundle": ".", "force": False, "signal": "TERM"}
+_QUICK_DEFAULTS = {"bundle": ".", "force": False, "all": False, "signal": "TERM", "pid_file": None, "console_socket": None,
+                   "no_new_keyring": False}
 
 
 def quick_parse(argv: list[str]) -> SimpleNamespace | None:
@@ -280,7 +311,8 @@ def quick_parse(argv: list[str]) -> SimpleNamespace | None:
     if not 1 <= len(words) <= 1 + len(after) or any(word.startswith("-") for word in words):
         return None
     found.update(zip(after, words[1:]))
-    return SimpleNamespace(root=root, trace=False, trace_format="text", verb=verb, id=words[0],
+    return SimpleNamespace(root=root, trace=False, trace_format="text", log=None, log_format="text",
+                           debug=False, systemd_cgroup=False, verb=verb, id=words[0],
                            handler=HANDLERS[verb], **found)
 
 
@@ -296,12 +328,32 @@ def main(argv: list[str] | None = None) -> int:
     if args.verb != "run" or args.trace:
         gc.enable()  # a monitor lives as long as its container: its garbage must go
     try:
+        if args.systemd_cgroup:
+            # [RT-SHIM-007] said, not ignored: a shim that asks for systemd's groups would look there
+            raise MinidockError("--systemd-cgroup is not supported: minidock-runtime drives cgroupfs only")
         if args.trace:
             return _traced_run(args)
         return args.handler(args)
     except MinidockError as error:
         print(f"minidock-runtime: {error.message}", file=sys.stderr)
+        if args.log:
+            _log_error(args.log, args.log_format, error.message)
         return 1
+
+
+def _log_error(path: str, log_format: str, message: str) -> None:
+    """[RT-SHIM-007] An error line in runc's --log format, where containerd-shim reads it."""
+    import json
+    import time
+
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    line = (json.dumps({"level": "error", "msg": message, "time": stamp}) if log_format == "json"
+            else f"time={json.dumps(stamp)} level=error msg={json.dumps(message)}")
+    try:
+        with open(path, "a") as file:
+            file.write(line + "\n")
+    except OSError as failure:
+        print(f"minidock-runtime: cannot write the log {path}: {failure.strerror}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """The OCI runtime config (config.json): load it, check it, and default it.
 
-Implements: spec/runtime.md RT-CFG-001 .. RT-CFG-006
+Implements: spec/runtime.md RT-CFG-001 .. RT-CFG-007
 Explained:  chapters/03-runtime.md#the-bundle
 Modelled on: the OCI runtime-spec 1.x config.json, and `runc spec`
 
@@ -70,6 +70,7 @@ class RunConfig:
     rlimits: tuple[tuple[int, int, int], ...] = ()       # (RLIMIT_*, soft, hard)
     log_path: str | None = None                          # annotation LOG_PATH: where the monitor logs
     open_stdin: bool = False                             # annotation OPEN_STDIN: stdin fed by the monitor
+    cgroups_path: str | None = None                      # linux.cgroupsPath, under each hierarchy's root
     devices: tuple[oci_devices.DeviceNode, ...] = ()     # linux.devices: nodes made in the container
 
 
@@ -142,8 +143,12 @@ def parse(data: Any, bundle: str) -> RunConfig:
     root = _field(data, "root.path", str)
     bundle = os.path.realpath(bundle)
     rootfs = os.path.realpath(os.path.join(bundle, root))
-    # [RT-CFG-003] the root filesystem must be inside the bundle
-    if os.path.commonpath([bundle, rootfs]) != bundle or rootfs == bundle:
+    # [RT-CFG-003] never the host's own root; a relative path stays inside the bundle, even
+    # through symlinks; an absolute one is the caller's choice, as the runtime-spec allows
+    # (podman's root filesystems are overlay mounts in its own storage)
+    if rootfs == "/":
+        raise InvalidArgument(f"config.json: 'root.path' {root!r} is the host's own root")
+    if rootfs == bundle or (not os.path.isabs(root) and os.path.commonpath([bundle, rootfs]) != bundle):
         raise InvalidArgument(f"config.json: 'root.path' {root!r} is outside the bundle {bundle}")
     if not os.path.isdir(rootfs):
         raise NotFound(f"root filesystem {rootfs} does not exist")
@@ -172,6 +177,7 @@ def parse(data: Any, bundle: str) -> RunConfig:
     if propagation and propagation not in oci_mounts.PROPAGATION:
         # [RT-MNT-005] one of mount(8)'s propagation words, or nothing
         raise InvalidArgument(f"config.json: 'linux.rootfsPropagation' {propagation!r} is not a propagation type")
+    cgroups_path = _cgroups_path(_field(data, "linux.cgroupsPath", str, ""))
     annotations = _field(data, "annotations", dict, {})
     log_path = annotations.get(LOG_PATH)
     if log_path is not None and (not isinstance(log_path, str) or not log_path.startswith("/")):
@@ -186,6 +192,7 @@ def parse(data: Any, bundle: str) -> RunConfig:
         rootfs_propagation=oci_mounts.PROPAGATION.get(propagation, 0),
         rlimits=_rlimits(_field(data, "process.rlimits", list, [])),
         log_path=log_path,
+        cgroups_path=cgroups_path,
         open_stdin=annotations.get(OPEN_STDIN) == "true",
         rootfs=rootfs,
         readonly_root=_field(data, "root.readonly", bool, False),
@@ -202,6 +209,22 @@ def parse(data: Any, bundle: str) -> RunConfig:
         resources=oci_devices.with_defaults(Resources.from_oci(_field(data, "linux.resources", dict, {}))),
         devices=oci_devices.parse(_field(data, "linux.devices", list, [])),
     )
+
+
+def _cgroups_path(path: str) -> str | None:
+    """[RT-CFG-007] linux.cgroupsPath as a group name under each hierarchy's root (None: ours).
+
+    Absolute: from the hierarchy's root, as podman and containerd give it
+    ("/machine/libpod-ID"); relative: under the runtime's own parent group. systemd's
+    "slice:prefix:name" form is refused: minidock-runtime drives cgroupfs only.
+    """
+    if not path:
+        return None
+    parts = path.strip("/").split("/")
+    if ":" in path or any(part in ("", ".", "..") for part in parts):
+        raise InvalidArgument(f"config.json: 'linux.cgroupsPath' {path!r} is not a cgroup path "
+                              "(no '..', no systemd 'slice:prefix:name')")
+    return "/".join(parts) if path.startswith("/") else "minidock-runtime/" + "/".join(parts)
 
 
 def _mappings(data: dict, name: str, user_namespace: bool) -> tuple[tuple[int, int, int], ...]:

@@ -48,8 +48,11 @@ def check_id(container_id: str) -> str:
     return container_id
 
 
-def _reserve(root: str, container_id: str, bundle: str) -> State:
-    """Make the state directory; it doubles as the lock that keeps ids unique."""
+def _reserve(root: str, container_id: str, bundle: str, cgroup: str | None = None) -> State:
+    """Make the state directory; it doubles as the lock that keeps ids unique.
+
+    ``cgroup``: the config's linux.cgroupsPath, if it has one (RT-CFG-007).
+    """
     os.makedirs(root, mode=0o700, exist_ok=True)
     try:
         os.mkdir(os.path.join(root, container_id), 0o700)
@@ -57,7 +60,7 @@ def _reserve(root: str, container_id: str, bundle: str) -> State:
         # [RT-CLI-003] two containers never share an id
         raise Conflict(f"container with id exists: {container_id}") from None
     return State(id=container_id, bundle=os.path.abspath(bundle), status=Status.CREATING,
-                 created=now(), cgroup=cgroup_name(container_id))
+                 created=now(), cgroup=cgroup or cgroup_name(container_id))
 
 
 def cgroup_name(container_id: str) -> str:
@@ -93,7 +96,7 @@ def _destroy_group(monitor: Monitor) -> None:
 def run(bundle: str, container_id: str, root: str) -> int:
     """Run in the foreground with this process's stdio; return the exit code."""
     checked = oci_config.load(bundle)
-    state = _reserve(root, check_id(container_id), bundle)
+    state = _reserve(root, check_id(container_id), bundle, checked.cgroups_path)
     monitor = Monitor(checked, state, root, open_driver())
     try:
         pid = monitor.launch()
@@ -195,7 +198,7 @@ def _launch_apart(bundle: str, container_id: str, root: str) -> tuple[Monitor, d
         for fd in fds:
             os.close(fd)
         if not message and reserved:
-            _abandon_after_launcher(root, container_id)
+            _abandon_after_launcher(root, container_id, bundle)
         raise MinidockError(answer.get("error") or "the launcher died before the container was created")
     handed = dict(zip(answer["fds"], fds))
     return Monitor.adopt(load_state(root, container_id), root, answer["monitor"], handed), handed
@@ -209,7 +212,7 @@ def _launch(bundle: str, container_id: str, root: str, channel: socket.socket) -
     monitor = reserved = None
     try:
         checked = oci_config.load(bundle)  # [RT-CFG-005] checked before anything exists
-        reserved = _reserve(root, container_id, bundle)
+        reserved = _reserve(root, container_id, bundle, checked.cgroups_path)
         channel.send(b"reserved")
         monitor = Monitor(checked, reserved, root, open_driver(), monitor_pid=os.getppid())
         control = monitor.listen()  # kept: a socket object closes its descriptor when collected
@@ -253,12 +256,16 @@ def _container_stdio(checked) -> dict[str, int]:
     return {"stdout": stdout_r, "stderr": stderr_r, **ends}
 
 
-def _abandon_after_launcher(root: str, container_id: str) -> None:
+def _abandon_after_launcher(root: str, container_id: str, bundle: str) -> None:
     """A launcher died after reserving the id: kill and remove its cgroup (if made), remove the directory.
 
     Its state may never have been saved, so the group is named as _reserve names it.
     """
-    group = open_driver().open(cgroup_name(container_id))
+    try:
+        name = oci_config.load(bundle).cgroups_path or cgroup_name(container_id)
+    except MinidockError:  # the launcher read it; if it cannot be read now, ours is the best guess
+        name = cgroup_name(container_id)
+    group = open_driver().open(name)
     try:
         for pid in group.procs():
             os.kill(pid, signal.SIGKILL)

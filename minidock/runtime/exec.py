@@ -1,10 +1,11 @@
 """`exec`: run another process inside a running container, by joining its namespaces.
 
-Implements: spec/runtime.md RT-EXEC-001 .. RT-EXEC-003, NS-JOIN-001
+Implements: spec/runtime.md RT-EXEC-001 .. RT-EXEC-004, RT-SHIM-004, NS-JOIN-001
 Explained:  chapters/03-runtime.md#exec
 Modelled on: `runc exec` (setns into /proc/PID/ns/*, then fork)
 
     exec_in(root, id, args, env, cwd) -> exit code
+    exec_in(root, id, [], process=FILE, detach=True, pid_file=F)   a shim's exec: runc's flags
 
     open /proc/INIT/ns/* ─ join the cgroup ─ setns each (mount last) ─ fork ─ exec
 
@@ -36,47 +37,98 @@ _JOIN_ORDER = (Namespace.USER, Namespace.IPC, Namespace.UTS, Namespace.NETWORK,
 
 def exec_in(root: str, container_id: str, args: list[str], env: list[str] | None = None,
             cwd: str | None = None, user: str | None = None, tty: bool = False,
-            resize_fd: int = -1) -> int:
+            resize_fd: int = -1, process: str | None = None, detach: bool = False,
+            pid_file: str | None = None, console_socket: str | None = None) -> int:
     """Run ``args`` in the container's namespaces and cgroup; return its exit code.
 
     ``user`` is runc's `--user UID[:GID]`; by default the container's own user.
     ``tty``: as `runc exec -t`, the process gets a terminal from the container's own
     devpts; we copy our stdin to it and its output to our stdout. ``resize_fd``, if
     given, carries "ROWS COLUMNS" lines for the terminal's window size.
+    ``process``: an OCI process object in a file, as a shim gives it (args, env, cwd,
+    user, terminal, capabilities, rlimits), in place of the config's process and ``args``.
+    ``detach``: return 0 once the process runs, leaving it to our caller, a shim that
+    waits for the pid written to ``pid_file`` (with a terminal: its master goes to
+    ``console_socket``), as runc does (RT-SHIM-004).
     """
     current = states.load(root, container_id)
     # [RT-EXEC-002] exec needs a running container
     if states.live_status(current) != Status.RUNNING:
         raise Conflict(f"cannot exec in a container that is not running: {container_id}")
-    checked = oci_config.load(current.bundle)
+    if process is not None:
+        checked = _process_file(current.bundle, process)
+        args, tty = list(checked.args), tty or checked.terminal
+    else:
+        checked = oci_config.load(current.bundle)
     if user is not None:
         checked = _as_user(checked, user)
+    if detach and tty and console_socket is None:  # runc's words
+        raise InvalidArgument("cannot allocate tty if runc will detach without setting console socket")
     environment = dict(checked.env)
     for entry in env or []:
         key, _, value = entry.partition("=")
         environment[key] = value
+    console = terminal.connect_console(console_socket) if detach and tty else None
     fds = [(kind, os.open(f"/proc/{current.pid}/ns/{kind.proc}", os.O_RDONLY))
            for kind in _JOIN_ORDER if kind in checked.namespaces or kind in dict(checked.joined_namespaces)]
+    pid_r, pid_w = os.pipe()  # the program's host pid, from the child that forks it
     sys.stdout.flush()
     sys.stderr.flush()
     pid = os.fork()
     if pid == 0:
         try:
+            os.close(pid_r)
             open_driver().open(current.cgroup).add_self()
             for kind, fd in fds:
                 sc.setns(fd, kind.flag)
                 os.close(fd)
+            if detach:
+                _run_detached(checked, args, environment, cwd or checked.cwd, pid_w, console, tty)
             if tty:
                 # [RT-EXEC-004] after the mount namespace: /dev/ptmx is the container's
-                _run_on_terminal(checked, args, environment, cwd or checked.cwd, resize_fd)
-            _run(checked, args, environment, cwd or checked.cwd)
+                _run_on_terminal(checked, args, environment, cwd or checked.cwd, resize_fd, pid_w)
+            _run(checked, args, environment, cwd or checked.cwd, pid_w)
         except BaseException as error:  # noqa: BLE001
             print(f"minidock-runtime: exec failed: {error}", file=sys.stderr, flush=True)
         os._exit(127)
+    os.close(pid_w)
     for _, fd in fds:
         os.close(fd)
+    if console is not None:
+        console.close()
+    with os.fdopen(pid_r) as reported:
+        program = reported.readline().strip()
+    if program and pid_file is not None:
+        from minidock.runtime.shim import write_pid_file
+
+        write_pid_file(pid_file, int(program))
     _, status = os.waitpid(pid, 0)
+    if detach:
+        if not program:  # the child failed before it forked the program, and said why
+            return exit_code(status) or 1
+        return 0
     return exit_code(status)
+
+
+def _process_file(bundle: str, path: str):
+    """The bundle's config with its process replaced by the OCI process object in ``path``."""
+    from minidock import jsonfile
+
+    try:
+        with open(path) as file:
+            process = jsonfile.load(file)
+        with open(os.path.join(bundle, "config.json")) as file:
+            config = jsonfile.load(file)
+    except OSError as error:
+        raise InvalidArgument(f"--process {path}: {error.strerror}") from None
+    except ValueError as error:
+        raise InvalidArgument(f"--process {path}: invalid JSON: {error}") from None
+    if not isinstance(process, dict) or not isinstance(config, dict):
+        raise InvalidArgument(f"--process {path}: an OCI process must be a JSON object")
+    try:
+        return oci_config.parse({**config, "process": process}, bundle)
+    except InvalidArgument as error:  # its messages name config.json: say which file it was
+        raise InvalidArgument(f"--process {path}: " + error.message.removeprefix("config.json: ")) from None
 
 
 def _as_user(checked, user: str):
@@ -88,15 +140,17 @@ def _as_user(checked, user: str):
 
 
 def _run_on_terminal(checked, args: list[str], environment: dict[str, str], cwd: str,
-                     resize_fd: int) -> None:
+                     resize_fd: int, pid_w: int) -> None:
     """Fork the program onto a new terminal; copy between it and our stdio until it exits."""
     master, slave = terminal.open_pty()
     terminal.set_window_size(master, 24, 80)  # until the caller says otherwise
     pid = os.fork()
     if pid == 0:
         os.close(master)
+        os.close(pid_w)
         terminal.make_controlling(slave)  # a session of its own: ^C reaches its foreground
         _exec(checked, args, environment, cwd)
+    _say_pid(pid_w, pid)
     os.close(slave)
     _copy_terminal(master, resize_fd)
     _, status = os.waitpid(pid, 0)
@@ -136,13 +190,40 @@ def _copy_terminal(master: int, resize_fd: int) -> None:
                     terminal.set_window_size(master, int(rows), int(columns))
 
 
-def _run(checked, args: list[str], environment: dict[str, str], cwd: str) -> None:
+def _run(checked, args: list[str], environment: dict[str, str], cwd: str, pid_w: int) -> None:
     """After the joins: fork once more so the program is inside the PID namespace."""
     pid = os.fork()
     if pid != 0:
+        _say_pid(pid_w, pid)
         _, status = os.waitpid(pid, 0)
         os._exit(exit_code(status))
+    os.close(pid_w)
     _exec(checked, args, environment, cwd)
+
+
+def _run_detached(checked, args: list[str], environment: dict[str, str], cwd: str, pid_w: int,
+                  console, tty: bool) -> None:
+    """[RT-SHIM-004] Fork the program, say its pid and leave: it is re-parented to our caller's shim."""
+    slave = -1
+    if tty:  # after the mount namespace: /dev/ptmx is the container's
+        master, slave = terminal.open_pty()
+        terminal.send_console(console, master)
+        os.close(master)
+        console.close()
+    pid = os.fork()
+    if pid == 0:
+        os.close(pid_w)
+        if slave >= 0:
+            terminal.make_controlling(slave)
+        _exec(checked, args, environment, cwd)
+    _say_pid(pid_w, pid)
+    os._exit(0)
+
+
+def _say_pid(pid_w: int, pid: int) -> None:
+    """Tell the runtime the program's pid (host's: we stand in the host's PID namespace)."""
+    os.write(pid_w, f"{pid}\n".encode())
+    os.close(pid_w)
 
 
 def _exec(checked, args: list[str], environment: dict[str, str], cwd: str) -> None:

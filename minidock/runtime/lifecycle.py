@@ -26,7 +26,12 @@ def start(root: str, container_id: str) -> None:
     current = states.load(root, container_id)
     # [RT-STATE-001] refuse before asking the monitor: the table says why
     states.transition(states.live_status(current), Event.STARTED)
-    monitor.request_start(root, container_id)
+    if current.monitor_pid:
+        monitor.request_start(root, container_id)
+    else:  # [RT-SHIM-002] created for a shim (`create --pid-file`): no monitor to ask
+        from minidock.runtime import shim
+
+        shim.start(root, current)
 
 
 def state(root: str, container_id: str) -> dict:
@@ -67,14 +72,18 @@ def parse_signal(name: str) -> signal.Signals:
     raise InvalidArgument(f"unknown signal {name!r}")
 
 
-def kill(root: str, container_id: str, signal_name: str = "TERM") -> None:
-    """Send a signal to a container's init."""
+def kill(root: str, container_id: str, signal_name: str = "TERM", every: bool = False) -> None:
+    """Send a signal to a container's init (``every``: to each process in its cgroup, `kill --all`)."""
     signum = parse_signal(signal_name)
     current = states.load(root, container_id)
     # [RT-VERB-004] only a live container can be signalled
     if states.live_status(current) not in (Status.CREATED, Status.RUNNING, Status.PAUSED):
         raise Conflict("container not running")
-    os.kill(current.pid, signum)
+    for pid in open_driver().open(current.cgroup).procs() if every else [current.pid]:
+        try:
+            os.kill(pid, signum)
+        except ProcessLookupError:  # gone since the cgroup was read
+            pass
 
 
 def delete(root: str, container_id: str, force: bool = False) -> None:
@@ -116,6 +125,8 @@ def _wait_gone(current: State, seconds: float = 10.0) -> None:
 
 def _wait_for_monitor(root: str, current: State, seconds: float = 5.0) -> None:
     """Let the monitor record the exit before the state directory goes (it writes state.json)."""
+    if not current.monitor_pid:
+        return  # created for a shim: the shim reaps init, nobody of ours writes state.json
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         try:

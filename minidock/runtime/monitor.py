@@ -78,16 +78,17 @@ class Monitor:
     def directory(self) -> str:
         return os.path.join(self.root, self.state.id)
 
-    def launch(self, close_in_child: tuple[int, ...] = ()) -> int:
+    def launch(self, close_in_child: tuple[int, ...] = (), start: tuple[int, int] | None = None) -> int:
         """Create the cgroup and the container; return init's pid once it is ready.
 
         ``close_in_child``: more of the caller's descriptors that the container must not hold.
+        ``start``: the start pipe's (read, write) ends, if not a new pipe (shim.py: a FIFO).
         """
         sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 1)
         # [RT-RUN-006] limits are in place before the container's first instruction
         self.group = self.driver.create(self.state.cgroup, self.config.resources)
         report_r, report_w = os.pipe()
-        start_r, self._start_w = os.pipe()
+        start_r, self._start_w = start or os.pipe()
         os.set_inheritable(self._start_w, False)
         ours = theirs = None
         if self.config.terminal:
@@ -165,6 +166,11 @@ class Monitor:
         # said like init's own failures, and init, alive and waiting, is reaped by launch
         except (ValueError, NotImplementedError, MinidockError) as failure:
             return b"", f"linux.seccomp: {failure}"
+
+    def take_start(self) -> int:
+        """Our end of the start pipe, for a caller that keeps or closes it itself (shim.py)."""
+        fd, self._start_w = self._start_w, -1
+        return fd
 
     def handover(self) -> tuple[dict, dict[str, int]]:
         """What a launcher hands to the monitor (see adopt): a JSON-able record and descriptors."""

@@ -7,6 +7,8 @@ Modelled on: runc's console handling (the pty is opened from the container's own
 
     open_pty()                     in init, after pivot_root: (master, slave) from /dev/ptmx
     send_master(sock, master)      init → monitor, one fd over a socketpair
+    connect_console(path)          a shim's --console-socket: where the master goes instead
+    send_console(sock, master)     the master to that shim, as runc sends it
     receive_master(sock) -> fd     the monitor's side
     make_controlling(slave)        in init, before exec: new session, the slave is its terminal
     proxy(master, stdin, stdout)   the monitor's copy loop for a foreground `run`
@@ -57,6 +59,28 @@ def send_master(sock: socket.socket, master: int) -> None:
     import socket
 
     socket.send_fds(sock, [b"pty"], [master])
+
+
+def connect_console(path: str) -> socket.socket:
+    """Connect to a shim's console socket (`create --console-socket PATH`, as runc's)."""
+    import socket
+
+    from minidock.errors import InvalidArgument
+
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.connect(path)
+    except OSError as error:
+        sock.close()
+        raise InvalidArgument(f"cannot connect to the console socket {path}: {error.strerror}") from None
+    return sock
+
+
+def send_console(sock: socket.socket, master: int) -> None:
+    """[RT-SHIM-003] Hand the pty master to the shim as runc does: one message, the fd in SCM_RIGHTS."""
+    import socket
+
+    socket.send_fds(sock, [b"/dev/ptmx"], [master])
 
 
 def receive_master(sock: socket.socket) -> int:

@@ -46,11 +46,25 @@ def test_missing_and_mistyped_fields_are_named(bundle, change, named):
 def test_rootfs_outside_the_bundle_or_missing(bundle):
     bundle.config["root"]["path"] = "../../etc"
     _assert_refused(bundle.run(), "outside the bundle")
-    bundle.config["root"]["path"] = "/"
+    (bundle.path / "escape").symlink_to("/tmp")
+    bundle.config["root"]["path"] = "escape"
     _assert_refused(bundle.run(), "outside the bundle")
+    bundle.config["root"]["path"] = "/"
+    _assert_refused(bundle.run(), "the host's own root")
+    bundle.config["root"]["path"] = "../../../../../../.."
+    _assert_refused(bundle.run(), "the host's own root")
     bundle.config["root"]["path"] = "no-such-rootfs"
     _assert_refused(bundle.run(), "does not exist")
     assert cgroup_dirs_named(bundle.id) == []
+
+
+@pytest.mark.spec("RT-CFG-003")
+def test_an_absolute_root_path_elsewhere_is_taken(bundle, tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    (bundle.path / "rootfs").rename(elsewhere)
+    bundle.config["root"]["path"] = str(elsewhere)
+    result = bundle.run("sh", "-c", "echo inside; ls /bin/busybox")
+    assert (result.returncode, result.stdout) == (0, "inside\n/bin/busybox\n"), result.stderr
 
 
 @pytest.mark.spec("RT-CFG-004", "NS-003")

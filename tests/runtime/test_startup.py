@@ -68,12 +68,16 @@ QUICK_LINES = [
     ["create", "--bundle", "/b", "c1"], ["start", "c1"], ["state", "c1"], ["kill", "c1"],
     ["kill", "c1", "KILL"], ["--root", "/r", "kill", "c1", "9"], ["delete", "c1"], ["delete", "--force", "c1"],
     ["delete", "-f", "c1"], ["--root", "/r", "delete", "c1"],
+    # a shim's lines (RT-SHIM-001): conmon's and containerd-shim's create and kill
+    ["create", "--bundle", "/b", "--pid-file", "/p", "c1"], ["create", "--no-new-keyring", "c1"],
+    ["create", "--bundle", "/b", "--pid-file", "/p", "--console-socket", "/s", "c1"], ["kill", "--all", "c1", "9"],
 ]
 ARGPARSE_LINES = [
     [], ["--help"], ["run"], ["run", "--help"], ["run", "c1", "--bundle", "/b"], ["run", "--bundle=/b", "c1"],
     ["run", "--bun", "/b", "c1"], ["run", "--bundle"], ["--root=/r", "start", "c1"], ["start", "c1", "c2"],
     ["kill", "c1", "KILL", "x"], ["delete", "--force"], ["run", "--", "c1"], ["list"], ["ps", "c1"],
     ["exec", "c1", "true"], ["spec"], ["--trace", "run", "c1"], ["nonsense", "c1"], ["start", "-x"],
+    ["--log", "/l", "--log-format", "json", "start", "c1"], ["--systemd-cgroup", "start", "c1"],
 ]
 
 
