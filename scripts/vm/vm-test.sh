@@ -47,6 +47,8 @@ emulated_tests="tests/cgroups tests/harness_selftest/test_vm.py
     tests/runtime/test_lifecycle.py::test_delete_needs_stopped_or_force
     tests/runtime/test_lifecycle.py::test_a_finished_container_is_stopped_with_its_exit_code
     tests/runtime/test_bad_bundles.py::test_a_duplicate_id_is_refused
+    tests/runtime/test_shim.py::test_create_with_a_pid_file_leaves_init_to_the_caller
+    tests/runtime/test_shim.py::test_linux_cgroups_path_places_the_group
     tests/engine/test_stats.py tests/engine/test_containers_api.py tests/engine/test_api.py
     tests/engine/test_devices.py"
 
