@@ -2,7 +2,7 @@
 
 Implements: spec/runtime.md
 Explained:  chapters/03-runtime.md
-Modelled on: runc (verbs, state layout) and containerd-shim (the monitor)
+Modelled on: runc (verbs, state layout, what a shim calls) and containerd-shim (the monitor)
 
     config     RunConfig, load(bundle), default_config()   pure: check the bundle
     mounts     the config's mounts into mount(2) calls; secure_join
@@ -14,6 +14,7 @@ Modelled on: runc (verbs, state layout) and containerd-shim (the monitor)
     monitor    Monitor: parent of one container; start on request, reap, log, record
     state      Status, TRANSITIONS, transition(), State and state.json
     create     create() (detached) and run() (foreground)
+    shim       create --pid-file: init left to a shim (conmon, containerd-shim), as runc leaves it
     lifecycle  start, state, kill, pause, resume, delete, list, ps
     exec       exec_in(): setns into a running container
     cli        the `minidock-runtime` command (runc's verbs)
