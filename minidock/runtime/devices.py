@@ -95,6 +95,10 @@ def make(rootfs: str, nodes: tuple[DeviceNode, ...], user_namespace: bool = Fals
     bind-mounted instead, as runc does.
     """
     for node in nodes:
+        if os.path.normpath(node.path) == "/dev/ptmx":
+            # [RT-DEV-004] it stays the link to the container's own devpts (RT-TTY-001), as in runc;
+            # made here, it would replace pts/ptmx, which devpts refuses (podman --privileged asks)
+            continue
         # [RT-DEV-001] a symlink in the image cannot send the node outside the root
         target = secure_join(rootfs, node.path)
         os.makedirs(os.path.dirname(target), exist_ok=True)

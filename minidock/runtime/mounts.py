@@ -1,6 +1,6 @@
 """The config's mounts: OCI `mounts[]` into mount(2) calls, and paths that stay inside the root.
 
-Implements: spec/runtime.md RT-MNT-001 .. RT-MNT-004
+Implements: spec/runtime.md RT-MNT-001 .. RT-MNT-004, RT-MNT-006
 Explained:  chapters/03-runtime.md#mounts
 Modelled on: runc's libcontainer/specconv (options → flags) and the securejoin idea
 
@@ -48,6 +48,7 @@ class Mount:
     flags: int = 0
     data: str | None = None
     propagation: int = 0
+    copy_up: bool = False      # runc's "tmpcopyup": the tmpfs starts with what it covers (RT-MNT-006)
 
     @property
     def is_bind(self) -> bool:
@@ -97,7 +98,14 @@ def parse(entries: object, bundle: str) -> list[Mount]:
             if not os.path.exists(source):
                 # [RT-MNT-003] a missing bind source is named before anything is mounted
                 raise InvalidArgument(f"config.json: {where}.source {source} does not exist")
-        mounts.append(Mount(source, os.path.normpath(destination).lstrip("/"), fstype, flags, data, propagation))
+        # [RT-MNT-006] runc's extension, which podman asks for with --read-only: not for the kernel
+        copy_up = "tmpcopyup" in options
+        if copy_up:
+            if fstype != "tmpfs":
+                raise InvalidArgument(f"config.json: {where}: 'tmpcopyup' is for tmpfs mounts, not {fstype or 'this one'}")
+            data = ",".join(part for part in (data or "").split(",") if part and part != "tmpcopyup") or None
+        mounts.append(Mount(source, os.path.normpath(destination).lstrip("/"), fstype, flags, data, propagation,
+                            copy_up))
     return mounts
 
 

@@ -1,12 +1,13 @@
 """The container's root filesystem: private propagation, the mounts, /dev, pivot_root.
 
-Implements: spec/runtime.md RT-FS-001 .. RT-FS-004, RT-MNT-002, RT-MNT-004, RT-MNT-005
+Implements: spec/runtime.md RT-FS-001 .. RT-FS-004, RT-MNT-002, RT-MNT-004 .. RT-MNT-006
 Explained:  chapters/03-runtime.md#the-root-filesystem
 Modelled on: runc's libcontainer/rootfs_linux.go (prepareRoot, mountToRootfs, pivotRoot)
 
     default_mounts() -> list[Mount]               what a config without `mounts` gets (pure)
     expand_cgroup(mount, hierarchy) -> list[Mount]  one `cgroup` entry into what this host needs
     enter(rootfs, hierarchy, mounts)         the thin shell, in the container's init
+    copy_tree(fd, target)                    a tmpfs's "tmpcopyup": what it covers, copied in
 
 Rules: called only inside a new mount namespace; everything mounted here
 vanishes with that namespace, so nothing leaks onto the host. Every target is
@@ -98,10 +99,54 @@ def _mount_one(rootfs: str, mount: Mount) -> str:
             sc.mount(None, target, None, sc.MS_BIND | sc.MS_REMOUNT | extra)
     else:
         os.makedirs(target, exist_ok=True)
-        sc.mount(mount.source, target, mount.fstype, mount.flags, mount.data)
+        # what the mount will cover stays reachable through a descriptor opened before it
+        below = os.open(target, os.O_RDONLY | os.O_DIRECTORY) if mount.copy_up else -1
+        try:
+            sc.mount(mount.source, target, mount.fstype, mount.flags, mount.data)
+            if below >= 0:
+                copy_tree(below, target)  # [RT-MNT-006] tmpcopyup
+        finally:
+            if below >= 0:
+                os.close(below)
     if mount.propagation:
         sc.mount(None, target, None, mount.propagation)
     return target
+
+
+def copy_tree(source_fd: int, target: str) -> None:
+    """Copy the directory open as ``source_fd`` into ``target``: files, links, nodes, owners, modes.
+
+    runc's "tmpcopyup": a tmpfs mounted on /tmp of a read-only root starts with what
+    the image has there. The image's directory is covered by then; its descriptor,
+    opened before the mount, still reads it. Nothing is followed: a symlink is copied
+    as a symlink, so none can lead the copy out of the image.
+    """
+    for entry in os.scandir(source_fd):
+        info = entry.stat(follow_symlinks=False)
+        path = os.path.join(target, entry.name)
+        if stat.S_ISDIR(info.st_mode):
+            os.mkdir(path)
+            inner = os.open(entry.name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=source_fd)
+            try:
+                copy_tree(inner, path)
+            finally:
+                os.close(inner)
+        elif stat.S_ISLNK(info.st_mode):
+            os.symlink(os.readlink(entry.name, dir_fd=source_fd), path)
+        elif stat.S_ISREG(info.st_mode):
+            reader = os.open(entry.name, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=source_fd)
+            writer = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                while chunk := os.read(reader, 1 << 20):
+                    os.write(writer, chunk)
+            finally:
+                os.close(reader)
+                os.close(writer)
+        else:  # a device node, a FIFO or a socket: made again, not read
+            os.mknod(path, info.st_mode, info.st_rdev)
+        os.chown(path, info.st_uid, info.st_gid, follow_symlinks=False)
+        if not stat.S_ISLNK(info.st_mode):
+            os.chmod(path, stat.S_IMODE(info.st_mode))
 
 
 def enter(rootfs: str, hierarchy: Hierarchy, mounts: list[Mount] | None = None,

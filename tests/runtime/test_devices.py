@@ -71,3 +71,10 @@ def test_bad_devices_are_refused_and_leave_nothing(bundle, rules, nodes, named):
     assert result.returncode == 1 and result.stderr.startswith("minidock-runtime: "), result.stderr
     assert named in result.stderr, result.stderr
     assert cgroup_dirs_named(bundle.id) == []
+
+
+@pytest.mark.spec("RT-DEV-004")
+def test_a_ptmx_entry_leaves_the_link_to_the_containers_devpts(bundle):
+    ptmx = {"path": "/dev/ptmx", "type": "c", "major": 5, "minor": 2, "fileMode": 0o666, "uid": 0, "gid": 0}
+    result = run(bundle, "readlink /dev/ptmx; test -c /dev/pts/ptmx && echo devpts", nodes=[ptmx])
+    assert (result.returncode, result.stdout.split()) == (0, ["pts/ptmx", "devpts"]), result.stderr

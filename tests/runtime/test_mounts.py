@@ -102,3 +102,26 @@ def test_rootfs_propagation_makes_the_mount_tree_a_slave(bundle):
         _assert_refused(bundle.run("true"), "rootfsPropagation", "not a propagation type")
     finally:
         subprocess.run(["umount", "-l", where], check=False)
+
+
+@pytest.mark.spec("RT-MNT-006")
+def test_a_tmpcopyup_tmpfs_starts_with_what_it_covers(bundle, tmp_path):
+    image = bundle.path / "rootfs" / "opt" / "d"
+    (image / "private").mkdir(parents=True)
+    (image / "private").chmod(0o700)
+    os.chown(image / "private", 1000, 1000)
+    (image / "private" / "file").write_text("from the image\n")
+    os.symlink("/", image / "up")  # copied as a link: never followed out of the image
+    bundle.config["root"]["readonly"] = True
+    _with_mount(bundle, destination="/opt/d", type="tmpfs", source="tmpfs", options=["tmpcopyup", "nosuid"])
+    result = bundle.run("sh", "-c", "cat /opt/d/private/file; stat -c '%a %u %g' /opt/d/private; readlink /opt/d/up;"
+                        " touch /opt/d/new && echo writable; touch /opt/x 2>/dev/null || echo root read-only")
+    assert result.stdout.splitlines() == ["from the image", "700 1000 1000", "/", "writable", "root read-only"], \
+        result.stderr
+    assert sorted(os.listdir(image)) == ["private", "up"]  # the copy wrote nothing back
+
+
+@pytest.mark.spec("RT-MNT-006")
+def test_tmpcopyup_on_a_bind_mount_is_refused(bundle, tmp_path):
+    _with_mount(bundle, destination="/data", type="bind", source=str(tmp_path), options=["rbind", "tmpcopyup"])
+    _assert_refused(bundle.run("true"), "'tmpcopyup' is for tmpfs mounts")

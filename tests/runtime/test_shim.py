@@ -251,6 +251,13 @@ def test_podman_runs_containers_through_the_runtime(runtime_name, tmp_path):
         piped = subprocess.run([*podman.prefix(), "run", "--rm", "-i", *flags, "busybox", "cat"],
                                input="through stdin\n", capture_output=True, text=True, timeout=60)
         assert piped.stdout == "through stdin\n", piped.stderr
+        read_only = call("run", "--rm", "--read-only", *flags, "busybox", "sh", "-c",
+                         "touch /tmp/y && echo tmp writable; touch /x 2>/dev/null || echo root read-only")
+        assert read_only.stdout == "tmp writable\nroot read-only\n"  # /tmp: a tmpfs with tmpcopyup
+        privileged = call("run", "--rm", "--privileged", *flags, "busybox", "sh", "-c",
+                          "readlink /dev/ptmx; grep CapEff /proc/self/status")
+        link, _, effective = privileged.stdout.split()
+        assert link == "pts/ptmx" and int(effective, 16) & 1 << 21  # CAP_SYS_ADMIN, which no default keeps
         call("run", "-d", "--name", "kept", "--memory", "64m", *flags, "busybox", "sleep", "100")
         executed = call("exec", "kept", "sh", "-c", "echo exec ok; exit 5", check=False)
         assert (executed.returncode, executed.stdout) == (5, "exec ok\n"), executed.stderr
