@@ -12,6 +12,7 @@ Explained:  chapters/03-runtime.md#the-command
     minidock-runtime [--root DIR] state  ID                  the OCI state as JSON
     minidock-runtime [--root DIR] kill   ID [SIGNAL]         default TERM
     minidock-runtime [--root DIR] pause  ID / resume ID       freeze / thaw (cgroup freezer)
+    minidock-runtime [--root DIR] update --resources FILE|- ID  new limits (OCI linux.resources)
     minidock-runtime [--root DIR] delete [--force] ID
     minidock-runtime [--root DIR] exec   [--cwd D] [--env K=V] [--user UID[:GID]] [--tty [--resize-fd N]] ID CMD...
     minidock-runtime [--root DIR] exec   --process FILE [--detach] [--pid-file F] [--console-socket S] ID
@@ -160,6 +161,7 @@ def _list(args: argparse.Namespace) -> int:
 
 HANDLERS = {"spec": _spec, "create": _create, "start": _lifecycle("start"), "run": _run, "state": _state,
             "kill": _lifecycle("kill", "signal", "all"), "pause": _lifecycle("pause"), "resume": _lifecycle("resume"),
+            "update": _lifecycle("update", "resources"),
             "delete": _lifecycle("delete", "force"), "exec": _exec, "ps": _ps, "list": _list}
 VERBS = tuple(HANDLERS)
 # global options that take a value: the verb is the first word that is neither these nor their values
@@ -245,6 +247,9 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         kill.add_argument("--all", "-a", action="store_true", help="signal every process in the container")
     verb("pause", "freeze every process of a container")
     verb("resume", "thaw a paused container")
+    if update := verb("update", "apply new resource limits to a live container"):
+        update.add_argument("--resources", "-r", required=True,
+                            help="an OCI linux.resources object (JSON) in a file, or - for stdin")
     if delete := verb("delete", "remove a stopped container"):
         delete.add_argument("--force", "-f", action="store_true")
     if exec_parser := verb("exec", "run a process in a running container"):

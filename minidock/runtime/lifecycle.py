@@ -1,8 +1,8 @@
-"""`start`, `state`, `kill`, `pause`, `resume`, `delete`, `list`, `ps`: verbs on an existing container.
+"""`start`, `state`, `kill`, `pause`, `resume`, `update`, `delete`, `list`, `ps`: verbs on an existing container.
 
-Implements: spec/runtime.md RT-VERB-002 .. RT-VERB-006
+Implements: spec/runtime.md RT-VERB-002 .. RT-VERB-008
 Explained:  chapters/03-runtime.md#the-life-cycle
-Modelled on: runc's start.go, state.go, kill.go, delete.go, list.go, ps.go
+Modelled on: runc's start.go, state.go, kill.go, update.go, delete.go, list.go, ps.go
 
 Rules: each verb reads state.json, corrects its status from the process table
 (state.live_status), and checks the move against state.TRANSITIONS or the
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import time
 
 from minidock.cgroups import open_driver
@@ -55,6 +56,33 @@ def resume(root: str, container_id: str) -> None:
     current.status = states.transition(states.live_status(current), Event.RESUMED)
     open_driver().open(current.cgroup).thaw()
     current.save(root)
+
+
+def update(root: str, container_id: str, resources_path: str) -> None:
+    """[RT-VERB-008] New limits for a live container: an OCI linux.resources object, from a file or '-' (stdin)."""
+    from minidock import jsonfile
+    from minidock.cgroups import Resources
+
+    current = states.load(root, container_id)
+    if states.live_status(current) not in (Status.CREATED, Status.RUNNING, Status.PAUSED):
+        raise Conflict("container not running")
+    where = "the standard input" if resources_path == "-" else resources_path
+    try:
+        if resources_path == "-":
+            data = jsonfile.loads(sys.stdin.read())
+        else:
+            with open(resources_path) as file:
+                data = jsonfile.load(file)
+    except OSError as error:
+        raise InvalidArgument(f"--resources {where}: {error.strerror}") from None
+    except ValueError as error:
+        raise InvalidArgument(f"--resources {where}: invalid JSON: {error}") from None
+    if not isinstance(data, dict):
+        raise InvalidArgument(f"--resources {where}: an OCI linux.resources object must be a JSON object")
+    resources = Resources.from_oci(data)  # checked as create checks them: a bad value is named
+    driver = open_driver()
+    driver.check(resources)
+    driver.open(current.cgroup).apply(resources)
 
 
 def parse_signal(name: str) -> signal.Signals:

@@ -321,3 +321,43 @@ def test_a_damaged_state_file_is_said_not_a_traceback(tmp_path, text):
     assert result.returncode == 1
     assert result.stderr.startswith("minidock-runtime: container c: state.json is damaged: "), result.stderr
     assert "Traceback" not in result.stderr
+
+
+def _limit(container_id: str, v1_file: str, v2_file: str) -> str:
+    """A limit of the container's group, from v1's controller directory or v2's one group."""
+    for group in cgroup_dirs_named(container_id):
+        for name in (v1_file, v2_file):
+            if os.path.exists(os.path.join(group, name)):
+                with open(os.path.join(group, name)) as file:
+                    return file.read().strip()
+    raise AssertionError(f"no {v1_file} or {v2_file} for {container_id}")
+
+
+@pytest.mark.spec("RT-VERB-008")
+def test_update_applies_new_limits_and_refuses_bad_ones(runtime, bundle, tmp_path):
+    runtime.create("sleep", "30")
+    runtime("start", bundle.id)
+    resources = tmp_path / "resources.json"
+    resources.write_text(json.dumps({"memory": {"limit": 64 << 20}, "pids": {"limit": 20}}))
+    runtime("update", "--resources", str(resources), bundle.id)
+    assert _limit(bundle.id, "memory.limit_in_bytes", "memory.max") == str(64 << 20)
+    assert _limit(bundle.id, "pids.max", "pids.max") == "20"
+    # from stdin, as `runc update -r -`: only what it names changes
+    piped = subprocess.run([*RUNTIME, "--root", runtime.root, "update", "-r", "-", bundle.id], text=True,
+                           input=json.dumps({"pids": {"limit": 30}}), capture_output=True, timeout=30)
+    assert piped.returncode == 0, piped.stderr
+    assert _limit(bundle.id, "pids.max", "pids.max") == "30"
+    assert _limit(bundle.id, "memory.limit_in_bytes", "memory.max") == str(64 << 20)
+    for text, said in [("{oops", "invalid JSON"), ("[1]", "must be a JSON object"),
+                       ('{"memory": {"limit": -5}}', "memory.limit")]:
+        resources.write_text(text)
+        result = runtime("update", "--resources", str(resources), bundle.id, check=False)
+        assert result.returncode == 1 and said in result.stderr, (text, result.stderr)
+    result = runtime("update", "--resources", str(tmp_path / "missing.json"), bundle.id, check=False)
+    assert result.returncode == 1 and "No such file" in result.stderr
+    # nothing of the refused ones was applied
+    assert _limit(bundle.id, "memory.limit_in_bytes", "memory.max") == str(64 << 20)
+    runtime("kill", bundle.id, "KILL")
+    runtime.wait_for("stopped")
+    result = runtime("update", "--resources", str(tmp_path / "missing.json"), bundle.id, check=False)
+    assert result.returncode == 1 and "container not running" in result.stderr

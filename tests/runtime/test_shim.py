@@ -267,6 +267,8 @@ def test_podman_runs_containers_through_the_runtime(runtime_name, tmp_path):
         assert memory, limits  # the container's group is where its config's cgroupsPath says
         limit = Path(memory[0], "memory.limit_in_bytes" if "/memory/" in memory[0] else "memory.max")
         assert limit.read_text().strip() == str(64 * 1024 * 1024)
+        call("update", "--memory", "96m", "kept")  # `update --resources FILE ID` (RT-VERB-008)
+        assert limit.read_text().strip() == str(96 * 1024 * 1024)
         call("pause", "kept")
         assert "Paused" in call("ps", "-a").stdout
         call("unpause", "kept")
