@@ -1,6 +1,6 @@
 """`minidock-runtime`: an OCI runtime with runc's command line.
 
-Implements: spec/runtime.md RT-CLI-001 .. RT-CLI-003, RT-VERB-*
+Implements: spec/runtime.md RT-CLI-001 .. RT-CLI-003, RT-VERB-*, RT-SHIM-001, RT-SHIM-007
 Explained:  chapters/03-runtime.md#the-command
 
     minidock-runtime [--root DIR] spec   [--bundle DIR]      write a default config.json

@@ -1,6 +1,6 @@
 """The container's terminal: a pty made inside the container, its master handed to the monitor.
 
-Implements: spec/runtime.md RT-TTY-001 .. RT-TTY-003
+Implements: spec/runtime.md RT-TTY-001 .. RT-TTY-003, RT-SHIM-003
 Explained:  chapters/03-runtime.md#terminals
 Modelled on: runc's console handling (the pty is opened from the container's own
              devpts instance; the master travels over a unix socket with SCM_RIGHTS)
