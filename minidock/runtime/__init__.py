@@ -15,7 +15,8 @@ Modelled on: runc (verbs, state layout, what a shim calls) and containerd-shim (
     state      Status, TRANSITIONS, transition(), State and state.json
     create     create() (detached) and run() (foreground)
     shim       create --pid-file: init left to a shim (conmon, containerd-shim), as runc leaves it
-    lifecycle  start, state, kill, pause, resume, delete, list, ps
+    lifecycle  start, state, kill, pause, resume, update, delete, list, ps
+    events     the cgroup's counters and OOM kills as runc's JSON events
     exec       exec_in(): setns into a running container
     cli        the `minidock-runtime` command (runc's verbs)
 

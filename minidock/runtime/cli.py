@@ -17,6 +17,7 @@ Explained:  chapters/03-runtime.md#the-command
     minidock-runtime [--root DIR] exec   [--cwd D] [--env K=V] [--user UID[:GID]] [--tty [--resize-fd N]] ID CMD...
     minidock-runtime [--root DIR] exec   --process FILE [--detach] [--pid-file F] [--console-socket S] ID
     minidock-runtime [--root DIR] ps     ID                  pids in the container
+    minidock-runtime [--root DIR] events [--stats] [--interval 5s] ID   counters as runc's JSON events
     minidock-runtime [--root DIR] list
     minidock-runtime [--root DIR] --trace [--trace-format text|json|html] run [--bundle DIR] ID
                                                           run under ptrace; print the kernel-facing
@@ -134,6 +135,28 @@ def _exec(args: argparse.Namespace) -> int:
                              detach=args.detach, pid_file=args.pid_file, console_socket=args.console_socket)
 
 
+def _events(args: argparse.Namespace) -> int:
+    import json
+
+    from minidock.runtime import events
+
+    if args.stats:
+        print(json.dumps(events.stats_event(args.root, args.id)))
+        return 0
+    events.follow(args.root, args.id, _seconds(args.interval), lambda event: print(json.dumps(event), flush=True))
+    return 0
+
+
+def _seconds(duration: str) -> float:
+    """runc's --interval: a Go duration ("5s", "500ms", "1m") or a number of seconds."""
+    for suffix, scale in (("ms", 0.001), ("s", 1.0), ("m", 60.0)):
+        if duration.endswith(suffix) and duration[:-len(suffix)].replace(".", "", 1).isdigit():
+            return float(duration[:-len(suffix)]) * scale
+    if duration.replace(".", "", 1).isdigit():
+        return float(duration)
+    raise MinidockError(f"invalid --interval {duration!r}: expected a duration such as 5s or 500ms")
+
+
 def _ps(args: argparse.Namespace) -> int:
     import json
 
@@ -162,7 +185,8 @@ def _list(args: argparse.Namespace) -> int:
 HANDLERS = {"spec": _spec, "create": _create, "start": _lifecycle("start"), "run": _run, "state": _state,
             "kill": _lifecycle("kill", "signal", "all"), "pause": _lifecycle("pause"), "resume": _lifecycle("resume"),
             "update": _lifecycle("update", "resources"),
-            "delete": _lifecycle("delete", "force"), "exec": _exec, "ps": _ps, "list": _list}
+            "delete": _lifecycle("delete", "force"), "exec": _exec, "ps": _ps, "list": _list,
+            "events": _events}
 VERBS = tuple(HANDLERS)
 # global options that take a value: the verb is the first word that is neither these nor their values
 _VALUED = {"--root", "--trace-format", "--log", "--log-format"}
@@ -264,6 +288,9 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         exec_parser.add_argument("--pid-file", help="write the process's pid here")
         exec_parser.add_argument("--console-socket", help="with --tty and --detach: where the master goes")
         exec_parser.add_argument("command", nargs=argparse.REMAINDER)
+    if events := verb("events", "print the container's counters (and OOM kills) as runc's JSON events"):
+        events.add_argument("--stats", action="store_true", help="one reading, then exit")
+        events.add_argument("--interval", default="5s", help="between readings (a duration: 5s, 500ms)")
     if ps := verb("ps", "list the pids in a container"):
         ps.add_argument("--format", "-f", choices=("table", "json"), default="table")
     if listing := verb("list", "list containers", with_id=False):

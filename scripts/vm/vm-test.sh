@@ -46,6 +46,8 @@ emulated_tests="tests/cgroups tests/harness_selftest/test_vm.py
     tests/runtime/test_lifecycle.py::test_pause_freezes_and_resume_thaws
     tests/runtime/test_lifecycle.py::test_delete_needs_stopped_or_force
     tests/runtime/test_lifecycle.py::test_a_finished_container_is_stopped_with_its_exit_code
+    tests/runtime/test_lifecycle.py::test_update_applies_new_limits_and_refuses_bad_ones
+    tests/runtime/test_lifecycle.py::test_events_follows_until_the_end_and_says_oom
     tests/runtime/test_bad_bundles.py::test_a_duplicate_id_is_refused
     tests/runtime/test_shim.py::test_create_with_a_pid_file_leaves_init_to_the_caller
     tests/runtime/test_shim.py::test_linux_cgroups_path_places_the_group

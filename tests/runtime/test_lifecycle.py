@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import time
 
@@ -323,16 +324,6 @@ def test_a_damaged_state_file_is_said_not_a_traceback(tmp_path, text):
     assert "Traceback" not in result.stderr
 
 
-def _limit(container_id: str, v1_file: str, v2_file: str) -> str:
-    """A limit of the container's group, from v1's controller directory or v2's one group."""
-    for group in cgroup_dirs_named(container_id):
-        for name in (v1_file, v2_file):
-            if os.path.exists(os.path.join(group, name)):
-                with open(os.path.join(group, name)) as file:
-                    return file.read().strip()
-    raise AssertionError(f"no {v1_file} or {v2_file} for {container_id}")
-
-
 @pytest.mark.spec("RT-VERB-008")
 def test_update_applies_new_limits_and_refuses_bad_ones(runtime, bundle, tmp_path):
     runtime.create("sleep", "30")
@@ -340,14 +331,14 @@ def test_update_applies_new_limits_and_refuses_bad_ones(runtime, bundle, tmp_pat
     resources = tmp_path / "resources.json"
     resources.write_text(json.dumps({"memory": {"limit": 64 << 20}, "pids": {"limit": 20}}))
     runtime("update", "--resources", str(resources), bundle.id)
-    assert _limit(bundle.id, "memory.limit_in_bytes", "memory.max") == str(64 << 20)
-    assert _limit(bundle.id, "pids.max", "pids.max") == "20"
+    assert _cgroup_file(bundle.id, ("memory", "memory.limit_in_bytes"), "memory.max") == str(64 << 20)
+    assert _cgroup_file(bundle.id, ("pids", "pids.max"), "pids.max") == "20"
     # from stdin, as `runc update -r -`: only what it names changes
     piped = subprocess.run([*RUNTIME, "--root", runtime.root, "update", "-r", "-", bundle.id], text=True,
                            input=json.dumps({"pids": {"limit": 30}}), capture_output=True, timeout=30)
     assert piped.returncode == 0, piped.stderr
-    assert _limit(bundle.id, "pids.max", "pids.max") == "30"
-    assert _limit(bundle.id, "memory.limit_in_bytes", "memory.max") == str(64 << 20)
+    assert _cgroup_file(bundle.id, ("pids", "pids.max"), "pids.max") == "30"
+    assert _cgroup_file(bundle.id, ("memory", "memory.limit_in_bytes"), "memory.max") == str(64 << 20)
     for text, said in [("{oops", "invalid JSON"), ("[1]", "must be a JSON object"),
                        ('{"memory": {"limit": -5}}', "memory.limit")]:
         resources.write_text(text)
@@ -356,8 +347,61 @@ def test_update_applies_new_limits_and_refuses_bad_ones(runtime, bundle, tmp_pat
     result = runtime("update", "--resources", str(tmp_path / "missing.json"), bundle.id, check=False)
     assert result.returncode == 1 and "No such file" in result.stderr
     # nothing of the refused ones was applied
-    assert _limit(bundle.id, "memory.limit_in_bytes", "memory.max") == str(64 << 20)
+    assert _cgroup_file(bundle.id, ("memory", "memory.limit_in_bytes"), "memory.max") == str(64 << 20)
     runtime("kill", bundle.id, "KILL")
     runtime.wait_for("stopped")
     result = runtime("update", "--resources", str(tmp_path / "missing.json"), bundle.id, check=False)
     assert result.returncode == 1 and "container not running" in result.stderr
+
+
+def _path(event: dict, *keys: str):
+    for key in keys:
+        event = event[key]
+    return event
+
+
+@pytest.mark.spec("RT-VERB-009")
+def test_events_reports_the_cgroups_counters_in_runcs_shape(runtime, bundle, tmp_path):
+    limit = 64 << 20
+    bundle.config["linux"]["resources"] = {"memory": {"limit": limit}, "pids": {"limit": 50}}
+    runtime.create("sleep", "30")
+    runtime("start", bundle.id)
+    event = json.loads(runtime("events", "--stats", bundle.id).stdout)
+    assert (event["type"], event["id"]) == ("stats", bundle.id)
+    assert _path(event, "data", "memory", "usage", "limit") == limit
+    assert _path(event, "data", "memory", "usage", "usage") > 0
+    assert _path(event, "data", "pids") == {"current": 1, "limit": 50}
+    assert _path(event, "data", "cpu", "usage", "total") > 0
+    if shutil.which("runc"):  # runc's own event for the same bundle has these at the same places
+        state = str(tmp_path / "runc-state")
+        try:
+            subprocess.run(["runc", "--root", state, "run", "-d", "--bundle", str(bundle.path), bundle.id + "r"],
+                           check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, timeout=30)  # init holds what it is given: no pipes
+            theirs = json.loads(subprocess.run(["runc", "--root", state, "events", "--stats", bundle.id + "r"],
+                                               check=True, capture_output=True, text=True, timeout=30).stdout)
+        finally:
+            subprocess.run(["runc", "--root", state, "delete", "--force", bundle.id + "r"], capture_output=True)
+        assert theirs["type"] == "stats"
+        assert _path(theirs, "data", "memory", "usage", "limit") == limit
+        assert _path(theirs, "data", "pids", "limit") == 50
+        assert _path(theirs, "data", "cpu", "usage", "total") > 0
+    result = runtime("events", "--interval", "soon", bundle.id, check=False)
+    assert result.returncode == 1 and "invalid --interval 'soon'" in result.stderr
+    runtime("kill", bundle.id, "KILL")
+    runtime.wait_for("stopped")
+    result = runtime("events", "--stats", bundle.id, check=False)
+    assert result.returncode == 1 and "container not running" in result.stderr
+
+
+@pytest.mark.spec("RT-VERB-009")
+def test_events_follows_until_the_end_and_says_oom(runtime, bundle):
+    limit = 64 * 2**20
+    bundle.config["linux"]["resources"] = {"memory": {"limit": limit, "swap": limit}}
+    runtime.create("sh", "-c", "sleep 1; dd if=/dev/zero of=/dev/null bs=256M count=1")
+    follower = subprocess.Popen([*RUNTIME, "--root", runtime.root, "events", "--interval", "100ms", bundle.id],
+                                stdout=subprocess.PIPE, text=True)
+    runtime("start", bundle.id)
+    output, _ = follower.communicate(timeout=30)  # it ends by itself once the container has stopped
+    kinds = [json.loads(line)["type"] for line in output.splitlines()]
+    assert kinds.count("stats") >= 3 and kinds.count("oom") == 1, kinds
