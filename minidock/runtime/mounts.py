@@ -1,6 +1,6 @@
 """The config's mounts: OCI `mounts[]` into mount(2) calls, and paths that stay inside the root.
 
-Implements: spec/runtime.md RT-MNT-001 .. RT-MNT-004, RT-MNT-006
+Implements: spec/runtime.md RT-MNT-001 .. RT-MNT-004, RT-MNT-006, RT-MNT-007
 Explained:  chapters/03-runtime.md#mounts
 Modelled on: runc's libcontainer/specconv (options → flags) and the securejoin idea
 
@@ -21,16 +21,30 @@ from minidock.errors import InvalidArgument
 from minidock.kernel import syscalls as sc
 from minidock.records import record
 
-# option -> (flags to set, flags to clear)
+# [RT-MNT-007] option -> (flags to set, flags to clear): mount(8)'s words, runc's table
 FLAGS: dict[str, tuple[int, int]] = {
     "ro": (sc.MS_RDONLY, 0), "rw": (0, sc.MS_RDONLY),
     "nosuid": (sc.MS_NOSUID, 0), "suid": (0, sc.MS_NOSUID),
     "nodev": (sc.MS_NODEV, 0), "dev": (0, sc.MS_NODEV),
     "noexec": (sc.MS_NOEXEC, 0), "exec": (0, sc.MS_NOEXEC),
+    "sync": (sc.MS_SYNCHRONOUS, 0), "async": (0, sc.MS_SYNCHRONOUS),
+    "dirsync": (sc.MS_DIRSYNC, 0),
+    "mand": (sc.MS_MANDLOCK, 0), "nomand": (0, sc.MS_MANDLOCK),
     "bind": (sc.MS_BIND, 0), "rbind": (sc.MS_BIND | sc.MS_REC, 0),
-    "strictatime": (sc.MS_STRICTATIME, 0), "relatime": (0, 0), "noatime": (0, 0),
+    "remount": (sc.MS_REMOUNT, 0),
+    "noatime": (sc.MS_NOATIME, 0), "atime": (0, sc.MS_NOATIME),
+    "nodiratime": (sc.MS_NODIRATIME, 0), "diratime": (0, sc.MS_NODIRATIME),
+    "relatime": (sc.MS_RELATIME, 0), "norelatime": (0, sc.MS_RELATIME),
+    "strictatime": (sc.MS_STRICTATIME, 0), "nostrictatime": (0, sc.MS_STRICTATIME),
+    "lazytime": (sc.MS_LAZYTIME, 0), "nolazytime": (0, sc.MS_LAZYTIME),
+    "iversion": (sc.MS_I_VERSION, 0), "noiversion": (0, sc.MS_I_VERSION),
+    "nosymfollow": (sc.MS_NOSYMFOLLOW, 0),
     "defaults": (0, 0),
 }
+# runc's recursive options, applied with mount_setattr(2), which minidock does not call
+RECURSIVE = frozenset({"rro", "rrw", "rnosuid", "rsuid", "rnodev", "rdev", "rnoexec", "rexec",
+                       "rnoatime", "ratime", "rnodiratime", "rdiratime", "rrelatime", "rnorelatime",
+                       "rstrictatime", "rnostrictatime", "rnosymfollow", "rsymfollow"})
 PROPAGATION: dict[str, int] = {
     "private": sc.MS_PRIVATE, "rprivate": sc.MS_PRIVATE | sc.MS_REC,
     "slave": sc.MS_SLAVE, "rslave": sc.MS_SLAVE | sc.MS_REC,
@@ -59,6 +73,10 @@ def split_options(options: list[str]) -> tuple[int, int, str | None]:
     """Return (flags, propagation, data) for a list of mount options."""
     flags, propagation, data = 0, 0, []
     for option in options:
+        if option in RECURSIVE:
+            # [RT-MNT-007] said here, not as the kernel's EINVAL for an unknown data word
+            raise InvalidArgument(f"mount option {option!r} is one of runc's recursive options, "
+                                  "which minidock-runtime does not support (mount_setattr(2))")
         if option in FLAGS:
             set_flags, clear_flags = FLAGS[option]
             flags = (flags | set_flags) & ~clear_flags
@@ -85,7 +103,10 @@ def parse(entries: object, bundle: str) -> list[Mount]:
         options = entry.get("options", [])
         if not isinstance(options, list) or not all(isinstance(o, str) for o in options):
             raise InvalidArgument(f"config.json: {where}.options must be a list of strings")
-        flags, propagation, data = split_options(options)
+        try:
+            flags, propagation, data = split_options(options)
+        except InvalidArgument as error:
+            raise InvalidArgument(f"config.json: {where}: {error.message}") from None
         fstype = entry.get("type") or ("bind" if flags & sc.MS_BIND else "")
         source = entry.get("source", fstype)
         if not isinstance(fstype, str) or not isinstance(source, str):

@@ -125,3 +125,19 @@ def test_a_tmpcopyup_tmpfs_starts_with_what_it_covers(bundle, tmp_path):
 def test_tmpcopyup_on_a_bind_mount_is_refused(bundle, tmp_path):
     _with_mount(bundle, destination="/data", type="bind", source=str(tmp_path), options=["rbind", "tmpcopyup"])
     _assert_refused(bundle.run("true"), "'tmpcopyup' is for tmpfs mounts")
+
+
+@pytest.mark.spec("RT-MNT-007")
+def test_mount8s_flag_words_become_flags_not_data(bundle):
+    _with_mount(bundle, destination="/flags", type="tmpfs", source="tmpfs",
+                options=["noatime", "nodiratime", "sync", "dirsync", "nosymfollow", "size=1m"])
+    result = bundle.run("sh", "-c", "grep ' /flags ' /proc/mounts")
+    assert result.returncode == 0, result.stderr
+    options = result.stdout.split()[3].split(",")
+    assert {"sync", "dirsync", "noatime", "nodiratime", "nosymfollow"} <= set(options), options
+
+
+@pytest.mark.spec("RT-MNT-007")
+def test_runcs_recursive_options_are_refused_by_name(bundle, tmp_path):
+    _with_mount(bundle, destination="/data", type="bind", source=str(tmp_path), options=["rbind", "rro"])
+    _assert_refused(bundle.run("true"), "mounts[", "'rro' is one of runc's recursive options")
