@@ -17,6 +17,7 @@ Modelled on: runc (verbs, state layout, what a shim calls) and containerd-shim (
     shim       create --pid-file: init left to a shim (conmon, containerd-shim), as runc leaves it
     lifecycle  start, state, kill, pause, resume, update, delete, list, ps
     events     the cgroup's counters and OOM kills as runc's JSON events
+    features   what the runtime supports, from the tables it enforces
     exec       exec_in(): setns into a running container
     cli        the `minidock-runtime` command (runc's verbs)
 

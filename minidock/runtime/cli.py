@@ -19,6 +19,7 @@ Explained:  chapters/03-runtime.md#the-command
     minidock-runtime [--root DIR] ps     ID                  pids in the container
     minidock-runtime [--root DIR] events [--stats] [--interval 5s] ID   counters as runc's JSON events
     minidock-runtime [--root DIR] list
+    minidock-runtime features                             what it supports, as runc's JSON
     minidock-runtime [--root DIR] --trace [--trace-format text|json|html] run [--bundle DIR] ID
                                                           run under ptrace; print the kernel-facing
                                                           steps (minidock/runtime/trace/)
@@ -157,6 +158,15 @@ def _seconds(duration: str) -> float:
     raise MinidockError(f"invalid --interval {duration!r}: expected a duration such as 5s or 500ms")
 
 
+def _features(args: argparse.Namespace) -> int:
+    import json
+
+    from minidock.runtime.features import features
+
+    print(json.dumps(features(), indent=4))
+    return 0
+
+
 def _ps(args: argparse.Namespace) -> int:
     import json
 
@@ -186,7 +196,7 @@ HANDLERS = {"spec": _spec, "create": _create, "start": _lifecycle("start"), "run
             "kill": _lifecycle("kill", "signal", "all"), "pause": _lifecycle("pause"), "resume": _lifecycle("resume"),
             "update": _lifecycle("update", "resources"),
             "delete": _lifecycle("delete", "force"), "exec": _exec, "ps": _ps, "list": _list,
-            "events": _events}
+            "events": _events, "features": _features}
 VERBS = tuple(HANDLERS)
 # global options that take a value: the verb is the first word that is neither these nor their values
 _VALUED = {"--root", "--trace-format", "--log", "--log-format"}
@@ -293,6 +303,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         events.add_argument("--interval", default="5s", help="between readings (a duration: 5s, 500ms)")
     if ps := verb("ps", "list the pids in a container"):
         ps.add_argument("--format", "-f", choices=("table", "json"), default="table")
+    verb("features", "print what this runtime supports, as runc's features", with_id=False)
     if listing := verb("list", "list containers", with_id=False):
         listing.add_argument("--format", "-f", choices=("table", "json"), default="table")
     return parser

@@ -47,3 +47,24 @@ def test_runc_and_minidock_runtime_agree(bundle, tmp_path):
     assert ours.returncode == 0, ours.stderr
     assert dict(line.split("=", 1) for line in ours.stdout.splitlines()) == \
         dict(line.split("=", 1) for line in theirs.stdout.splitlines())
+
+
+@pytest.mark.spec("RT-VERB-010")
+@pytest.mark.skipif(shutil.which("runc") is None, reason="runc is not installed (make setup installs it)")
+def test_features_answers_in_runcs_shape_what_the_tables_enforce():
+    import json
+
+    from minidock.runtime.mounts import FLAGS
+
+    ours = json.loads(subprocess.run([sys.executable, "-m", "minidock.runtime.cli", "features"], check=True,
+                                     capture_output=True, text=True, timeout=30).stdout)
+    theirs = json.loads(subprocess.run(["runc", "features"], check=True, capture_output=True, text=True,
+                                       timeout=30).stdout)
+    assert set(ours) == set(theirs) and set(ours["linux"]) == set(theirs["linux"])
+    assert set(ours["linux"]["cgroup"]) == set(theirs["linux"]["cgroup"])
+    assert ours["hooks"] == theirs["hooks"]
+    assert set(theirs["linux"]["namespaces"]) <= set(ours["linux"]["namespaces"])  # and time, where runc 1.1 has none
+    assert set(ours["linux"]["seccomp"]["operators"]) == set(theirs["linux"]["seccomp"]["operators"])
+    assert set(FLAGS) <= set(ours["mountOptions"]) and "rro" not in ours["mountOptions"]
+    assert ours["linux"]["cgroup"]["systemd"] is False  # --systemd-cgroup is refused (RT-SHIM-007)
+    assert ours["linux"]["apparmor"] == {"enabled": False}
