@@ -1,6 +1,6 @@
 """`minidock-runtime`: an OCI runtime with runc's command line.
 
-Implements: spec/runtime.md RT-CLI-001 .. RT-CLI-003, RT-VERB-*, RT-SHIM-001, RT-SHIM-007
+Implements: spec/runtime.md RT-CLI-001 .. RT-CLI-003, RT-VERB-*, RT-SHIM-001, RT-SHIM-007, RT-SHIM-008
 Explained:  chapters/03-runtime.md#the-command
 
     minidock-runtime [--root DIR] spec   [--bundle DIR]      write a default config.json
@@ -9,6 +9,7 @@ Explained:  chapters/03-runtime.md#the-command
                                                           a shim's create: init is left to the caller
     minidock-runtime [--root DIR] start  ID
     minidock-runtime [--root DIR] run    [--bundle DIR] ID   create + start + wait + delete
+    minidock-runtime [--root DIR] run    --detach [--pid-file F] ID   runc run -d: left running
     minidock-runtime [--root DIR] state  ID                  the OCI state as JSON
     minidock-runtime [--root DIR] kill   ID [SIGNAL]         default TERM
     minidock-runtime [--root DIR] pause  ID / resume ID       freeze / thaw (cgroup freezer)
@@ -67,6 +68,15 @@ def _run(args: argparse.Namespace) -> int:
     # collection would walk them again (~4 ms of a start); reference counting still frees
     # what run drops, and it ends with _exit below.
     gc.disable()
+    if args.detach:
+        # [RT-SHIM-008] runc run -d: a shim's create, then start; nothing of ours stays
+        from minidock.runtime import lifecycle, shim
+
+        shim.create(args.bundle, args.id, args.root, args.pid_file, args.console_socket)
+        lifecycle.start(args.root, args.id)
+        return 0
+    if args.pid_file or args.console_socket:
+        raise MinidockError("run: --pid-file and --console-socket go with --detach")
     from minidock.runtime import create
 
     code = create.run(args.bundle, args.id, args.root)
@@ -274,7 +284,11 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         create_parser.add_argument("--no-new-keyring", action="store_true",
                                    help="accepted, as runc's: no session keyring is made anyway")
     verb("start", "run the program of a created container")
-    verb("run", "create and start a container, wait for it, delete it", bundle=True)
+    if run_parser := verb("run", "create and start a container, wait for it, delete it", bundle=True):
+        run_parser.add_argument("--detach", "-d", action="store_true",
+                                help="as runc run -d: create and start, then leave the container to the caller")
+        run_parser.add_argument("--pid-file", help="with --detach: write init's pid here")
+        run_parser.add_argument("--console-socket", help="with --detach: where a terminal's master goes")
     verb("state", "print a container's state as JSON")
     if kill := verb("kill", "send a signal to a container's init"):
         kill.add_argument("signal", nargs="?", default="TERM")
@@ -312,7 +326,8 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 # quick_parse's table: verb -> (options with a value, flags, positionals after the id),
 # each option by its spellings -> the attribute argparse gives it, with argparse's defaults
 _QUICK: dict[str, tuple[dict[str, str], dict[str, str], tuple[str, ...]]] = {
-    "run": ({"--bundle": "bundle", "-b": "bundle"}, {}, ()),
+    "run": ({"--bundle": "bundle", "-b": "bundle", "--pid-file": "pid_file", "--console-socket": "console_socket"},
+            {"--detach": "detach", "-d": "detach"}, ()),
     "create": ({"--bundle": "bundle", "-b": "bundle", "--pid-file": "pid_file",
                 "--console-socket": "console_socket"}, {"--no-new-keyring": "no_new_keyring"}, ()),
     "start": ({}, {}, ()),
@@ -320,7 +335,7 @@ _QUICK: dict[str, tuple[dict[str, str], dict[str, str], tuple[str, ...]]] = {
     "kill": ({}, {"--all": "all", "-a": "all"}, ("signal",)),
     "delete": ({}, {"--force": "force", "-f": "force"}, ()),
 }
-_QUICK_DEFAULTS = {"bundle": ".", "force": False, "all": False, "signal": "TERM", "pid_file": None, "console_socket": None,
+_QUICK_DEFAULTS = {"bundle": ".", "force": False, "all": False, "detach": False, "signal": "TERM", "pid_file": None, "console_socket": None,
                    "no_new_keyring": False}
 
 

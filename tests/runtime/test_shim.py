@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -278,3 +279,27 @@ def test_podman_runs_containers_through_the_runtime(runtime_name, tmp_path):
     finally:
         podman.finish()  # raises naming anything left: containers, cgroups, mounts
     assert cgroup_dirs_named(podman.cgroup_parent) == []
+
+
+@pytest.mark.spec("RT-SHIM-008")
+def test_run_detach_starts_and_leaves_the_container_as_runc_run_d(bundle, tmp_path):
+    root, pid_file = tmp_path / "state", tmp_path / "pid"
+    bundle.config["process"]["args"] = ["sh", "-c", "echo started > /tmp/mark; sleep 30"]
+    bundle.write()
+    result = _runtime(root, "run", "-d", "--bundle", str(bundle.path), "--pid-file", str(pid_file), bundle.id,
+                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    assert result.returncode == 0
+    try:
+        current = json.loads(_runtime(root, "state", bundle.id).stdout)
+        assert (current["status"], current["pid"], current["monitor_pid"]) == ("running", int(pid_file.read_text()), 0)
+        for _ in range(100):
+            if (bundle.path / "rootfs" / "tmp" / "mark").exists():
+                break
+            time.sleep(0.05)
+        assert (bundle.path / "rootfs" / "tmp" / "mark").read_text() == "started\n"
+    finally:
+        assert _runtime(root, "delete", "--force", bundle.id).returncode == 0
+    _leaves_nothing(bundle, root)
+    result = _runtime(root, "run", "--pid-file", str(pid_file), "--bundle", str(bundle.path), bundle.id)
+    assert result.returncode == 1 and "go with --detach" in result.stderr
+    assert not (root / bundle.id).exists()

@@ -71,6 +71,7 @@ QUICK_LINES = [
     # a shim's lines (RT-SHIM-001): conmon's and containerd-shim's create and kill
     ["create", "--bundle", "/b", "--pid-file", "/p", "c1"], ["create", "--no-new-keyring", "c1"],
     ["create", "--bundle", "/b", "--pid-file", "/p", "--console-socket", "/s", "c1"], ["kill", "--all", "c1", "9"],
+    ["run", "-d", "--pid-file", "/p", "c1"], ["run", "--detach", "--bundle", "/b", "c1"],
 ]
 ARGPARSE_LINES = [
     [], ["--help"], ["run"], ["run", "--help"], ["run", "c1", "--bundle", "/b"], ["run", "--bundle=/b", "c1"],
