@@ -268,6 +268,9 @@ def test_podman_runs_containers_through_the_runtime(runtime_name, tmp_path):
         assert memory, limits  # the container's group is where its config's cgroupsPath says
         limit = Path(memory[0], "memory.limit_in_bytes" if "/memory/" in memory[0] else "memory.max")
         assert limit.read_text().strip() == str(64 * 1024 * 1024)
+        # podman reads the usage in the group at the config's cgroupsPath (and fails if there is none)
+        name, usage, _, _ = call("stats", "--no-stream", "--format", "{{.Name}} {{.MemUsage}}", "kept").stdout.split()
+        assert name == "kept" and usage[0].isdigit() and not usage.startswith("0B"), usage
         call("update", "--memory", "96m", "kept")  # `update --resources FILE ID` (RT-VERB-008)
         assert limit.read_text().strip() == str(96 * 1024 * 1024)
         call("pause", "kept")
