@@ -159,13 +159,16 @@ def _events(args: argparse.Namespace) -> int:
 
 
 def _seconds(duration: str) -> float:
-    """runc's --interval: a Go duration ("5s", "500ms", "1m") or a number of seconds."""
-    for suffix, scale in (("ms", 0.001), ("s", 1.0), ("m", 60.0)):
-        if duration.endswith(suffix) and duration[:-len(suffix)].replace(".", "", 1).isdigit():
-            return float(duration[:-len(suffix)]) * scale
-    if duration.replace(".", "", 1).isdigit():
-        return float(duration)
-    raise MinidockError(f"invalid --interval {duration!r}: expected a duration such as 5s or 500ms")
+    """runc's --interval: a Go duration ("5s", "500ms", "1m") or a number of seconds, above 0."""
+    seconds = 0.0
+    for suffix, scale in (("ms", 0.001), ("s", 1.0), ("m", 60.0), ("", 1.0)):
+        number = duration.removesuffix(suffix) if suffix else duration
+        if duration.endswith(suffix) and number.replace(".", "", 1).isdigit():
+            seconds = float(number) * scale
+            break
+    if seconds <= 0:  # [RT-VERB-009] 0 would read the group in a busy loop
+        raise MinidockError(f"invalid --interval {duration!r}: expected a duration above 0, such as 5s or 500ms")
+    return seconds
 
 
 def _features(args: argparse.Namespace) -> int:
@@ -335,8 +338,8 @@ _QUICK: dict[str, tuple[dict[str, str], dict[str, str], tuple[str, ...]]] = {
     "kill": ({}, {"--all": "all", "-a": "all"}, ("signal",)),
     "delete": ({}, {"--force": "force", "-f": "force"}, ()),
 }
-_QUICK_DEFAULTS = {"bundle": ".", "force": False, "all": False, "detach": False, "signal": "TERM", "pid_file": None, "console_socket": None,
-                   "no_new_keyring": False}
+_QUICK_DEFAULTS = {"bundle": ".", "force": False, "all": False, "detach": False, "signal": "TERM",
+                   "pid_file": None, "console_socket": None, "no_new_keyring": False}
 
 
 def quick_parse(argv: list[str]) -> SimpleNamespace | None:

@@ -125,7 +125,7 @@ def test_a_shims_bad_input_is_refused_and_leaves_nothing(bundle, tmp_path):
 @pytest.mark.spec("RT-SHIM-005")
 def test_exec_refuses_a_bad_process_file(bundle, tmp_path):
     root = tmp_path / "state"
-    with _container(root, bundle, "sleep", "30", shim=True):
+    with _container(root, bundle, "sleep", "30", shim=True) as init:
         assert _runtime(root, "start", bundle.id).returncode == 0
         bad = tmp_path / "process.json"
         for text, said in [("{not json", "invalid JSON"), ("[]", "must be a JSON object"),
@@ -139,6 +139,17 @@ def test_exec_refuses_a_bad_process_file(bundle, tmp_path):
         assert result.returncode == 1 and "No such file" in result.stderr
         result = _runtime(root, "exec", "--process", str(bad), bundle.id, "true")
         assert result.returncode == 1 and "not both" in result.stderr
+        bad.write_text('{"args": ["tty"], "terminal": true, "cwd": "/"}')
+        result = _runtime(root, "exec", "--process", str(bad), "--detach", bundle.id)
+        assert result.returncode == 1 and "cannot allocate tty if runc will detach" in result.stderr
+        result = _runtime(root, "exec", "--process", str(bad), "--detach", "--console-socket",
+                          str(tmp_path / "nobody-listens"), bundle.id)
+        assert result.returncode == 1 and "cannot connect to the console socket" in result.stderr
+        # in the foreground too, --pid-file names the program (its host pid, not init's)
+        exec_pid = tmp_path / "exec.pid"
+        result = _runtime(root, "exec", "--pid-file", str(exec_pid), bundle.id, "true")
+        assert result.returncode == 0, result.stderr
+        assert int(exec_pid.read_text()) not in (0, init)
         # the container is untouched by all of it
         assert json.loads(_runtime(root, "state", bundle.id).stdout)["status"] == "running"
 
