@@ -47,18 +47,26 @@ def test_root_inside_is_an_unprivileged_uid_outside(bundle):
     try:
         host_uid = None
         for _ in range(100):  # find the container's init and read its uid from the host side
+            # the monitor's first child makes the user namespace, forks init and exits:
+            # it may be gone between the two reads
             children = open(f"/proc/{process.pid}/task/{process.pid}/children").read().split()
-            if children:
-                status = open(f"/proc/{children[0]}/status").read()
+            for child in children:
+                try:
+                    status = open(f"/proc/{child}/status").read()
+                except FileNotFoundError:
+                    continue
                 host_uid = int(next(l for l in status.splitlines() if l.startswith("Uid:")).split()[1])
                 if host_uid == HOST_BASE:
                     break
+            if host_uid == HOST_BASE:
+                break
             time.sleep(0.05)
         out, err = process.communicate(timeout=30)
     finally:
         if process.poll() is None:
             process.kill()
             process.wait()
+            subprocess.run([*RUNTIME, "delete", "--force", bundle.id], capture_output=True)
     assert process.returncode == 0, err
     lines = out.split("\n")
     assert lines[0] == "0"
