@@ -12,6 +12,7 @@ into SyscallError naming the call, its arguments and errno:
     mount(source, target, ...)       mount(2)
     umount2(target, flags)           umount(2)
     pivot_root(new_root, put_old)    pivot_root(2)  (no libc wrapper: syscall(2))
+    mount_setattr(path, set, clear)  mount_setattr(2) (no libc wrapper: syscall(2))
     sethostname(name)                sethostname(2)
     prctl(option, arg2, ...)         prctl(2)
     capget() / capset(...)           capget(2)      (no libc wrapper: syscall(2))
@@ -31,6 +32,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
+import sys
 
 from minidock.errors import SystemError as MinidockSystemError
 
@@ -70,6 +72,9 @@ MS_NOATIME = 0x400
 MS_NODIRATIME = 0x800
 MS_BIND = 0x1000
 MS_REC = 0x4000
+MS_SILENT = 0x8000
+MS_POSIXACL = 0x10000
+MS_UNBINDABLE = 0x20000
 MS_PRIVATE = 0x40000
 MS_SLAVE = 0x80000
 MS_SHARED = 0x100000
@@ -80,6 +85,22 @@ MS_LAZYTIME = 0x2000000
 
 # umount2(2) flags.
 MNT_DETACH = 0x2
+
+# mount_setattr(2): struct mount_attr's attributes, from <linux/mount.h>, and its flags.
+# The atime modes are a 3-bit field (MOUNT_ATTR__ATIME), not bits: changing the mode
+# clears the whole field and sets one value in it.
+MOUNT_ATTR_RDONLY = 0x1
+MOUNT_ATTR_NOSUID = 0x2
+MOUNT_ATTR_NODEV = 0x4
+MOUNT_ATTR_NOEXEC = 0x8
+MOUNT_ATTR__ATIME = 0x70
+MOUNT_ATTR_RELATIME = 0x0
+MOUNT_ATTR_NOATIME = 0x10
+MOUNT_ATTR_STRICTATIME = 0x20
+MOUNT_ATTR_NODIRATIME = 0x80
+MOUNT_ATTR_NOSYMFOLLOW = 0x200000
+AT_FDCWD = -100
+AT_RECURSIVE = 0x8000
 
 # prctl(2) options used by the runtime.
 PR_SET_PDEATHSIG = 1
@@ -120,6 +141,7 @@ _SYS_SECCOMP = {"x86_64": 317, "aarch64": 277}
 _SYS_KEYCTL = {"x86_64": 250, "aarch64": 219}
 _SYS_INIT_MODULE = {"x86_64": 175, "aarch64": 105}
 _SYS_BPF = {"x86_64": 321, "aarch64": 280}
+_SYS_MOUNT_SETATTR = {"x86_64": 442, "aarch64": 442}  # Linux 5.12; one number on both
 
 # bpf(2) commands, program and attach types and flags, from <linux/bpf.h>.
 BPF_PROG_LOAD = 5
@@ -191,6 +213,16 @@ def pivot_root(new_root: str, put_old: str) -> None:
         raise SyscallError("pivot_root", (new_root, put_old), errno.ENOSYS)
     result = _libc.syscall(ctypes.c_long(number), _bytes(new_root), _bytes(put_old))
     _check("pivot_root", (new_root, put_old), result)
+
+
+def mount_setattr(path: str, attr_set: int, attr_clr: int, flags: int = AT_RECURSIVE) -> None:
+    """Change the attributes of the mount at ``path`` (with AT_RECURSIVE: and of every mount
+    below it). See mount_setattr(2)."""
+    # struct mount_attr: attr_set, attr_clr, propagation, userns_fd, four native 64-bit words
+    attr = b"".join(word.to_bytes(8, sys.byteorder) for word in (attr_set, attr_clr, 0, 0))
+    args = (path, hex(attr_set), hex(attr_clr), hex(flags))
+    _syscall("mount_setattr", _SYS_MOUNT_SETATTR, args, ctypes.c_int(AT_FDCWD), _bytes(path),
+             ctypes.c_uint(flags), ctypes.c_char_p(attr), ctypes.c_size_t(len(attr)))
 
 
 def sethostname(name: str) -> None:

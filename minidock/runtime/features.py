@@ -21,7 +21,7 @@ def features() -> dict:
     from minidock import __version__
     from minidock.namespaces import Namespace
     from minidock.runtime.hooks import STAGES
-    from minidock.runtime.mounts import FLAGS, PROPAGATION
+    from minidock.runtime.mounts import FLAGS, PROPAGATION, RECURSIVE
     from minidock.runtime.security import capabilities, seccomp
     from minidock.runtime.security.syscall_numbers import ARCHES
 
@@ -29,7 +29,7 @@ def features() -> dict:
         "ociVersionMin": "1.0.0",
         "ociVersionMax": "1.0.2",
         "hooks": list(STAGES),
-        "mountOptions": sorted({*FLAGS, *PROPAGATION, "tmpcopyup"}),
+        "mountOptions": sorted({*FLAGS, *PROPAGATION, *RECURSIVE, "tmpcopyup"}),
         "linux": {
             "namespaces": sorted(kind.oci_type for kind in Namespace.ALL),
             "capabilities": list(capabilities.NAMES),

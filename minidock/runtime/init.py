@@ -252,7 +252,13 @@ def _start(config: RunConfig, start_fd: int, slave: int, hook_state: dict) -> No
     # [RT-HOOK-002] startContainer hooks: inside, after start, before the program
     hooks.run(config.hooks, "startContainer", {**hook_state, "status": "running"})
     for limit, soft, hard in config.rlimits:
-        resource.setrlimit(limit, (soft, hard))
+        try:
+            resource.setrlimit(limit, (soft, hard))
+        except (ValueError, OSError) as error:  # Python reports setrlimit's EPERM as ValueError
+            # [RT-CFG-006] name the limit, as runc does ("error setting rlimit type 7")
+            name = next(n for n in dir(resource) if n.startswith("RLIMIT_") and getattr(resource, n) == limit)
+            raise OSError(f"setting {name} to soft {soft}, hard {hard} failed: {error} (raising a hard "
+                          "limit needs CAP_SYS_RESOURCE, and RLIMIT_NOFILE may not pass fs.nr_open)") from None
     try:
         os.chdir(config.cwd)
     except OSError as error:

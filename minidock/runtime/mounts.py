@@ -1,16 +1,18 @@
 """The config's mounts: OCI `mounts[]` into mount(2) calls, and paths that stay inside the root.
 
-Implements: spec/runtime.md RT-MNT-001 .. RT-MNT-004, RT-MNT-006, RT-MNT-007
+Implements: spec/runtime.md RT-MNT-001 .. RT-MNT-004, RT-MNT-006 .. RT-MNT-008
 Explained:  chapters/03-runtime.md#mounts
 Modelled on: runc's libcontainer/specconv (options → flags) and the securejoin idea
 
     parse(entries, bundle) -> list[Mount]     pure: check each entry, split its options
+    recursive_attributes(options)             runc's rro, rnosuid, ... -> mount_setattr(2)'s set, clear
     secure_join(root, path) -> str            resolve `path` under `root`, symlinks included,
                                               never leaving `root`
 
 Options split three ways, as mount(8) does: flags (ro, nosuid, bind, ...),
 propagation (rprivate, shared, ...) and the rest, passed to the filesystem
-as its data string (mode=755, size=65536k, newinstance, ...).
+as its data string (mode=755, size=65536k, newinstance, ...). runc's recursive
+options (rro, rnosuid, ...) are a fourth kind: attributes for mount_setattr(2).
 """
 
 from __future__ import annotations
@@ -38,17 +40,32 @@ FLAGS: dict[str, tuple[int, int]] = {
     "strictatime": (sc.MS_STRICTATIME, 0), "nostrictatime": (0, sc.MS_STRICTATIME),
     "lazytime": (sc.MS_LAZYTIME, 0), "nolazytime": (0, sc.MS_LAZYTIME),
     "iversion": (sc.MS_I_VERSION, 0), "noiversion": (0, sc.MS_I_VERSION),
-    "nosymfollow": (sc.MS_NOSYMFOLLOW, 0),
+    "nosymfollow": (sc.MS_NOSYMFOLLOW, 0), "symfollow": (0, sc.MS_NOSYMFOLLOW),
+    "acl": (sc.MS_POSIXACL, 0), "noacl": (0, sc.MS_POSIXACL),
+    "silent": (sc.MS_SILENT, 0), "loud": (0, sc.MS_SILENT),
     "defaults": (0, 0),
 }
-# runc's recursive options, applied with mount_setattr(2), which minidock does not call
-RECURSIVE = frozenset({"rro", "rrw", "rnosuid", "rsuid", "rnodev", "rdev", "rnoexec", "rexec",
-                       "rnoatime", "ratime", "rnodiratime", "rdiratime", "rrelatime", "rnorelatime",
-                       "rstrictatime", "rnostrictatime", "rnosymfollow", "rsymfollow"})
+# [RT-MNT-008] runc's recursive options: option -> (attributes to set, to clear) for
+# mount_setattr(2) with AT_RECURSIVE, which reaches the mounts below the target too (a
+# remount with MS_RDONLY changes only the one mount). Any atime option clears the whole
+# atime field; the negative ones leave the kernel's default, relatime.
+_ATIME = sc.MOUNT_ATTR__ATIME
+RECURSIVE: dict[str, tuple[int, int]] = {
+    "rro": (sc.MOUNT_ATTR_RDONLY, 0), "rrw": (0, sc.MOUNT_ATTR_RDONLY),
+    "rnosuid": (sc.MOUNT_ATTR_NOSUID, 0), "rsuid": (0, sc.MOUNT_ATTR_NOSUID),
+    "rnodev": (sc.MOUNT_ATTR_NODEV, 0), "rdev": (0, sc.MOUNT_ATTR_NODEV),
+    "rnoexec": (sc.MOUNT_ATTR_NOEXEC, 0), "rexec": (0, sc.MOUNT_ATTR_NOEXEC),
+    "rnodiratime": (sc.MOUNT_ATTR_NODIRATIME, 0), "rdiratime": (0, sc.MOUNT_ATTR_NODIRATIME),
+    "rnosymfollow": (sc.MOUNT_ATTR_NOSYMFOLLOW, 0), "rsymfollow": (0, sc.MOUNT_ATTR_NOSYMFOLLOW),
+    "rnoatime": (sc.MOUNT_ATTR_NOATIME, _ATIME), "rstrictatime": (sc.MOUNT_ATTR_STRICTATIME, _ATIME),
+    "rrelatime": (sc.MOUNT_ATTR_RELATIME, _ATIME), "ratime": (sc.MOUNT_ATTR_RELATIME, _ATIME),
+    "rnorelatime": (sc.MOUNT_ATTR_RELATIME, _ATIME), "rnostrictatime": (sc.MOUNT_ATTR_RELATIME, _ATIME),
+}
 PROPAGATION: dict[str, int] = {
     "private": sc.MS_PRIVATE, "rprivate": sc.MS_PRIVATE | sc.MS_REC,
     "slave": sc.MS_SLAVE, "rslave": sc.MS_SLAVE | sc.MS_REC,
     "shared": sc.MS_SHARED, "rshared": sc.MS_SHARED | sc.MS_REC,
+    "unbindable": sc.MS_UNBINDABLE, "runbindable": sc.MS_UNBINDABLE | sc.MS_REC,
 }
 
 
@@ -63,6 +80,8 @@ class Mount:
     data: str | None = None
     propagation: int = 0
     copy_up: bool = False      # runc's "tmpcopyup": the tmpfs starts with what it covers (RT-MNT-006)
+    attr_set: int = 0          # runc's recursive options, for mount_setattr(2) (RT-MNT-008)
+    attr_clr: int = 0
 
     @property
     def is_bind(self) -> bool:
@@ -70,13 +89,11 @@ class Mount:
 
 
 def split_options(options: list[str]) -> tuple[int, int, str | None]:
-    """Return (flags, propagation, data) for a list of mount options."""
+    """Return (flags, propagation, data) for a list of mount options (recursive ones apart)."""
     flags, propagation, data = 0, 0, []
     for option in options:
         if option in RECURSIVE:
-            # [RT-MNT-007] said here, not as the kernel's EINVAL for an unknown data word
-            raise InvalidArgument(f"mount option {option!r} is one of runc's recursive options, "
-                                  "which minidock-runtime does not support (mount_setattr(2))")
+            continue  # recursive_attributes() reads them
         if option in FLAGS:
             set_flags, clear_flags = FLAGS[option]
             flags = (flags | set_flags) & ~clear_flags
@@ -85,6 +102,17 @@ def split_options(options: list[str]) -> tuple[int, int, str | None]:
         else:
             data.append(option)
     return flags, propagation, ",".join(data) or None
+
+
+def recursive_attributes(options: list[str]) -> tuple[int, int]:
+    """Return (attr_set, attr_clr) for mount_setattr(2) from runc's recursive options."""
+    attr_set, attr_clr = 0, 0
+    for option in options:
+        if option in RECURSIVE:
+            set_attrs, clear_attrs = RECURSIVE[option]
+            attr_set = (attr_set & ~clear_attrs) | set_attrs  # the last word wins, as for flags
+            attr_clr = (attr_clr & ~set_attrs) | clear_attrs
+    return attr_set, attr_clr
 
 
 def parse(entries: object, bundle: str) -> list[Mount]:
@@ -126,7 +154,7 @@ def parse(entries: object, bundle: str) -> list[Mount]:
                 raise InvalidArgument(f"config.json: {where}: 'tmpcopyup' is for tmpfs mounts, not {fstype or 'this one'}")
             data = ",".join(part for part in (data or "").split(",") if part and part != "tmpcopyup") or None
         mounts.append(Mount(source, os.path.normpath(destination).lstrip("/"), fstype, flags, data, propagation,
-                            copy_up))
+                            copy_up, *recursive_attributes(options)))
     return mounts
 
 

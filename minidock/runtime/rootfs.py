@@ -1,6 +1,6 @@
 """The container's root filesystem: private propagation, the mounts, /dev, pivot_root.
 
-Implements: spec/runtime.md RT-FS-001 .. RT-FS-004, RT-MNT-002, RT-MNT-004 .. RT-MNT-006
+Implements: spec/runtime.md RT-FS-001 .. RT-FS-004, RT-MNT-002, RT-MNT-004 .. RT-MNT-006, RT-MNT-008
 Explained:  chapters/03-runtime.md#the-root-filesystem
 Modelled on: runc's libcontainer/rootfs_linux.go (prepareRoot, mountToRootfs, pivotRoot)
 
@@ -108,6 +108,9 @@ def _mount_one(rootfs: str, mount: Mount) -> str:
         finally:
             if below >= 0:
                 os.close(below)
+    if mount.attr_set or mount.attr_clr:
+        # [RT-MNT-008] the mounts an rbind brought along too, which a remount leaves alone
+        sc.mount_setattr(target, mount.attr_set, mount.attr_clr)
     if mount.propagation:
         sc.mount(None, target, None, mount.propagation)
     return target

@@ -51,6 +51,7 @@ emulated_tests="tests/cgroups tests/harness_selftest/test_vm.py
     tests/runtime/test_bad_bundles.py::test_a_duplicate_id_is_refused
     tests/runtime/test_shim.py::test_create_with_a_pid_file_leaves_init_to_the_caller
     tests/runtime/test_shim.py::test_linux_cgroups_path_places_the_group
+    tests/runtime/test_mounts.py::test_runcs_recursive_options_reach_the_mounts_below
     tests/engine/test_stats.py tests/engine/test_containers_api.py tests/engine/test_api.py
     tests/engine/test_devices.py"
 

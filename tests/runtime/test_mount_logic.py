@@ -8,7 +8,7 @@ import pytest
 
 from minidock.errors import InvalidArgument
 from minidock.kernel import syscalls as sc
-from minidock.runtime.mounts import parse, secure_join, split_options
+from minidock.runtime.mounts import parse, recursive_attributes, secure_join, split_options
 
 
 @pytest.mark.spec("RT-MNT-004")
@@ -47,3 +47,14 @@ def test_secure_join_never_leaves_the_root(tmp_path):
 def test_malformed_mount_entries(tmp_path, entries, message):
     with pytest.raises(InvalidArgument, match=message):
         parse(entries, str(tmp_path))
+
+
+@pytest.mark.spec("RT-MNT-008")
+def test_recursive_options_become_mount_setattr_attributes():
+    assert recursive_attributes(["rbind", "ro", "nosuid"]) == (0, 0)  # plain words are not recursive
+    assert recursive_attributes(["rro", "rnosuid"]) == (sc.MOUNT_ATTR_RDONLY | sc.MOUNT_ATTR_NOSUID, 0)
+    assert recursive_attributes(["rro", "rrw"]) == (0, sc.MOUNT_ATTR_RDONLY)  # the last word wins
+    # an atime mode is a value in a 3-bit field: the whole field is cleared, one value set
+    assert recursive_attributes(["rnoatime"]) == (sc.MOUNT_ATTR_NOATIME, sc.MOUNT_ATTR__ATIME)
+    assert recursive_attributes(["rnoatime", "rstrictatime"]) == (sc.MOUNT_ATTR_STRICTATIME, sc.MOUNT_ATTR__ATIME)
+    assert recursive_attributes(["rnoatime", "ratime"]) == (sc.MOUNT_ATTR_RELATIME, sc.MOUNT_ATTR__ATIME)

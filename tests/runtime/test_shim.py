@@ -263,6 +263,10 @@ def test_podman_runs_containers_through_the_runtime(runtime_name, tmp_path):
         piped = subprocess.run([*podman.prefix(), "run", "--rm", "-i", *flags, "busybox", "cat"],
                                input="through stdin\n", capture_output=True, text=True, timeout=60)
         assert piped.stdout == "through stdin\n", piped.stderr
+        if shutil.which("catatonit"):  # --init: podman mounts catatonit at /run/podman-init, PID 1
+            init = call("run", "--rm", "--init", *flags, "busybox", "sh", "-c", "cat /proc/1/cmdline; exit 4",
+                        check=False)
+            assert init.returncode == 4 and init.stdout.startswith("/run/podman-init\0--\0sh"), init.stderr
         read_only = call("run", "--rm", "--read-only", *flags, "busybox", "sh", "-c",
                          "touch /tmp/y && echo tmp writable; touch /x 2>/dev/null || echo root read-only")
         assert read_only.stdout == "tmp writable\nroot read-only\n"  # /tmp: a tmpfs with tmpcopyup
