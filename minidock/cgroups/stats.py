@@ -20,6 +20,10 @@ never 0, so `stats` can tell "unknown" from "nothing".
     cpu usage     cpuacct.usage (ns)                          cpu.stat usage_usec (us)
     pids          pids.current, pids.max                      pids.current, pids.max
     block I/O     blkio.throttle.io_service_bytes_recursive   io.stat rbytes= wbytes=
+    memory.stat   memory.stat (cache, rss, total_*, ...)      memory.stat (anon, file, ...)
+
+Block I/O is kept per device, as (major, minor, op, bytes) with runc's and Docker's op
+names ("Read", "Write"; v1 also lists Sync, Async, Discard and Total), and summed.
 """
 
 from __future__ import annotations
@@ -40,11 +44,11 @@ V1_BLKIO_FILES = ("blkio.throttle.io_service_bytes_recursive",  # every bio, any
 
 # What a group reads for stats(): (controller, file) in v1, file in v2.
 V1_FILES = (("memory", "memory.usage_in_bytes"), ("memory", "memory.max_usage_in_bytes"),
-            ("memory", "memory.limit_in_bytes"), ("cpuacct", "cpuacct.usage"),
+            ("memory", "memory.limit_in_bytes"), ("memory", "memory.stat"), ("cpuacct", "cpuacct.usage"),
             ("pids", "pids.current"), ("pids", "pids.max"),
             *(("blkio", name) for name in V1_BLKIO_FILES))
-V2_FILES = ("memory.current", "memory.peak", "memory.max", "cpu.stat", "pids.current", "pids.max",
-            "io.stat")
+V2_FILES = ("memory.current", "memory.peak", "memory.max", "memory.stat", "cpu.stat", "pids.current",
+            "pids.max", "io.stat")
 
 
 @record
@@ -59,6 +63,8 @@ class Stats:
     pids_limit: int | None = None        # None also when unlimited
     io_read_bytes: int | None = None     # summed over devices
     io_write_bytes: int | None = None
+    io_by_device: tuple = ()             # ((major, minor, op, bytes), ...): "Read", "Write", ...
+    memory_stat: dict | None = None      # memory.stat as it is: {"cache": N, ...} (v1), {"anon": N, ...} (v2)
 
 
 def parse_flat_keyed(text: str) -> dict[str, int]:
@@ -71,29 +77,38 @@ def parse_flat_keyed(text: str) -> dict[str, int]:
     return values
 
 
-def parse_io_stat(text: str) -> tuple[int, int]:
-    """v2 io.stat ('8:0 rbytes=1 wbytes=2 rios=..') -> (read bytes, written bytes), summed."""
-    read = written = 0
+def parse_io_stat(text: str) -> tuple[tuple[int, int, str, int], ...]:
+    """v2 io.stat ('8:0 rbytes=1 wbytes=2 rios=..') -> ((8, 0, "Read", 1), (8, 0, "Write", 2), ...)."""
+    entries = []
     for line in text.splitlines():
-        for pair in line.split()[1:]:
-            key, _, value = pair.partition("=")
-            if key == "rbytes":
-                read += int(value)
-            elif key == "wbytes":
-                written += int(value)
-    return read, written
+        if not line.strip():
+            continue
+        device, *pairs = line.split()
+        major, _, minor = device.partition(":")
+        values = {key: value for key, _, value in (pair.partition("=") for pair in pairs)}
+        for key, op in (("rbytes", "Read"), ("wbytes", "Write")):
+            if key in values:
+                entries.append((int(major), int(minor), op, int(values[key])))
+    return tuple(entries)
 
 
-def parse_blkio_service_bytes(text: str) -> tuple[int, int]:
-    """v1 blkio.*io_service_bytes* ('8:0 Read 4096' lines, then 'Total N') -> (read, written)."""
-    read = written = 0
+def parse_blkio_service_bytes(text: str) -> tuple[tuple[int, int, str, int], ...]:
+    """v1 blkio.*io_service_bytes* ('8:0 Read 4096' lines, then 'Total N') -> ((8, 0, "Read", 4096), ...)."""
+    entries = []
     for line in text.splitlines():
         fields = line.split()
-        if len(fields) == 3 and fields[1] == "Read":
-            read += int(fields[2])
-        elif len(fields) == 3 and fields[1] == "Write":
-            written += int(fields[2])
-    return read, written
+        if len(fields) == 3 and ":" in fields[0]:  # not the last line, the grand 'Total N'
+            major, _, minor = fields[0].partition(":")
+            entries.append((int(major), int(minor), fields[1], int(fields[2])))
+    return tuple(entries)
+
+
+def _sums(entries: tuple | None) -> tuple[int | None, int | None]:
+    """(read, written) summed over devices; (None, None) when the host has no such file."""
+    if entries is None:
+        return None, None
+    return (sum(value for *_, op, value in entries if op == "Read"),
+            sum(value for *_, op, value in entries if op == "Write"))
 
 
 def oom_kills(text: str) -> int:
@@ -108,7 +123,8 @@ def oom_kills(text: str) -> int:
 def stats_v1(files: Mapping[str, str]) -> Stats:
     """Build Stats from the text of the v1 files that exist (file name -> text)."""
     blkio = next((files[name] for name in V1_BLKIO_FILES if name in files), None)
-    read, written = parse_blkio_service_bytes(blkio) if blkio is not None else (None, None)
+    devices = parse_blkio_service_bytes(blkio) if blkio is not None else None
+    read, written = _sums(devices)
     limit = _number(files.get("memory.limit_in_bytes"))
     return Stats(
         memory_usage=_number(files.get("memory.usage_in_bytes")),
@@ -119,13 +135,16 @@ def stats_v1(files: Mapping[str, str]) -> Stats:
         pids_limit=_number(files.get("pids.max")),
         io_read_bytes=read,
         io_write_bytes=written,
+        io_by_device=devices or (),
+        memory_stat=parse_flat_keyed(files["memory.stat"]) if "memory.stat" in files else None,
     )
 
 
 def stats_v2(files: Mapping[str, str]) -> Stats:
     """Build Stats from the text of the v2 files that exist (file name -> text)."""
     usage_usec = parse_flat_keyed(files["cpu.stat"]).get("usage_usec") if "cpu.stat" in files else None
-    read, written = parse_io_stat(files["io.stat"]) if "io.stat" in files else (None, None)
+    devices = parse_io_stat(files["io.stat"]) if "io.stat" in files else None
+    read, written = _sums(devices)
     return Stats(
         memory_usage=_number(files.get("memory.current")),
         memory_max_usage=_number(files.get("memory.peak")),
@@ -135,6 +154,8 @@ def stats_v2(files: Mapping[str, str]) -> Stats:
         pids_limit=_number(files.get("pids.max")),
         io_read_bytes=read,
         io_write_bytes=written,
+        io_by_device=devices or (),
+        memory_stat=parse_flat_keyed(files["memory.stat"]) if "memory.stat" in files else None,
     )
 
 

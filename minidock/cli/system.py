@@ -39,13 +39,25 @@ def _binary(size: float) -> str:
     return f"{size:.4g}{units[index]}"
 
 
+def memory_usage(memory: dict) -> int:
+    """The usage less the inactive page cache, which the kernel can take back: the docker CLI's
+    number (`total_inactive_file` in v1's memory.stat, `inactive_file` in v2's)."""
+    usage = memory.get("usage", 0)
+    stat = memory.get("stats") or {}
+    inactive = stat.get("total_inactive_file", stat.get("inactive_file", 0))
+    return usage - inactive if inactive < usage else usage
+
+
 def row(document: dict) -> list[str]:
     memory = document["memory_stats"]
-    usage, limit = memory.get("usage", 0), memory.get("limit", 0)
-    io = {entry["op"]: entry["value"] for entry in document["blkio_stats"].get("io_service_bytes_recursive") or []}
+    usage, limit = memory_usage(memory), memory.get("limit", 0)
+    io = {"read": 0, "write": 0}  # summed over devices, by the op's name in any case
+    for entry in document["blkio_stats"].get("io_service_bytes_recursive") or []:
+        if entry["op"].lower() in io:
+            io[entry["op"].lower()] += entry["value"]
     return [document["id"][:12], document["name"].lstrip("/"), f"{cpu_percent(document):.2f}%",
             f"{_binary(usage)} / {_binary(limit)}", f"{(usage / limit * 100) if limit else 0:.2f}%",
-            "0B / 0B", f"{human_size(io.get('Read', 0))} / {human_size(io.get('Write', 0))}",
+            "0B / 0B", f"{human_size(io['read'])} / {human_size(io['write'])}",
             str(document["pids_stats"].get("current", 0))]
 
 

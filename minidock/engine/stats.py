@@ -38,15 +38,15 @@ def sample(stats: Stats, name: str, container_id: str, previous: dict | None) ->
                          "usage_in_kernelmode": 0, "usage_in_usermode": 0},
            "system_cpu_usage": system_cpu_ns(), "online_cpus": os.cpu_count() or 1,
            "throttling_data": {"periods": 0, "throttled_periods": 0, "throttled_time": 0}}
-    blkio = []
-    for op, value in (("Read", stats.io_read_bytes), ("Write", stats.io_write_bytes)):
-        if value is not None:
-            blkio.append({"major": 0, "minor": 0, "op": op, "value": value})
+    blkio = [{"major": major, "minor": minor, "op": op, "value": value}
+             for major, minor, op, value in stats.io_by_device]
     memory = {key: value for key, value in (("usage", stats.memory_usage), ("max_usage", stats.memory_max_usage))
               if value is not None}
     # [ENGINE-STAT-001] an unlimited container's limit is the host's memory, as in Docker
     memory["limit"] = stats.memory_limit or os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    memory["stats"] = {}
+    # memory.stat, from which the docker CLI takes the inactive page cache off the usage
+    # (total_inactive_file on v1, inactive_file on v2), as `docker stats` shows it
+    memory["stats"] = stats.memory_stat or {}
     return {
         "read": _now(),
         "preread": previous["read"] if previous else "0001-01-01T00:00:00Z",

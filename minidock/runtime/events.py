@@ -11,9 +11,9 @@ Modelled on: runc events (libcontainer's types.Event and types.Stats)
 Rules: the counters are the cgroup's, read by the group's stats() (chapter 2); a number
 the host does not give is left out, never sent as 0. The names and nesting are runc's,
 so a shim written for runc reads them: data.cpu.usage.total (ns), data.memory.usage
-{usage, max, limit}, data.pids {current, limit}, data.blkio.ioServiceBytesRecursive
-(one Read and one Write entry, summed over devices: minidock's counters are not per
-device, so major and minor are 0).
+{usage, max, limit}, data.memory.raw (memory.stat as the kernel writes it), data.pids
+{current, limit}, data.blkio.ioServiceBytesRecursive (an entry per device and operation:
+{major, minor, op, value}).
 """
 
 from __future__ import annotations
@@ -43,13 +43,15 @@ def stats_event(root: str, container_id: str) -> dict:
     usage = _known(usage=read.memory_usage, max=read.memory_max_usage, limit=read.memory_limit)
     if usage:
         data["memory"] = {"usage": usage}
+    if read.memory_stat is not None:
+        data.setdefault("memory", {})["raw"] = read.memory_stat
     pids = _known(current=read.pids_current, limit=read.pids_limit)
     if pids:
         data["pids"] = pids
-    if read.io_read_bytes is not None:
+    if read.io_by_device:
         data["blkio"] = {"ioServiceBytesRecursive": [
-            {"major": 0, "minor": 0, "op": "Read", "value": read.io_read_bytes},
-            {"major": 0, "minor": 0, "op": "Write", "value": read.io_write_bytes or 0}]}
+            {"major": major, "minor": minor, "op": op, "value": value}
+            for major, minor, op, value in read.io_by_device]}
     return {"type": "stats", "id": container_id, "data": data}
 
 

@@ -16,6 +16,9 @@ def test_stats_of_a_busy_container(engine, containers):
     document = json.loads(raw)
     assert document["id"] == container_id and document["memory_stats"]["limit"] == 64 * 2**20
     assert document["memory_stats"]["usage"] > 0 and document["pids_stats"]["current"] >= 1
+    # memory.stat, which the docker CLI reads to take the inactive page cache off the usage
+    memory_stat = document["memory_stats"]["stats"]
+    assert "inactive_file" in memory_stat or "total_inactive_file" in memory_stat, memory_stat
     used = document["cpu_stats"]["cpu_usage"]["total_usage"] - document["precpu_stats"]["cpu_usage"]["total_usage"]
     system = document["cpu_stats"]["system_cpu_usage"] - document["precpu_stats"]["system_cpu_usage"]
     assert used > 0 and system > 0  # a busy loop used CPU between the two readings
@@ -24,6 +27,25 @@ def test_stats_of_a_busy_container(engine, containers):
     table = engine.docker_cli("stats", "--no-stream", container_id).stdout.splitlines()
     assert table[0].split()[:3] == ["CONTAINER", "ID", "NAME"] and table[1].startswith(container_id[:12])
     assert "64MiB" in table[1]
+    ours = engine.cli("stats", "--no-stream", container_id).stdout.splitlines()  # minidock's or docker's own
+    assert ours[1].startswith(container_id[:12]) and "64MiB" in ours[1]
+
+
+@pytest.mark.spec("ENGINE-STAT-001")
+def test_the_cli_row_takes_the_inactive_cache_off_and_sums_devices():
+    from minidock.cli.system import row
+
+    document = {"id": "c" * 64, "name": "/web", "pids_stats": {"current": 2},
+                "cpu_stats": {"cpu_usage": {"total_usage": 0}}, "precpu_stats": {},
+                "memory_stats": {"usage": 3 * 2**20, "limit": 64 * 2**20, "stats": {"inactive_file": 2**20}},
+                "blkio_stats": {"io_service_bytes_recursive": [
+                    {"major": 254, "minor": 0, "op": "Read", "value": 1000},
+                    {"major": 254, "minor": 0, "op": "Write", "value": 2000},
+                    {"major": 8, "minor": 0, "op": "read", "value": 500},
+                    {"major": 8, "minor": 0, "op": "Total", "value": 500}]}}
+    cells = row(document)
+    assert cells[3] == "2MiB / 64MiB" and cells[4] == "3.12%"  # 3 MiB used, 1 MiB of it inactive cache
+    assert cells[6] == "1.5kB / 2kB"  # Read summed over both devices, in any case; Total left out
 
 
 @pytest.mark.spec("ENGINE-STAT-002")

@@ -372,14 +372,28 @@ def _path(event: dict, *keys: str):
 def test_events_reports_the_cgroups_counters_in_runcs_shape(runtime, bundle, tmp_path):
     limit = 64 << 20
     bundle.config["linux"]["resources"] = {"memory": {"limit": limit}, "pids": {"limit": 50}}
-    runtime.create("sleep", "30")
+    # 64 KiB written past the page cache (O_DIRECT), so charged to the container's group
+    done = bundle.path / "rootfs" / "done"
+    runtime.create("sh", "-c", "dd if=/dev/zero of=/io bs=4096 count=16 oflag=direct 2>/dev/null; : > /done;"
+                   " exec sleep 30")  # ': >' is the shell's own: no process but the shell's, then sleep
     runtime("start", bundle.id)
+    for _ in range(100):
+        if done.exists():
+            break
+        time.sleep(0.05)
     event = json.loads(runtime("events", "--stats", bundle.id).stdout)
     assert (event["type"], event["id"]) == ("stats", bundle.id)
     assert _path(event, "data", "memory", "usage", "limit") == limit
     assert _path(event, "data", "memory", "usage", "usage") > 0
     assert _path(event, "data", "pids") == {"current": 1, "limit": 50}
     assert _path(event, "data", "cpu", "usage", "total") > 0
+    raw = _path(event, "data", "memory", "raw")
+    assert "inactive_file" in raw or "total_inactive_file" in raw, raw  # memory.stat, v2 or v1
+    io_device = os.stat(bundle.path).st_dev  # the disk under the bundle, where dd wrote
+    writes = [entry for entry in event["data"].get("blkio", {}).get("ioServiceBytesRecursive", [])
+              if entry["op"] == "Write" and (entry["major"], entry["minor"]) == (os.major(io_device), os.minor(io_device))]
+    if os.path.isdir("/sys/fs/cgroup/blkio"):  # v1's blkio; v2 counts only where io is enabled
+        assert writes and writes[0]["value"] >= 16 * 4096, event["data"].get("blkio")
     if shutil.which("runc"):  # runc's own event for the same bundle has these at the same places
         state = str(tmp_path / "runc-state")
         try:
@@ -392,6 +406,7 @@ def test_events_reports_the_cgroups_counters_in_runcs_shape(runtime, bundle, tmp
             subprocess.run(["runc", "--root", state, "delete", "--force", bundle.id + "r"], capture_output=True)
         assert theirs["type"] == "stats"
         assert _path(theirs, "data", "memory", "usage", "limit") == limit
+        assert set(_path(theirs, "data", "memory", "raw")) == set(raw)  # the same memory.stat
         assert _path(theirs, "data", "pids", "limit") == 50
         assert _path(theirs, "data", "cpu", "usage", "total") > 0
     for interval in ("soon", "0s", "0"):
