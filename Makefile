@@ -10,9 +10,11 @@ BIN         := $(VENV)/bin
 # Debian's own Python 3.11; falls back to whatever python3 is on the PATH.
 HOST_PYTHON := $(shell test -x /usr/bin/python3 && echo /usr/bin/python3 || command -v python3)
 DEB_PACKAGES := busybox-static iproute2 iptables nftables util-linux procps psmisc iperf3 strace \
-                python3-venv python3-dev runc crun skopeo umoci tini podman catatonit \
+                python3-venv python3-dev runc crun skopeo umoci tini podman catatonit containerd \
                 graphviz chromium chromium-driver docker-compose docker-registry etcd-server
 # catatonit: podman's --init (tests/runtime/test_shim.py runs it under minidock-runtime)
+# containerd: docker's shim driving minidock-runtime (test_shim.py) and the monitor-memory target
+# (bench/containerd.py starts a private one; the package starts no daemon without systemd)
 # strace: tests/trace checks that a tracer which is itself traced is refused clearly
 # graphviz: the book's figures (docs/hooks/figures.py); chromium: the book in a browser (tests/docs)
 # docker-registry: distribution 2.8, the reference registry the tests/registry suite also runs against

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from bench.engine_daemon import MINIDOCK, MINIDOCKD, PrivateDaemon, unix_connection, mounts_under
+from bench.engine_daemon import MINIDOCK, MINIDOCKD, PrivateDaemon, remove_unless_mounted, unix_connection
 from bench.harness import Benchmark, Contender, on_path
 from bench.monitor_memory import command
 
@@ -151,10 +151,7 @@ class Podman:
                 os.rmdir(cgroup)
             except OSError as error:
                 problems.append(f"cgroup {cgroup}: {error.strerror}")
-        mounts = mounts_under(Path("/proc/self/mountinfo").read_text(), str(folder))
-        problems.extend(f"mount {point}" for point in mounts)
-        if not mounts:
-            shutil.rmtree(folder, ignore_errors=True)
+        problems.extend(remove_unless_mounted(folder))
         if problems:
             raise RuntimeError("podman left behind: " + ", ".join(problems))
 

@@ -64,6 +64,14 @@ def mounts_under(mountinfo: str, folder: str) -> list[str]:
     return [point for point in points if point == folder or point.startswith(folder.rstrip("/") + "/")]
 
 
+def remove_unless_mounted(folder: Path | str) -> list[str]:
+    """Remove a daemon's folder, unless something is still mounted in it: then say what."""
+    mounts = mounts_under(Path("/proc/self/mountinfo").read_text(), str(folder))
+    if not mounts:
+        shutil.rmtree(folder, ignore_errors=True)
+    return [f"mount {point}" for point in mounts]
+
+
 def container_cgroups(cgroup_dirs: Iterable[str], ids: Iterable[str]) -> list[str]:
     """The cgroups among ``cgroup_dirs`` named after one of the containers ``ids``."""
     wanted = set(ids)

@@ -8,9 +8,13 @@ which stays until the container exits. This benchmark starts 20 idle containers
 sum of the Pss lines of /proc/PID/smaps_rollup: its private pages plus its share of
 the pages it shares) and reports the samples in KiB, one per container.
 Peers, when installed: docker's containerd-shim and podman's conmon, for 20 containers
-each (`run -d`); a shim serving several containers counts a share for each.
+each (`run -d`); a shim serving several containers counts a share for each. The same
+shim, containerd-shim-runc-v2 with runc, is also measured under a private containerd
+(bench/containerd.py), which `make setup` installs: docker's row needs a running dockerd,
+which this project does not install.
 
-Issue 3's target: the monitor's PSS per container at or below containerd-shim's.
+Issue 3's target: the monitor's PSS per container at or below containerd-shim's (the
+containerd row, measurable wherever `make setup` ran).
 The subject is the engine's row: minidockd's monitors, forked by its runtime fork
 server (copy-on-write pages shared with it and with each other), beside docker's
 shims forked by containerd. The standalone `minidock-runtime create` row is shown
@@ -25,6 +29,7 @@ from __future__ import annotations
 import glob
 import json
 import os
+import shutil
 import subprocess
 import time
 from collections import Counter
@@ -256,6 +261,32 @@ def podman_conmons(archive: Callable[[], Path], count: int = CONTAINERS) -> tupl
     return measure, podman.finish
 
 
+def containerd_shims(archive: Callable[[], Path], count: int = CONTAINERS) -> tuple[Measure, Callable[[], None]]:
+    """A Measure: ``count`` idle containers of a private containerd with runc, one shim PSS sample
+    each, and its finish step. The shim is containerd-shim-runc-v2, the one docker's containerd
+    starts, so this row measures docker's shim without dockerd (bench.containerd says why)."""
+    from bench.containerd import IMAGE, PrivateContainerd  # containerd imports this module
+
+    containerd = PrivateContainerd(archive)
+
+    def measure() -> list[float]:
+        containerd.start()
+        names: list[str] = []
+        try:
+            for _ in range(count):
+                names.append(fresh_id("idle"))
+                containerd.ctr("run", "-d", IMAGE, names[-1], *IDLE)
+            tasks = dict(line.split()[:2] for line in containerd.ctr("tasks", "list").splitlines()[1:])
+            return shares_kib([parent_pid(int(tasks[name])) for name in names], read_pss_kib)
+        finally:
+            for name in names:
+                _ignore_failure(command(*containerd.prefix()), "tasks", "kill", "--signal", "KILL", name)
+                _ignore_failure(command(*containerd.prefix()), "tasks", "delete", "--force", name)
+                _ignore_failure(command(*containerd.prefix()), "containers", "delete", name)
+
+    return measure, containerd.stop
+
+
 def every_step(*steps: Callable[[], None]) -> Callable[[], None]:
     """One finish step that runs each of ``steps``, whatever the others did, and raises for all."""
 
@@ -294,14 +325,15 @@ def benchmarks(workdir: Path) -> list[Benchmark]:
 
     engine_measure, stop_engine = engine_monitors()
     podman_measure, stop_podman = podman_conmons(archive)
+    containerd_measure, stop_containerd = containerd_shims(archive)
     return [
         Benchmark(
             name="monitor-memory",
             subject="minidock (minidockd)",
             unit="KiB",
             rounds=1,  # 20 samples a round; each round starts and removes 20 containers
-            target="containerd-shim (docker)",
-            finish=every_step(stop_engine, stop_podman),
+            target="containerd-shim (containerd)",
+            finish=every_step(stop_engine, stop_podman, stop_containerd),
             contenders=[
                 Contender("minidock (minidockd)", engine_measure,
                           available=lambda: is_root() and BUSYBOX.exists() and MINIDOCK.exists(),
@@ -313,6 +345,9 @@ def benchmarks(workdir: Path) -> list[Benchmark]:
                           missing="needs root, busybox-static and minidock-runtime"),
                 Contender("containerd-shim (docker)", engine_shims("docker", containerd_shim, archive),
                           available=on_path("docker")),
+                Contender("containerd-shim (containerd)", containerd_measure,
+                          available=lambda: is_root() and bool(shutil.which("containerd")) and bool(shutil.which("ctr")),
+                          missing="needs root and containerd (make setup installs it)"),
                 Contender("conmon (podman)", podman_measure, available=on_path("podman")),
             ],
         )

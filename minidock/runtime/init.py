@@ -12,9 +12,9 @@ Modelled on: runc's `runc init` (nsexec + standard_init_linux.go)
             child: join cgroup ─ setns(paths) ─ [unshare(user) ─ "userns" ─ wait for maps]
                    ─ unshare(other ns) ─ fork ─ report "pid N" ─ _exit(0)
             init (PID 1): ...
-    init:   ["hooks" ─ wait] ─ rootfs.enter ─ sethostname ─ report "ready" ─ read the
-            filter ─ wait for start ─ rlimits ─ chdir ─ security.apply (user, caps,
-            seccomp) ─ execve
+    init:   ["hooks" ─ wait] ─ rootfs.enter ─ sethostname ─ [pty: master to the monitor or
+            the console socket, slave as stdio] ─ report "ready" ─ read the filter ─ wait
+            for start ─ rlimits ─ chdir ─ security.apply (user, caps, seccomp) ─ execve
 
 Why the monitor makes the PID namespace: unshare(CLONE_NEWPID) does not move the
 caller into it, only its future children, so the monitor's next child is PID 1; the
@@ -205,17 +205,20 @@ def _init(config: RunConfig, hierarchy: Hierarchy, report_fd: int, start_fd: int
         sc.sethostname(config.hostname)
     # [RT-HOOK-002] createContainer hooks run here, inside, before we say "ready"
     hooks.run(config.hooks, "createContainer", hook_state)
-    slave = -1
     if console is not None:
         # [RT-TTY-001] the pty comes from the container's own devpts
         master, slave = terminal.open_pty()
         terminal.send_master(console, master)
         os.close(master)
         console.close()
+        # [RT-SHIM-003] the terminal becomes our stdio now, before "ready", as in runc: a
+        # shim (containerd's) reads `create`'s output until end-of-file, which never comes
+        # while we hold the pipe it gave `create` as our stdout
+        terminal.make_controlling(slave)
     _report(report_fd, "ready")
     os.close(report_fd)
     try:
-        _start(config, start_fd, slave, hook_state)
+        _start(config, start_fd, hook_state)
     except BaseException as error:  # noqa: BLE001 - say why, then leave
         # the report pipe is closed now (the monitor waits only for our exit): the reason
         # goes to the container's stderr, where a failed exec's goes
@@ -240,15 +243,13 @@ def _read_exactly(fd: int, size: int) -> bytes:
     return data
 
 
-def _start(config: RunConfig, start_fd: int, slave: int, hook_state: dict) -> None:
+def _start(config: RunConfig, start_fd: int, hook_state: dict) -> None:
     """After "ready": wait for `start`, then limits, user, capabilities, seccomp, exec."""
     seccomp_filter = _read_filter(start_fd)
     # [RT-STATE-002] nothing of the user's runs before `start`
     if os.read(start_fd, 1) != b"\x01":
         os._exit(EXIT_START_FAILED)  # the monitor is gone: never start
     os.close(start_fd)
-    if slave >= 0:
-        terminal.make_controlling(slave)
     # [RT-HOOK-002] startContainer hooks: inside, after start, before the program
     hooks.run(config.hooks, "startContainer", {**hook_state, "status": "running"})
     for limit, soft, hard in config.rlimits:

@@ -17,7 +17,7 @@ import sys
 import time
 
 from minidock.cgroups import open_driver
-from minidock.errors import Conflict, InvalidArgument
+from minidock.errors import Conflict, InvalidArgument, NotFound
 from minidock.runtime import config as oci_config, hooks, monitor, state as states
 from minidock.runtime.state import Event, State, Status
 
@@ -116,7 +116,18 @@ def kill(root: str, container_id: str, signal_name: str = "TERM", every: bool = 
 
 def delete(root: str, container_id: str, force: bool = False) -> None:
     """Remove a stopped container: its cgroup and its state directory."""
-    current = states.load(root, container_id)
+    try:
+        current = states.load(root, container_id)
+    except NotFound:
+        if not force:
+            raise
+        from minidock.runtime.create import check_id
+
+        # [RT-VERB-005] as runc: with --force, a container that is gone already is no error
+        # (containerd's shim deletes once more when it cleans up); a directory that a create
+        # left without its state.json goes too
+        states.remove(root, check_id(container_id))
+        return
     status = states.live_status(current)
     if status != Status.STOPPED:
         # [RT-VERB-005] deleting a live container needs --force, which kills it first

@@ -63,10 +63,19 @@ def main() -> None:
         connection, _ = listener.accept()
         message, fds, _, _ = socket.recv_fds(connection, 64, 1)
         report["console_message"] = message.decode()
+        # containerd's shim reads create's output until end-of-file: init, on its terminal
+        # by now, must not hold the pipe create was given
+        os.close(out_w)
+        os.set_blocking(out_r, False)
+        try:
+            report["create_output_ended"] = os.read(out_r, 1) == b""
+        except BlockingIOError:
+            report["create_output_ended"] = False  # a writer is left: the shim would wait forever
+        os.close(out_r)
         out_r = fds[0]
     else:
         call(*create, container_id, stdin=subprocess.DEVNULL, stdout=out_w)
-    os.close(out_w)
+        os.close(out_w)
     with open(pid_file) as file:
         pid = int(file.read())
     report["pid"], report["created"] = pid, state()

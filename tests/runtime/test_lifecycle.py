@@ -126,6 +126,15 @@ def test_delete_needs_stopped_or_force(runtime, bundle):
     assert not os.path.exists(os.path.join(runtime.root, bundle.id))
     missing = runtime("state", bundle.id, check=False)
     assert missing.returncode == 1 and f"container does not exist: {bundle.id}" in missing.stderr
+    # gone already: plain delete says so; --force succeeds, as runc's (a shim's cleanup deletes twice)
+    again = runtime("delete", bundle.id, check=False)
+    assert again.returncode == 1 and f"container does not exist: {bundle.id}" in again.stderr
+    runtime("delete", "--force", bundle.id)
+    os.makedirs(os.path.join(runtime.root, "half-made"))  # a create that died before its state.json
+    runtime("delete", "--force", "half-made")
+    assert not os.path.exists(os.path.join(runtime.root, "half-made"))
+    escape = runtime("delete", "--force", "../outside", check=False)
+    assert escape.returncode == 1 and "invalid container id" in escape.stderr
 
 
 @pytest.mark.spec("RT-VERB-006")
