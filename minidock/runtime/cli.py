@@ -186,7 +186,12 @@ def _ps(args: argparse.Namespace) -> int:
     from minidock.runtime import lifecycle
 
     pids = lifecycle.ps(args.root, args.id)
-    print(json.dumps(pids) if args.format == "json" else "\n".join(map(str, pids)))
+    if args.format == "json":
+        print(json.dumps(pids))
+    else:
+        # [RT-VERB-006] as runc: ps(1) with the options given after the id (-ef by default),
+        # its lines kept for the container's processes only
+        print(lifecycle.ps_table(pids, args.ps_options or ["-ef"]), end="")
     return 0
 
 
@@ -318,8 +323,9 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     if events := verb("events", "print the container's counters (and OOM kills) as runc's JSON events"):
         events.add_argument("--stats", action="store_true", help="one reading, then exit")
         events.add_argument("--interval", default="5s", help="between readings (a duration: 5s, 500ms)")
-    if ps := verb("ps", "list the pids in a container"):
+    if ps := verb("ps", "list the processes in a container (ps(1)'s table, or their pids as JSON)"):
         ps.add_argument("--format", "-f", choices=("table", "json"), default="table")
+        ps.add_argument("ps_options", nargs=argparse.REMAINDER, help="options for ps(1) (default: -ef)")
     verb("features", "print what this runtime supports, as runc's features", with_id=False)
     if listing := verb("list", "list containers", with_id=False):
         listing.add_argument("--format", "-f", choices=("table", "json"), default="table")

@@ -195,3 +195,19 @@ def ps(root: str, container_id: str) -> list[int]:
     """The host pids of every process in the container's cgroup."""
     current = states.load(root, container_id)
     return sorted(open_driver().open(current.cgroup).procs())
+
+
+def ps_table(pids: list[int], options: list[str]) -> str:
+    """ps(1)'s output with ``options``: its header, and its lines of the processes ``pids``."""
+    import subprocess
+
+    result = subprocess.run(["ps", *options], capture_output=True, text=True)
+    if result.returncode != 0:
+        reason = (result.stderr.strip().splitlines() or [f"exit {result.returncode}"])[0]
+        raise InvalidArgument(f"ps {' '.join(options)}: {reason}")
+    header, *lines = result.stdout.splitlines(keepends=True)
+    if "PID" not in header.split():
+        raise InvalidArgument(f"ps {' '.join(options)}: no PID column in its output")  # runc's complaint too
+    column = header.split().index("PID")
+    wanted = set(pids)
+    return header + "".join(line for line in lines if int(line.split()[column]) in wanted)

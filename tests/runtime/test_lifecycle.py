@@ -147,6 +147,17 @@ def test_list_and_ps(runtime, bundle):
     pids = json.loads(runtime("ps", "--format", "json", bundle.id).stdout)
     assert state["pid"] in pids and len(pids) == 2
     assert bundle.id in runtime("list").stdout
+    # the table is ps(1)'s, as runc's: -ef by default, or the options after the id; only our lines
+    header, *lines = runtime("ps", bundle.id).stdout.splitlines()
+    assert header.split()[:3] == ["UID", "PID", "PPID"] and len(lines) == 2
+    assert sorted(int(line.split()[1]) for line in lines) == sorted(pids)
+    header, *lines = runtime("ps", bundle.id, "-o", "pid,comm").stdout.splitlines()
+    assert header.split() == ["PID", "COMMAND"]
+    assert sorted((int(pid), comm) for pid, comm in map(str.split, lines)) == [(pid, "sleep") for pid in pids]
+    no_pid = runtime("ps", bundle.id, "-o", "comm", check=False)
+    assert no_pid.returncode == 1 and "no PID column" in no_pid.stderr
+    bad = runtime("ps", bundle.id, "--no-such-option", check=False)
+    assert bad.returncode == 1 and "ps --no-such-option: error" in bad.stderr
 
 
 @pytest.mark.spec("RT-EXEC-001", "NS-JOIN-001")
