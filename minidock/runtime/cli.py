@@ -141,9 +141,15 @@ def _exec(args: argparse.Namespace) -> int:
         raise MinidockError("exec: give a command or --process, not both")
     if args.process is None and not command:
         raise MinidockError("exec needs a command")
+    for label in ("apparmor", "process_label"):  # [RT-SEC-032] LSM labels: read, not honoured, said
+        if getattr(args, label):
+            print(f"minidock-runtime: warning: --{label.replace('_', '-')} ignored: no LSM is configured here",
+                  file=sys.stderr)
     return exec_verb.exec_in(args.root, args.id, command, env=args.env, cwd=args.cwd, user=args.user,
                              tty=args.tty, resize_fd=args.resize_fd, process=args.process,
-                             detach=args.detach, pid_file=args.pid_file, console_socket=args.console_socket)
+                             detach=args.detach, pid_file=args.pid_file, console_socket=args.console_socket,
+                             preserve_fds=args.preserve_fds, caps=args.cap, no_new_privs=args.no_new_privs,
+                             additional_gids=args.additional_gids)
 
 
 def _events(args: argparse.Namespace) -> int:
@@ -156,6 +162,15 @@ def _events(args: argparse.Namespace) -> int:
         return 0
     events.follow(args.root, args.id, _seconds(args.interval), lambda event: print(json.dumps(event), flush=True))
     return 0
+
+
+def _count(text: str) -> int:
+    """A non-negative integer option (--preserve-fds, -g), refused clearly otherwise."""
+    import argparse  # loaded already: only argparse calls this
+
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a non-negative integer")
+    return int(text)
 
 
 def _seconds(duration: str) -> float:
@@ -319,6 +334,15 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
                                  help="do not wait: the process is left to our caller (a shim)")
         exec_parser.add_argument("--pid-file", help="write the process's pid here")
         exec_parser.add_argument("--console-socket", help="with --tty and --detach: where the master goes")
+        exec_parser.add_argument("--preserve-fds", type=_count, default=0,
+                                 help="pass our descriptors 3 .. 3+N-1 to the process too")
+        exec_parser.add_argument("--additional-gids", "-g", type=_count, action="append",
+                                 help="a supplementary group (repeat it); replaces the process's")
+        exec_parser.add_argument("--cap", "-c", action="append", default=[],
+                                 help="add a capability to the process's bounding, effective and permitted sets")
+        exec_parser.add_argument("--no-new-privs", action="store_true", help="set no_new_privs for the process")
+        exec_parser.add_argument("--apparmor", help="accepted and ignored, with a warning (no LSM here)")
+        exec_parser.add_argument("--process-label", help="accepted and ignored, with a warning (no LSM here)")
         exec_parser.add_argument("command", nargs=argparse.REMAINDER)
     if events := verb("events", "print the container's counters (and OOM kills) as runc's JSON events"):
         events.add_argument("--stats", action="store_true", help="one reading, then exit")

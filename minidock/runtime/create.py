@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import gc
 import os
+import resource
 import _signal as signal  # what signal wraps in enum classes: the same calls, without enum (__init__.py)
 import sys
 
@@ -145,6 +146,9 @@ def _become_monitor(bundle: str, container_id: str, root: str, result_w: int) ->
         devnull = os.open(os.devnull, os.O_RDWR)
         for fd in (0, 1, 2):  # hold nothing of the caller's: its pipes see EOF when it ends
             os.dup2(devnull, fd)
+        # [RT-RUN-009] nor any other descriptor it left open, for the container's whole life
+        os.closerange(3, result_w)
+        os.closerange(result_w + 1, resource.getrlimit(resource.RLIMIT_NOFILE)[1])
         try:
             monitor, handed = _launch_apart(bundle, container_id, root)
         except MinidockError as error:

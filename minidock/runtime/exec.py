@@ -27,6 +27,8 @@ from minidock.errors import Conflict, InvalidArgument
 from minidock.kernel import syscalls as sc
 from minidock.namespaces import Namespace
 from minidock.runtime import config as oci_config, security, state as states, terminal
+from minidock.records import record
+from minidock.runtime.init import close_inherited
 from minidock.runtime.monitor import exit_code
 from minidock.runtime.state import Status
 
@@ -38,7 +40,8 @@ _JOIN_ORDER = (Namespace.USER, Namespace.IPC, Namespace.UTS, Namespace.NETWORK,
 def exec_in(root: str, container_id: str, args: list[str], env: list[str] | None = None,
             cwd: str | None = None, user: str | None = None, tty: bool = False,
             resize_fd: int = -1, process: str | None = None, detach: bool = False,
-            pid_file: str | None = None, console_socket: str | None = None) -> int:
+            pid_file: str | None = None, console_socket: str | None = None, preserve_fds: int = 0,
+            additional_gids: list[int] | None = None, caps: list[str] = (), no_new_privs: bool = False) -> int:
     """Run ``args`` in the container's namespaces and cgroup; return its exit code.
 
     ``user`` is runc's `--user UID[:GID]`; by default the container's own user.
@@ -49,7 +52,11 @@ def exec_in(root: str, container_id: str, args: list[str], env: list[str] | None
     user, terminal, capabilities, rlimits), in place of the config's process and ``args``.
     ``detach``: return 0 once the process runs, leaving it to our caller, a shim that
     waits for the pid written to ``pid_file`` (with a terminal: its master goes to
-    ``console_socket``), as runc does (RT-SHIM-004).
+    ``console_socket``), as runc does (RT-SHIM-004). ``preserve_fds``: our descriptors
+    3 .. 3 + N - 1 reach the program too (runc's --preserve-fds); every other one above 2 is
+    closed before it starts (RT-RUN-009). runc's other process flags: ``additional_gids``
+    replace the process's, ``caps`` are added to its bounding, effective and permitted sets,
+    ``no_new_privs`` sets no_new_privs (RT-EXEC-005).
     """
     current = states.load(root, container_id)
     # [RT-EXEC-002] exec needs a running container
@@ -62,6 +69,7 @@ def exec_in(root: str, container_id: str, args: list[str], env: list[str] | None
         checked = oci_config.load(current.bundle)
     if user is not None:
         checked = _as_user(checked, user)
+    checked = _with_flags(checked, additional_gids, caps, no_new_privs)
     if detach and tty and console_socket is None:  # runc's words
         raise InvalidArgument("cannot allocate tty if runc will detach without setting console socket")
     environment = dict(checked.env)
@@ -82,12 +90,13 @@ def exec_in(root: str, container_id: str, args: list[str], env: list[str] | None
             for kind, fd in fds:
                 sc.setns(fd, kind.flag)
                 os.close(fd)
+            program = _Program(checked, args, environment, cwd or checked.cwd, preserve_fds)
             if detach:
-                _run_detached(checked, args, environment, cwd or checked.cwd, pid_w, console, tty)
+                _run_detached(program, pid_w, console, tty)
             if tty:
                 # [RT-EXEC-004] after the mount namespace: /dev/ptmx is the container's
-                _run_on_terminal(checked, args, environment, cwd or checked.cwd, resize_fd, pid_w)
-            _run(checked, args, environment, cwd or checked.cwd, pid_w)
+                _run_on_terminal(program, resize_fd, pid_w)
+            _run(program, pid_w)
         except BaseException as error:  # noqa: BLE001
             print(f"minidock-runtime: exec failed: {error}", file=sys.stderr, flush=True)
         os._exit(127)
@@ -131,6 +140,23 @@ def _process_file(bundle: str, path: str):
         raise InvalidArgument(f"--process {path}: " + error.message.removeprefix("config.json: ")) from None
 
 
+def _with_flags(checked, additional_gids: list[int] | None, caps: list[str], no_new_privs: bool):
+    """[RT-EXEC-005] The config's process changed by runc exec's -g, --cap and --no-new-privs."""
+    from minidock.runtime.security import capabilities
+
+    if additional_gids is not None:
+        checked = checked._replace(additional_gids=tuple(additional_gids))
+    security = checked.security
+    if caps:
+        added = frozenset(capabilities._known(caps, "--cap"))
+        sets = security.capabilities or capabilities.Capabilities()
+        security = security._replace(capabilities=sets._replace(
+            bounding=sets.bounding | added, effective=sets.effective | added, permitted=sets.permitted | added))
+    if no_new_privs:
+        security = security._replace(no_new_privileges=True)
+    return checked._replace(security=security)
+
+
 def _as_user(checked, user: str):
     """The config with process.user replaced by "UID[:GID]" (numbers only, as runc's --user)."""
     uid, _, gid = user.partition(":")
@@ -139,8 +165,7 @@ def _as_user(checked, user: str):
     return checked._replace(uid=int(uid), gid=int(gid or 0), additional_gids=())
 
 
-def _run_on_terminal(checked, args: list[str], environment: dict[str, str], cwd: str,
-                     resize_fd: int, pid_w: int) -> None:
+def _run_on_terminal(program: _Program, resize_fd: int, pid_w: int) -> None:
     """Fork the program onto a new terminal; copy between it and our stdio until it exits."""
     master, slave = terminal.open_pty()
     terminal.set_window_size(master, 24, 80)  # until the caller says otherwise
@@ -149,7 +174,7 @@ def _run_on_terminal(checked, args: list[str], environment: dict[str, str], cwd:
         os.close(master)
         os.close(pid_w)
         terminal.make_controlling(slave)  # a session of its own: ^C reaches its foreground
-        _exec(checked, args, environment, cwd)
+        _exec(program)
     _say_pid(pid_w, pid)
     os.close(slave)
     _copy_terminal(master, resize_fd)
@@ -190,7 +215,7 @@ def _copy_terminal(master: int, resize_fd: int) -> None:
                     terminal.set_window_size(master, int(rows), int(columns))
 
 
-def _run(checked, args: list[str], environment: dict[str, str], cwd: str, pid_w: int) -> None:
+def _run(program: _Program, pid_w: int) -> None:
     """After the joins: fork once more so the program is inside the PID namespace."""
     pid = os.fork()
     if pid != 0:
@@ -198,11 +223,10 @@ def _run(checked, args: list[str], environment: dict[str, str], cwd: str, pid_w:
         _, status = os.waitpid(pid, 0)
         os._exit(exit_code(status))
     os.close(pid_w)
-    _exec(checked, args, environment, cwd)
+    _exec(program)
 
 
-def _run_detached(checked, args: list[str], environment: dict[str, str], cwd: str, pid_w: int,
-                  console, tty: bool) -> None:
+def _run_detached(program: _Program, pid_w: int, console, tty: bool) -> None:
     """[RT-SHIM-004] Fork the program, say its pid and leave: it is re-parented to our caller's shim."""
     slave = -1
     if tty:  # after the mount namespace: /dev/ptmx is the container's
@@ -215,7 +239,7 @@ def _run_detached(checked, args: list[str], environment: dict[str, str], cwd: st
         os.close(pid_w)
         if slave >= 0:
             terminal.make_controlling(slave)
-        _exec(checked, args, environment, cwd)
+        _exec(program)
     _say_pid(pid_w, pid)
     os._exit(0)
 
@@ -226,15 +250,28 @@ def _say_pid(pid_w: int, pid: int) -> None:
     os.close(pid_w)
 
 
-def _exec(checked, args: list[str], environment: dict[str, str], cwd: str) -> None:
-    """In the container: working directory, security, then the program (or 127)."""
+@record
+class _Program:
+    """What an exec'd process is: the checked config, its command line, environment and cwd."""
+
+    checked: object          # RunConfig: user, groups, security
+    args: list[str]
+    environment: dict[str, str]
+    cwd: str
+    preserve_fds: int = 0
+
+
+def _exec(program: _Program) -> None:
+    """In the container: descriptors, working directory, security, then the program (or 127)."""
+    checked, args = program.checked, program.args
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # Python ignores it; programs expect the default
-    os.chdir(cwd)
+    close_inherited(program.preserve_fds)  # [RT-RUN-009]
+    os.chdir(program.cwd)
     # the init already masked /proc and /sys in this mount namespace
     security.apply(checked.security, uid=checked.uid, gid=checked.gid,
                    additional_gids=checked.additional_gids, protect_paths=False)
     try:
-        os.execvpe(args[0], args, environment)
+        os.execvpe(args[0], args, program.environment)
     except OSError as error:
         # [RT-EXEC-003] like run: a missing program is 127
         print(f"minidock-runtime: exec {args[0]!r}: {error.strerror}", file=sys.stderr, flush=True)

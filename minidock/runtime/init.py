@@ -243,6 +243,16 @@ def _read_exactly(fd: int, size: int) -> bytes:
     return data
 
 
+def close_inherited(keep: int = 0) -> None:
+    """[RT-RUN-009] Close every descriptor from 3 + ``keep`` up, as runc does before the program.
+
+    Whatever our caller left open (a shell's redirection, a daemon's pipe or socket, a
+    directory) would otherwise reach the container's program, and a descriptor of a host
+    directory is a way out of its root (runc's CVE-2024-21626). One close_range(2).
+    """
+    os.closerange(3 + keep, resource.getrlimit(resource.RLIMIT_NOFILE)[1])
+
+
 def _start(config: RunConfig, start_fd: int, hook_state: dict) -> None:
     """After "ready": wait for `start`, then limits, user, capabilities, seccomp, exec."""
     seccomp_filter = _read_filter(start_fd)
@@ -250,6 +260,7 @@ def _start(config: RunConfig, start_fd: int, hook_state: dict) -> None:
     if os.read(start_fd, 1) != b"\x01":
         os._exit(EXIT_START_FAILED)  # the monitor is gone: never start
     os.close(start_fd)
+    close_inherited()
     # [RT-HOOK-002] startContainer hooks: inside, after start, before the program
     hooks.run(config.hooks, "startContainer", {**hook_state, "status": "running"})
     for limit, soft, hard in config.rlimits:

@@ -185,6 +185,25 @@ def test_exec_needs_a_running_container_and_a_real_program(runtime, bundle):
     assert missing.returncode == 127 and "no-such-program" in missing.stderr
 
 
+@pytest.mark.spec("RT-EXEC-005")
+def test_exec_takes_runcs_process_flags(runtime, bundle):
+    runtime.create("sleep", "30")
+    runtime("start", bundle.id)
+    probe = ["sh", "-c", "id -G; grep -E '^(CapEff|NoNewPrivs)' /proc/self/status | tr -d ' \\t'"]
+    plain = runtime("exec", bundle.id, *probe).stdout.split()
+    flagged = runtime("exec", "-g", "5", "--additional-gids", "27", "--cap", "net_admin", "--no-new-privs",
+                      bundle.id, *probe).stdout.split()
+    assert plain[0] == "0" and flagged[:3] == ["0", "5", "27"]
+    assert int(flagged[3].split(":")[1], 16) == int(plain[1].split(":")[1], 16) | 1 << 12  # CAP_NET_ADMIN
+    assert (plain[2], flagged[4]) == ("NoNewPrivs:0", "NoNewPrivs:1")
+    unknown = runtime("exec", "--cap", "CAP_BOGUS", bundle.id, "true", check=False)
+    assert unknown.returncode == 1 and "--cap: unknown capability: CAP_BOGUS" in unknown.stderr
+    bad = runtime("exec", "--preserve-fds", "-1", bundle.id, "true", check=False)
+    assert bad.returncode == 2 and "not a non-negative integer" in bad.stderr
+    labelled = runtime("exec", "--apparmor", "docker-default", bundle.id, "true")
+    assert "--apparmor ignored" in labelled.stderr
+
+
 @pytest.mark.spec("RT-MON-001", "RT-MON-003")
 def test_the_monitor_keeps_the_output_and_outlives_create(runtime, bundle):
     state = runtime.create("sh", "-c", "echo out; echo err >&2")

@@ -171,3 +171,47 @@ def test_a_filter_larger_than_a_pipe_write_reaches_init_whole(bundle):
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["Seccomp:", "2", "refused"]
     assert "Permission denied" in result.stderr  # EACCES, the rule's errnoRet
+
+
+@pytest.mark.spec("RT-RUN-009")
+def test_descriptors_the_caller_left_open_do_not_reach_the_container(bundle, tmp_path):
+    # a host directory and a pipe's write end, open and inheritable in the runtime's caller
+    directory = os.open(str(tmp_path), os.O_RDONLY | os.O_DIRECTORY)
+    read_end, write_end = os.pipe()
+    left_open = (directory, write_end)  # pass_fds: inheritable in the runtime, at these numbers
+    list_fds = ["sh", "-c", "ls /proc/$$/fd | tr '\\n' ' '"]
+    try:
+        bundle.config["process"]["args"] = list_fds
+        bundle.write()
+        ran = subprocess.run([*RUNTIME, "run", "--bundle", str(bundle.path), bundle.id],
+                             capture_output=True, text=True, timeout=30, pass_fds=left_open)
+        assert ran.returncode == 0, ran.stderr
+        assert ran.stdout.split() == ["0", "1", "2"]  # the shell's own stdio, nothing of ours
+        # create's monitor outlives the command: it must not keep the caller's pipe open either
+        bundle.config["process"]["args"] = ["sleep", "30"]
+        bundle.write()
+        root = str(tmp_path / "state")
+        subprocess.run([*RUNTIME, "--root", root, "create", "--bundle", str(bundle.path), bundle.id + "c"],
+                       check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                       timeout=30, pass_fds=left_open)
+        try:
+            os.close(write_end)
+            os.set_blocking(read_end, False)
+            assert os.read(read_end, 1) == b""  # end-of-file: nobody holds the write end any more
+            subprocess.run([*RUNTIME, "--root", root, "start", bundle.id + "c"], check=True, timeout=30)
+            shown = subprocess.run([*RUNTIME, "--root", root, "exec", bundle.id + "c", *list_fds],
+                                   capture_output=True, text=True, timeout=30, pass_fds=(directory,))
+            assert shown.stdout.split() == ["0", "1", "2"], shown.stderr
+            # --preserve-fds N passes 3 .. 3+N-1: a shell opens the directory at 3, then becomes the runtime
+            kept = subprocess.run(["sh", "-c", f'exec 3<"{tmp_path}"; exec "$@"', "sh", *RUNTIME, "--root", root,
+                                   "exec", "--preserve-fds", "1", bundle.id + "c", *list_fds],
+                                  capture_output=True, text=True, timeout=30)
+            assert kept.stdout.split() == ["0", "1", "2", "3"], kept.stderr
+        finally:
+            subprocess.run([*RUNTIME, "--root", root, "delete", "--force", bundle.id + "c"], capture_output=True)
+    finally:
+        for fd in (directory, read_end, write_end):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
