@@ -72,14 +72,14 @@ def _run(args: argparse.Namespace) -> int:
         # [RT-SHIM-008] runc run -d: a shim's create, then start; nothing of ours stays
         from minidock.runtime import lifecycle, shim
 
-        shim.create(args.bundle, args.id, args.root, args.pid_file, args.console_socket)
+        shim.create(args.bundle, args.id, args.root, args.pid_file, args.console_socket, args.preserve_fds)
         lifecycle.start(args.root, args.id)
         return 0
     if args.pid_file or args.console_socket:
         raise MinidockError("run: --pid-file and --console-socket go with --detach")
     from minidock.runtime import create
 
-    code = create.run(args.bundle, args.id, args.root)
+    code = create.run(args.bundle, args.id, args.root, args.preserve_fds)
     # The container is gone and deleted: nothing is left to do but exit. Python's own
     # clean-up at exit (freeing every module and object) costs 20-50 ms here, longer
     # than starting the container; _exit(2) skips it, once our output is written.
@@ -104,11 +104,11 @@ def _create(args: argparse.Namespace) -> int:
         # caller is the monitor, as runc's callers are
         from minidock.runtime import shim
 
-        shim.create(args.bundle, args.id, args.root, args.pid_file, args.console_socket)
+        shim.create(args.bundle, args.id, args.root, args.pid_file, args.console_socket, args.preserve_fds)
         return 0
     from minidock.runtime import create
 
-    create.create(args.bundle, args.id, args.root)
+    create.create(args.bundle, args.id, args.root, args.preserve_fds)
     return 0
 
 
@@ -306,12 +306,16 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         create_parser.add_argument("--console-socket", help="a unix socket to send the terminal's master to")
         create_parser.add_argument("--no-new-keyring", action="store_true",
                                    help="accepted, as runc's: no session keyring is made anyway")
+        create_parser.add_argument("--preserve-fds", type=_count, default=0,
+                                   help="pass our descriptors 3 .. 3+N-1 to the program too")
     verb("start", "run the program of a created container")
     if run_parser := verb("run", "create and start a container, wait for it, delete it", bundle=True):
         run_parser.add_argument("--detach", "-d", action="store_true",
                                 help="as runc run -d: create and start, then leave the container to the caller")
         run_parser.add_argument("--pid-file", help="with --detach: write init's pid here")
         run_parser.add_argument("--console-socket", help="with --detach: where a terminal's master goes")
+        run_parser.add_argument("--preserve-fds", type=_count, default=0,
+                                help="pass our descriptors 3 .. 3+N-1 to the program too")
     verb("state", "print a container's state as JSON")
     if kill := verb("kill", "send a signal to a container's init"):
         kill.add_argument("signal", nargs="?", default="TERM")
@@ -370,6 +374,8 @@ _QUICK: dict[str, tuple[dict[str, str], dict[str, str], tuple[str, ...]]] = {
 }
 _QUICK_DEFAULTS = {"bundle": ".", "force": False, "all": False, "detach": False, "signal": "TERM",
                    "pid_file": None, "console_socket": None, "no_new_keyring": False}
+# what argparse gives options quick_parse leaves to it (a line that has one goes to argparse)
+_QUICK_UNREAD = {"run": {"preserve_fds": 0}, "create": {"preserve_fds": 0}}
 
 
 def quick_parse(argv: list[str]) -> SimpleNamespace | None:
@@ -390,6 +396,7 @@ def quick_parse(argv: list[str]) -> SimpleNamespace | None:
     verb, words = words[0], words[1:]
     valued, flags, after = _QUICK[verb]
     found = {dest: _QUICK_DEFAULTS[dest] for dest in (*valued.values(), *flags.values(), *after)}
+    found.update(_QUICK_UNREAD.get(verb, {}))
     while words and words[0].startswith("-"):
         if words[0] in flags:
             found[flags[words[0]]] = True

@@ -72,6 +72,7 @@ class RunConfig:
     open_stdin: bool = False                             # annotation OPEN_STDIN: stdin fed by the monitor
     cgroups_path: str | None = None                      # linux.cgroupsPath, under each hierarchy's root
     devices: tuple[oci_devices.DeviceNode, ...] = ()     # linux.devices: nodes made in the container
+    preserve_fds: int = 0                                # not config.json's: --preserve-fds N, fds 3..3+N-1 kept
 
 
 def default_config() -> dict[str, Any]:

@@ -94,9 +94,9 @@ def _destroy_group(monitor: Monitor) -> None:
         monitor.group = None
 
 
-def run(bundle: str, container_id: str, root: str) -> int:
+def run(bundle: str, container_id: str, root: str, preserve_fds: int = 0) -> int:
     """Run in the foreground with this process's stdio; return the exit code."""
-    checked = oci_config.load(bundle)
+    checked = oci_config.load(bundle)._replace(preserve_fds=preserve_fds)
     state = _reserve(root, check_id(container_id), bundle, checked.cgroups_path)
     monitor = Monitor(checked, state, root, open_driver())
     try:
@@ -115,15 +115,18 @@ def run(bundle: str, container_id: str, root: str) -> int:
         _abandon(monitor, root, container_id)
 
 
-def create(bundle: str, container_id: str, root: str) -> int:
-    """Create a detached container that waits for `start`; return its init pid."""
+def create(bundle: str, container_id: str, root: str, preserve_fds: int = 0) -> int:
+    """Create a detached container that waits for `start`; return its init pid.
+
+    ``preserve_fds``: our descriptors 3 .. 3+N-1 stay open for the container's program.
+    """
     check_id(container_id)
     result_r, result_w = os.pipe()
     sys.stdout.flush()
     sys.stderr.flush()
     if os.fork() == 0:
         os.close(result_r)
-        _become_monitor(bundle, container_id, root, result_w)  # never returns
+        _become_monitor(bundle, container_id, root, result_w, preserve_fds)  # never returns
     os.close(result_w)
     # one line, not read-to-EOF: init holds a copy of the pipe until it execs
     with os.fdopen(result_r) as results:
@@ -134,7 +137,7 @@ def create(bundle: str, container_id: str, root: str) -> int:
     return int(rest)
 
 
-def _become_monitor(bundle: str, container_id: str, root: str, result_w: int) -> None:
+def _become_monitor(bundle: str, container_id: str, root: str, result_w: int, preserve_fds: int = 0) -> None:
     """In the forked monitor: detach, have a launcher start the container, tell the caller, serve."""
     import socket  # here, as in the functions below: a foreground `run` never needs it (start-up time)
 
@@ -146,11 +149,12 @@ def _become_monitor(bundle: str, container_id: str, root: str, result_w: int) ->
         devnull = os.open(os.devnull, os.O_RDWR)
         for fd in (0, 1, 2):  # hold nothing of the caller's: its pipes see EOF when it ends
             os.dup2(devnull, fd)
-        # [RT-RUN-009] nor any other descriptor it left open, for the container's whole life
-        os.closerange(3, result_w)
-        os.closerange(result_w + 1, resource.getrlimit(resource.RLIMIT_NOFILE)[1])
+        # [RT-RUN-009] nor any other descriptor it left open, for the container's whole life,
+        # but those it asked to pass to the program (--preserve-fds)
+        os.closerange(3 + preserve_fds, result_w)
+        os.closerange(max(result_w + 1, 3 + preserve_fds), resource.getrlimit(resource.RLIMIT_NOFILE)[1])
         try:
-            monitor, handed = _launch_apart(bundle, container_id, root)
+            monitor, handed = _launch_apart(bundle, container_id, root, preserve_fds)
         except MinidockError as error:
             os.write(result_w, f"failed {error.message}\n".encode())
             return
@@ -165,7 +169,8 @@ def _become_monitor(bundle: str, container_id: str, root: str, result_w: int) ->
         os._exit(code)
 
 
-def _launch_apart(bundle: str, container_id: str, root: str) -> tuple[Monitor, dict[str, int]]:
+def _launch_apart(bundle: str, container_id: str, root: str,
+                  preserve_fds: int = 0) -> tuple[Monitor, dict[str, int]]:
     """[RT-MON-004] Start the container from a short-lived launcher child; adopt it.
 
     Starting a container runs much code (the config, the cgroup driver, the fork
@@ -185,7 +190,7 @@ def _launch_apart(bundle: str, container_id: str, root: str) -> tuple[Monitor, d
     launcher = os.fork()
     if launcher == 0:
         ours.close()
-        _launch(bundle, container_id, root, theirs)  # never returns
+        _launch(bundle, container_id, root, theirs, preserve_fds)  # never returns
     theirs.close()
     reserved = False
     try:
@@ -208,14 +213,14 @@ def _launch_apart(bundle: str, container_id: str, root: str) -> tuple[Monitor, d
     return Monitor.adopt(load_state(root, container_id), root, answer["monitor"], handed), handed
 
 
-def _launch(bundle: str, container_id: str, root: str, channel: socket.socket) -> None:
+def _launch(bundle: str, container_id: str, root: str, channel: socket.socket, preserve_fds: int = 0) -> None:
     """In the launcher: check the bundle, reserve the id, start init, hand over, leave."""
     import socket
 
     code = 1
     monitor = reserved = None
     try:
-        checked = oci_config.load(bundle)  # [RT-CFG-005] checked before anything exists
+        checked = oci_config.load(bundle)._replace(preserve_fds=preserve_fds)  # [RT-CFG-005] before anything exists
         reserved = _reserve(root, container_id, bundle, checked.cgroups_path)
         channel.send(b"reserved")
         monitor = Monitor(checked, reserved, root, open_driver(), monitor_pid=os.getppid())

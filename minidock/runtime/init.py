@@ -260,7 +260,7 @@ def _start(config: RunConfig, start_fd: int, hook_state: dict) -> None:
     if os.read(start_fd, 1) != b"\x01":
         os._exit(EXIT_START_FAILED)  # the monitor is gone: never start
     os.close(start_fd)
-    close_inherited()
+    close_inherited(config.preserve_fds)
     # [RT-HOOK-002] startContainer hooks: inside, after start, before the program
     hooks.run(config.hooks, "startContainer", {**hook_state, "status": "running"})
     for limit, soft, hard in config.rlimits:

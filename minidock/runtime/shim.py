@@ -39,9 +39,9 @@ START_FIFO = "start.fifo"
 
 
 def create(bundle: str, container_id: str, root: str, pid_file: str | None,
-           console_socket: str | None = None) -> int:
+           console_socket: str | None = None, preserve_fds: int = 0) -> int:
     """[RT-SHIM-001] Create a container whose init is left to our caller; return its pid."""
-    checked = oci_config.load(bundle)
+    checked = oci_config.load(bundle)._replace(preserve_fds=preserve_fds)
     # [RT-SHIM-003] a terminal and a console socket go together, in runc's words
     if checked.terminal and console_socket is None:
         raise InvalidArgument("cannot allocate tty if runc will detach without setting console socket")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -179,14 +180,16 @@ def test_descriptors_the_caller_left_open_do_not_reach_the_container(bundle, tmp
     directory = os.open(str(tmp_path), os.O_RDONLY | os.O_DIRECTORY)
     read_end, write_end = os.pipe()
     left_open = (directory, write_end)  # pass_fds: inheritable in the runtime, at these numbers
-    list_fds = ["sh", "-c", "ls /proc/$$/fd | tr '\\n' ' '"]
+    # ls lists its own descriptors: stdio, then the directory it reads, at the lowest free number
+    list_fds = ["ls", "/proc/self/fd"]
+    own = ["0", "1", "2", "3"]
     try:
         bundle.config["process"]["args"] = list_fds
         bundle.write()
         ran = subprocess.run([*RUNTIME, "run", "--bundle", str(bundle.path), bundle.id],
                              capture_output=True, text=True, timeout=30, pass_fds=left_open)
         assert ran.returncode == 0, ran.stderr
-        assert ran.stdout.split() == ["0", "1", "2"]  # the shell's own stdio, nothing of ours
+        assert ran.stdout.split() == own  # nothing of ours
         # create's monitor outlives the command: it must not keep the caller's pipe open either
         bundle.config["process"]["args"] = ["sleep", "30"]
         bundle.write()
@@ -201,12 +204,33 @@ def test_descriptors_the_caller_left_open_do_not_reach_the_container(bundle, tmp
             subprocess.run([*RUNTIME, "--root", root, "start", bundle.id + "c"], check=True, timeout=30)
             shown = subprocess.run([*RUNTIME, "--root", root, "exec", bundle.id + "c", *list_fds],
                                    capture_output=True, text=True, timeout=30, pass_fds=(directory,))
-            assert shown.stdout.split() == ["0", "1", "2"], shown.stderr
+            assert shown.stdout.split() == own, shown.stderr
             # --preserve-fds N passes 3 .. 3+N-1: a shell opens the directory at 3, then becomes the runtime
             kept = subprocess.run(["sh", "-c", f'exec 3<"{tmp_path}"; exec "$@"', "sh", *RUNTIME, "--root", root,
                                    "exec", "--preserve-fds", "1", bundle.id + "c", *list_fds],
                                   capture_output=True, text=True, timeout=30)
-            assert kept.stdout.split() == ["0", "1", "2", "3"], kept.stderr
+            assert kept.stdout.split() == [*own, "4"], kept.stderr  # 3 is ours, 4 ls's
+            # and run and create take it too
+            bundle.config["process"]["args"] = list_fds
+            bundle.write()
+            for verb in (["run"], ["run", "--detach"], ["create"]):
+                started = subprocess.run(["sh", "-c", f'exec 3<"{tmp_path}"; exec "$@"', "sh", *RUNTIME, "--root",
+                                          root, *verb, "--preserve-fds", "1", "--bundle", str(bundle.path),
+                                          bundle.id + "p"], capture_output=True, text=True, timeout=30)
+                assert started.returncode == 0, (verb, started.stderr)
+                if verb != ["run"]:
+                    subprocess.run([*RUNTIME, "--root", root, "start", bundle.id + "p"], capture_output=True)
+                    for _ in range(100):  # the program's output: in the monitor's log, or ours (run -d)
+                        log = os.path.join(root, bundle.id + "p", "container.log")
+                        shown = started.stdout if verb == ["run", "--detach"] else \
+                            "".join(json.loads(line)["log"] for line in open(log)) if os.path.exists(log) else ""
+                        if shown.strip():
+                            break
+                        time.sleep(0.05)
+                    subprocess.run([*RUNTIME, "--root", root, "delete", "--force", bundle.id + "p"], capture_output=True)
+                else:
+                    shown = started.stdout
+                assert shown.split() == [*own, "4"], (verb, shown)
         finally:
             subprocess.run([*RUNTIME, "--root", root, "delete", "--force", bundle.id + "c"], capture_output=True)
     finally:
