@@ -14,7 +14,8 @@ DEB_PACKAGES := busybox-static iproute2 iptables nftables util-linux procps psmi
                 graphviz chromium chromium-driver docker-compose docker-registry etcd-server
 # catatonit: podman's --init (tests/runtime/test_shim.py runs it under minidock-runtime)
 # containerd: docker's shim driving minidock-runtime (test_shim.py) and the monitor-memory target
-# (bench/containerd.py starts a private one; the package starts no daemon without systemd)
+# (bench/containerd.py starts a private one; under systemd the package also starts the machine's
+# containerd, which changes no firewall rule and which the tests leave alone)
 # strace: tests/trace checks that a tracer which is itself traced is refused clearly
 # graphviz: the book's figures (docs/hooks/figures.py); chromium: the book in a browser (tests/docs)
 # docker-registry: distribution 2.8, the reference registry the tests/registry suite also runs against
