@@ -148,7 +148,7 @@ def _with_flags(checked, additional_gids: list[int] | None, caps: list[str], no_
         checked = checked._replace(additional_gids=tuple(additional_gids))
     security = checked.security
     if caps:
-        added = frozenset(capabilities._known(caps, "--cap"))
+        added = frozenset(capabilities.checked_names(caps, "--cap"))
         sets = security.capabilities or capabilities.Capabilities()
         security = security._replace(capabilities=sets._replace(
             bounding=sets.bounding | added, effective=sets.effective | added, permitted=sets.permitted | added))

@@ -200,6 +200,9 @@ def test_exec_takes_runcs_process_flags(runtime, bundle):
     assert unknown.returncode == 1 and "--cap: unknown capability: CAP_BOGUS" in unknown.stderr
     bad = runtime("exec", "--preserve-fds", "-1", bundle.id, "true", check=False)
     assert bad.returncode == 2 and "not a non-negative integer" in bad.stderr
+    for gid in ("x", "-3"):
+        bad_gid = runtime("exec", "-g", gid, bundle.id, "true", check=False)
+        assert bad_gid.returncode == 2 and f"--additional-gids/-g: '{gid}' is not a non-negative integer" in bad_gid.stderr
     labelled = runtime("exec", "--apparmor", "docker-default", bundle.id, "true")
     assert "--apparmor ignored" in labelled.stderr
 

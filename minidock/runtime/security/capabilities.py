@@ -7,6 +7,7 @@ Modelled on: <linux/capability.h>, moby's oci/caps (NormalizeLegacyCapabilities,
 
     NUMBERS / NAMES                      CAP_CHOWN <-> 0 ... CAP_CHECKPOINT_RESTORE <-> 40
     DOCKER_DEFAULT                       the 14 Docker keeps (moby's oci/caps/defaults.go)
+    checked_names(names, where) -> list  canonical names; an unknown one is refused, pure
     resolve(defaults, add, drop) -> set  Docker's --cap-add / --cap-drop rules, pure
     Capabilities                         the five sets of OCI process.capabilities
     parse(value, field) -> Capabilities  check the OCI object, pure
@@ -67,7 +68,7 @@ def normalize(name: str) -> str:
     return upper if upper.startswith("CAP_") or upper == "ALL" else "CAP_" + upper
 
 
-def _known(names: Iterable[str], where: str) -> list[str]:
+def checked_names(names: Iterable[str], where: str) -> list[str]:
     """Normalize ``names``; refuse the unknown ones, naming every one of them."""
     normal = [normalize(n) for n in names]
     unknown = [n for n in normal if n not in NUMBERS and n != "ALL"]
@@ -88,9 +89,9 @@ def resolve(defaults: Iterable[str], add: Iterable[str] = (), drop: Iterable[str
     - else `ALL` in ``drop``: just the ``add`` list (`--cap-drop ALL --cap-add NET_ADMIN`);
     - else: the defaults minus ``drop``, then plus ``add`` (an add beats a drop).
     """
-    base = set(_known(defaults, "capabilities"))
-    added = set(_known(add, "cap-add"))
-    dropped = set(_known(drop, "cap-drop"))
+    base = set(checked_names(defaults, "capabilities"))
+    added = set(checked_names(add, "cap-add"))
+    dropped = set(checked_names(drop, "cap-drop"))
     # [RT-SEC-012] Docker's cap-add / cap-drop arithmetic
     if "ALL" in added:
         return frozenset(set(everything) - dropped)
@@ -146,7 +147,7 @@ def parse(value: object, field: str = "process.capabilities") -> Capabilities:
         names = value.get(name, [])
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
             raise InvalidArgument(f"config.json: field '{field}.{name}' must be a list of strings")
-        canonical = _known(names, f"config.json: field '{field}.{name}'")
+        canonical = checked_names(names, f"config.json: field '{field}.{name}'")
         if "ALL" in canonical:
             raise InvalidArgument(f"config.json: field '{field}.{name}' names capabilities, not ALL")
         sets[name] = frozenset(canonical)
