@@ -16,14 +16,20 @@ policy.
 
 What containerd keeps outside its root and state, and stop() removes: the runtime's
 state in /run/containerd/runc/NAMESPACE, the shims' sockets in /run/containerd/s and
-ctr's fifos in /run/containerd/fifo (the entries that were not there before; the folders
-too, if /run/containerd was not there), and the
+ctr's fifos in /run/containerd/fifo (the entries that were not there before), and the
 cgroup /NAMESPACE that ctr puts every container under, in each hierarchy. The CRI plugin
 (Kubernetes) and the "opt" plugin (which makes /opt/containerd) are off.
+
+The folders s, fifo and runc are shared by every containerd of the machine, so several of
+ours (one per xdist worker) meet there. Each holds a shared flock(2) on this file while it
+runs; the last to stop gets the exclusive lock, and removes the folders if they are empty
+and an earlier one of ours made /run/containerd (a marker file inside says so). A
+containerd that is starting waits on its shared lock until that clean-up is over.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import signal
@@ -38,6 +44,7 @@ from bench.monitor_memory import command
 
 IMAGE = "docker.io/library/busybox:latest"  # what `ctr images import` names busybox:latest
 RUN_DIR = Path("/run/containerd")
+MADE_BY_US = RUN_DIR / ".made-by-minidock-bench"  # /run/containerd is ours to remove when empty
 
 CONFIG = """version = 2
 root = "{folder}/root"
@@ -61,7 +68,7 @@ class PrivateContainerd:
         self.folder: Path | None = None
         self.process: subprocess.Popen | None = None
         self.before: dict[str, set[str]] = {}
-        self.made_run_dir = False
+        self.lock: int | None = None  # our shared flock on this file while containerd runs
 
     def prefix(self) -> list[str]:
         assert self.folder is not None, "start() containerd first"
@@ -75,8 +82,12 @@ class PrivateContainerd:
         """containerd up and answering, busybox imported (idempotent)."""
         if self.process is not None:
             return
+        self.lock = os.open(__file__, os.O_RDONLY | os.O_CLOEXEC)
+        fcntl.flock(self.lock, fcntl.LOCK_SH)  # waits while a last one out cleans up
+        if not RUN_DIR.exists():
+            RUN_DIR.mkdir(mode=0o711, exist_ok=True)
+            MADE_BY_US.touch()
         self.before = {name: _entries(RUN_DIR / name) for name in ("s", "fifo")}
-        self.made_run_dir = not RUN_DIR.exists()
         self.folder = Path(tempfile.mkdtemp(prefix="mdctd-", dir="/tmp"))  # a short path: sockets
         (self.folder / "config.toml").write_text(CONFIG.format(folder=self.folder))
         log = open(self.folder / "containerd.log", "wb")
@@ -139,12 +150,7 @@ class PrivateContainerd:
                 shutil.rmtree(RUN_DIR / name / entry, ignore_errors=True)
                 if (RUN_DIR / name / entry).exists():
                     os.unlink(RUN_DIR / name / entry)
-        if self.made_run_dir:  # the empty folders it made, where no other containerd runs
-            for directory in (RUN_DIR / "s", RUN_DIR / "fifo", RUN_DIR / "runc", RUN_DIR):
-                try:
-                    directory.rmdir()
-                except OSError:
-                    pass
+        self._last_one_out()
         for top, children, _ in os.walk("/sys/fs/cgroup"):
             if os.path.basename(top) == self.namespace:
                 for group in sorted((os.path.join(top, child) for child in children), key=len, reverse=True):
@@ -159,6 +165,29 @@ class PrivateContainerd:
         problems.extend(remove_unless_mounted(folder))
         if problems:
             raise RuntimeError("containerd left behind: " + ", ".join(problems))
+
+    def _last_one_out(self) -> None:
+        """Give up our shared lock; if no other private containerd holds one, remove the empty folders."""
+        if self.lock is None:
+            return
+        lock, self.lock = self.lock, None
+        try:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return  # another one of ours still runs: the last one cleans up
+            if MADE_BY_US.exists():
+                for directory in (RUN_DIR / "s", RUN_DIR / "fifo", RUN_DIR / "runc"):
+                    try:
+                        directory.rmdir()
+                    except OSError:
+                        pass  # not there, or someone's entries still in it
+                if {entry.name for entry in RUN_DIR.iterdir()} == {MADE_BY_US.name}:
+                    MADE_BY_US.unlink()
+                    RUN_DIR.rmdir()
+        finally:
+            os.close(lock)  # and with it any lock we hold
 
     def _ignore(self, *calls: tuple[str, ...]) -> None:
         for call in calls:

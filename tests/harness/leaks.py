@@ -16,6 +16,8 @@ host; at session finish we look again. Every new object is a leak, printed as
     netns     named network namespaces                       ip -j netns list, /run/netns
     iptables  rules and chains of every table, no counters   iptables-save, ip6tables-save
     nft       ruleset lines, no counters                     nft list ruleset
+    state     what a runtime keeps of a container: every     os.walk of /run/minidock-runtime,
+              path under its state root (not the root)       /run/runc, /run/crun, /run/containerd
     process   a process holding MINIDOCK_TEST_SESSION=<our token> in its environ,
               or started during the session in another PID namespace (a container)
 
@@ -49,6 +51,10 @@ IGNORED_CGROUPS = ("user.slice",)  # logins come and go while tests run
 # `ip netns add` makes /run/netns a mount point of its own the first time; that is iproute2's
 # set-up, not a test's leftover (the namespaces themselves are mounts under it, and are checked).
 IGNORED_MOUNTS = ("/run/netns",)
+# The state roots of the runtimes the tests drive without --root (and containerd's, where its
+# shims keep sockets and ctr its fifos). A runtime makes its root once and keeps it; what is
+# inside belongs to one container, and outlives it only if a delete was missed.
+RUNTIME_STATE_ROOTS = (Path("/run/minidock-runtime"), Path("/run/runc"), Path("/run/crun"), Path("/run/containerd"))
 IPTABLES_NFT_TABLE = re.compile(r"^table (ip|ip6) (filter|nat|mangle|raw|security)$")
 WORKER_CMDLINE = b"import sys;exec(eval(sys.stdin.readline()))"  # an xdist (execnet) worker
 WORKER_EXIT_WAIT = 3.0  # seconds the xdist workers get to finish exiting
@@ -111,6 +117,15 @@ def cgroup_directories(root: Path = CGROUP_ROOT) -> Counter:
     for directory, subdirectories, _ in os.walk(root):
         subdirectories[:] = [d for d in subdirectories if d not in IGNORED_CGROUPS]
         found[directory] += 1
+    return found
+
+
+def runtime_state(roots: tuple[Path, ...] = RUNTIME_STATE_ROOTS) -> Counter:
+    """Counter of every file and folder below each runtime state root (not the roots themselves)."""
+    found: Counter = Counter()
+    for root in roots:
+        for top, folders, files in os.walk(root):
+            found.update(os.path.join(top, name) for name in folders + files)
     return found
 
 
@@ -186,6 +201,7 @@ def snapshot(host) -> Snapshot:
         "link": parse_links(host.run("ip -j -d link show").stdout),
         "netns": parse_netns(host.run("ip -j netns list").stdout,
                              os.listdir("/run/netns") if os.path.isdir("/run/netns") else []),
+        "state": runtime_state(),
     }
     iptables: Counter = Counter()
     for command, family in (("iptables-save", "iptables"), ("ip6tables-save", "ip6tables")):

@@ -98,14 +98,15 @@ LAB_02 = LabCase(
 
 LAB_03 = LabCase(
     number=3,
-    files=("minidock/runtime/rootfs.py", "minidock/runtime/mounts.py"),
+    files=("minidock/runtime/rootfs.py", "minidock/runtime/mounts.py", "minidock/runtime/init.py"),
     todos=(
         "# TODO(lab 03): make every mount of this namespace private",
         "# TODO(lab 03): pivot_root into rootfs",
         "# TODO(lab 03): resolve path component by component under root",
+        "# TODO(lab 03): close every descriptor from 3 + keep up",
     ),
     solution=("sc.MS_REC | sc.MS_PRIVATE", 'sc.pivot_root(".", ".")',
-              "sc.MNT_DETACH", "os.readlink(candidate)"),
+              "sc.MNT_DETACH", "os.readlink(candidate)", "os.closerange(3 + keep"),
     solved=(("minidock/namespaces/kinds.py", "flags |= kind.flag"),
             ("minidock/cgroups/plan.py", '("memory.max", _max(')),
     modules=("minidock.runtime.rootfs", "minidock.runtime.mounts", "minidock.runtime.init"),
