@@ -98,15 +98,19 @@ LAB_02 = LabCase(
 
 LAB_03 = LabCase(
     number=3,
-    files=("minidock/runtime/rootfs.py", "minidock/runtime/mounts.py", "minidock/runtime/init.py"),
+    files=("minidock/runtime/rootfs.py", "minidock/runtime/mounts.py", "minidock/runtime/init.py",
+           "minidock/runtime/security/capabilities.py"),
     todos=(
         "# TODO(lab 03): make every mount of this namespace private",
         "# TODO(lab 03): pivot_root into rootfs",
         "# TODO(lab 03): resolve path component by component under root",
         "# TODO(lab 03): close every descriptor from 3 + keep up",
+        "# TODO(lab 03): drop from the bounding set every capability",
+        "# TODO(lab 03): capset the effective, permitted and inheritable masks",
     ),
     solution=("sc.MS_REC | sc.MS_PRIVATE", 'sc.pivot_root(".", ".")',
-              "sc.MNT_DETACH", "os.readlink(candidate)", "os.closerange(3 + keep"),
+              "sc.MNT_DETACH", "os.readlink(candidate)", "os.closerange(3 + keep",
+              "sc.PR_CAPBSET_DROP, number", "sc.capset(to_mask("),
     solved=(("minidock/namespaces/kinds.py", "flags |= kind.flag"),
             ("minidock/cgroups/plan.py", '("memory.max", _max(')),
     modules=("minidock.runtime.rootfs", "minidock.runtime.mounts", "minidock.runtime.init"),

@@ -556,3 +556,20 @@ def test_the_chroot_trick_stays_inside_after_pivot_root(busybox_bundle, tmp_path
 
     assert sorted(set(in_child(pivoted)) - {"dev", "proc", "sys"}) == sorted(set(inside) - {"dev", "proc", "sys"})
     assert in_child(chrooted) == host  # a plain chroot is escaped: the test can fail
+
+
+@pytest.mark.spec("RT-SEC-013", "RT-SEC-014")
+def test_a_dropped_capability_is_what_breaks(bundle):
+    # Docker's defaults with one dropped (--cap-drop CHOWN): root's chown is refused, and only it
+    kept = caps.resolve(caps.DOCKER_DEFAULT, drop=["CHOWN"])
+    probe = ("touch /tmp/f; grep -E '^Cap(Eff|Bnd)' /proc/self/status | tr -d ' \\t'; "
+             "chown 1 /tmp/f && echo chown ok; chmod 600 /tmp/f && echo chmod ok")
+    plain = bundle.run("sh", "-c", probe)
+    bundle.config["process"]["capabilities"] = caps.Capabilities.docker(kept).to_oci()
+    dropped = bundle.run("sh", "-c", probe)
+    assert plain.returncode == dropped.returncode == 0, plain.stderr + dropped.stderr
+    assert plain.stdout.split() == [f"CapEff:{DOCKER_MASK:016x}", f"CapBnd:{DOCKER_MASK:016x}", "chown", "ok",
+                                    "chmod", "ok"]
+    without = DOCKER_MASK & ~(1 << caps.NUMBERS["CAP_CHOWN"])
+    assert dropped.stdout.split() == [f"CapEff:{without:016x}", f"CapBnd:{without:016x}", "chmod", "ok"]
+    assert "Operation not permitted" in dropped.stderr

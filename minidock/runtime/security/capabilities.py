@@ -175,9 +175,11 @@ def drop_bounding(caps: Capabilities) -> None:
     Needs CAP_SETPCAP, so it comes before the capset that may drop it.
     """
     # [RT-SEC-013] what is dropped from the bounding set is gone for good
+    # lab 03: begin: drop from the bounding set every capability it holds that caps.bounding does not keep
     for number, name in enumerate(NAMES):
         if name not in caps.bounding and sc.prctl(sc.PR_CAPBSET_READ, number) == 1:
             sc.prctl(sc.PR_CAPBSET_DROP, number)
+    # lab 03: end
 
 
 def set_process_sets(caps: Capabilities) -> None:
@@ -186,7 +188,10 @@ def set_process_sets(caps: Capabilities) -> None:
     Comes after setuid(2): a uid change from 0 clears effective (and without
     PR_SET_KEEPCAPS, permitted too).
     """
+    # [RT-SEC-014] effective, permitted and inheritable as configured, then ambient
+    # lab 03: begin: capset the effective, permitted and inheritable masks; then clear the ambient set and raise caps.ambient
     sc.capset(to_mask(caps.effective), to_mask(caps.permitted), to_mask(caps.inheritable))
     sc.prctl(sc.PR_CAP_AMBIENT, sc.PR_CAP_AMBIENT_CLEAR_ALL)
     for name in sorted(caps.ambient, key=NUMBERS.__getitem__):
         sc.prctl(sc.PR_CAP_AMBIENT, sc.PR_CAP_AMBIENT_RAISE, NUMBERS[name])
+    # lab 03: end
