@@ -24,20 +24,41 @@ ANSWER = "192.0.2.77"  # TEST-NET-1: an address nothing answers at, only ever wr
 
 
 class FakeUpstream:
-    """A UDP DNS server on a loopback address: A for MADE_UP, NXDOMAIN for anything else; it counts."""
+    """A UDP DNS server on a loopback address: A for MADE_UP, NXDOMAIN for anything else; it counts.
 
-    def __init__(self, address: str) -> None:
-        self.address = address
+    The server's thread wakes every 0.2 s to see whether it should stop: closing a socket
+    does not wake a thread blocked in recvfrom(2) on it, and the blocked call would keep
+    the socket, and its address, bound for as long as the worker lives.
+    """
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.address = sock.getsockname()[0]
         self.asked: list[str] = []
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind((address, 53))
+        self.stopping = threading.Event()
+        self.sock.settimeout(0.2)
         self.thread = threading.Thread(target=self._serve, daemon=True)
         self.thread.start()
 
+    @classmethod
+    def on_a_free_address(cls) -> "FakeUpstream":
+        """Bound to 127.77.N.53, port 53, for a random N that no other test (a worker beside us) holds."""
+        for _ in range(50):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            try:
+                sock.bind((f"127.77.{secrets.randbelow(250) + 1}.53", 53))
+            except OSError:
+                sock.close()
+                continue
+            return cls(sock)
+        raise AssertionError("no free 127.77.N.53:53 in 50 tries")
+
     def _serve(self) -> None:
-        while True:
+        while not self.stopping.is_set():
             try:
                 data, client = self.sock.recvfrom(4096)
+            except TimeoutError:
+                continue
             except OSError:
                 return  # closed
             request = DNSRecord.parse(data)
@@ -51,13 +72,14 @@ class FakeUpstream:
             self.sock.sendto(reply.pack(), client)
 
     def close(self) -> None:
-        self.sock.close()
+        self.stopping.set()
         self.thread.join(5)
+        self.sock.close()
 
 
 @pytest.fixture
 def upstream():
-    made = FakeUpstream(f"127.77.{secrets.randbelow(250) + 1}.53")
+    made = FakeUpstream.on_a_free_address()
     try:
         yield made
     finally:
