@@ -150,14 +150,18 @@ def _become_monitor(bundle: str, container_id: str, root: str, result_w: int, pr
         for fd in (0, 1, 2):  # hold nothing of the caller's: its pipes see EOF when it ends
             os.dup2(devnull, fd)
         # [RT-RUN-009] nor any other descriptor it left open, for the container's whole life,
-        # but those it asked to pass to the program (--preserve-fds)
+        # but those it asked to pass to the program (--preserve-fds), and those only until
+        # init has its copies: a pipe among them must see its end when the program closes it
         os.closerange(3 + preserve_fds, result_w)
         os.closerange(max(result_w + 1, 3 + preserve_fds), resource.getrlimit(resource.RLIMIT_NOFILE)[1])
+        passed = [fd for fd in range(3, 3 + preserve_fds) if fd != result_w and _is_open(fd)]
         try:
             monitor, handed = _launch_apart(bundle, container_id, root, preserve_fds)
         except MinidockError as error:
             os.write(result_w, f"failed {error.message}\n".encode())
             return
+        for fd in passed:
+            os.close(fd)
         os.write(result_w, f"created {monitor.state.pid}\n".encode())
         os.close(result_w)
         control = socket.socket(fileno=handed["control"])
@@ -167,6 +171,14 @@ def _become_monitor(bundle: str, container_id: str, root: str, result_w: int, pr
         code = 1
     finally:
         os._exit(code)
+
+
+def _is_open(fd: int) -> bool:
+    try:
+        os.fstat(fd)
+    except OSError:
+        return False
+    return True
 
 
 def _launch_apart(bundle: str, container_id: str, root: str,

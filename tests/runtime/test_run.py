@@ -175,6 +175,42 @@ def test_a_filter_larger_than_a_pipe_write_reaches_init_whole(bundle):
 
 
 @pytest.mark.spec("RT-RUN-009")
+def test_creates_monitor_lets_go_of_the_preserved_descriptors(bundle, tmp_path):
+    # a FIFO's write end at 3, passed with --preserve-fds 1; the program writes, closes it, sleeps
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    root = str(tmp_path / "state")
+    bundle.config["process"]["args"] = ["sh", "-c", "echo hello >&3; exec 3>&-; sleep 30"]
+    bundle.write()
+    try:
+        subprocess.run(["sh", "-c", f'exec 3>"{fifo}"; exec "$@"', "sh", *RUNTIME, "--root", root, "create",
+                        "--preserve-fds", "1", "--bundle", str(bundle.path), bundle.id],
+                       check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                       timeout=30)
+        subprocess.run([*RUNTIME, "--root", root, "start", bundle.id], check=True, capture_output=True, timeout=30)
+        # while the container lives, nobody but its program held the write end: end-of-file
+        got, deadline = b"", time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                chunk = os.read(reader, 100)
+            except BlockingIOError:
+                time.sleep(0.05)
+                continue
+            if not chunk:
+                break
+            got += chunk
+        else:
+            raise AssertionError(f"no end-of-file after {got!r}: someone still holds the write end")
+        assert got == b"hello\n"
+        assert json.loads(subprocess.run([*RUNTIME, "--root", root, "state", bundle.id], capture_output=True,
+                                         text=True, timeout=30).stdout)["status"] == "running"
+    finally:
+        subprocess.run([*RUNTIME, "--root", root, "delete", "--force", bundle.id], capture_output=True, timeout=30)
+        os.close(reader)
+
+
+@pytest.mark.spec("RT-RUN-009")
 def test_descriptors_the_caller_left_open_do_not_reach_the_container(bundle, tmp_path):
     # a host directory and a pipe's write end, open and inheritable in the runtime's caller
     directory = os.open(str(tmp_path), os.O_RDONLY | os.O_DIRECTORY)
