@@ -1,6 +1,6 @@
 """The leak check: a test session MUST leave the host as it found it.
 
-Implements: spec/harness.md HARNESS-LEAK-001 .. HARNESS-LEAK-011
+Implements: spec/harness.md HARNESS-LEAK-001 .. HARNESS-LEAK-012
 Explained:  spec/harness.md "Leak check"
 Modelled on: runc's integration tests, which check for leftover mounts and cgroups
 
@@ -20,6 +20,10 @@ host; at session finish we look again. Every new object is a leak, printed as
               path under its state root (not the root)       /run/runc, /run/crun, /run/containerd
     process   a process holding MINIDOCK_TEST_SESSION=<our token> in its environ,
               or started during the session in another PID namespace (a container)
+
+Not leaks (HARNESS-LEAK-012): what a daemon that is not the session's makes with its first
+container and keeps, while it is empty: dockerd's parent cgroup `docker` (the suite run
+against real Docker) and the folders of a containerd that was running before the session.
 
 The token: at session start we put MINIDOCK_TEST_SESSION=<uuid> in os.environ, so
 every worker, daemon and their children inherit it; pytest, its ancestors and its
@@ -55,6 +59,12 @@ IGNORED_MOUNTS = ("/run/netns",)
 # shims keep sockets and ctr its fifos). A runtime makes its root once and keeps it; what is
 # inside belongs to one container, and outlives it only if a delete was missed.
 RUNTIME_STATE_ROOTS = (Path("/run/minidock-runtime"), Path("/run/runc"), Path("/run/crun"), Path("/run/containerd"))
+# Made by another daemon with its first container and kept for its life (HARNESS-LEAK-012):
+# dockerd's cgroupfs driver puts container ID in <hierarchy>/docker/ID, and containerd keeps a
+# folder per plugin and namespace (io.containerd.runtime.v2.task/moby/ID) and one for its
+# shims' sockets (s/HASH). Only the empty folder is theirs: what a container leaves is not.
+DOCKER_PARENT_CGROUP = "docker"
+CONTAINERD_ROOT = Path("/run/containerd")
 IPTABLES_NFT_TABLE = re.compile(r"^table (ip|ip6) (filter|nat|mangle|raw|security)$")
 WORKER_CMDLINE = b"import sys;exec(eval(sys.stdin.readline()))"  # an xdist (execnet) worker
 WORKER_EXIT_WAIT = 3.0  # seconds the xdist workers get to finish exiting
@@ -343,6 +353,30 @@ def is_someone_elses_cgroup(directory: str, our_processes: set[int]) -> bool:
     return bool(pids) and not pids & our_processes
 
 
+def is_kept_by_a_daemon(leak: Leak, containerd_was_running: bool, cgroup_root: Path = CGROUP_ROOT,
+                        containerd_root: Path = CONTAINERD_ROOT) -> bool:
+    """An empty object that a daemon other than the session's made and keeps (HARNESS-LEAK-012).
+
+    cgroup: `docker` at the top of a hierarchy (v2: of the root), with no group and no process
+    below it. state: a folder under a containerd root that existed before the session
+    (``containerd_was_running``), with no file below it (folders in folders: a plugin's
+    folder and its namespace's). Anything else is a leak.
+    """
+    path = Path(leak.name)
+    try:
+        if leak.kind == "cgroup":
+            at_the_top = cgroup_root in (path.parent, path.parent.parent)
+            return (path.name == DOCKER_PARENT_CGROUP and at_the_top
+                    and not any(entry.is_dir() for entry in path.iterdir())
+                    and not processes_in_cgroup(str(path)))
+        if leak.kind == "state":
+            return (containerd_was_running and containerd_root in path.parents and path.is_dir()
+                    and not any(files for _, _, files in os.walk(path)))
+    except OSError:  # gone while we looked: not there, so nothing to report either way
+        return True
+    return False
+
+
 # -- the plugin ---------------------------------------------------------------
 
 
@@ -358,6 +392,7 @@ class LeakCheck:
         self.before: Snapshot = {}
         self.started_before: set[tuple[int, str]] = set()
         self.leaks: list[Leak] = []
+        self.containerd_was_running = False
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionstart(self) -> None:
@@ -365,6 +400,7 @@ class LeakCheck:
         self.token = uuid.uuid4().hex
         os.environ[TOKEN_VARIABLE] = self.token
         self.started_before = {(pid, start_time(pid)) for pid in process_ids()}
+        self.containerd_was_running = CONTAINERD_ROOT.is_dir()
         self.before = snapshot(self.host)
 
     @pytest.hookimpl(trylast=True)
@@ -374,7 +410,8 @@ class LeakCheck:
             return
         processes = leaked_processes_after_workers(self.token, self.started_before)
         leaks = [leak for leak in compare(self.before, snapshot(self.host))
-                 if not (leak.kind == "cgroup" and is_someone_elses_cgroup(leak.name, set(processes)))]
+                 if not (leak.kind == "cgroup" and is_someone_elses_cgroup(leak.name, set(processes)))
+                 and not is_kept_by_a_daemon(leak, self.containerd_was_running)]
         leaks += [Leak("process", describe_process(pid)) for pid in processes]
         self.leaks = [leak for leak in leaks if not self.match or self.match.search(f"{leak.kind} {leak.name}")]
         if self.leaks and session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):

@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 import testinfra
 
-from tests.harness.leaks import compare, is_someone_elses_cgroup, parse_iptables_save, parse_nft_ruleset, snapshot
+from tests.harness.leaks import (Leak, compare, is_kept_by_a_daemon, is_someone_elses_cgroup, parse_iptables_save,
+                                 parse_nft_ruleset, snapshot)
 from tests.harness_selftest.conftest import output_of
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (netns, mounts, cgroups, iptables)")
@@ -237,3 +238,49 @@ def test_a_new_cgroup_is_ours_unless_all_its_processes_are_someone_elses(tmp_pat
     (theirs / "child" / "cgroup.procs").write_text("101\n102\n")
     assert is_someone_elses_cgroup(str(theirs), our_processes={7})
     assert not is_someone_elses_cgroup(str(theirs), our_processes={102})
+
+
+@pytest.mark.spec("HARNESS-LEAK-012", "HARNESS-LEAK-005", "HARNESS-LEAK-011")
+def test_what_another_daemon_keeps_is_not_a_leak_while_it_is_empty(tmp_path):
+    """dockerd's `docker` parent groups and a running containerd's folders, as the suite
+    against real Docker leaves them (seen with dockerd 20.10 here); a container's leftovers
+    in them still count."""
+    cgroups, containerd = tmp_path / "cgroup", tmp_path / "containerd"
+    for group in ("cpu/docker", "unified/docker", "docker", "memory/docker/0123abcd", "pids/docker",
+                  "cpu/minidock-runtime/docker", "cpu/dockerd"):
+        (cgroups / group).mkdir(parents=True)
+        (cgroups / group / "cgroup.procs").write_text("")
+    (cgroups / "pids/docker/cgroup.procs").write_text("4242\n")  # a container's process
+    task = containerd / "io.containerd.runtime.v2.task/moby"
+    (task / "0123abcd").mkdir(parents=True)
+    (task / "0123abcd/config.json").write_text("{}")
+    (containerd / "s").mkdir()
+    (containerd / "s/5e1f").write_text("")  # a shim's socket, as a file
+    (containerd / "runc/moby").mkdir(parents=True)
+
+    def kept(kind: str, path: Path, running: bool = True) -> bool:
+        return is_kept_by_a_daemon(Leak(kind, str(path)), running, cgroup_root=cgroups, containerd_root=containerd)
+
+    # the empty parent group at the top of a v1 hierarchy, of the hybrid's unified one, of v2
+    assert kept("cgroup", cgroups / "cpu/docker")
+    assert kept("cgroup", cgroups / "unified/docker")
+    assert kept("cgroup", cgroups / "docker")
+    # a container's group, the parent that holds it, one with a process, other names and places
+    assert not kept("cgroup", cgroups / "memory/docker/0123abcd")
+    assert not kept("cgroup", cgroups / "memory/docker")
+    assert not kept("cgroup", cgroups / "pids/docker")
+    assert not kept("cgroup", cgroups / "cpu/minidock-runtime/docker")
+    assert not kept("cgroup", cgroups / "cpu/dockerd")
+    # containerd's empty folders, when it was running before the session ...
+    assert kept("state", containerd / "runc/moby")
+    assert kept("state", containerd / "runc")  # holds only the empty namespace folder
+    # ... and not when the session made its root (a private containerd that left them)
+    assert not kept("state", containerd / "runc/moby", running=False)
+    # a task's folder with its files, a socket, another runtime's root
+    assert not kept("state", task / "0123abcd")
+    assert not kept("state", task / "0123abcd/config.json")
+    assert not kept("state", containerd / "s/5e1f")
+    assert not kept("state", task)
+    other = tmp_path / "runc/abc"
+    other.mkdir(parents=True)
+    assert not kept("state", other)
