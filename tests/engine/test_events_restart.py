@@ -34,7 +34,7 @@ def test_events_stream_the_life_of_a_container(engine, containers):
                         + quote(json.dumps({"event": ["die"], "label": ["md.events=yes"]})), 5)
     assert [e["Action"] for e in only_die] == ["die"]
     status, _, _ = engine.api("GET", "/v1.41/events?filters=not-json")
-    assert status == 400
+    assert status == (400 if engine.kind == "minidock" else 500)  # dockerd 20.10: 500 (ENGINE-EVT-002)
 
 
 @pytest.mark.spec("ENGINE-EVT-001")

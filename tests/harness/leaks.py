@@ -22,8 +22,9 @@ host; at session finish we look again. Every new object is a leak, printed as
               or started during the session in another PID namespace (a container)
 
 Not leaks (HARNESS-LEAK-012): what a daemon that is not the session's makes with its first
-container and keeps, while it is empty: dockerd's parent cgroup `docker` (the suite run
-against real Docker) and the folders of a containerd that was running before the session.
+container and keeps, while it is empty: dockerd's parent cgroup `docker` and its mount of
+the host's network namespace (the suite run against real Docker), and the folders of a
+containerd that was running before the session.
 
 The token: at session start we put MINIDOCK_TEST_SESSION=<uuid> in os.environ, so
 every worker, daemon and their children inherit it; pytest, its ancestors and its
@@ -64,6 +65,9 @@ RUNTIME_STATE_ROOTS = (Path("/run/minidock-runtime"), Path("/run/runc"), Path("/
 # folder per plugin and namespace (io.containerd.runtime.v2.task/moby/ID) and one for its
 # shims' sockets (s/HASH). Only the empty folder is theirs: what a container leaves is not.
 DOCKER_PARENT_CGROUP = "docker"
+# and dockerd's bind of the host's network namespace, EXEC_ROOT/netns/default, made with its
+# first network sandbox (/run/docker/netns/default by default)
+DOCKER_HOST_NETNS_MOUNT = "/netns/default (nsfs)"
 CONTAINERD_ROOT = Path("/run/containerd")
 IPTABLES_NFT_TABLE = re.compile(r"^table (ip|ip6) (filter|nat|mangle|raw|security)$")
 WORKER_CMDLINE = b"import sys;exec(eval(sys.stdin.readline()))"  # an xdist (execnet) worker
@@ -357,11 +361,13 @@ def is_kept_by_a_daemon(leak: Leak, containerd_was_running: bool, cgroup_root: P
                         containerd_root: Path = CONTAINERD_ROOT) -> bool:
     """An empty object that a daemon other than the session's made and keeps (HARNESS-LEAK-012).
 
-    cgroup: `docker` at the top of a hierarchy (v2: of the root), with no group and no process
-    below it. state: a folder under a containerd root that existed before the session
+    mount: dockerd's EXEC_ROOT/netns/default. cgroup: `docker` at the top of a hierarchy (v2:
+    of the root), with no group and no process below it. state: a folder under a containerd root that existed before the session
     (``containerd_was_running``), with no file below it (folders in folders: a plugin's
     folder and its namespace's). Anything else is a leak.
     """
+    if leak.kind == "mount":
+        return leak.name.endswith(DOCKER_HOST_NETNS_MOUNT)
     path = Path(leak.name)
     try:
         if leak.kind == "cgroup":

@@ -8,7 +8,9 @@ The outside host is a network namespace of the test's own, joined to the host by
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import os
 import secrets
 import subprocess
 import sys
@@ -22,12 +24,25 @@ API = "/v1.41"
 
 
 def engine_index(engine) -> int:
-    """N of the daemon's 10.213.N.0/24 (77 for an engine we did not start)."""
+    """N of the daemon's 10.213.N.0/24; for an engine we did not start, 77 + the xdist worker's number.
+
+    (That daemon is shared by the workers: each takes subnets of its own on it.)
+    """
     status, _, raw = engine.api("GET", f"{API}/networks/bridge")
     subnet = ((json.loads(raw).get("IPAM") or {}).get("Config") or [{}])[0].get("Subnet", "")
     if engine.kind == "minidock" and subnet.startswith("10.213."):
         return int(subnet.split(".")[2])
-    return 77
+    return 77 + int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+
+
+def gateway_of(network: dict) -> str:
+    """The gateway of a network's first IPAM config (as GET /networks/NAME shows it).
+
+    dockerd 20.10 shows a subnet it was given as given, without the gateway it then takes,
+    the subnet's first address (and so for the default bridge); minidock shows both.
+    """
+    config = network["IPAM"]["Config"][0]
+    return config.get("Gateway") or str(next(ipaddress.ip_network(config["Subnet"]).hosts()))
 
 
 class Networks:

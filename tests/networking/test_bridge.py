@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tests.networking.conftest import API, host, run_in
+from tests.networking.conftest import API, gateway_of, host, run_in
 
 
 def _bridge(engine) -> dict:
@@ -18,8 +18,8 @@ def _bridge(engine) -> dict:
 
 @pytest.mark.spec("NET-001")
 def test_default_bridge_gives_an_address_a_route_and_the_gateway(engine, containers):
-    config = _bridge(engine)["IPAM"]["Config"][0]
-    subnet, gateway = ipaddress.ip_network(config["Subnet"]), config["Gateway"]
+    bridge = _bridge(engine)
+    subnet, gateway = ipaddress.ip_network(bridge["IPAM"]["Config"][0]["Subnet"]), gateway_of(bridge)
     container_id = containers.create("sh", "-c", f"ip -o -4 addr show eth0; ip route; ping -c1 -W2 {gateway}")
     containers.start(container_id)
     assert containers.wait(container_id) == 0
@@ -36,7 +36,7 @@ def test_inspect_shows_the_address_while_running(engine, containers):
     containers.start(container_id)
     settings = containers.inspect(container_id)["NetworkSettings"]
     assert settings["IPAddress"] and settings["IPAddress"] == settings["Networks"]["bridge"]["IPAddress"]
-    assert settings["Gateway"] == _bridge(engine)["IPAM"]["Config"][0]["Gateway"]
+    assert settings["Gateway"] == gateway_of(_bridge(engine))
     assert settings["MacAddress"].startswith("02:42:")
     code, out = run_in(containers, "ping", "-c1", "-W2", settings["IPAddress"])
     assert code == 0, out  # one container reaches another on the bridge
@@ -99,7 +99,7 @@ def test_user_network_with_subnet_gateway_and_range(networks, containers):
 def test_an_invalid_cidr_is_refused(engine, networks, subnet):
     status, _, raw = engine.api("POST", f"{API}/networks/create",
                                 {"Name": networks.name(), "IPAM": {"Config": [{"Subnet": subnet}]}})
-    assert status == 400, raw
+    assert status == (400 if engine.kind == "minidock" else 500), raw  # dockerd 20.10: 500 (NET-011)
     assert "invalid CIDR address" in json.loads(raw)["message"]
 
 
@@ -206,4 +206,4 @@ def test_the_mtu_option(engine, networks, containers):
     assert out.strip() == "1500"
     status, _, raw = engine.api("POST", f"{API}/networks/create",
                                 {"Name": networks.name(), "Options": {"com.docker.network.driver.mtu": "huge"}})
-    assert status == 400, raw
+    assert status == (400 if engine.kind == "minidock" else 500), raw  # dockerd 20.10: 500 (NET-017)

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from tests.networking.conftest import API, engine_index
+from tests.networking.conftest import API, engine_index, gateway_of
 
 HTTPD = ("sh", "-c", "echo hello > /tmp/index.html; exec httpd -f -p 80 -h /tmp")
 
@@ -39,7 +39,7 @@ def _get(address: str, port: int, attempts: int = 30) -> bytes:
 
 def _gateway(engine) -> str:
     status, _, raw = engine.api("GET", f"{API}/networks/bridge")
-    return json.loads(raw)["IPAM"]["Config"][0]["Gateway"]
+    return gateway_of(json.loads(raw))
 
 
 @pytest.mark.spec("NET-003")

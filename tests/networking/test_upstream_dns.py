@@ -17,6 +17,7 @@ from dnslib import QTYPE, RCODE, RR, A, DNSRecord
 from minidock.engine.config import parse_args
 from minidock.errors import InvalidArgument
 from tests.harness.engine import spare_network_flags, stop_daemon, wait_for_ping
+from tests.networking.conftest import gateway_of
 from tests.networking.test_cleanup import _daemon, only_minidock  # noqa: F401 - a fixture
 
 MADE_UP = "mdn-upstream.example"
@@ -119,12 +120,15 @@ def test_a_bad_dns_flag_refuses_the_start():
 
 @pytest.mark.spec("NET-064")
 def test_a_containers_own_dns_is_its_upstream_on_a_user_network(engine, networks, containers, upstream):
+    if engine.kind != "minidock":
+        # seen with dockerd 20.10: its resolver's queries to this upstream time out (the
+        # fake upstream listens on the host's loopback, the one address a test may use)
+        pytest.skip("dockerd 20.10's resolver does not reach an upstream on the host's loopback")
     network, _ = networks.create("owndns", subnet=networks.subnet(8))
-    gateway = networks.inspect(network)["IPAM"]["Config"][0]["Gateway"]
+    gateway = gateway_of(networks.inspect(network))
     container_id, code = containers.run("sh", "-c", f"cat /etc/resolv.conf; nslookup {MADE_UP}",
                                         HostConfig={"NetworkMode": network, "Dns": [upstream.address]})
     out = containers.output(container_id)
     assert code == 0 and f"Address: {ANSWER}" in out, out
     assert MADE_UP in upstream.asked
-    if engine.kind == "minidock":
-        assert f"nameserver {gateway}" in out  # still the embedded DNS (dockerd's is 127.0.0.11)
+    assert f"nameserver {gateway}" in out  # still the embedded DNS (dockerd's is 127.0.0.11)
