@@ -65,10 +65,12 @@ RUNTIME_STATE_ROOTS = (Path("/run/minidock-runtime"), Path("/run/runc"), Path("/
 # folder per plugin and namespace (io.containerd.runtime.v2.task/moby/ID) and one for its
 # shims' sockets (s/HASH). Only the empty folder is theirs: what a container leaves is not.
 DOCKER_PARENT_CGROUP = "docker"
-# and dockerd's bind of the host's network namespace, EXEC_ROOT/netns/default, made with its
-# first network sandbox (/run/docker/netns/default by default)
-DOCKER_HOST_NETNS_MOUNT = "/netns/default (nsfs)"
 CONTAINERD_ROOT = Path("/run/containerd")
+# and dockerd's bind of the host's network namespace, EXEC_ROOT/netns/default, made with its
+# first network sandbox (/run/docker/netns/default by default); /run/netns/default would be
+# a namespace named "default" made by `ip netns add`, which does count
+DOCKER_HOST_NETNS_MOUNT = "/netns/default (nsfs)"
+IP_NETNS_DIR = "/run/netns/"
 IPTABLES_NFT_TABLE = re.compile(r"^table (ip|ip6) (filter|nat|mangle|raw|security)$")
 WORKER_CMDLINE = b"import sys;exec(eval(sys.stdin.readline()))"  # an xdist (execnet) worker
 WORKER_EXIT_WAIT = 3.0  # seconds the xdist workers get to finish exiting
@@ -361,13 +363,14 @@ def is_kept_by_a_daemon(leak: Leak, containerd_was_running: bool, cgroup_root: P
                         containerd_root: Path = CONTAINERD_ROOT) -> bool:
     """An empty object that a daemon other than the session's made and keeps (HARNESS-LEAK-012).
 
-    mount: dockerd's EXEC_ROOT/netns/default. cgroup: `docker` at the top of a hierarchy (v2:
-    of the root), with no group and no process below it. state: a folder under a containerd root that existed before the session
-    (``containerd_was_running``), with no file below it (folders in folders: a plugin's
-    folder and its namespace's). Anything else is a leak.
+    mount: dockerd's EXEC_ROOT/netns/default. cgroup: `docker` at the top of a hierarchy
+    (v2: of the root), with no group and no process below it. state: a folder under a
+    containerd root that existed before the session (``containerd_was_running``), with no
+    file below it (folders in folders: a plugin's folder and its namespace's). Anything
+    else is a leak.
     """
     if leak.kind == "mount":
-        return leak.name.endswith(DOCKER_HOST_NETNS_MOUNT)
+        return leak.name.endswith(DOCKER_HOST_NETNS_MOUNT) and not leak.name.startswith(IP_NETNS_DIR)
     path = Path(leak.name)
     try:
         if leak.kind == "cgroup":

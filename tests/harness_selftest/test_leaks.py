@@ -287,4 +287,4 @@ def test_what_another_daemon_keeps_is_not_a_leak_while_it_is_empty(tmp_path):
     # dockerd's bind of the host's network namespace, and no other namespace
     assert kept("mount", Path("/run/docker/netns/default (nsfs)"))
     assert not kept("mount", Path("/run/docker/netns/0123abcd (nsfs)"))
-    assert not kept("mount", Path("/run/netns/default (tmpfs)"))
+    assert not kept("mount", Path("/run/netns/default (nsfs)"))  # `ip netns add default`
