@@ -16,7 +16,8 @@ policy.
 
 What containerd keeps outside its root and state, and stop() removes: the runtime's
 state in /run/containerd/runc/NAMESPACE, the shims' sockets in /run/containerd/s and
-ctr's fifos in /run/containerd/fifo (the entries that were not there before), and the
+ctr's fifos in /run/containerd/fifo (the entries that were not there before, by the last
+of ours to stop), and the
 cgroup /NAMESPACE that ctr puts every container under, in each hierarchy. The CRI plugin
 (Kubernetes) and the "opt" plugin (which makes /opt/containerd) are off.
 
@@ -145,11 +146,6 @@ class PrivateContainerd:
             problems.append(f"shim {pid}")
             os.kill(pid, signal.SIGKILL)
         shutil.rmtree(RUN_DIR / "runc" / self.namespace, ignore_errors=True)
-        for name, entries in self.before.items():
-            for entry in _entries(RUN_DIR / name) - entries:
-                shutil.rmtree(RUN_DIR / name / entry, ignore_errors=True)
-                if (RUN_DIR / name / entry).exists():
-                    os.unlink(RUN_DIR / name / entry)
         self._last_one_out()
         for top, children, _ in os.walk("/sys/fs/cgroup"):
             if os.path.basename(top) == self.namespace:
@@ -167,7 +163,12 @@ class PrivateContainerd:
             raise RuntimeError("containerd left behind: " + ", ".join(problems))
 
     def _last_one_out(self) -> None:
-        """Give up our shared lock; if no other private containerd holds one, remove the empty folders."""
+        """Give up our shared lock; if no other private containerd holds one, clean up after us all.
+
+        Only then: the entries of s and fifo that were not there when we started, and the
+        folders if empty. Earlier, with another of ours running, they may be its live fifos
+        and sockets (a ctr of the other worker lost its stdin fifo so, once in CI).
+        """
         if self.lock is None:
             return
         lock, self.lock = self.lock, None
@@ -177,6 +178,11 @@ class PrivateContainerd:
                 fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 return  # another one of ours still runs: the last one cleans up
+            for name, entries in self.before.items():
+                for entry in _entries(RUN_DIR / name) - entries:
+                    shutil.rmtree(RUN_DIR / name / entry, ignore_errors=True)
+                    if (RUN_DIR / name / entry).exists():
+                        os.unlink(RUN_DIR / name / entry)
             if MADE_BY_US.exists():
                 for directory in (RUN_DIR / "s", RUN_DIR / "fifo", RUN_DIR / "runc"):
                     try:
